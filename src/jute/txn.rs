@@ -1,0 +1,318 @@
+//! `module org.apache.zookeeper.txn` of zookeeper.jute: the records the txn log holds, and
+//! [`TxnBody`], the typed txn that `SerializeUtils.deserializeTxn` picks by the header's type.
+
+use bytes::{BufMut, Bytes};
+
+use super::codes::OpCode;
+use super::data::Acl;
+use super::prim::{fail, DecodeError, JResult, Jute};
+use crate::jute_record;
+
+jute_record! {
+    pub struct TxnDigest {
+        pub version: i32,
+        pub tree_digest: i64,
+    }
+}
+
+jute_record! {
+    pub struct TxnHeader {
+        pub client_id: i64,
+        pub cxid: i32,
+        pub zxid: i64,
+        pub time: i64,
+        pub op: OpCode,
+    }
+}
+
+jute_record! {
+    pub struct CreateTxnV0 {
+        pub path: String,
+        pub data: Option<Bytes>,
+        pub acl: Vec<Acl>,
+        pub ephemeral: bool,
+    }
+}
+
+jute_record! {
+    pub struct CreateTxn {
+        pub path: String,
+        pub data: Option<Bytes>,
+        pub acl: Vec<Acl>,
+        pub ephemeral: bool,
+        pub parent_cversion: i32,
+    }
+}
+
+jute_record! {
+    pub struct CreateTtlTxn {
+        pub path: String,
+        pub data: Option<Bytes>,
+        pub acl: Vec<Acl>,
+        pub parent_cversion: i32,
+        pub ttl: i64,
+    }
+}
+
+jute_record! {
+    pub struct CreateContainerTxn {
+        pub path: String,
+        pub data: Option<Bytes>,
+        pub acl: Vec<Acl>,
+        pub parent_cversion: i32,
+    }
+}
+
+jute_record! {
+    pub struct DeleteTxn {
+        pub path: String,
+    }
+}
+
+jute_record! {
+    pub struct SetDataTxn {
+        pub path: String,
+        pub data: Option<Bytes>,
+        pub version: i32,
+    }
+}
+
+jute_record! {
+    pub struct CheckVersionTxn {
+        pub path: String,
+        pub version: i32,
+    }
+}
+
+jute_record! {
+    pub struct SetAclTxn {
+        pub path: String,
+        pub acl: Vec<Acl>,
+        pub version: i32,
+    }
+}
+
+jute_record! {
+    pub struct CreateSessionTxn {
+        pub time_out: i32,
+    }
+}
+
+jute_record! {
+    pub struct CloseSessionTxn {
+        pub paths2_delete: Vec<String>,
+    }
+}
+
+jute_record! {
+    pub struct ErrorTxn {
+        pub err: i32,
+    }
+}
+
+jute_record! {
+    /// One sub-txn of a MultiTxn: its opcode and its serialized record.
+    pub struct Txn {
+        pub op: OpCode,
+        pub data: Bytes,
+    }
+}
+
+jute_record! {
+    pub struct MultiTxn {
+        pub txns: Vec<Txn>,
+    }
+}
+
+/// A txn record, typed by the opcode of its TxnHeader (or of its `Txn` inside a multi).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnBody {
+    CreateSession(CreateSessionTxn),
+    /// `None` when the log predates `closeSessionTxn.enabled` (no record after the header).
+    CloseSession(Option<CloseSessionTxn>),
+    /// create or create2; a pre-3.3 log may hold the V0 form.
+    Create(CreateTxn),
+    CreateV0(CreateTxnV0),
+    CreateTtl(CreateTtlTxn),
+    CreateContainer(CreateContainerTxn),
+    /// delete or deleteContainer.
+    Delete(DeleteTxn),
+    /// setData or reconfig.
+    SetData(SetDataTxn),
+    SetAcl(SetAclTxn),
+    Check(CheckVersionTxn),
+    Error(ErrorTxn),
+    Multi(Vec<(OpCode, TxnBody)>),
+}
+
+impl TxnBody {
+    /// Decode the record that follows a header of type `op`.
+    pub fn decode_for(op: OpCode, input: &[u8]) -> JResult<'_, TxnBody> {
+        match op {
+            OpCode::CREATE_SESSION => {
+                CreateSessionTxn::decode(input).map(|(r, t)| (r, TxnBody::CreateSession(t)))
+            }
+            OpCode::CLOSE_SESSION => {
+                if input.is_empty() {
+                    Ok((input, TxnBody::CloseSession(None)))
+                } else {
+                    CloseSessionTxn::decode(input).map(|(r, t)| (r, TxnBody::CloseSession(Some(t))))
+                }
+            }
+            OpCode::CREATE | OpCode::CREATE2 => match CreateTxn::decode(input) {
+                Ok((r, t)) => Ok((r, TxnBody::Create(t))),
+                // `SerializeUtils.deserializeTxn` falls back to CreateTxnV0 on EOF.
+                Err(_) => CreateTxnV0::decode(input).map(|(r, t)| (r, TxnBody::CreateV0(t))),
+            },
+            OpCode::CREATE_TTL => {
+                CreateTtlTxn::decode(input).map(|(r, t)| (r, TxnBody::CreateTtl(t)))
+            }
+            OpCode::CREATE_CONTAINER => {
+                CreateContainerTxn::decode(input).map(|(r, t)| (r, TxnBody::CreateContainer(t)))
+            }
+            OpCode::DELETE | OpCode::DELETE_CONTAINER => {
+                DeleteTxn::decode(input).map(|(r, t)| (r, TxnBody::Delete(t)))
+            }
+            OpCode::SET_DATA | OpCode::RECONFIG => {
+                SetDataTxn::decode(input).map(|(r, t)| (r, TxnBody::SetData(t)))
+            }
+            OpCode::SET_ACL => SetAclTxn::decode(input).map(|(r, t)| (r, TxnBody::SetAcl(t))),
+            OpCode::CHECK => CheckVersionTxn::decode(input).map(|(r, t)| (r, TxnBody::Check(t))),
+            OpCode::ERROR => ErrorTxn::decode(input).map(|(r, t)| (r, TxnBody::Error(t))),
+            OpCode::MULTI => {
+                let (rest, multi) = MultiTxn::decode(input)?;
+                let mut subs = Vec::with_capacity(multi.txns.len());
+                for txn in &multi.txns {
+                    if txn.op == OpCode::MULTI {
+                        return fail(DecodeError::Malformed("nested multi txn"));
+                    }
+                    let (_, body) = TxnBody::decode_for(txn.op, &txn.data)
+                        .map_err(|e| e.map(|_| DecodeError::Malformed("bad sub-txn of multi")))?;
+                    subs.push((txn.op, body));
+                }
+                Ok((rest, TxnBody::Multi(subs)))
+            }
+            other => fail(DecodeError::UnknownValue {
+                what: "txn type",
+                value: other.0,
+            }),
+        }
+    }
+
+    pub fn encode<B: BufMut>(&self, out: &mut B) {
+        match self {
+            TxnBody::CreateSession(t) => t.encode(out),
+            TxnBody::CloseSession(t) => {
+                if let Some(t) = t {
+                    t.encode(out)
+                }
+            }
+            TxnBody::Create(t) => t.encode(out),
+            TxnBody::CreateV0(t) => t.encode(out),
+            TxnBody::CreateTtl(t) => t.encode(out),
+            TxnBody::CreateContainer(t) => t.encode(out),
+            TxnBody::Delete(t) => t.encode(out),
+            TxnBody::SetData(t) => t.encode(out),
+            TxnBody::SetAcl(t) => t.encode(out),
+            TxnBody::Check(t) => t.encode(out),
+            TxnBody::Error(t) => t.encode(out),
+            TxnBody::Multi(subs) => {
+                let txns = subs
+                    .iter()
+                    .map(|(op, body)| {
+                        let mut data = Vec::new();
+                        body.encode(&mut data);
+                        Txn {
+                            op: *op,
+                            data: Bytes::from(data),
+                        }
+                    })
+                    .collect();
+                MultiTxn { txns }.encode(out)
+            }
+        }
+    }
+}
+
+/// A whole txn as the log and PROPOSAL packets carry it: header, record, optional digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnEntry {
+    pub header: TxnHeader,
+    pub body: TxnBody,
+    pub digest: Option<TxnDigest>,
+}
+
+impl TxnEntry {
+    pub fn encode<B: BufMut>(&self, out: &mut B) {
+        self.header.encode(out);
+        self.body.encode(out);
+        if let Some(d) = &self.digest {
+            d.encode(out);
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.encode(&mut v);
+        v
+    }
+
+    /// Decode a whole txn; a digest is read when bytes remain after the record.
+    pub fn from_bytes(input: &[u8]) -> Result<TxnEntry, DecodeError> {
+        let r = (|| {
+            let (input, header) = TxnHeader::decode(input)?;
+            let (input, body) = TxnBody::decode_for(header.op, input)?;
+            let (input, digest) = if input.is_empty() {
+                (input, None)
+            } else {
+                let (i, d) = TxnDigest::decode(input)?;
+                (i, Some(d))
+            };
+            Ok((
+                input,
+                TxnEntry {
+                    header,
+                    body,
+                    digest,
+                },
+            ))
+        })();
+        super::prim::finish(r).map(|(_, e)| e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_txn_round_trip() {
+        let entry = TxnEntry {
+            header: TxnHeader {
+                client_id: 7,
+                cxid: 3,
+                zxid: 0x1_0000_0002,
+                time: 1,
+                op: OpCode::MULTI,
+            },
+            body: TxnBody::Multi(vec![
+                (
+                    OpCode::CREATE,
+                    TxnBody::Create(CreateTxn {
+                        path: "/a".into(),
+                        data: Some(Bytes::from_static(b"x")),
+                        acl: Acl::open_unsafe(),
+                        ephemeral: false,
+                        parent_cversion: 1,
+                    }),
+                ),
+                (OpCode::ERROR, TxnBody::Error(ErrorTxn { err: -101 })),
+            ]),
+            digest: Some(TxnDigest {
+                version: 2,
+                tree_digest: 42,
+            }),
+        };
+        assert_eq!(TxnEntry::from_bytes(&entry.to_vec()), Ok(entry));
+    }
+}
