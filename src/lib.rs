@@ -26,6 +26,7 @@ pub mod jute;
 pub mod persist;
 pub mod pipeline;
 pub mod request;
+pub mod server;
 pub mod session;
 pub mod tree;
 pub mod watch;

@@ -1,1 +1,47 @@
-fn main() {}
+//! `ferrokeeper <zoo.cfg>`: like ZooKeeper's QuorumPeerMain, the one argument is the config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// A drop-in replacement for Apache ZooKeeper 3.8.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Path of the zoo.cfg to run with (ZooKeeper's own format).
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cfg = match ferrokeeper::config::load(&args.config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            tracing::error!("invalid configuration: {e}");
+            eprintln!("ferrokeeper: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferrokeeper: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(ferrokeeper::server::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("ferrokeeper: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,15 @@
-//! (in progress)
+//! The request pipeline (`PrepRequestProcessor` → `SyncRequestProcessor` →
+//! `FinalRequestProcessor`): prep turns a write into ZooKeeper's txn (TxnHeader + record),
+//! the log stage would persist it, apply runs it on the tree, fires watches and replies.
+//! Reads are answered from the tree in the same ordered stream.
+
+pub mod auth;
+pub mod core;
+pub mod pending;
+pub mod prep;
+pub mod reads;
+pub mod reply;
+pub mod results;
+
+pub use self::core::{run, ConnId, CoreConfig, CoreMsg, CoreState};
+pub use reply::Outbound;

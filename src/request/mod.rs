@@ -1,1 +1,159 @@
-//! (in progress)
+//! Client requests: a [`Request`] from a RequestHeader and its record (the decoding half of
+//! `ZooKeeperServer#processPacket`, `Request`, `ByteBufferInputStream#byteBuffer2Record`), and
+//! the reference's path rules (`PathUtils#validatePath`). No access to server state.
+
+mod path;
+
+use crate::jute::codes::OpCode;
+use crate::jute::proto::{
+    AddWatchRequest, AuthPacket, CheckVersionRequest, CheckWatchesRequest, CreateRequest,
+    CreateTtlRequest, DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest,
+    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSaslRequest, MultiRequest,
+    ReconfigRequest, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches,
+    SetWatches2, SyncRequest,
+};
+use crate::jute::{DecodeError, Jute};
+
+pub use path::{parent_of, validate_path, PathError};
+
+/// One decoded client request (everything after the RequestHeader).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// create, create2 or createContainer: the opcode decides the response record.
+    Create(OpCode, CreateRequest),
+    CreateTtl(CreateTtlRequest),
+    Delete(DeleteRequest),
+    Exists(ExistsRequest),
+    GetData(GetDataRequest),
+    SetData(SetDataRequest),
+    GetAcl(GetAclRequest),
+    SetAcl(SetAclRequest),
+    GetChildren(GetChildrenRequest),
+    GetChildren2(GetChildrenRequest),
+    Sync(SyncRequest),
+    Ping,
+    Check(CheckVersionRequest),
+    Multi(MultiRequest),
+    MultiRead(MultiRequest),
+    Reconfig(ReconfigRequest),
+    CheckWatches(CheckWatchesRequest),
+    RemoveWatches(RemoveWatchesRequest),
+    Auth(AuthPacket),
+    /// setWatches (101) is carried as a SetWatches2 with empty persistent lists.
+    SetWatches(SetWatches2),
+    SetWatches2(SetWatches2),
+    Sasl(GetSaslRequest),
+    GetEphemerals(GetEphemeralsRequest),
+    GetAllChildrenNumber(GetAllChildrenNumberRequest),
+    AddWatch(AddWatchRequest),
+    WhoAmI,
+    CloseSession,
+}
+
+impl Request {
+    /// Decode the body that follows a RequestHeader of type `op`. `Ok(None)` for an opcode the
+    /// reference does not accept from clients (`Request#isValid`): it answers Unimplemented.
+    pub fn decode(op: OpCode, body: &[u8]) -> Result<Option<Request>, DecodeError> {
+        fn rec<T: Jute>(body: &[u8]) -> Result<T, DecodeError> {
+            T::from_bytes(body)
+        }
+        let req = match op {
+            OpCode::CREATE | OpCode::CREATE2 | OpCode::CREATE_CONTAINER => {
+                Request::Create(op, rec(body)?)
+            }
+            OpCode::CREATE_TTL => Request::CreateTtl(rec(body)?),
+            OpCode::DELETE => Request::Delete(rec(body)?),
+            OpCode::EXISTS => Request::Exists(rec(body)?),
+            OpCode::GET_DATA => Request::GetData(rec(body)?),
+            OpCode::SET_DATA => Request::SetData(rec(body)?),
+            OpCode::GET_ACL => Request::GetAcl(rec(body)?),
+            OpCode::SET_ACL => Request::SetAcl(rec(body)?),
+            OpCode::GET_CHILDREN => Request::GetChildren(rec(body)?),
+            OpCode::GET_CHILDREN2 => Request::GetChildren2(rec(body)?),
+            OpCode::SYNC => Request::Sync(rec(body)?),
+            OpCode::PING => Request::Ping,
+            OpCode::CHECK => Request::Check(rec(body)?),
+            OpCode::MULTI => Request::Multi(rec(body)?),
+            OpCode::MULTI_READ => Request::MultiRead(rec(body)?),
+            OpCode::RECONFIG => Request::Reconfig(rec(body)?),
+            OpCode::CHECK_WATCHES => Request::CheckWatches(rec(body)?),
+            OpCode::REMOVE_WATCHES => Request::RemoveWatches(rec(body)?),
+            OpCode::AUTH => Request::Auth(rec(body)?),
+            OpCode::SET_WATCHES => {
+                let w: SetWatches = rec(body)?;
+                Request::SetWatches(SetWatches2 {
+                    relative_zxid: w.relative_zxid,
+                    data_watches: w.data_watches,
+                    exist_watches: w.exist_watches,
+                    child_watches: w.child_watches,
+                    persistent_watches: Vec::new(),
+                    persistent_recursive_watches: Vec::new(),
+                })
+            }
+            OpCode::SET_WATCHES2 => Request::SetWatches2(rec(body)?),
+            OpCode::SASL => Request::Sasl(rec(body)?),
+            OpCode::GET_EPHEMERALS => Request::GetEphemerals(rec(body)?),
+            OpCode::GET_ALL_CHILDREN_NUMBER => Request::GetAllChildrenNumber(rec(body)?),
+            OpCode::ADD_WATCH => Request::AddWatch(rec(body)?),
+            OpCode::WHO_AM_I => Request::WhoAmI,
+            OpCode::CLOSE_SESSION => Request::CloseSession,
+            _ => return Ok(None),
+        };
+        Ok(Some(req))
+    }
+
+    /// Requests that become a txn (`Request#isQuorum` for a global session).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::Create(..)
+                | Request::CreateTtl(_)
+                | Request::Delete(_)
+                | Request::SetData(_)
+                | Request::SetAcl(_)
+                | Request::Check(_)
+                | Request::Multi(_)
+                | Request::Reconfig(_)
+                | Request::CloseSession
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_opcodes_are_not_requests() {
+        assert_eq!(Request::decode(OpCode(10), &[]), Ok(None));
+        assert_eq!(Request::decode(OpCode(108), &[]), Ok(None));
+        assert_eq!(Request::decode(OpCode::NOTIFICATION, &[]), Ok(None));
+    }
+
+    #[test]
+    fn truncated_bodies_are_decode_errors() {
+        assert_eq!(
+            Request::decode(OpCode::GET_DATA, &[0, 0, 0, 5, b'/']),
+            Err(DecodeError::LengthOverrun {
+                len: 5,
+                remaining: 1
+            })
+        );
+    }
+
+    #[test]
+    fn set_watches_becomes_set_watches2() {
+        let w = SetWatches {
+            relative_zxid: 5,
+            data_watches: vec!["/a".into()],
+            ..Default::default()
+        };
+        let Ok(Some(Request::SetWatches(w2))) = Request::decode(OpCode::SET_WATCHES, &w.to_vec())
+        else {
+            panic!("not decoded as setWatches");
+        };
+        assert_eq!(w2.relative_zxid, 5);
+        assert_eq!(w2.data_watches, vec!["/a".to_string()]);
+        assert!(w2.persistent_watches.is_empty());
+    }
+}

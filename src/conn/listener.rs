@@ -1,0 +1,121 @@
+//! Accepting client connections.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{connection, FourLetterHandler};
+use crate::pipeline::CoreMsg;
+
+/// Limits applied per connection.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    /// jute.maxbuffer: the largest frame a client may send (`NIOServerCnxn#readLength`).
+    pub max_frame: usize,
+    /// maxClientCnxns per remote IP; 0 = unlimited.
+    pub max_client_cnxns: usize,
+    /// A connection that has not finished its handshake by then is dropped
+    /// (`zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
+    pub handshake_timeout: Duration,
+}
+
+/// Bind the client port with the reference's socket options (reuseaddr, backlog).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Counts connections per IP; the guard gives the slot back when the connection ends.
+#[derive(Clone, Default)]
+pub(crate) struct PerIp(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+pub(crate) struct PerIpGuard {
+    table: PerIp,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// Take a slot for `ip` unless it already has `max` (the map lock is held only to count).
+    fn acquire(&self, ip: IpAddr, max: usize) -> Option<PerIpGuard> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if max != 0 && *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIpGuard {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PerIpGuard {
+    fn drop(&mut self) {
+        let mut map = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accept until `shutdown`; each connection gets its own task.
+pub async fn serve(
+    listener: TcpListener,
+    core: mpsc::Sender<CoreMsg>,
+    limits: ConnLimits,
+    four_letter: FourLetterHandler,
+    shutdown: CancellationToken,
+) {
+    let per_ip = PerIp::default();
+    let next_id = AtomicU64::new(1);
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(guard) = per_ip.acquire(remote.ip(), limits.max_client_cnxns) else {
+            tracing::warn!(
+                client = %remote,
+                max = limits.max_client_cnxns,
+                "too many connections from this address; closing"
+            );
+            drop(stream);
+            continue;
+        };
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let core = core.clone();
+        let limits = limits.clone();
+        let four_letter = four_letter.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            connection(stream, remote, id, core, &limits, four_letter, shutdown).await;
+            drop(guard);
+        });
+    }
+}

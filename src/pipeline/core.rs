@@ -1,0 +1,319 @@
+//! The core task: the single owner of the tree, the watches, the sessions and the pending
+//! changes. Requests arrive in order from every connection; each is prepped, applied and
+//! answered before the next (`PrepRequestProcessor` → `SyncRequestProcessor` →
+//! `FinalRequestProcessor` in one sequence), which gives per-session FIFO order and
+//! "watch event before any response that reflects the change" by construction.
+//!
+//! Until the durable txn log lands, the log stage is empty: state lives in memory only.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::auth::authenticate;
+use super::pending::PendingChanges;
+use super::prep::{PrepConfig, PrepContext};
+use super::reads::ReadContext;
+use super::reply::{self, Outbound};
+use super::results::write_reply;
+use crate::jute::codes::{ErrorCode, OpCode};
+use crate::jute::data::Id;
+use crate::jute::proto::{ConnectRequest, ConnectResponse};
+use crate::jute::txn::TxnEntry;
+use crate::request::Request;
+use crate::session::{check_passwd, generate_passwd, SessionTracker};
+use crate::tree::DataTree;
+use crate::watch::WatchManager;
+
+pub type ConnId = u64;
+
+/// Messages from the connections (and the admin side) to the core.
+#[derive(Debug)]
+pub enum CoreMsg {
+    Connect {
+        conn: ConnId,
+        remote: SocketAddr,
+        req: ConnectRequest,
+        out: mpsc::UnboundedSender<Outbound>,
+    },
+    Packet {
+        conn: ConnId,
+        xid: i32,
+        op: OpCode,
+        body: Bytes,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
+    /// Runs `f` against the core's state (four-letter words read through this).
+    Inspect {
+        f: Box<dyn FnOnce(&CoreState) -> String + Send>,
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// Settings the core needs, taken from zoo.cfg.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub myid: i64,
+    pub tick_time_ms: i64,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub super_digest: Option<String>,
+    pub prep: PrepConfig,
+    pub digest_enabled: bool,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: u64,
+    pub container_max_never_used_interval_ms: i64,
+}
+
+/// One client connection as the core knows it.
+#[derive(Debug)]
+pub struct ConnState {
+    pub out: mpsc::UnboundedSender<Outbound>,
+    pub remote: SocketAddr,
+    /// 0 until the session is established.
+    pub session_id: i64,
+    pub timeout_ms: i32,
+    pub auth: Vec<Id>,
+    pub established_ms: i64,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    pub last_op: &'static str,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+}
+
+/// Everything the core owns; four-letter words get read access to it.
+pub struct CoreState {
+    pub config: CoreConfig,
+    pub tree: DataTree,
+    pub watches: WatchManager,
+    pub sessions: SessionTracker,
+    pub pending: PendingChanges,
+    pub conns: HashMap<ConnId, ConnState>,
+    pub session_conns: HashMap<i64, ConnId>,
+    /// The last zxid handed out (epoch << 32 | counter).
+    pub last_zxid: i64,
+    origin: Instant,
+    wall_origin_ms: i64,
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl CoreState {
+    pub fn new(config: CoreConfig, tree: DataTree) -> CoreState {
+        let wall = wall_clock_ms();
+        let sessions = SessionTracker::new(config.myid, config.tick_time_ms, wall);
+        let last_zxid = tree.last_processed_zxid();
+        CoreState {
+            tree,
+            watches: WatchManager::new(),
+            sessions,
+            pending: PendingChanges::default(),
+            conns: HashMap::new(),
+            session_conns: HashMap::new(),
+            last_zxid,
+            origin: Instant::now(),
+            wall_origin_ms: wall,
+            config,
+        }
+    }
+
+    /// Milliseconds on a clock that tokio's paused time controls (session expiry, containers).
+    pub fn now_ms(&self) -> i64 {
+        let elapsed = Instant::now().saturating_duration_since(self.origin);
+        self.wall_origin_ms + i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn send(&mut self, conn: ConnId, frame: Bytes) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.packets_sent += 1;
+            // a closed receiver means the connection is going away; its Disconnected follows
+            let _ = c.out.send(Outbound::Frame(frame));
+        }
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.out.send(Outbound::Close);
+        }
+    }
+
+    /// Drop a connection: its watches go with it; its session lives on until it expires.
+    fn forget_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if self.session_conns.get(&c.session_id) == Some(&conn) {
+                self.session_conns.remove(&c.session_id);
+            }
+        }
+        self.watches.remove_watcher(conn);
+    }
+
+    fn next_zxid(&mut self) -> i64 {
+        self.last_zxid += 1;
+        self.last_zxid
+    }
+
+    fn prep_ctx<'a>(&'a mut self, session_id: i64, cxid: i32, auth: &'a [Id]) -> PrepContext<'a> {
+        let zxid = self.next_zxid();
+        PrepContext {
+            tree: &self.tree,
+            pending: &mut self.pending,
+            config: &self.config.prep,
+            auth,
+            session_id,
+            cxid,
+            zxid,
+            time: wall_clock_ms(),
+        }
+    }
+
+    /// The log stage would sit here; then the tree applies the txn and watches fire.
+    fn commit(&mut self, txn: &TxnEntry) -> crate::tree::Applied {
+        let applied = self.tree.apply(txn);
+        self.pending.applied_through(txn.header.zxid);
+        for trigger in &applied.triggers {
+            for (watcher, event) in self.watches.trigger(&trigger.path, trigger.event) {
+                self.send(watcher, reply::notification(event.event_type, &event.path));
+            }
+        }
+        applied
+    }
+
+    pub fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect {
+                conn,
+                remote,
+                req,
+                out,
+            } => self.connect(conn, remote, req, out),
+            CoreMsg::Packet {
+                conn,
+                xid,
+                op,
+                body,
+            } => self.packet(conn, xid, op, &body),
+            CoreMsg::Disconnected { conn } => self.forget_conn(conn),
+            CoreMsg::Inspect { f, reply } => {
+                let _ = reply.send(f(self));
+            }
+        }
+    }
+}
+
+mod connect;
+mod packet;
+mod timers;
+
+pub use timers::run;
+
+/// How long the core may wait before it must look at sessions and containers again.
+pub(crate) fn idle_wait(state: &CoreState) -> Duration {
+    let now = state.now_ms();
+    let next = state
+        .sessions
+        .next_expiration_ms()
+        .unwrap_or(now + state.config.tick_time_ms);
+    Duration::from_millis(u64::try_from((next - now).clamp(1, state.config.tick_time_ms)).unwrap_or(1))
+}
+
+pub(crate) fn finish_reply(
+    state: &mut CoreState,
+    conn: ConnId,
+    xid: i32,
+    op: &'static str,
+    result: Result<Vec<u8>, ErrorCode>,
+) {
+    let zxid = state.tree.last_processed_zxid();
+    if let Some(c) = state.conns.get_mut(&conn) {
+        c.last_cxid = xid;
+        c.last_zxid = zxid;
+        c.last_op = op;
+    }
+    let frame = match result {
+        Ok(body) => reply::reply_raw(xid, zxid, ErrorCode::OK, &body),
+        Err(err) => reply::reply_header(xid, zxid, err),
+    };
+    state.send(conn, frame);
+}
+
+pub(crate) fn connect_response(session_id: i64, timeout: i32, read_only: Option<bool>) -> Bytes {
+    let valid = session_id != 0;
+    reply::connect_response(&ConnectResponse {
+        protocol_version: 0,
+        time_out: if valid { timeout } else { 0 },
+        session_id,
+        passwd: Bytes::copy_from_slice(&if valid {
+            generate_passwd(session_id)
+        } else {
+            [0u8; 16]
+        }),
+        read_only: read_only.map(|_| false),
+    })
+}
+
+pub(crate) fn check_reconnect(state: &mut CoreState, session_id: i64, passwd: &[u8]) -> bool {
+    let now = state.now_ms();
+    check_passwd(session_id, passwd) && state.sessions.touch(session_id, now)
+}
+
+pub(crate) fn auth_packet(state: &mut CoreState, conn: ConnId, xid_: i32, scheme: &str, auth: &[u8]) {
+    let Some(c) = state.conns.get(&conn) else {
+        return;
+    };
+    let ids = authenticate(scheme, auth, c.remote.ip(), state.config.super_digest.as_deref());
+    match ids {
+        Some(ids) => {
+            if let Some(c) = state.conns.get_mut(&conn) {
+                for id in ids {
+                    if !c.auth.contains(&id) {
+                        c.auth.push(id);
+                    }
+                }
+            }
+            state.send(conn, reply::reply_header(xid_, 0, ErrorCode::OK));
+        }
+        None => {
+            tracing::warn!(scheme, "authentication failed: no provider for scheme");
+            state.send(conn, reply::reply_header(xid_, 0, ErrorCode::AUTH_FAILED));
+            state.close(conn);
+        }
+    }
+}
+
+pub(crate) fn read_ctx<'a>(state: &'a mut CoreState, conn: ConnId, auth: &'a [Id]) -> ReadContext<'a> {
+    let session_id = state.conns.get(&conn).map_or(0, |c| c.session_id);
+    ReadContext {
+        tree: &state.tree,
+        watches: &mut state.watches,
+        watcher: conn,
+        auth,
+        skip_acl: state.config.prep.skip_acl,
+        session_id,
+    }
+}
+
+pub(crate) fn write(state: &mut CoreState, conn: ConnId, xid_: i32, req: &Request) {
+    let (session_id, auth) = match state.conns.get(&conn) {
+        Some(c) => (c.session_id, c.auth.clone()),
+        None => return,
+    };
+    let txn = state.prep_ctx(session_id, xid_, &auth).prep(req);
+    let applied = state.commit(&txn);
+    let result = write_reply(req, &txn, &applied);
+    finish_reply(state, conn, xid_, "write", result);
+    if matches!(req, Request::CloseSession) {
+        state.sessions.remove(session_id);
+        state.close(conn);
+    }
+}

@@ -1,0 +1,112 @@
+//! Session establishment (`ZooKeeperServer#processConnectRequest`, `reopenSession`,
+//! `finishSessionInit`).
+
+use std::net::SocketAddr;
+
+use tokio::sync::mpsc;
+
+use super::{check_reconnect, connect_response, ConnId, ConnState, CoreState};
+use crate::jute::data::Id;
+use crate::jute::proto::ConnectRequest;
+use crate::pipeline::reply::Outbound;
+
+impl CoreState {
+    pub(super) fn connect(
+        &mut self,
+        conn: ConnId,
+        remote: SocketAddr,
+        req: ConnectRequest,
+        out: mpsc::UnboundedSender<Outbound>,
+    ) {
+        let last = self.tree.last_processed_zxid();
+        if req.last_zxid_seen > last {
+            tracing::info!(
+                client = %remote,
+                "refusing session: client has seen zxid 0x{:x}, our last zxid is 0x{:x}; client must try another server",
+                req.last_zxid_seen,
+                last
+            );
+            let _ = out.send(Outbound::Close);
+            return;
+        }
+        let timeout = req.time_out.clamp(
+            self.config.min_session_timeout_ms,
+            self.config.max_session_timeout_ms.max(self.config.min_session_timeout_ms),
+        );
+        let now = self.now_ms();
+        self.conns.insert(
+            conn,
+            ConnState {
+                out,
+                remote,
+                session_id: 0,
+                timeout_ms: timeout,
+                // IPAuthenticationProvider: every connection carries its address as an id
+                auth: vec![Id::new("ip", &remote.ip().to_string())],
+                established_ms: now,
+                last_cxid: 0,
+                last_zxid: 0,
+                last_op: "NA",
+                packets_received: 1,
+                packets_sent: 0,
+            },
+        );
+        if req.session_id == 0 {
+            self.new_session(conn, timeout, req.read_only);
+        } else {
+            self.reopen_session(conn, req.session_id, &req.passwd, timeout, req.read_only);
+        }
+    }
+
+    fn new_session(&mut self, conn: ConnId, timeout: i32, read_only: Option<bool>) {
+        let now = self.now_ms();
+        let session_id = self.sessions.next_session_id();
+        self.sessions.add_session(session_id, timeout, now);
+        let txn = self.prep_ctx(session_id, 0, &[]).create_session(timeout);
+        self.commit(&txn);
+        self.attach(conn, session_id);
+        tracing::info!(
+            session = format_args!("0x{session_id:x}"),
+            timeout,
+            "established session"
+        );
+        self.send(conn, connect_response(session_id, timeout, read_only));
+    }
+
+    fn reopen_session(
+        &mut self,
+        conn: ConnId,
+        session_id: i64,
+        passwd: &[u8],
+        timeout: i32,
+        read_only: Option<bool>,
+    ) {
+        if !check_reconnect(self, session_id, passwd) {
+            tracing::info!(
+                session = format_args!("0x{session_id:x}"),
+                "invalid session (wrong password or expired)"
+            );
+            self.send(conn, connect_response(0, 0, read_only));
+            self.close(conn);
+            return;
+        }
+        // the session's previous connection is closed (DisconnectReason.CLIENT_RECONNECT)
+        if let Some(old) = self.session_conns.get(&session_id).copied() {
+            if old != conn {
+                self.close(old);
+                self.forget_conn(old);
+            }
+        }
+        let now = self.now_ms();
+        self.sessions.add_session(session_id, timeout, now);
+        self.attach(conn, session_id);
+        self.send(conn, connect_response(session_id, timeout, read_only));
+    }
+
+    fn attach(&mut self, conn: ConnId, session_id: i64) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session_id = session_id;
+        }
+        self.session_conns.insert(session_id, conn);
+    }
+}

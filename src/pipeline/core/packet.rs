@@ -1,0 +1,87 @@
+//! One request packet of an established session (`ZooKeeperServer#processPacket` and the
+//! dispatch of `FinalRequestProcessor`).
+
+use super::{auth_packet, finish_reply, read_ctx, write, ConnId, CoreState};
+use crate::jute::codes::{xid, ErrorCode, OpCode};
+use crate::jute::proto::SetWatches2;
+use crate::pipeline::reply;
+use crate::request::Request;
+
+impl CoreState {
+    pub(super) fn packet(&mut self, conn: ConnId, xid_: i32, op: OpCode, body: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.packets_received += 1;
+        let session_id = c.session_id;
+        let now = self.now_ms();
+        if session_id == 0 || !self.sessions.touch(session_id, now) {
+            tracing::info!(
+                session = format_args!("0x{session_id:x}"),
+                "request for an expired or closing session; closing connection"
+            );
+            self.close(conn);
+            return;
+        }
+        let req = match Request::decode(op, body) {
+            Ok(Some(Request::Check(_))) | Ok(None) => {
+                // `UnimplementedRequestProcessor`: answer, then drop the connection
+                tracing::info!(op = op.0, "unimplemented request type; closing connection");
+                finish_reply(self, conn, xid_, "NA", Err(ErrorCode::UNIMPLEMENTED));
+                self.close(conn);
+                return;
+            }
+            Ok(Some(req)) => req,
+            Err(e) => {
+                tracing::warn!(op = op.0, error = %e, "malformed request; closing connection");
+                self.close(conn);
+                return;
+            }
+        };
+        self.dispatch(conn, xid_, &req);
+    }
+
+    fn dispatch(&mut self, conn: ConnId, xid_: i32, req: &Request) {
+        match req {
+            Request::Ping => {
+                let zxid = self.tree.last_processed_zxid();
+                self.send(conn, reply::reply_header(xid::PING, zxid, ErrorCode::OK));
+            }
+            Request::Auth(a) => {
+                let scheme = a.scheme.clone();
+                auth_packet(self, conn, xid_, &scheme, &a.auth);
+            }
+            Request::Sasl(_) => {
+                // no SASL server configured: the reference answers Ok with a null token
+                self.send(conn, reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()));
+            }
+            Request::SetWatches(w) | Request::SetWatches2(w) => self.set_watches(conn, xid_, w),
+            _ if req.is_write() => write(self, conn, xid_, req),
+            _ => {
+                let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+                let result = read_ctx(self, conn, &auth).read(req);
+                let result = result.unwrap_or(Err(ErrorCode::UNIMPLEMENTED));
+                finish_reply(self, conn, xid_, "read", result);
+            }
+        }
+    }
+
+    /// Events for what changed since the client's last zxid go out before the reply.
+    fn set_watches(&mut self, conn: ConnId, xid_: i32, w: &SetWatches2) {
+        let tree = &self.tree;
+        let events = self.watches.set_watches(
+            w.relative_zxid,
+            &w.data_watches,
+            &w.exist_watches,
+            &w.child_watches,
+            &w.persistent_watches,
+            &w.persistent_recursive_watches,
+            conn,
+            |path| tree.node(path).map(|n| (n.stat.mzxid, n.stat.pzxid)),
+        );
+        for event in events {
+            self.send(conn, reply::notification(event.event_type, &event.path));
+        }
+        finish_reply(self, conn, xid_, "setw", Ok(Vec::new()));
+    }
+}

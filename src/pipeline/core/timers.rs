@@ -1,0 +1,94 @@
+//! The core's loop: messages in order, plus the two clocks the reference runs on threads of
+//! their own — session expiry (`SessionTrackerImpl#run`) and the container / TTL sweep
+//! (`ContainerManager`). Both *submit* txns through the same prep → apply path as clients.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{idle_wait, CoreMsg, CoreState};
+use crate::jute::txn::TxnEntry;
+
+/// `EphemeralType.TTL`: the top byte 0xFF marks a TTL owner; the low 40 bits are the TTL.
+const TTL_MARK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
+const TTL_MASK: i64 = 0x00FF_FFFF_FFFF;
+
+/// Runs until every sender of `rx` is gone.
+pub async fn run(mut state: CoreState, mut rx: mpsc::Receiver<CoreMsg>) {
+    let container_every = Duration::from_millis(state.config.container_check_interval_ms.max(1));
+    let mut container_tick = tokio::time::interval(container_every);
+    container_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    container_tick.tick().await;
+    loop {
+        let wait = idle_wait(&state);
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(msg) => state.handle(msg),
+                None => break,
+            },
+            _ = tokio::time::sleep(wait) => state.expire_sessions(),
+            _ = container_tick.tick() => state.sweep_containers(),
+        }
+    }
+}
+
+impl CoreState {
+    /// Every due session is closed by a closeSession txn, as if its client had asked.
+    pub(super) fn expire_sessions(&mut self) {
+        let now = self.now_ms();
+        for session_id in self.sessions.expired(now) {
+            tracing::info!(session = format_args!("0x{session_id:x}"), "expiring session");
+            let txn = self
+                .prep_ctx(session_id, 0, &[])
+                .prep(&crate::request::Request::CloseSession);
+            self.commit(&txn);
+            self.sessions.remove(session_id);
+            if let Some(conn) = self.session_conns.get(&session_id).copied() {
+                self.close(conn);
+                self.forget_conn(conn);
+            }
+        }
+    }
+
+    /// `ContainerManager#getCandidates`: empty containers that once had children (or were
+    /// never used for longer than maxNeverUsedIntervalMs), and empty TTL nodes past their TTL.
+    fn container_candidates(&self) -> Vec<String> {
+        let now = self.now_ms();
+        let mut out = Vec::new();
+        for path in self.tree.containers() {
+            let Some(node) = self.tree.node(&path) else { continue };
+            if node.num_children() > 0 {
+                continue;
+            }
+            let never_used = self.config.container_max_never_used_interval_ms;
+            if node.stat.cversion > 0
+                || (never_used != 0 && now - node.stat.mtime > never_used)
+            {
+                out.push(path);
+            }
+        }
+        for path in self.tree.ttls() {
+            let Some(node) = self.tree.node(&path) else { continue };
+            let owner = node.stat.ephemeral_owner;
+            if node.num_children() > 0 || owner & TTL_MARK != TTL_MARK {
+                continue;
+            }
+            let ttl = owner & TTL_MASK;
+            if ttl != 0 && now - node.stat.mtime > ttl {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    pub(super) fn sweep_containers(&mut self) {
+        let per_minute = self.config.container_max_per_minute.max(1);
+        let interval = self.config.container_check_interval_ms.max(1);
+        // the reference paces deletions at maxPerMinute; one sweep gets its interval's share
+        let budget = usize::try_from((per_minute * interval / 60_000).max(1)).unwrap_or(usize::MAX);
+        for path in self.container_candidates().into_iter().take(budget) {
+            let txn: TxnEntry = self.prep_ctx(0, 0, &[]).delete_container(&path);
+            self.commit(&txn);
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! Prep: turn a write request into the txn ZooKeeper would log (`PrepRequestProcessor`).
+//! Validation, ACL and version checks, sequential names, ephemeral owners. A failed check
+//! still yields a txn — an ErrorTxn under the same zxid — as the reference logs it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::auth::{check_acl, fixup_acl};
+use super::pending::{ChangeRecord, PendingChanges};
+use crate::jute::codes::{perms, CreateMode, ErrorCode, OpCode};
+use crate::jute::data::{Acl, Id, StatPersisted};
+use crate::jute::proto::{MultiOp, MultiRequest};
+use crate::jute::txn::{
+    CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTtlTxn,
+    CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn, SetDataTxn, TxnBody, TxnEntry, TxnHeader,
+};
+use crate::request::{validate_path, Request};
+use crate::tree::DataTree;
+
+/// `EphemeralType.TTL.maxValue()`: 40 bits of milliseconds.
+const MAX_TTL: i64 = 0x00FF_FFFF_FFFF;
+const TTL_OWNER_MASK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
+pub const CONTAINER_OWNER: i64 = i64::MIN;
+
+/// Server settings prep consults.
+#[derive(Debug, Clone, Default)]
+pub struct PrepConfig {
+    pub skip_acl: bool,
+    pub extended_types_enabled: bool,
+    pub enforce_quota: bool,
+    pub reconfig_enabled: bool,
+}
+
+/// Who is asking and under which zxid/time the txn is stamped.
+pub struct PrepContext<'a> {
+    pub tree: &'a DataTree,
+    pub pending: &'a mut PendingChanges,
+    pub config: &'a PrepConfig,
+    pub auth: &'a [Id],
+    pub session_id: i64,
+    pub cxid: i32,
+    pub zxid: i64,
+    pub time: i64,
+}
+
+type Prepped = Result<(OpCode, TxnBody), ErrorCode>;
+
+impl PrepContext<'_> {
+    /// The txn for a write request; a failed check becomes an ErrorTxn.
+    pub fn prep(&mut self, req: &Request) -> TxnEntry {
+        let result = match req {
+            Request::Create(op, r) => self.create(*op, &r.path, &r.data, r.acl.as_deref(), r.flags, -1),
+            Request::CreateTtl(r) => self.create(
+                OpCode::CREATE_TTL,
+                &r.path,
+                &r.data,
+                r.acl.as_deref(),
+                r.flags,
+                r.ttl,
+            ),
+            Request::Delete(r) => self.delete(&r.path, r.version),
+            Request::SetData(r) => self.set_data(&r.path, &r.data, r.version),
+            Request::SetAcl(r) => self.set_acl(&r.path, r.acl.as_deref(), r.version),
+            Request::Check(r) => self.check(&r.path, r.version),
+            Request::Multi(m) => Ok(self.multi(m)),
+            Request::Reconfig(_) => Err(if self.config.reconfig_enabled {
+                // a standalone server cannot reconfigure (`LeaderZooKeeperServer` cast fails)
+                ErrorCode::UNIMPLEMENTED
+            } else {
+                ErrorCode::RECONFIG_DISABLED
+            }),
+            Request::CloseSession => Ok(self.close_session()),
+            _ => Err(ErrorCode::MARSHALLING_ERROR),
+        };
+        let (op, body) = result.unwrap_or_else(|e| (OpCode::ERROR, error_txn(e)));
+        self.entry(op, body)
+    }
+
+    /// The txn that creates a session (`OpCode.createSession`).
+    pub fn create_session(&mut self, timeout_ms: i32) -> TxnEntry {
+        let body = TxnBody::CreateSession(CreateSessionTxn {
+            time_out: timeout_ms,
+        });
+        self.entry(OpCode::CREATE_SESSION, body)
+    }
+
+    fn entry(&self, op: OpCode, body: TxnBody) -> TxnEntry {
+        TxnEntry {
+            header: TxnHeader {
+                client_id: self.session_id,
+                cxid: self.cxid,
+                zxid: self.zxid,
+                time: self.time,
+                op,
+            },
+            body,
+            digest: None,
+        }
+    }
+
+    fn record(&self, path: &str) -> Result<ChangeRecord, ErrorCode> {
+        self.pending.get(self.tree, path).ok_or(ErrorCode::NO_NODE)
+    }
+
+    fn check_acl(&self, acl: &[Acl], perm: i32) -> Result<(), ErrorCode> {
+        check_acl(acl, perm, self.auth, self.config.skip_acl)
+    }
+
+    fn is_session_ephemeral(&self, owner: i64) -> bool {
+        let ttl = self.config.extended_types_enabled && owner & TTL_OWNER_MASK == TTL_OWNER_MASK;
+        owner != 0 && owner != CONTAINER_OWNER && !ttl
+    }
+
+    fn create(
+        &mut self,
+        op: OpCode,
+        path: &str,
+        data: &Option<Bytes>,
+        acl: Option<&[Acl]>,
+        flags: i32,
+        ttl: i64,
+    ) -> Prepped {
+        let mode = CreateMode(flags);
+        if !mode.is_known() {
+            return Err(ErrorCode::BAD_ARGUMENTS);
+        }
+        if mode.is_ttl() && !self.config.extended_types_enabled {
+            return Err(ErrorCode::UNIMPLEMENTED);
+        }
+        let ttl_ok = if mode.is_ttl() { ttl > 0 && ttl <= MAX_TTL } else { ttl < 0 };
+        let last_slash = path.rfind('/');
+        if !ttl_ok || last_slash.is_none() || path.contains('\0') {
+            return Err(ErrorCode::BAD_ARGUMENTS);
+        }
+        let parent_path = match last_slash {
+            Some(0) | None => "/",
+            Some(i) => &path[..i],
+        };
+        let acl = fixup_acl(acl, self.auth)?;
+        let mut parent = self.record(parent_path)?;
+        self.check_acl(&parent.acl, perms::CREATE)?;
+        let mut parent_stat = parent.stat.clone().unwrap_or_default();
+        let path = if mode.is_sequential() {
+            format!("{path}{:010}", parent_stat.cversion)
+        } else {
+            path.to_string()
+        };
+        validate_path(&path).map_err(|_| ErrorCode::BAD_ARGUMENTS)?;
+        if self.pending.get(self.tree, &path).is_some() {
+            return Err(ErrorCode::NODE_EXISTS);
+        }
+        if self.is_session_ephemeral(parent_stat.ephemeral_owner) {
+            return Err(ErrorCode::NO_CHILDREN_FOR_EPHEMERALS);
+        }
+        let new_cversion = parent_stat.cversion.wrapping_add(1);
+        let data_len = data.as_ref().map_or(0, |d| d.len());
+        if self.config.enforce_quota && self.tree.quota_exceeded(&path, 1, data_len as i64) {
+            return Err(ErrorCode::QUOTA_EXCEEDED);
+        }
+        let owner = if op == OpCode::CREATE_CONTAINER || mode.is_container() {
+            CONTAINER_OWNER
+        } else if mode.is_ttl() {
+            TTL_OWNER_MASK | ttl
+        } else if mode.is_ephemeral() {
+            self.session_id
+        } else {
+            0
+        };
+        let body = if op == OpCode::CREATE_CONTAINER {
+            TxnBody::CreateContainer(CreateContainerTxn {
+                path: path.clone(),
+                data: data.clone(),
+                acl: acl.clone(),
+                parent_cversion: new_cversion,
+            })
+        } else if op == OpCode::CREATE_TTL {
+            TxnBody::CreateTtl(CreateTtlTxn {
+                path: path.clone(),
+                data: data.clone(),
+                acl: acl.clone(),
+                parent_cversion: new_cversion,
+                ttl,
+            })
+        } else {
+            TxnBody::Create(CreateTxn {
+                path: path.clone(),
+                data: data.clone(),
+                acl: acl.clone(),
+                ephemeral: mode.is_ephemeral(),
+                parent_cversion: new_cversion,
+            })
+        };
+        parent_stat.cversion = new_cversion;
+        parent_stat.pzxid = self.zxid;
+        parent.stat = Some(parent_stat);
+        parent.child_count += 1;
+        parent.zxid = self.zxid;
+        self.pending.add(parent_path, parent);
+        let stat = StatPersisted {
+            czxid: self.zxid,
+            mzxid: self.zxid,
+            ctime: self.time,
+            mtime: self.time,
+            ephemeral_owner: owner,
+            pzxid: self.zxid,
+            ..Default::default()
+        };
+        self.pending.add(
+            &path,
+            ChangeRecord {
+                zxid: self.zxid,
+                stat: Some(stat),
+                data: data.clone(),
+                child_count: 0,
+                acl: Arc::new(acl),
+            },
+        );
+        Ok((op, body))
+    }
+
+    /// `getParentPathAndValidate`: the special nodes can never be deleted.
+    fn parent_for_delete(path: &str) -> Result<&str, ErrorCode> {
+        const SPECIAL: [&str; 4] = ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+        match path.rfind('/') {
+            Some(_) if path.contains('\0') || SPECIAL.contains(&path) => {
+                Err(ErrorCode::BAD_ARGUMENTS)
+            }
+            Some(0) => Ok("/"),
+            Some(i) => Ok(&path[..i]),
+            None => Err(ErrorCode::BAD_ARGUMENTS),
+        }
+    }
+
+    fn delete(&mut self, path: &str, version: i32) -> Prepped {
+        let parent_path = Self::parent_for_delete(path)?;
+        let mut parent = self.record(parent_path)?;
+        self.check_acl(&parent.acl, perms::DELETE)?;
+        let node = self.record(path)?;
+        let node_stat = node.stat.clone().unwrap_or_default();
+        check_version(node_stat.version, version)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NOT_EMPTY);
+        }
+        if let Some(stat) = parent.stat.as_mut() {
+            stat.pzxid = self.zxid;
+        }
+        parent.child_count -= 1;
+        parent.zxid = self.zxid;
+        self.pending.add(parent_path, parent);
+        self.pending.add(path, deleted(self.zxid));
+        Ok((
+            OpCode::DELETE,
+            TxnBody::Delete(DeleteTxn {
+                path: path.to_string(),
+            }),
+        ))
+    }
+
+    /// `OpCode.deleteContainer`, submitted by the container manager for an empty container
+    /// or an expired TTL node.
+    pub fn delete_container(&mut self, path: &str) -> TxnEntry {
+        let result = self.delete_container_txn(path);
+        let (op, body) = result.unwrap_or_else(|e| (OpCode::ERROR, error_txn(e)));
+        self.entry(op, body)
+    }
+
+    fn delete_container_txn(&mut self, path: &str) -> Prepped {
+        let parent_path = Self::parent_for_delete(path)?;
+        let node = self.record(path)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NOT_EMPTY);
+        }
+        let owner = node.stat.as_ref().map_or(0, |s| s.ephemeral_owner);
+        if self.is_session_ephemeral(owner) {
+            return Err(ErrorCode::BAD_VERSION);
+        }
+        let mut parent = self.record(parent_path)?;
+        if let Some(stat) = parent.stat.as_mut() {
+            stat.pzxid = self.zxid;
+        }
+        parent.child_count -= 1;
+        parent.zxid = self.zxid;
+        self.pending.add(parent_path, parent);
+        self.pending.add(path, deleted(self.zxid));
+        Ok((
+            OpCode::DELETE_CONTAINER,
+            TxnBody::Delete(DeleteTxn {
+                path: path.to_string(),
+            }),
+        ))
+    }
+
+    fn set_data(&mut self, path: &str, data: &Option<Bytes>, version: i32) -> Prepped {
+        validate_path(path).map_err(|_| ErrorCode::BAD_ARGUMENTS)?;
+        let mut node = self.record(path)?;
+        self.check_acl(&node.acl, perms::WRITE)?;
+        let old_len = node.data.as_ref().map_or(0, |d| d.len()) as i64;
+        let new_len = data.as_ref().map_or(0, |d| d.len()) as i64;
+        if self.config.enforce_quota && self.tree.quota_exceeded(path, 0, new_len - old_len) {
+            return Err(ErrorCode::QUOTA_EXCEEDED);
+        }
+        let mut stat = node.stat.clone().unwrap_or_default();
+        let new_version = check_version(stat.version, version)?;
+        stat.version = new_version;
+        stat.mtime = self.time;
+        stat.mzxid = self.zxid;
+        node.stat = Some(stat);
+        node.data = data.clone();
+        node.zxid = self.zxid;
+        self.pending.add(path, node);
+        Ok((
+            OpCode::SET_DATA,
+            TxnBody::SetData(SetDataTxn {
+                path: path.to_string(),
+                data: data.clone(),
+                version: new_version,
+            }),
+        ))
+    }
+
+    fn set_acl(&mut self, path: &str, acl: Option<&[Acl]>, version: i32) -> Prepped {
+        validate_path(path).map_err(|_| ErrorCode::BAD_ARGUMENTS)?;
+        let acl = fixup_acl(acl, self.auth)?;
+        let mut node = self.record(path)?;
+        self.check_acl(&node.acl, perms::ADMIN)?;
+        let mut stat = node.stat.clone().unwrap_or_default();
+        let new_version = check_version(stat.aversion, version)?;
+        stat.aversion = new_version;
+        node.stat = Some(stat);
+        node.acl = Arc::new(acl.clone());
+        node.zxid = self.zxid;
+        self.pending.add(path, node);
+        Ok((
+            OpCode::SET_ACL,
+            TxnBody::SetAcl(SetAclTxn {
+                path: path.to_string(),
+                acl,
+                version: new_version,
+            }),
+        ))
+    }
+
+    fn check(&mut self, path: &str, version: i32) -> Prepped {
+        validate_path(path).map_err(|_| ErrorCode::BAD_ARGUMENTS)?;
+        let node = self.record(path)?;
+        self.check_acl(&node.acl, perms::READ)?;
+        let stat = node.stat.unwrap_or_default();
+        let new_version = check_version(stat.version, version)?;
+        Ok((
+            OpCode::CHECK,
+            TxnBody::Check(CheckVersionTxn {
+                path: path.to_string(),
+                version: new_version,
+            }),
+        ))
+    }
+
+    /// Every op under one zxid; after the first failure the rest are RuntimeInconsistency and
+    /// the failed multi's pending changes are rolled back.
+    fn multi(&mut self, multi: &MultiRequest) -> (OpCode, TxnBody) {
+        if multi.ops.iter().any(MultiOp::is_read) {
+            // "Mixing different kind of ops" is a marshalling error of the whole request
+            return (OpCode::ERROR, error_txn(ErrorCode::MARSHALLING_ERROR));
+        }
+        let mut subs = Vec::with_capacity(multi.ops.len());
+        let mut failed = false;
+        for op in &multi.ops {
+            if failed {
+                subs.push((OpCode::ERROR, error_txn(ErrorCode::RUNTIME_INCONSISTENCY)));
+                continue;
+            }
+            match self.multi_op(op) {
+                Ok(sub) => subs.push(sub),
+                Err(e) => {
+                    failed = true;
+                    self.pending.rollback(self.zxid);
+                    subs.push((OpCode::ERROR, error_txn(e)));
+                }
+            }
+        }
+        (OpCode::MULTI, TxnBody::Multi(subs))
+    }
+
+    /// `MultiOperationRecord` rebuilds each op with `Op.create(...)`, whose opcode follows the
+    /// create mode: so a create2 inside a multi is a plain create.
+    fn multi_op(&mut self, op: &MultiOp) -> Prepped {
+        let create_op = |flags: i32| {
+            let mode = CreateMode(flags);
+            if mode.is_container() {
+                OpCode::CREATE_CONTAINER
+            } else if mode.is_ttl() {
+                OpCode::CREATE_TTL
+            } else {
+                OpCode::CREATE
+            }
+        };
+        match op {
+            MultiOp::Create(_, r) => {
+                let ttl = -1;
+                self.create(create_op(r.flags), &r.path, &r.data, r.acl.as_deref(), r.flags, ttl)
+            }
+            MultiOp::CreateTtl(r) => {
+                let ttl = if CreateMode(r.flags).is_ttl() { r.ttl } else { -1 };
+                self.create(create_op(r.flags), &r.path, &r.data, r.acl.as_deref(), r.flags, ttl)
+            }
+            MultiOp::Delete(r) => self.delete(&r.path, r.version),
+            MultiOp::SetData(r) => self.set_data(&r.path, &r.data, r.version),
+            MultiOp::Check(r) => self.check(&r.path, r.version),
+            MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::MARSHALLING_ERROR),
+        }
+    }
+
+    /// The session's ephemerals, including ones still pending (`pRequest2Txn` closeSession).
+    fn close_session(&mut self) -> (OpCode, TxnBody) {
+        let mut paths: BTreeSet<String> = self.tree.ephemerals(self.session_id).into_iter().collect();
+        for (path, owned) in self.pending.ephemeral_changes(self.session_id) {
+            if owned {
+                paths.insert(path);
+            } else {
+                paths.remove(&path);
+            }
+        }
+        for path in &paths {
+            self.pending.add(path, deleted(self.zxid));
+        }
+        let body = TxnBody::CloseSession(Some(CloseSessionTxn {
+            paths2_delete: paths.into_iter().collect(),
+        }));
+        (OpCode::CLOSE_SESSION, body)
+    }
+}
+
+fn deleted(zxid: i64) -> ChangeRecord {
+    ChangeRecord {
+        zxid,
+        stat: None,
+        data: None,
+        child_count: 0,
+        acl: Arc::new(Vec::new()),
+    }
+}
+
+fn error_txn(err: ErrorCode) -> TxnBody {
+    TxnBody::Error(ErrorTxn { err: err.0 })
+}
+
+/// `checkAndIncVersion`: -1 matches any version.
+fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BAD_VERSION);
+    }
+    Ok(current.wrapping_add(1))
+}

@@ -1,0 +1,139 @@
+//! Assembly (`ZooKeeperServerMain`): config → tree → core task → client listener; shutdown on
+//! SIGINT/SIGTERM. Standalone only for now, with state in memory.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin;
+use crate::config::ServerConfig;
+use crate::conn::{self, ConnLimits, FourLetterHandler};
+use crate::pipeline::prep::PrepConfig;
+use crate::pipeline::{self, CoreConfig, CoreState};
+use crate::tree::DataTree;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("no clientPort configured: a standalone server needs one")]
+    NoClientPort,
+    #[error("cannot bind the client port {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A started server; dropping the handle does not stop it — call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    pub client_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+fn core_config(cfg: &ServerConfig) -> CoreConfig {
+    CoreConfig {
+        myid: 0,
+        tick_time_ms: i64::from(cfg.tick_time_ms),
+        min_session_timeout_ms: cfg.min_session_timeout_ms,
+        max_session_timeout_ms: cfg.max_session_timeout_ms,
+        super_digest: cfg.super_digest.clone(),
+        prep: PrepConfig {
+            skip_acl: cfg.skip_acl,
+            extended_types_enabled: cfg.extended_types_enabled,
+            enforce_quota: cfg.enforce_quota,
+            reconfig_enabled: cfg.reconfig_enabled,
+        },
+        digest_enabled: cfg.digest_enabled,
+        container_check_interval_ms: cfg.container_check_interval_ms,
+        container_max_per_minute: cfg.container_max_per_minute,
+        container_max_never_used_interval_ms: cfg.container_max_never_used_interval_ms,
+    }
+}
+
+/// Bind and start; returns once the client port accepts connections.
+pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
+    let port = cfg.client_port.ok_or(ServerError::NoClientPort)?;
+    let ip = cfg
+        .client_port_address
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let addr = SocketAddr::new(ip, port);
+    let listener = conn::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+    let client_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    tracing::warn!(
+        "ferrokeeper keeps its data in memory only for now: nothing is written to dataDir {} and a restart loses every znode",
+        cfg.data_dir.display()
+    );
+    let cfg = Arc::new(cfg);
+    let state = CoreState::new(core_config(&cfg), DataTree::new(cfg.digest_enabled));
+    let (core_tx, core_rx) = mpsc::channel(cfg.global_outstanding_limit.max(1));
+    let shutdown = CancellationToken::new();
+    let core_task = tokio::spawn(pipeline::run(state, core_rx));
+    let limits = ConnLimits {
+        max_frame: cfg.jute_max_buffer,
+        max_client_cnxns: cfg.max_client_cnxns,
+        handshake_timeout: Duration::from_secs(10),
+    };
+    let handler = four_letter_handler(cfg.clone());
+    let listener_task = tokio::spawn(conn::serve(
+        listener,
+        core_tx,
+        limits,
+        handler,
+        shutdown.clone(),
+    ));
+    tracing::info!(%client_addr, "serving clients");
+    Ok(RunningServer {
+        client_addr,
+        shutdown,
+        tasks: vec![listener_task, core_task],
+    })
+}
+
+fn four_letter_handler(cfg: Arc<ServerConfig>) -> FourLetterHandler {
+    Arc::new(move |first4: [u8; 4]| {
+        let word = admin::FourLetterWord::from_bytes(&first4)?;
+        let cfg = cfg.clone();
+        Some(Box::new(move |state: &CoreState| {
+            admin::answer(word, &cfg, state)
+        }) as Box<dyn FnOnce(&CoreState) -> String + Send>)
+    })
+}
+
+/// Run until SIGINT or SIGTERM.
+pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
+    let server = start(cfg).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown.cancel();
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
