@@ -103,13 +103,12 @@ impl Table {
             };
             let mut one_shot = Vec::new();
             for (&w, &mode) in watchers.iter() {
+                let recursive = mode == WatcherMode::PersistentRecursive;
                 match mode {
-                    WatcherMode::PersistentRecursive => {
-                        if event != EventType::NODE_CHILDREN_CHANGED {
-                            hit.insert(w);
-                        }
+                    _ if recursive && event != EventType::NODE_CHILDREN_CHANGED => {
+                        hit.insert(w);
                     }
-                    _ if level == 0 => {
+                    _ if !recursive && level == 0 => {
                         hit.insert(w);
                         if mode == WatcherMode::Standard {
                             one_shot.push(w);

@@ -134,7 +134,7 @@ fn last_added_mode_wins_per_table() {
     assert!(m.trigger("/r/x", E::NODE_CREATED).is_empty());
     assert_eq!(
         m.data.size(),
-        1 + 0,
+        1,
         "only /r for watcher 2 remains in data table"
     );
 }
