@@ -299,3 +299,67 @@ fn filtered_trigger_uses_up_watches_it_does_not_deliver() {
     assert_eq!(ids(&ev), [2]);
     assert_eq!(m.watch_count(), 0);
 }
+
+/// The same steps were run against Apache ZooKeeper 3.8.0 over the raw protocol (two
+/// connections A=1, B=2); the asserted answers, events and counts are what it gave.
+#[test]
+fn scenario_recorded_from_the_real_server() {
+    let (a, b) = (1, 2);
+    let mut m = WatchManager::new();
+    m.add_data_watch("/t", a);
+    assert!(
+        m.contains("/t", T::DATA, b),
+        "B has no watch, yet checkWatches says OK"
+    );
+    assert!(!m.contains("/t", T::CHILDREN, b));
+    assert!(m.contains("/t", T::ANY, b));
+    assert!(!m.remove("/t", T::DATA, b));
+    assert_eq!(ids(&m.trigger("/t", E::NODE_DATA_CHANGED)), [a]);
+    assert_eq!(
+        m.summary(),
+        WatchSummary {
+            connections: 1,
+            paths: 0,
+            total_watches: 0
+        }
+    );
+
+    m.add_persistent_watch("/t", a, false);
+    assert_eq!(m.watch_count(), 2);
+    m.add_data_watch("/t", a);
+    assert_eq!(ids(&m.trigger("/t", E::NODE_DATA_CHANGED)), [a]);
+    assert!(m.trigger("/t", E::NODE_DATA_CHANGED).is_empty());
+    assert!(m.trigger("/t/c", E::NODE_CREATED).is_empty());
+    assert_eq!(ids(&m.trigger("/t", E::NODE_CHILDREN_CHANGED)), [a]);
+    assert_eq!(m.watch_count(), 1);
+
+    m.add_persistent_watch("/r", a, true);
+    assert_eq!(ids(&m.trigger("/r", E::NODE_CREATED)), [a]);
+    assert!(m.trigger("/", E::NODE_CHILDREN_CHANGED).is_empty());
+    assert_eq!(ids(&m.trigger("/r/x", E::NODE_CREATED)), [a]);
+    assert!(m.trigger("/r", E::NODE_CHILDREN_CHANGED).is_empty());
+    assert!(!m.contains("/r/x", T::ANY, a));
+    assert!(m.remove("/r", T::DATA, a));
+    assert_eq!(m.watch_count(), 2);
+    assert!(m.trigger("/r/y", E::NODE_CREATED).is_empty());
+    assert_eq!(ids(&m.trigger("/r/y", E::NODE_DELETED)), [a]);
+
+    m.add_data_watch("/nope", b); // exists on a missing node
+    assert_eq!(m.by_path(), vec![("/nope".to_string(), vec![b])]);
+    m.add_child_watch("/", b);
+    assert_eq!(
+        m.summary(),
+        WatchSummary {
+            connections: 2,
+            paths: 1,
+            total_watches: 1
+        }
+    );
+    assert_eq!(m.watch_count(), 4);
+
+    m.add_data_watch("/r/x", b);
+    m.add_child_watch("/r/x", b);
+    assert_eq!(ids(&m.trigger("/r/x", E::NODE_DELETED)), [a, b]);
+    assert!(m.trigger("/r", E::NODE_CHILDREN_CHANGED).is_empty());
+    assert_eq!(m.watch_count(), 4);
+}
