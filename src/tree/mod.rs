@@ -1,1 +1,351 @@
-//! (in progress)
+//! The znode tree: replaces `DataTree`, `DataNode`, `ReferenceCountedACLCache`,
+//! `DigestCalculator` / `AdHash` / `NodeHashMapImpl`, the quota `StatsTrack` updates and
+//! `EphemeralType` of Apache ZooKeeper 3.8.0.
+//!
+//! The tree *applies* txns the prep stage already validated (`DataTree#processTxn`) and
+//! answers reads. It knows nothing of sockets or watch owners: [`DataTree::apply`] reports
+//! which `(path, event)` pairs a txn fires and the pipeline delivers them.
+//!
+//! Invariants:
+//! - nodes live in one map keyed by full path; the root is stored under "/" and also answers
+//!   to "" (the reference keeps both keys, which shows in [`DataTree::node_count`]);
+//! - every parent lists each child's last component; `ephemerals` / `containers` / `ttls`
+//!   index nodes by their `ephemeralOwner` kind, fixed at creation;
+//! - `digest` is the wrapping sum of [`digest::node_digest`] over every node outside
+//!   `/zookeeper/`, updated around each change (`NodeHashMapImpl#preChange/postChange`);
+//! - replaying a txn whose effect is already there returns its error code and never panics.
+
+mod accounting;
+mod acl_cache;
+mod apply;
+pub mod digest;
+mod ephemeral;
+mod node;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod oracle_tests;
+pub mod quota;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+
+pub use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
+pub use ephemeral::{EphemeralOptions, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
+pub use node::DataNode;
+pub use quota::StatsTrack;
+
+use crate::jute::codes::{ErrorCode, EventType};
+use crate::jute::data::{Acl, Stat, StatPersisted};
+use quota::{QuotaPrefixes, CONFIG_ZOOKEEPER, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER};
+
+/// One watch event a txn fires; the watch manager maps the event to its tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchTrigger {
+    pub path: String,
+    pub event: EventType,
+}
+
+/// What a txn produced (`DataTree.ProcessTxnResult` without the header echo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppliedResult {
+    /// createSession, closeSession, error txns, and any txn that failed.
+    None,
+    /// Any create flavour; `stat` is the new node's client stat.
+    Created {
+        path: String,
+        stat: Stat,
+    },
+    Deleted,
+    DataSet(Stat),
+    AclSet(Stat),
+    Checked,
+    /// Per sub-txn, in order.
+    Multi(Vec<(ErrorCode, AppliedResult)>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub err: ErrorCode,
+    pub result: AppliedResult,
+    pub triggers: Vec<WatchTrigger>,
+}
+
+/// Switches the reference reads from system properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeOptions {
+    /// `digest.enabled` (default true).
+    pub digest_enabled: bool,
+    pub ephemeral: EphemeralOptions,
+}
+
+impl Default for TreeOptions {
+    fn default() -> Self {
+        TreeOptions {
+            digest_enabled: true,
+            ephemeral: EphemeralOptions::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct DataTree {
+    nodes: HashMap<Box<str>, DataNode>,
+    /// Session → its ephemeral paths. Like the reference, a session's entry stays (maybe
+    /// empty) until its closeSession, which the `dump` four-letter word shows.
+    ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
+    containers: BTreeSet<Box<str>>,
+    ttls: BTreeSet<Box<str>>,
+    acl_cache: AclCache,
+    quotas: QuotaPrefixes,
+    options: TreeOptions,
+    digest: i64,
+    /// `nodeDataSize`: maintained incrementally like the reference, which does not count
+    /// quota stat rewrites, so it may drift from a full recount.
+    data_size: i64,
+    last_processed_zxid: i64,
+}
+
+/// The map key of a path: "" is the root's alias.
+fn key(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
+}
+
+/// `String.length()` of a path as Java counts it (UTF-16 units).
+fn java_len(s: &str) -> i64 {
+    let n = if s.is_ascii() {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    };
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `DataTree.getNodeSize`.
+fn node_size(path: &str, data: Option<&Bytes>) -> i64 {
+    java_len(path) + data.map_or(0, |d| i64::try_from(d.len()).unwrap_or(i64::MAX))
+}
+
+/// Splits at the last '/': `("", "a")` for "/a". `None` for a path with no '/'.
+fn split_parent(path: &str) -> Option<(&str, &str)> {
+    let i = path.rfind('/')?;
+    Some((&path[..i], &path[i + 1..]))
+}
+
+/// The path watch events name for a parent ("" is reported as "/").
+fn event_path(parent: &str) -> String {
+    key(parent).to_string()
+}
+
+impl DataTree {
+    /// A fresh tree as a 3.8 standalone starts: "/", /zookeeper, /zookeeper/quota (ACL id -1,
+    /// empty data, zeroed stat) and /zookeeper/config (READ_ACL_UNSAFE, ACL id 1).
+    pub fn new(digest_enabled: bool) -> Self {
+        DataTree::with_options(TreeOptions {
+            digest_enabled,
+            ..TreeOptions::default()
+        })
+    }
+
+    pub fn with_options(options: TreeOptions) -> Self {
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            acl_cache: AclCache::default(),
+            quotas: QuotaPrefixes::default(),
+            options,
+            digest: 0,
+            data_size: 0,
+            last_processed_zxid: 0,
+        };
+        let open = (OPEN_UNSAFE_ACL_ID, t.acl_cache.open_unsafe());
+        for path in ["/", PROC_ZOOKEEPER, QUOTA_ZOOKEEPER] {
+            t.insert_builtin(path, open.clone());
+        }
+        let read = t.acl_cache.intern(&Acl::read_unsafe());
+        t.insert_builtin(CONFIG_ZOOKEEPER, read);
+        // `DataTree#addConfigNode` sets its ACL with version -1, which lands in aversion.
+        if let Some(config) = t.nodes.get_mut(CONFIG_ZOOKEEPER) {
+            config.stat.aversion = -1;
+        }
+        t.data_size = t.full_data_size();
+        t
+    }
+
+    fn insert_builtin(&mut self, path: &str, acl: (i64, std::sync::Arc<Vec<Acl>>)) {
+        let node = DataNode::new(Some(Bytes::new()), acl, StatPersisted::default());
+        if self.options.digest_enabled {
+            self.digest = self.digest.wrapping_add(node.digest(path));
+        }
+        if let Some((parent, name)) = split_parent(path).filter(|(_, n)| !n.is_empty()) {
+            if let Some(p) = self.nodes.get_mut(key(parent)) {
+                p.children.insert(name.into());
+            }
+        }
+        self.nodes.insert(path.into(), node);
+    }
+
+    /// `DataTree#approximateDataSize`: a full recount over the reference's map, where the
+    /// root appears twice (as "" and "/").
+    pub fn full_data_size(&self) -> i64 {
+        let root = self.nodes.get("/").map_or(0, |r| r.data_len() as i64);
+        root + self
+            .nodes
+            .iter()
+            .map(|(p, n)| node_size(p, n.data.as_ref()))
+            .sum::<i64>()
+    }
+
+    pub fn options(&self) -> TreeOptions {
+        self.options
+    }
+
+    /// A node by path; "/" (or "") is the root.
+    pub fn node(&self, path: &str) -> Option<&DataNode> {
+        self.nodes.get(key(path))
+    }
+
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.node(path).map(DataNode::client_stat)
+    }
+
+    /// Child names in sorted order.
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        self.node(path)
+            .map(|n| n.children().map(str::to_string).collect())
+    }
+
+    /// `DataTree#getAllChildrenNumber`: every descendant; for "/" the node count without the
+    /// root and its alias (so /zookeeper and its children count).
+    pub fn all_children_number(&self, path: &str) -> Option<i32> {
+        let node = self.node(path)?;
+        if path == "/" {
+            return Some(i32::try_from(self.nodes.len() - 1).unwrap_or(i32::MAX));
+        }
+        let mut count: i64 = 0;
+        let mut stack: Vec<(String, &DataNode)> = vec![(path.to_string(), node)];
+        while let Some((p, n)) = stack.pop() {
+            for c in n.children() {
+                let child = format!("{p}/{c}");
+                if let Some(cn) = self.nodes.get(child.as_str()) {
+                    count += 1;
+                    stack.push((child, cn));
+                }
+            }
+        }
+        Some(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    /// The session's ephemeral paths, sorted.
+    pub fn ephemerals(&self, session_id: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session_id)
+            .map(|s| s.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// getEphemerals (`FinalRequestProcessor`): all of them for a blank or "/" prefix, else
+    /// those whose path starts with `prefix` (a plain string prefix, not per component).
+    pub fn ephemerals_by_prefix(&self, session_id: i64, prefix: &str) -> Vec<String> {
+        let trimmed = prefix.trim_matches(|c: char| c <= ' ');
+        let all = trimmed.is_empty() || trimmed == "/";
+        self.ephemerals
+            .get(&session_id)
+            .map(|s| {
+                s.iter()
+                    .filter(|p| all || p.starts_with(prefix))
+                    .map(|p| p.to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sessions with an ephemerals entry (possibly empty), by id, for `dump`.
+    pub fn sessions_with_ephemerals(&self) -> Vec<(i64, Vec<String>)> {
+        let mut v: Vec<(i64, Vec<String>)> = self
+            .ephemerals
+            .iter()
+            .map(|(s, paths)| (*s, paths.iter().map(|p| p.to_string()).collect()))
+            .collect();
+        v.sort_by_key(|(s, _)| *s);
+        v
+    }
+
+    /// `getEphemeralsCount` (mntr `zk_ephemerals_count`).
+    pub fn ephemerals_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    pub fn last_processed_zxid(&self) -> i64 {
+        self.last_processed_zxid
+    }
+
+    /// For restore: the zxid a snapshot was taken at.
+    pub fn set_last_processed_zxid(&mut self, zxid: i64) {
+        self.last_processed_zxid = zxid;
+    }
+
+    /// `getNodeCount` (mntr `zk_znode_count`): the reference's map size, which holds the
+    /// root twice — a fresh tree reports 5.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    /// `cachedApproximateDataSize` (mntr `zk_approximate_data_size`).
+    pub fn approximate_data_size(&self) -> i64 {
+        self.data_size
+    }
+
+    /// The tree digest (`getTreeDigest`); 0 when digests are disabled.
+    pub fn digest(&self) -> i64 {
+        self.digest
+    }
+
+    /// Compares with the digest a txn carries (`DataTree#compareDigest`), after applying it.
+    /// True when they agree or there is nothing to compare.
+    pub fn digest_matches(&self, txn: &crate::jute::txn::TxnEntry) -> bool {
+        match &txn.digest {
+            Some(d) if self.options.digest_enabled && d.version == digest::DIGEST_VERSION => {
+                let ok = d.tree_digest == self.digest;
+                if !ok {
+                    tracing::warn!(
+                        zxid = format_args!("{:#x}", txn.header.zxid),
+                        expected = d.tree_digest,
+                        actual = self.digest,
+                        "digest mismatch"
+                    );
+                }
+                ok
+            }
+            _ => true,
+        }
+    }
+
+    /// Container nodes, sorted (ContainerManager candidates).
+    pub fn containers(&self) -> Vec<String> {
+        self.containers.iter().map(|p| p.to_string()).collect()
+    }
+
+    /// TTL nodes, sorted.
+    pub fn ttls(&self) -> Vec<String> {
+        self.ttls.iter().map(|p| p.to_string()).collect()
+    }
+
+    pub fn acl_cache(&self) -> &AclCache {
+        &self.acl_cache
+    }
+
+    /// Every node with its path, in no particular order (the root as "/").
+    pub fn iter_nodes(&self) -> impl Iterator<Item = (&str, &DataNode)> {
+        self.nodes.iter().map(|(p, n)| (&**p, n))
+    }
+}

@@ -1,0 +1,102 @@
+//! Quota bookkeeping on the tree: `DataTree#updateQuotaStat`, `#updateQuotaForPath`,
+//! `#getCounts` and the hard-limit check of `ZooKeeperServer#checkQuota`.
+
+use bytes::Bytes;
+
+use super::quota::{limit_path, stat_path, StatsTrack};
+use super::{key, DataTree};
+
+impl DataTree {
+    /// Adds to the counters in `<prefix>`'s stats node. Like the reference this rewrites the
+    /// node's data without touching its stat or the approximate data size.
+    pub(super) fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
+        let path = stat_path(prefix);
+        let Some(node) = self.nodes.get_mut(path.as_str()) else {
+            tracing::error!(path, "missing quota stat node");
+            return;
+        };
+        let mut stats = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+        stats.set_count(stats.count() + count_diff);
+        stats.set_bytes(stats.bytes() + bytes_diff);
+        node.data = Some(Bytes::from(stats.to_text()));
+    }
+
+    /// Recounts the subtree at `real` into its stats node (when that node is created).
+    pub(super) fn update_quota_for_path(&mut self, real: &str) {
+        let (count, bytes) = self.counts(real);
+        let mut stats = StatsTrack::default();
+        stats.set_bytes(bytes);
+        stats.set_count(count);
+        let path = stat_path(real);
+        let text = Bytes::from(stats.to_text());
+        if self.with_node_mut(&path, |n| n.data = Some(text)).is_none() {
+            tracing::warn!(path, "missing quota stat node");
+        }
+    }
+
+    /// `DataTree#getCounts`: the node and its descendants, children addressed as
+    /// `path + "/" + name` exactly as the reference does.
+    fn counts(&self, path: &str) -> (i64, i64) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            let Some(node) = self.nodes.get(key(&p)) else {
+                continue;
+            };
+            count += 1;
+            bytes += i64::try_from(node.data_len()).unwrap_or(i64::MAX);
+            stack.extend(node.children().map(|c| format!("{p}/{c}")));
+        }
+        (count, bytes)
+    }
+
+    /// `ZooKeeperServer#checkQuota` for a create (`count_delta` 1, `bytes_delta` its data
+    /// length) or a setData (0, new - old length): true when the deepest quota over `path`
+    /// has a hard limit the change would pass. Soft limits only log, as in the reference.
+    pub fn quota_exceeded(&self, path: &str, count_delta: i64, bytes_delta: i64) -> bool {
+        let Some(prefix) = self.quotas.max_prefix(path) else {
+            return false;
+        };
+        let Some(limit_node) = self.node(&limit_path(&prefix)) else {
+            tracing::error!(prefix, "missing quota limit node");
+            return false;
+        };
+        let limits = StatsTrack::parse(limit_node.data.as_deref().unwrap_or_default());
+        let check_count =
+            count_delta != 0 && (limits.count() > -1 || limits.count_hard_limit() > -1);
+        let check_bytes =
+            bytes_delta != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
+        if !check_count && !check_bytes {
+            return false;
+        }
+        let Some(stat_node) = self.node(&stat_path(&prefix)) else {
+            tracing::error!(prefix, "missing quota stat node");
+            return false;
+        };
+        let current = StatsTrack::parse(stat_node.data.as_deref().unwrap_or_default());
+        let over = |now: i64, delta: i64, hard: i64, soft: i64, what: &str| {
+            let limit = if hard > -1 { hard } else { soft };
+            let new = now + delta;
+            if new > limit {
+                tracing::warn!(prefix, what, new, limit, hard = hard > -1, "quota exceeded");
+            }
+            new > limit && hard > -1
+        };
+        (check_count
+            && over(
+                current.count(),
+                count_delta,
+                limits.count_hard_limit(),
+                limits.count(),
+                "count",
+            ))
+            || (check_bytes
+                && over(
+                    current.bytes(),
+                    bytes_delta,
+                    limits.byte_hard_limit(),
+                    limits.bytes(),
+                    "bytes",
+                ))
+    }
+}

@@ -1,0 +1,484 @@
+//! Applying txns (`DataTree#processTxn`, `createNode`, `deleteNode`, `setData`, `setACL`,
+//! `killSession`, `setCversionPzxid`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::ephemeral::{EphemeralType, CONTAINER_EPHEMERAL_OWNER};
+use super::quota::{trim_quota_path, LIMIT_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, STAT_NODE};
+use super::{
+    digest, event_path, key, node_size, split_parent, Applied, AppliedResult, DataNode, DataTree,
+    WatchTrigger,
+};
+use crate::jute::codes::{ErrorCode, EventType, OpCode};
+use crate::jute::data::{Acl, Stat, StatPersisted};
+use crate::jute::txn::{TxnBody, TxnEntry, TxnHeader};
+
+type Outcome = (ErrorCode, AppliedResult);
+
+/// The sub-txn types `DataTree#processTxn` accepts inside a multi; any other makes it stop.
+const MULTI_OPS: [OpCode; 8] = [
+    OpCode::CREATE,
+    OpCode::CREATE_TTL,
+    OpCode::CREATE_CONTAINER,
+    OpCode::DELETE,
+    OpCode::DELETE_CONTAINER,
+    OpCode::SET_DATA,
+    OpCode::ERROR,
+    OpCode::CHECK,
+];
+
+/// A create as `createNode` takes it.
+struct NewNode<'a> {
+    path: &'a str,
+    data: Option<&'a Bytes>,
+    acl: &'a [Acl],
+    owner: i64,
+    parent_cversion: i32,
+}
+
+impl DataTree {
+    /// Applies one logged txn; `last_processed_zxid` becomes the max with its zxid.
+    pub fn apply(&mut self, txn: &TxnEntry) -> Applied {
+        let mut triggers = Vec::new();
+        let (err, result) = self.process(&txn.header, &txn.body, &mut triggers);
+        if txn.header.zxid > self.last_processed_zxid {
+            self.last_processed_zxid = txn.header.zxid;
+        }
+        Applied {
+            err,
+            result,
+            triggers,
+        }
+    }
+
+    fn process(&mut self, hdr: &TxnHeader, body: &TxnBody, out: &mut Vec<WatchTrigger>) -> Outcome {
+        let owner = |ephemeral: bool| if ephemeral { hdr.client_id } else { 0 };
+        let (path, parent_cversion, outcome) = match body {
+            TxnBody::Create(t) => {
+                let n = NewNode {
+                    path: &t.path,
+                    data: t.data.as_ref(),
+                    acl: &t.acl,
+                    owner: owner(t.ephemeral),
+                    parent_cversion: t.parent_cversion,
+                };
+                (&t.path, n.parent_cversion, self.create(hdr, n, out))
+            }
+            TxnBody::CreateV0(t) => {
+                let n = NewNode {
+                    path: &t.path,
+                    data: t.data.as_ref(),
+                    acl: &t.acl,
+                    owner: owner(t.ephemeral),
+                    parent_cversion: -1,
+                };
+                (&t.path, -1, self.create(hdr, n, out))
+            }
+            TxnBody::CreateTtl(t) => {
+                // The prep stage validated the TTL; the reference would throw past processTxn.
+                let Some(ttl_owner) = EphemeralType::ttl_to_owner(t.ttl) else {
+                    return (ErrorCode::BAD_ARGUMENTS, AppliedResult::None);
+                };
+                let n = NewNode {
+                    path: &t.path,
+                    data: t.data.as_ref(),
+                    acl: &t.acl,
+                    owner: ttl_owner,
+                    parent_cversion: t.parent_cversion,
+                };
+                return self.create(hdr, n, out);
+            }
+            TxnBody::CreateContainer(t) => {
+                let n = NewNode {
+                    path: &t.path,
+                    data: t.data.as_ref(),
+                    acl: &t.acl,
+                    owner: CONTAINER_EPHEMERAL_OWNER,
+                    parent_cversion: t.parent_cversion,
+                };
+                return self.create(hdr, n, out);
+            }
+            TxnBody::Delete(t) => return to_outcome(self.delete_node(&t.path, hdr.zxid, out)),
+            TxnBody::SetData(t) => {
+                let r = self.set_data(&t.path, t.data.clone(), t.version, hdr, out);
+                return to_outcome(r.map(AppliedResult::DataSet));
+            }
+            TxnBody::SetAcl(t) => {
+                let r = self.set_acl(&t.path, &t.acl, t.version);
+                return to_outcome(r.map(AppliedResult::AclSet));
+            }
+            TxnBody::CloseSession(t) => {
+                let paths = t.as_ref().map(|t| t.paths2_delete.as_slice());
+                self.kill_session(hdr.client_id, hdr.zxid, paths, out);
+                return (ErrorCode::OK, AppliedResult::None);
+            }
+            TxnBody::CreateSession(_) => return (ErrorCode::OK, AppliedResult::None),
+            TxnBody::Error(e) => return (ErrorCode(e.err), AppliedResult::None),
+            TxnBody::Check(_) => return (ErrorCode::OK, AppliedResult::Checked),
+            TxnBody::Multi(subs) => return self.multi(hdr, subs, out),
+        };
+        // A replayed plain create that finds its node (a fuzzy snapshot already holds it)
+        // still moves the parent's cversion/pzxid forward (`DataTree#processTxn`).
+        if hdr.op == OpCode::CREATE && outcome.0 == ErrorCode::NODE_EXISTS {
+            let parent = split_parent(path).map_or("", |(p, _)| p);
+            if self
+                .set_cversion_pzxid(parent, parent_cversion, hdr.zxid)
+                .is_err()
+            {
+                return (ErrorCode::NO_NODE, AppliedResult::None);
+            }
+        }
+        outcome
+    }
+
+    fn create(&mut self, hdr: &TxnHeader, n: NewNode<'_>, out: &mut Vec<WatchTrigger>) -> Outcome {
+        let path = n.path.to_string();
+        to_outcome(
+            self.create_node(n, hdr.zxid, hdr.time, out)
+                .map(|stat| AppliedResult::Created { path, stat }),
+        )
+    }
+
+    fn multi(
+        &mut self,
+        hdr: &TxnHeader,
+        subs: &[(OpCode, TxnBody)],
+        out: &mut Vec<WatchTrigger>,
+    ) -> Outcome {
+        // A multi that failed in prep is logged with every sub-txn an ErrorTxn; should any
+        // sub-txn be an error, the others are turned into errors too.
+        let failed = subs.iter().any(|(op, _)| *op == OpCode::ERROR);
+        let mut post_failed = false;
+        let mut err = ErrorCode::OK;
+        let mut results = Vec::with_capacity(subs.len());
+        for (op, body) in subs {
+            if !MULTI_OPS.contains(op) {
+                tracing::warn!(
+                    op = op.0,
+                    zxid = hdr.zxid,
+                    "invalid type of op in multi txn"
+                );
+                break;
+            }
+            post_failed |= *op == OpCode::ERROR;
+            let sub = if failed && *op != OpCode::ERROR {
+                let ec = if post_failed {
+                    ErrorCode::RUNTIME_INCONSISTENCY
+                } else {
+                    ErrorCode::OK
+                };
+                (ec, AppliedResult::None)
+            } else {
+                let sub_hdr = TxnHeader {
+                    op: *op,
+                    ..hdr.clone()
+                };
+                self.process(&sub_hdr, body, out)
+            };
+            if sub.0 != ErrorCode::OK && err == ErrorCode::OK {
+                err = sub.0;
+            }
+            results.push(sub);
+        }
+        (err, AppliedResult::Multi(results))
+    }
+
+    /// Runs `f` on the node at `path`, keeping the tree digest in step.
+    pub(super) fn with_node_mut<R>(
+        &mut self,
+        path: &str,
+        f: impl FnOnce(&mut DataNode) -> R,
+    ) -> Option<R> {
+        let k = key(path);
+        let tracked = self.options.digest_enabled && digest::is_tracked(k);
+        let node = self.nodes.get_mut(k)?;
+        if tracked {
+            self.digest = self.digest.wrapping_sub(node.digest(k));
+        }
+        let r = f(node);
+        if tracked {
+            self.digest = self.digest.wrapping_add(node.digest(k));
+        }
+        Some(r)
+    }
+
+    /// `DataTree#createNode`.
+    fn create_node(
+        &mut self,
+        n: NewNode<'_>,
+        zxid: i64,
+        time: i64,
+        out: &mut Vec<WatchTrigger>,
+    ) -> Result<Stat, ErrorCode> {
+        let Some((parent, child)) = split_parent(n.path) else {
+            return Err(ErrorCode::NO_NODE);
+        };
+        if child.is_empty() {
+            return Err(ErrorCode::BAD_ARGUMENTS);
+        }
+        let Some(parent_node) = self.node(parent) else {
+            return Err(ErrorCode::NO_NODE);
+        };
+        let exists = parent_node.has_child(child);
+        // The reference counts the ACL before the existence check, so a replayed create
+        // keeps one extra reference (it matters for which ACLs a snapshot lists).
+        let acl = self.acl_cache.intern(n.acl);
+        if exists {
+            return Err(ErrorCode::NODE_EXISTS);
+        }
+        self.with_node_mut(parent, |p| {
+            let cversion = match n.parent_cversion {
+                -1 => p.stat.cversion.wrapping_add(1),
+                v => v,
+            };
+            // Replays in the fuzzy range must not move cversion/pzxid backwards.
+            if cversion > p.stat.cversion {
+                p.stat.cversion = cversion;
+                p.stat.pzxid = zxid;
+            }
+            p.children.insert(child.into());
+        });
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: n.owner,
+            pzxid: zxid,
+        };
+        let mut node = DataNode::new(n.data.cloned(), acl, stat);
+        node.kind = EphemeralType::of(n.owner, self.options.ephemeral);
+        self.data_size += node_size(n.path, n.data);
+        if self.options.digest_enabled {
+            self.digest = self.digest.wrapping_add(node.digest(n.path));
+        }
+        let client_stat = node.client_stat();
+        let kind = node.kind;
+        self.nodes.insert(n.path.into(), node);
+        match kind {
+            EphemeralType::Container => {
+                self.containers.insert(n.path.into());
+            }
+            EphemeralType::Ttl => {
+                self.ttls.insert(n.path.into());
+            }
+            EphemeralType::Normal => {
+                let paths = self.ephemerals.entry(n.owner).or_default();
+                paths.insert(n.path.into());
+            }
+            EphemeralType::Void => {}
+        }
+        self.quota_on_create(parent, child, n.path, n.data.map_or(0, |d| d.len()));
+        out.push(trigger(n.path, EventType::NODE_CREATED));
+        out.push(WatchTrigger {
+            path: event_path(parent),
+            event: EventType::NODE_CHILDREN_CHANGED,
+        });
+        Ok(client_stat)
+    }
+
+    fn quota_on_create(&mut self, parent: &str, child: &str, path: &str, len: usize) {
+        if parent.starts_with(QUOTA_ZOOKEEPER) {
+            let real = trim_quota_path(parent).unwrap_or_default();
+            if child == LIMIT_NODE && !real.is_empty() {
+                self.quotas.add(real);
+            }
+            if child == STAT_NODE {
+                self.update_quota_for_path(real);
+            }
+        }
+        if let Some(prefix) = self.quotas.max_prefix(path) {
+            self.update_quota_stat(&prefix, i64::try_from(len).unwrap_or(i64::MAX), 1);
+        }
+    }
+
+    /// `DataTree#deleteNode`. The parent's pzxid moves forward even when the child is
+    /// already gone (fuzzy-snapshot replay); its stored cversion never changes on delete.
+    fn delete_node(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        out: &mut Vec<WatchTrigger>,
+    ) -> Result<AppliedResult, ErrorCode> {
+        let Some((parent, child)) = split_parent(path).filter(|(_, c)| !c.is_empty()) else {
+            return Err(ErrorCode::NO_NODE);
+        };
+        self.with_node_mut(parent, |p| {
+            p.children.remove(child);
+            if zxid > p.stat.pzxid {
+                p.stat.pzxid = zxid;
+            }
+        })
+        .ok_or(ErrorCode::NO_NODE)?;
+        let node = self.nodes.remove(path).ok_or(ErrorCode::NO_NODE)?;
+        if self.options.digest_enabled {
+            self.digest = self.digest.wrapping_sub(node.digest(path));
+        }
+        self.acl_cache.release(node.acl_id);
+        self.data_size -= node_size(path, node.data.as_ref());
+        match node.kind {
+            EphemeralType::Container => {
+                self.containers.remove(path);
+            }
+            EphemeralType::Ttl => {
+                self.ttls.remove(path);
+            }
+            EphemeralType::Normal => {
+                if let Some(paths) = self.ephemerals.get_mut(&node.stat.ephemeral_owner) {
+                    paths.remove(path);
+                }
+            }
+            EphemeralType::Void => {}
+        }
+        if parent.starts_with(PROC_ZOOKEEPER) && child == LIMIT_NODE {
+            if let Some(real) = trim_quota_path(parent).filter(|r| !r.is_empty()) {
+                self.quotas.remove(real);
+            }
+        }
+        if let Some(prefix) = self.quotas.max_prefix(path) {
+            let len = i64::try_from(node.data_len()).unwrap_or(i64::MAX);
+            self.update_quota_stat(&prefix, -len, -1);
+        }
+        out.push(trigger(path, EventType::NODE_DELETED));
+        out.push(WatchTrigger {
+            path: event_path(parent),
+            event: EventType::NODE_CHILDREN_CHANGED,
+        });
+        Ok(AppliedResult::Deleted)
+    }
+
+    /// `DataTree#setData`: version is the txn's (already incremented by prep).
+    fn set_data(
+        &mut self,
+        path: &str,
+        data: Option<Bytes>,
+        version: i32,
+        hdr: &TxnHeader,
+        out: &mut Vec<WatchTrigger>,
+    ) -> Result<Stat, ErrorCode> {
+        let new_len = data.as_ref().map_or(0, |d| d.len());
+        let (old_len, stat) = self
+            .with_node_mut(path, |n| {
+                let old = n.data_len();
+                n.data = data;
+                n.stat.mtime = hdr.time;
+                n.stat.mzxid = hdr.zxid;
+                n.stat.version = version;
+                (old, n.client_stat())
+            })
+            .ok_or(ErrorCode::NO_NODE)?;
+        let diff =
+            i64::try_from(new_len).unwrap_or(i64::MAX) - i64::try_from(old_len).unwrap_or(i64::MAX);
+        if let Some(prefix) = self.quotas.max_prefix(path) {
+            self.update_quota_stat(&prefix, diff, 0);
+        }
+        self.data_size += diff;
+        out.push(trigger(path, EventType::NODE_DATA_CHANGED));
+        Ok(stat)
+    }
+
+    /// `DataTree#setACL`: the old list is released before the new one is counted, so
+    /// re-setting a node's only-used list gives it a fresh id, as in the reference.
+    fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
+        let old = self.node(path).ok_or(ErrorCode::NO_NODE)?.acl_id;
+        self.acl_cache.release(old);
+        let (id, list): (i64, Arc<Vec<Acl>>) = self.acl_cache.intern(acl);
+        self.with_node_mut(path, |n| {
+            n.stat.aversion = version;
+            n.acl = list;
+            n.acl_id = id;
+            n.client_stat()
+        })
+        .ok_or(ErrorCode::NO_NODE)
+    }
+
+    /// `DataTree#killSession`: first the txn's paths in order, then any ephemeral of the
+    /// session the txn did not list (sorted); missing nodes are skipped.
+    fn kill_session(
+        &mut self,
+        session: i64,
+        zxid: i64,
+        txn_paths: Option<&[String]>,
+        out: &mut Vec<WatchTrigger>,
+    ) {
+        let local = self.ephemerals.remove(&session);
+        for p in txn_paths.unwrap_or_default() {
+            self.delete_ephemeral(session, p, zxid, out);
+        }
+        let Some(mut local) = local else {
+            return;
+        };
+        if let Some(paths) = txn_paths {
+            for p in paths {
+                local.remove(p.as_str());
+            }
+            if !local.is_empty() {
+                tracing::warn!(
+                    session = format_args!("{session:#x}"),
+                    zxid = format_args!("{zxid:#x}"),
+                    paths = ?local,
+                    "ephemerals not listed in the closeSession txn"
+                );
+            }
+        }
+        for p in local {
+            self.delete_ephemeral(session, &p, zxid, out);
+        }
+    }
+
+    fn delete_ephemeral(
+        &mut self,
+        session: i64,
+        path: &str,
+        zxid: i64,
+        out: &mut Vec<WatchTrigger>,
+    ) {
+        if self.delete_node(path, zxid, out).is_err() {
+            tracing::warn!(
+                path,
+                session = format_args!("{session:#x}"),
+                "ignoring NoNode while removing ephemeral of dead session"
+            );
+        }
+    }
+
+    /// `DataTree#setCversionPzxid`.
+    fn set_cversion_pzxid(
+        &mut self,
+        path: &str,
+        cversion: i32,
+        zxid: i64,
+    ) -> Result<(), ErrorCode> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        self.with_node_mut(path, |n| {
+            let cversion = match cversion {
+                -1 => n.stat.cversion.wrapping_add(1),
+                v => v,
+            };
+            if cversion > n.stat.cversion {
+                n.stat.cversion = cversion;
+                n.stat.pzxid = zxid;
+            }
+        })
+        .ok_or(ErrorCode::NO_NODE)
+    }
+}
+
+fn trigger(path: &str, event: EventType) -> WatchTrigger {
+    WatchTrigger {
+        path: path.to_string(),
+        event,
+    }
+}
+
+fn to_outcome<T: Into<AppliedResult>>(r: Result<T, ErrorCode>) -> Outcome {
+    match r {
+        Ok(v) => (ErrorCode::OK, v.into()),
+        Err(e) => (e, AppliedResult::None),
+    }
+}
