@@ -1,0 +1,179 @@
+//! Server-wide request counters: `ServerStats` and its `AvgMinMaxCounter` request latency.
+//!
+//! Invariants: lock-free (the connection and pipeline tasks bump them concurrently); min is
+//! reported as 0 while empty and max as 0 while empty, as `AvgMinMaxCounter` does; `srst`
+//! ([`ServerStats::reset`]) clears latency, packet counters and response sizes but not the
+//! outstanding-request gauge.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Counters bumped by `conn` / `pipeline`, read by the four-letter words.
+#[derive(Debug)]
+pub struct ServerStats {
+    packets_received: AtomicU64,
+    packets_sent: AtomicU64,
+    latency_count: AtomicU64,
+    latency_total: AtomicU64,
+    latency_min: AtomicU64,
+    latency_max: AtomicU64,
+    outstanding: AtomicI64,
+    response_last: AtomicI64,
+    response_min: AtomicI64,
+    response_max: AtomicI64,
+}
+
+/// A consistent-enough copy of [`ServerStats`] for one report.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StatsSnapshot {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub min_latency: u64,
+    /// Rounded to 4 decimals, half up (`AvgMinMaxCounter#getAvg`).
+    pub avg_latency: f64,
+    pub max_latency: u64,
+    pub latency_count: u64,
+    pub outstanding_requests: i64,
+    /// -1 until a response was sent (`BufferStats`).
+    pub last_client_response_size: i64,
+    pub min_client_response_size: i64,
+    pub max_client_response_size: i64,
+}
+
+impl Default for ServerStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerStats {
+    pub fn new() -> Self {
+        Self {
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            latency_count: AtomicU64::new(0),
+            latency_total: AtomicU64::new(0),
+            latency_min: AtomicU64::new(u64::MAX),
+            latency_max: AtomicU64::new(0),
+            outstanding: AtomicI64::new(0),
+            response_last: AtomicI64::new(-1),
+            response_min: AtomicI64::new(-1),
+            response_max: AtomicI64::new(-1),
+        }
+    }
+
+    /// One request (or four-letter word) read from a client.
+    pub fn packet_received(&self) {
+        self.packets_received.fetch_add(1, Relaxed);
+    }
+
+    /// One reply or watch event written to a client.
+    pub fn packet_sent(&self) {
+        self.packets_sent.fetch_add(1, Relaxed);
+    }
+
+    /// A request's latency, from arrival to reply, in ms (`ServerStats#updateLatency`).
+    pub fn record_latency(&self, ms: u64) {
+        self.latency_total.fetch_add(ms, Relaxed);
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_min.fetch_min(ms, Relaxed);
+        self.latency_max.fetch_max(ms, Relaxed);
+    }
+
+    /// Size of one serialized reply (`ServerStats#updateClientResponseSize`).
+    pub fn record_response_size(&self, bytes: i64) {
+        self.response_last.store(bytes, Relaxed);
+        let _ = self
+            .response_min
+            .fetch_update(Relaxed, Relaxed, |m| (m < 0 || bytes < m).then_some(bytes));
+        self.response_max.fetch_max(bytes, Relaxed);
+    }
+
+    pub fn request_started(&self) {
+        self.outstanding.fetch_add(1, Relaxed);
+    }
+
+    pub fn request_finished(&self) {
+        self.outstanding.fetch_sub(1, Relaxed);
+    }
+
+    /// `srst`: `ServerStats#reset`.
+    pub fn reset(&self) {
+        self.latency_count.store(0, Relaxed);
+        self.latency_total.store(0, Relaxed);
+        self.latency_min.store(u64::MAX, Relaxed);
+        self.latency_max.store(0, Relaxed);
+        self.packets_received.store(0, Relaxed);
+        self.packets_sent.store(0, Relaxed);
+        self.response_last.store(-1, Relaxed);
+        self.response_min.store(-1, Relaxed);
+        self.response_max.store(-1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let count = self.latency_count.load(Relaxed);
+        let total = self.latency_total.load(Relaxed);
+        let min = self.latency_min.load(Relaxed);
+        let avg = if count == 0 {
+            0.0
+        } else {
+            round4(total as f64 / count as f64)
+        };
+        StatsSnapshot {
+            packets_received: self.packets_received.load(Relaxed),
+            packets_sent: self.packets_sent.load(Relaxed),
+            min_latency: if min == u64::MAX { 0 } else { min },
+            avg_latency: avg,
+            max_latency: self.latency_max.load(Relaxed),
+            latency_count: count,
+            outstanding_requests: self.outstanding.load(Relaxed),
+            last_client_response_size: self.response_last.load(Relaxed),
+            min_client_response_size: self.response_min.load(Relaxed),
+            max_client_response_size: self.response_max.load(Relaxed),
+        }
+    }
+}
+
+/// `BigDecimal#setScale(4, HALF_UP)`.
+pub(crate) fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_and_reset() {
+        let s = ServerStats::new();
+        assert_eq!(s.snapshot().min_latency, 0);
+        for ms in [0, 1, 11, 2, 0, 1, 2] {
+            s.record_latency(ms);
+        }
+        s.packet_received();
+        s.request_started();
+        let snap = s.snapshot();
+        assert_eq!((snap.min_latency, snap.max_latency), (0, 11));
+        assert_eq!(snap.avg_latency, 2.4286);
+        s.reset();
+        let snap = s.snapshot();
+        assert_eq!((snap.packets_received, snap.latency_count), (0, 0));
+        assert_eq!(snap.outstanding_requests, 1);
+    }
+
+    #[test]
+    fn response_sizes() {
+        let s = ServerStats::new();
+        assert_eq!(s.snapshot().min_client_response_size, -1);
+        s.record_response_size(93);
+        s.record_response_size(16);
+        let snap = s.snapshot();
+        assert_eq!(
+            (
+                snap.last_client_response_size,
+                snap.min_client_response_size,
+                snap.max_client_response_size
+            ),
+            (16, 16, 93)
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! What the four-letter words report, published by the server as plain data.
+//!
+//! Invariant: building a [`ServerView`] is the server's job (it snapshots the tree, session
+//! and watch tables off the hot path); the admin module only formats it and never locks the
+//! tree. Collections are rendered in the order given.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::stats::ServerStats;
+use crate::config::ServerConfig;
+
+/// Session part of a connection line in `cons` (`ServerCnxn#dumpConnectionInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionSessionView {
+    pub session_id: i64,
+    /// Last operation's short name (`Request#op2String`: GETD, GETC, EXIS, ...); "NA" after crst.
+    pub last_op: String,
+    /// Wall-clock ms when the session was established on this connection.
+    pub established_ms: i64,
+    pub timeout_ms: i32,
+    /// -1 hides `lcxid` (as after crst).
+    pub last_cxid: i64,
+    pub last_zxid: i64,
+    /// Wall-clock ms of the last response (0 after crst).
+    pub last_response_ms: i64,
+    pub last_latency: i64,
+    pub min_latency: i64,
+    pub avg_latency: i64,
+    pub max_latency: i64,
+}
+
+/// One client connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionView {
+    pub remote: SocketAddr,
+    /// NIO interest ops as the reference prints them: 1 (read) while serving, 0 for a
+    /// four-letter-word connection.
+    pub interest_ops: u32,
+    pub queued: u64,
+    pub received: u64,
+    pub sent: u64,
+    /// None until the handshake made a session (then `cons` prints only the counters).
+    pub session: Option<ConnectionSessionView>,
+    /// Wall-clock ms at which the connection expires (for `dump`).
+    pub expire_at_ms: Option<i64>,
+}
+
+/// One live session for `dump`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    pub session_id: i64,
+    pub timeout_ms: i32,
+    /// Wall-clock ms of the expiry bucket the session sits in.
+    pub expire_at_ms: i64,
+}
+
+/// Everything the words report.
+#[derive(Clone)]
+pub struct ServerView {
+    /// [`super::version_string`] normally.
+    pub version: String,
+    /// `standalone`, `leader`, `follower`, `observer`, `read-only`.
+    pub mode: String,
+    /// False while the server is starting or stopping ("not currently serving requests").
+    pub serving: bool,
+    pub read_only: bool,
+    pub last_zxid: i64,
+    pub node_count: u64,
+    pub approximate_data_size: u64,
+    pub stats: Arc<ServerStats>,
+    pub connections: Vec<ConnectionView>,
+    /// Data watches (getData/exists) as (session id, path): what wchs/wchc/wchp show.
+    pub data_watches: Vec<(i64, String)>,
+    /// Data plus child watches (`zk_watch_count`).
+    pub watch_count: u64,
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+    pub sessions: Vec<SessionView>,
+    pub config: Arc<ServerConfig>,
+    pub server_id: i64,
+    /// Absolute `<dataDir>/version-2` and `<dataLogDir>/version-2`.
+    pub snap_dir: String,
+    pub log_dir: String,
+    pub data_dir_size: u64,
+    pub log_dir_size: u64,
+    pub open_file_descriptor_count: Option<u64>,
+    pub max_file_descriptor_count: Option<u64>,
+    /// (zxid, digest) history for `hash`, oldest first.
+    pub digests: Vec<(i64, i64)>,
+    pub trace_mask: i64,
+    pub uptime_ms: u64,
+    pub global_sessions: u64,
+    pub local_sessions: u64,
+    /// `envi` lines after `zookeeper.version` (host.name, os.*, user.*, ...).
+    pub environment: Vec<(String, String)>,
+    /// Wall-clock "now" in ms, for `dump` dates.
+    pub now_ms: i64,
+    /// Called by `crst` to reset every connection's counters.
+    pub reset_connection_stats: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl ServerView {
+    /// A view of an idle standalone server with the given config (tests, start-up).
+    pub fn idle(config: Arc<ServerConfig>, stats: Arc<ServerStats>) -> Self {
+        Self {
+            version: super::version_string(),
+            mode: "standalone".to_owned(),
+            serving: true,
+            read_only: false,
+            last_zxid: 0,
+            node_count: 0,
+            approximate_data_size: 0,
+            stats,
+            connections: Vec::new(),
+            data_watches: Vec::new(),
+            watch_count: 0,
+            ephemerals: Vec::new(),
+            sessions: Vec::new(),
+            config,
+            server_id: 0,
+            snap_dir: String::new(),
+            log_dir: String::new(),
+            data_dir_size: 0,
+            log_dir_size: 0,
+            open_file_descriptor_count: None,
+            max_file_descriptor_count: None,
+            digests: Vec::new(),
+            trace_mask: 306,
+            uptime_ms: 0,
+            global_sessions: 0,
+            local_sessions: 0,
+            environment: Vec::new(),
+            now_ms: 0,
+            reset_connection_stats: None,
+        }
+    }
+}
