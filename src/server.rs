@@ -9,7 +9,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin;
 use crate::config::ServerConfig;
 use crate::conn::{self, ConnLimits, FourLetterHandler};
 use crate::pipeline::prep::PrepConfig;
@@ -43,6 +42,11 @@ impl RunningServer {
     }
 }
 
+/// zoo.cfg holds Java ints; a negative count or size means none.
+fn non_negative(v: i32) -> usize {
+    usize::try_from(v).unwrap_or(0)
+}
+
 fn core_config(cfg: &ServerConfig) -> CoreConfig {
     CoreConfig {
         myid: 0,
@@ -57,8 +61,8 @@ fn core_config(cfg: &ServerConfig) -> CoreConfig {
             reconfig_enabled: cfg.reconfig_enabled,
         },
         digest_enabled: cfg.digest_enabled,
-        container_check_interval_ms: cfg.container_check_interval_ms,
-        container_max_per_minute: cfg.container_max_per_minute,
+        container_check_interval_ms: non_negative(cfg.container_check_interval_ms) as u64,
+        container_max_per_minute: non_negative(cfg.container_max_per_minute) as u64,
         container_max_never_used_interval_ms: cfg.container_max_never_used_interval_ms,
     }
 }
@@ -80,12 +84,12 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     );
     let cfg = Arc::new(cfg);
     let state = CoreState::new(core_config(&cfg), DataTree::new(cfg.digest_enabled));
-    let (core_tx, core_rx) = mpsc::channel(cfg.global_outstanding_limit.max(1));
+    let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
     let core_task = tokio::spawn(pipeline::run(state, core_rx));
     let limits = ConnLimits {
-        max_frame: cfg.jute_max_buffer,
-        max_client_cnxns: cfg.max_client_cnxns,
+        max_frame: non_negative(cfg.jute_max_buffer),
+        max_client_cnxns: non_negative(cfg.max_client_cnxns),
         handshake_timeout: Duration::from_secs(10),
     };
     let handler = four_letter_handler(cfg.clone());
@@ -104,14 +108,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     })
 }
 
-fn four_letter_handler(cfg: Arc<ServerConfig>) -> FourLetterHandler {
-    Arc::new(move |first4: [u8; 4]| {
-        let word = admin::FourLetterWord::from_bytes(&first4)?;
-        let cfg = cfg.clone();
-        Some(Box::new(move |state: &CoreState| {
-            admin::answer(word, &cfg, state)
-        }) as Box<dyn FnOnce(&CoreState) -> String + Send>)
-    })
+fn four_letter_handler(_cfg: Arc<ServerConfig>) -> FourLetterHandler {
+    // TODO(admin): four-letter words land with the admin module
+    Arc::new(move |_first4: [u8; 4]| None)
 }
 
 /// Run until SIGINT or SIGTERM.

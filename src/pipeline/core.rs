@@ -32,7 +32,6 @@ use crate::watch::WatchManager;
 pub type ConnId = u64;
 
 /// Messages from the connections (and the admin side) to the core.
-#[derive(Debug)]
 pub enum CoreMsg {
     Connect {
         conn: ConnId,

@@ -1,0 +1,201 @@
+//! A minimal ZooKeeper client for integration tests: raw frames over TCP, built on the
+//! crate's Jute codec, against an in-process server on 127.0.0.1:0. Every wait is bounded.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ferrokeeper::jute::codes::{ErrorCode, OpCode};
+use ferrokeeper::jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent};
+use ferrokeeper::jute::Jute;
+use ferrokeeper::server::RunningServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Start a standalone server from zoo.cfg text (clientPort is forced to 0).
+pub async fn start_server(extra_cfg: &str) -> RunningServer {
+    let dir = std::env::temp_dir().join(format!(
+        "ferrokeeper-test-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\n{extra_cfg}\n",
+        dir.display()
+    );
+    let cfg = ferrokeeper::config::parse(&text, Path::new("zoo.cfg")).expect("test config");
+    ferrokeeper::server::start(cfg).await.expect("server starts")
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A reply: header plus raw body bytes.
+#[derive(Debug)]
+pub struct Reply {
+    pub header: ReplyHeader,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn err(&self) -> ErrorCode {
+        self.header.err
+    }
+    pub fn decode<T: Jute>(&self) -> T {
+        T::from_bytes(&self.body).expect("reply body decodes")
+    }
+}
+
+pub struct Client {
+    pub stream: TcpStream,
+    pub session_id: i64,
+    pub passwd: Bytes,
+    pub timeout: i32,
+    xid: i32,
+    pub events: VecDeque<WatcherEvent>,
+    pub last_zxid: i64,
+}
+
+pub async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
+    let len = tokio::time::timeout(WAIT, stream.read_i32()).await.ok()?.ok()?;
+    let mut buf = vec![0u8; usize::try_from(len).ok()?];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some(Bytes::from(buf))
+}
+
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(body.len() + 4);
+    v.put_i32(body.len() as i32);
+    v.extend_from_slice(body);
+    v
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        Self::connect_with(addr, 0, Bytes::from_static(&[0; 16]), 30000, 0)
+            .await
+            .expect("session established")
+    }
+
+    /// Handshake; `None` if the server refused (closed or answered session id 0).
+    pub async fn connect_with(
+        addr: SocketAddr,
+        session_id: i64,
+        passwd: Bytes,
+        timeout: i32,
+        last_zxid: i64,
+    ) -> Option<Client> {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: last_zxid,
+            time_out: timeout,
+            session_id,
+            passwd,
+            read_only: Some(false),
+        };
+        stream.write_all(&frame(&req.to_vec())).await.ok()?;
+        let rsp = ConnectResponse::from_bytes(&read_frame(&mut stream).await?).ok()?;
+        if rsp.session_id == 0 {
+            return None;
+        }
+        Some(Client {
+            stream,
+            session_id: rsp.session_id,
+            passwd: rsp.passwd,
+            timeout: rsp.time_out,
+            xid: 0,
+            events: VecDeque::new(),
+            last_zxid,
+        })
+    }
+
+    pub async fn send(&mut self, op: OpCode, body: &impl Jute) -> i32 {
+        self.xid += 1;
+        let xid = self.xid;
+        self.send_xid(xid, op, &body.to_vec()).await;
+        xid
+    }
+
+    pub async fn send_xid(&mut self, xid: i32, op: OpCode, body: &[u8]) {
+        let mut buf = BytesMut::new();
+        buf.put_i32(xid);
+        buf.put_i32(op.0);
+        buf.extend_from_slice(body);
+        self.stream
+            .write_all(&frame(&buf))
+            .await
+            .expect("request written");
+    }
+
+    /// The next reply that is not a notification; notifications are queued in `events`.
+    pub async fn recv(&mut self) -> Option<Reply> {
+        loop {
+            let f = read_frame(&mut self.stream).await?;
+            let (rest, header) = ReplyHeader::decode(&f).ok()?;
+            let body = f.slice(f.len() - rest.len()..);
+            if header.xid == -1 {
+                self.events.push_back(WatcherEvent::from_bytes(&body).ok()?);
+                continue;
+            }
+            if header.zxid > 0 {
+                self.last_zxid = header.zxid;
+            }
+            return Some(Reply { header, body });
+        }
+    }
+
+    /// Request/response.
+    pub async fn call(&mut self, op: OpCode, body: &impl Jute) -> Reply {
+        let xid = self.send(op, body).await;
+        let reply = self.recv().await.expect("reply");
+        assert_eq!(reply.header.xid, xid, "replies come in request order");
+        reply
+    }
+
+    pub async fn call_empty(&mut self, op: OpCode) -> Reply {
+        self.xid += 1;
+        let xid = self.xid;
+        self.send_xid(xid, op, &[]).await;
+        self.recv().await.expect("reply")
+    }
+
+    /// Wait (bounded) for the next watch event.
+    pub async fn next_event(&mut self) -> Option<WatcherEvent> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        let f = read_frame(&mut self.stream).await?;
+        let (rest, header) = ReplyHeader::decode(&f).ok()?;
+        assert_eq!(header.xid, -1, "expected a notification");
+        assert_eq!(header.zxid, -1, "3.8 notifications carry zxid -1");
+        WatcherEvent::from_bytes(rest).ok()
+    }
+
+    /// True once the server has closed the connection (bounded wait).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 256];
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    pub async fn close_session(&mut self) -> Reply {
+        self.call_empty(OpCode::CLOSE_SESSION).await
+    }
+}
