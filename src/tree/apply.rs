@@ -54,83 +54,50 @@ impl DataTree {
     }
 
     fn process(&mut self, hdr: &TxnHeader, body: &TxnBody, out: &mut Vec<WatchTrigger>) -> Outcome {
-        let owner = |ephemeral: bool| if ephemeral { hdr.client_id } else { 0 };
-        let (path, parent_cversion, outcome) = match body {
-            TxnBody::Create(t) => {
-                let n = NewNode {
-                    path: &t.path,
-                    data: t.data.as_ref(),
-                    acl: &t.acl,
-                    owner: owner(t.ephemeral),
-                    parent_cversion: t.parent_cversion,
-                };
-                (&t.path, n.parent_cversion, self.create(hdr, n, out))
-            }
-            TxnBody::CreateV0(t) => {
-                let n = NewNode {
-                    path: &t.path,
-                    data: t.data.as_ref(),
-                    acl: &t.acl,
-                    owner: owner(t.ephemeral),
-                    parent_cversion: -1,
-                };
-                (&t.path, -1, self.create(hdr, n, out))
-            }
-            TxnBody::CreateTtl(t) => {
+        if let Some(n) = new_node(hdr, body) {
+            let Ok(n) = n else {
                 // The prep stage validated the TTL; the reference would throw past processTxn.
-                let Some(ttl_owner) = EphemeralType::ttl_to_owner(t.ttl) else {
-                    return (ErrorCode::BAD_ARGUMENTS, AppliedResult::None);
-                };
-                let n = NewNode {
-                    path: &t.path,
-                    data: t.data.as_ref(),
-                    acl: &t.acl,
-                    owner: ttl_owner,
-                    parent_cversion: t.parent_cversion,
-                };
-                return self.create(hdr, n, out);
+                return (ErrorCode::BAD_ARGUMENTS, AppliedResult::None);
+            };
+            let (path, parent_cversion) = (n.path, n.parent_cversion);
+            let outcome = self.create(hdr, n, out);
+            // A replayed plain create that finds its node (a fuzzy snapshot already holds
+            // it) still moves the parent's cversion/pzxid forward (`DataTree#processTxn`).
+            if hdr.op == OpCode::CREATE && outcome.0 == ErrorCode::NODE_EXISTS {
+                let parent = split_parent(path).map_or("", |(p, _)| p);
+                if self
+                    .set_cversion_pzxid(parent, parent_cversion, hdr.zxid)
+                    .is_err()
+                {
+                    return (ErrorCode::NO_NODE, AppliedResult::None);
+                }
             }
-            TxnBody::CreateContainer(t) => {
-                let n = NewNode {
-                    path: &t.path,
-                    data: t.data.as_ref(),
-                    acl: &t.acl,
-                    owner: CONTAINER_EPHEMERAL_OWNER,
-                    parent_cversion: t.parent_cversion,
-                };
-                return self.create(hdr, n, out);
-            }
-            TxnBody::Delete(t) => return to_outcome(self.delete_node(&t.path, hdr.zxid, out)),
+            return outcome;
+        }
+        match body {
+            TxnBody::Delete(t) => to_outcome(self.delete_node(&t.path, hdr.zxid, out)),
             TxnBody::SetData(t) => {
                 let r = self.set_data(&t.path, t.data.clone(), t.version, hdr, out);
-                return to_outcome(r.map(AppliedResult::DataSet));
+                to_outcome(r.map(AppliedResult::DataSet))
             }
             TxnBody::SetAcl(t) => {
                 let r = self.set_acl(&t.path, &t.acl, t.version);
-                return to_outcome(r.map(AppliedResult::AclSet));
+                to_outcome(r.map(AppliedResult::AclSet))
             }
             TxnBody::CloseSession(t) => {
                 let paths = t.as_ref().map(|t| t.paths2_delete.as_slice());
                 self.kill_session(hdr.client_id, hdr.zxid, paths, out);
-                return (ErrorCode::OK, AppliedResult::None);
+                (ErrorCode::OK, AppliedResult::None)
             }
-            TxnBody::CreateSession(_) => return (ErrorCode::OK, AppliedResult::None),
-            TxnBody::Error(e) => return (ErrorCode(e.err), AppliedResult::None),
-            TxnBody::Check(_) => return (ErrorCode::OK, AppliedResult::Checked),
-            TxnBody::Multi(subs) => return self.multi(hdr, subs, out),
-        };
-        // A replayed plain create that finds its node (a fuzzy snapshot already holds it)
-        // still moves the parent's cversion/pzxid forward (`DataTree#processTxn`).
-        if hdr.op == OpCode::CREATE && outcome.0 == ErrorCode::NODE_EXISTS {
-            let parent = split_parent(path).map_or("", |(p, _)| p);
-            if self
-                .set_cversion_pzxid(parent, parent_cversion, hdr.zxid)
-                .is_err()
-            {
-                return (ErrorCode::NO_NODE, AppliedResult::None);
-            }
+            TxnBody::Error(e) => (ErrorCode(e.err), AppliedResult::None),
+            TxnBody::Check(_) => (ErrorCode::OK, AppliedResult::Checked),
+            TxnBody::Multi(subs) => self.multi(hdr, subs, out),
+            TxnBody::CreateSession(_)
+            | TxnBody::Create(_)
+            | TxnBody::CreateV0(_)
+            | TxnBody::CreateTtl(_)
+            | TxnBody::CreateContainer(_) => (ErrorCode::OK, AppliedResult::None),
         }
-        outcome
     }
 
     fn create(&mut self, hdr: &TxnHeader, n: NewNode<'_>, out: &mut Vec<WatchTrigger>) -> Outcome {
@@ -467,6 +434,40 @@ impl DataTree {
         })
         .ok_or(ErrorCode::NO_NODE)
     }
+}
+
+/// The create a txn body describes (`Err` for an out-of-range TTL), `None` if not a create.
+fn new_node<'a>(hdr: &TxnHeader, body: &'a TxnBody) -> Option<Result<NewNode<'a>, ()>> {
+    let owner = |ephemeral: bool| if ephemeral { hdr.client_id } else { 0 };
+    let (path, data, acl, owner, parent_cversion) = match body {
+        TxnBody::Create(t) => (
+            &t.path,
+            &t.data,
+            &t.acl,
+            owner(t.ephemeral),
+            t.parent_cversion,
+        ),
+        TxnBody::CreateV0(t) => (&t.path, &t.data, &t.acl, owner(t.ephemeral), -1),
+        TxnBody::CreateTtl(t) => match EphemeralType::ttl_to_owner(t.ttl) {
+            Some(o) => (&t.path, &t.data, &t.acl, o, t.parent_cversion),
+            None => return Some(Err(())),
+        },
+        TxnBody::CreateContainer(t) => (
+            &t.path,
+            &t.data,
+            &t.acl,
+            CONTAINER_EPHEMERAL_OWNER,
+            t.parent_cversion,
+        ),
+        _ => return None,
+    };
+    Some(Ok(NewNode {
+        path,
+        data: data.as_ref(),
+        acl,
+        owner,
+        parent_cversion,
+    }))
 }
 
 fn trigger(path: &str, event: EventType) -> WatchTrigger {
