@@ -13,7 +13,7 @@ use crate::config::ServerConfig;
 use crate::conn::{self, ConnLimits, FourLetterHandler};
 use crate::pipeline::prep::PrepConfig;
 use crate::pipeline::{self, CoreConfig, CoreState};
-use crate::tree::DataTree;
+use crate::tree::{DataTree, EphemeralOptions, TreeOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -83,7 +83,14 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         cfg.data_dir.display()
     );
     let cfg = Arc::new(cfg);
-    let state = CoreState::new(core_config(&cfg), DataTree::new(cfg.digest_enabled));
+    let tree = DataTree::with_options(TreeOptions {
+        digest_enabled: cfg.digest_enabled,
+        ephemeral: EphemeralOptions {
+            extended_types_enabled: cfg.extended_types_enabled,
+            emulate_353_ttl: cfg.emulate_353_ttl_nodes,
+        },
+    });
+    let state = CoreState::new(core_config(&cfg), tree);
     let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
     let core_task = tokio::spawn(pipeline::run(state, core_rx));

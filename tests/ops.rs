@@ -1,5 +1,7 @@
 //! Every client opcode over TCP against an in-process server, with the reference's answers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use bytes::Bytes;
@@ -20,7 +22,13 @@ fn create(path: &str, data: &[u8], flags: i32) -> CreateRequest {
 
 async fn stat_of(c: &mut Client, path: &str) -> Stat {
     let r = c
-        .call(OpCode::EXISTS, &ExistsRequest { path: path.into(), watch: false })
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: path.into(),
+                watch: false,
+            },
+        )
         .await;
     assert_eq!(r.err(), ErrorCode::OK, "exists {path}");
     r.decode::<ExistsResponse>().stat
@@ -48,38 +56,104 @@ async fn create_get_set_delete_move_stat_as_the_reference() {
     assert_eq!(a.data_length, 2);
 
     let r = c
-        .call(OpCode::SET_DATA, &SetDataRequest { path: "/a".into(), data: Some(Bytes::from_static(b"v2")), version: 0 })
+        .call(
+            OpCode::SET_DATA,
+            &SetDataRequest {
+                path: "/a".into(),
+                data: Some(Bytes::from_static(b"v2")),
+                version: 0,
+            },
+        )
         .await;
     let s = r.decode::<SetDataResponse>().stat;
     assert_eq!((s.version, s.mzxid), (1, r.header.zxid));
     let r = c
-        .call(OpCode::SET_DATA, &SetDataRequest { path: "/a".into(), data: None, version: 0 })
+        .call(
+            OpCode::SET_DATA,
+            &SetDataRequest {
+                path: "/a".into(),
+                data: None,
+                version: 0,
+            },
+        )
         .await;
     assert_eq!(r.err(), ErrorCode::BAD_VERSION);
     assert!(r.body.is_empty(), "errors carry no body");
 
-    let r = c.call(OpCode::GET_DATA, &GetDataRequest { path: "/a".into(), watch: false }).await;
+    let r = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/a".into(),
+                watch: false,
+            },
+        )
+        .await;
     let d: GetDataResponse = r.decode();
     assert_eq!(d.data.as_deref(), Some(&b"v2"[..]));
 
-    let r = c.call(OpCode::DELETE, &DeleteRequest { path: "/a".into(), version: -1 }).await;
+    let r = c
+        .call(
+            OpCode::DELETE,
+            &DeleteRequest {
+                path: "/a".into(),
+                version: -1,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::NOT_EMPTY);
-    let r = c.call(OpCode::DELETE, &DeleteRequest { path: "/a/b".into(), version: 5 }).await;
+    let r = c
+        .call(
+            OpCode::DELETE,
+            &DeleteRequest {
+                path: "/a/b".into(),
+                version: 5,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::BAD_VERSION);
-    let r = c.call(OpCode::DELETE, &DeleteRequest { path: "/a/b".into(), version: 0 }).await;
+    let r = c
+        .call(
+            OpCode::DELETE,
+            &DeleteRequest {
+                path: "/a/b".into(),
+                version: 0,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK);
-    let r = c.call(OpCode::DELETE, &DeleteRequest { path: "/a/b".into(), version: -1 }).await;
+    let r = c
+        .call(
+            OpCode::DELETE,
+            &DeleteRequest {
+                path: "/a/b".into(),
+                version: -1,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::NO_NODE);
     let a = stat_of(&mut c, "/a").await;
-    assert_eq!((a.num_children, a.cversion), (0, 2), "delete bumps the parent's cversion");
+    assert_eq!(
+        (a.num_children, a.cversion),
+        (0, 2),
+        "delete bumps the parent's cversion"
+    );
 
     let r = c.call(OpCode::CREATE, &create("/a", b"", 0)).await;
     assert_eq!(r.err(), ErrorCode::NODE_EXISTS);
     let r = c.call(OpCode::CREATE, &create("/missing/x", b"", 0)).await;
     assert_eq!(r.err(), ErrorCode::NO_NODE);
-    let r = c.call(OpCode::CREATE, &create("/bad/", b"", 0)).await;
+    let r = c.call(OpCode::CREATE, &create("/a/", b"", 0)).await;
     assert_eq!(r.err(), ErrorCode::BAD_ARGUMENTS);
-    let r = c.call(OpCode::DELETE, &DeleteRequest { path: "/zookeeper".into(), version: -1 }).await;
+    let r = c
+        .call(
+            OpCode::DELETE,
+            &DeleteRequest {
+                path: "/zookeeper".into(),
+                version: -1,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::BAD_ARGUMENTS);
     server.shutdown().await;
 }
@@ -88,10 +162,27 @@ async fn create_get_set_delete_move_stat_as_the_reference() {
 async fn null_data_stays_null() {
     let server = start_server("").await;
     let mut c = Client::connect(server.client_addr).await;
-    let req = CreateRequest { path: "/n".into(), data: None, acl: Some(Acl::open_unsafe()), flags: 0 };
+    let req = CreateRequest {
+        path: "/n".into(),
+        data: None,
+        acl: Some(Acl::open_unsafe()),
+        flags: 0,
+    };
     assert_eq!(c.call(OpCode::CREATE, &req).await.err(), ErrorCode::OK);
-    let r = c.call(OpCode::GET_DATA, &GetDataRequest { path: "/n".into(), watch: false }).await;
-    assert_eq!(&r.body[..4], &[0xff; 4], "null data is sent back as length -1");
+    let r = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/n".into(),
+                watch: false,
+            },
+        )
+        .await;
+    assert_eq!(
+        &r.body[..4],
+        &[0xff; 4],
+        "null data is sent back as length -1"
+    );
     server.shutdown().await;
 }
 
@@ -106,7 +197,13 @@ async fn sequential_names_come_from_the_parent_cversion() {
     let r = c.call(OpCode::CREATE, &create("/q/", b"", 2)).await;
     assert_eq!(r.decode::<CreateResponse>().path, "/q/0000000002");
     let r = c
-        .call(OpCode::GET_CHILDREN, &GetChildrenRequest { path: "/q".into(), watch: false })
+        .call(
+            OpCode::GET_CHILDREN,
+            &GetChildrenRequest {
+                path: "/q".into(),
+                watch: false,
+            },
+        )
         .await;
     let mut kids = r.decode::<GetChildrenResponse>().children;
     kids.sort();
@@ -116,36 +213,91 @@ async fn sequential_names_come_from_the_parent_cversion() {
 
 #[tokio::test]
 async fn ephemerals_containers_and_ttl_nodes() {
-    let server = start_server("extendedTypesEnabled=true\nznode.container.checkIntervalMs=100").await;
+    let server =
+        start_server("extendedTypesEnabled=true\nznode.container.checkIntervalMs=100").await;
     let mut c = Client::connect(server.client_addr).await;
     let r = c.call(OpCode::CREATE2, &create("/e", b"", 1)).await;
-    assert_eq!(r.decode::<Create2Response>().stat.ephemeral_owner, c.session_id);
+    assert_eq!(
+        r.decode::<Create2Response>().stat.ephemeral_owner,
+        c.session_id
+    );
     let r = c.call(OpCode::CREATE, &create("/e/child", b"", 0)).await;
     assert_eq!(r.err(), ErrorCode::NO_CHILDREN_FOR_EPHEMERALS);
-    let r = c.call(OpCode::GET_EPHEMERALS, &GetEphemeralsRequest { prefix_path: "/".into() }).await;
+    let r = c
+        .call(
+            OpCode::GET_EPHEMERALS,
+            &GetEphemeralsRequest {
+                prefix_path: "/".into(),
+            },
+        )
+        .await;
     assert_eq!(r.decode::<GetEphemeralsResponse>().ephemerals, vec!["/e"]);
 
-    let r = c.call(OpCode::CREATE_CONTAINER, &create("/c", b"", 4)).await;
-    assert_eq!(r.decode::<Create2Response>().stat.ephemeral_owner, i64::MIN);
+    let r = c
+        .call(OpCode::CREATE_CONTAINER, &create("/c", b"", 4))
+        .await;
+    // `DataNode#copyStat` shows clients 0 for container and TTL owners
+    assert_eq!(r.decode::<Create2Response>().stat.ephemeral_owner, 0);
     c.call(OpCode::CREATE, &create("/c/x", b"", 0)).await;
-    c.call(OpCode::DELETE, &DeleteRequest { path: "/c/x".into(), version: -1 }).await;
+    c.call(
+        OpCode::DELETE,
+        &DeleteRequest {
+            path: "/c/x".into(),
+            version: -1,
+        },
+    )
+    .await;
 
-    let ttl = CreateTtlRequest { path: "/t".into(), data: None, acl: Some(Acl::open_unsafe()), flags: 5, ttl: 100 };
+    let ttl = CreateTtlRequest {
+        path: "/t".into(),
+        data: None,
+        acl: Some(Acl::open_unsafe()),
+        flags: 5,
+        ttl: 100,
+    };
     let r = c.call(OpCode::CREATE_TTL, &ttl).await;
     assert_eq!(r.err(), ErrorCode::OK);
-    assert_eq!(r.decode::<Create2Response>().stat.ephemeral_owner, (0xFF_u64 << 56) as i64 | 100);
-    let bad_ttl = CreateTtlRequest { ttl: 0, path: "/t2".into(), ..ttl.clone() };
-    assert_eq!(c.call(OpCode::CREATE_TTL, &bad_ttl).await.err(), ErrorCode::BAD_ARGUMENTS);
+    assert_eq!(r.decode::<Create2Response>().stat.ephemeral_owner, 0);
+    let bad_ttl = CreateTtlRequest {
+        ttl: 0,
+        path: "/t2".into(),
+        ..ttl.clone()
+    };
+    assert_eq!(
+        c.call(OpCode::CREATE_TTL, &bad_ttl).await.err(),
+        ErrorCode::BAD_ARGUMENTS
+    );
 
     // the container manager removes the emptied container and the expired TTL node
     let deadline = tokio::time::Instant::now() + common::WAIT;
     loop {
-        let c_gone = c.call(OpCode::EXISTS, &ExistsRequest { path: "/c".into(), watch: false }).await.err();
-        let t_gone = c.call(OpCode::EXISTS, &ExistsRequest { path: "/t".into(), watch: false }).await.err();
+        let c_gone = c
+            .call(
+                OpCode::EXISTS,
+                &ExistsRequest {
+                    path: "/c".into(),
+                    watch: false,
+                },
+            )
+            .await
+            .err();
+        let t_gone = c
+            .call(
+                OpCode::EXISTS,
+                &ExistsRequest {
+                    path: "/t".into(),
+                    watch: false,
+                },
+            )
+            .await
+            .err();
         if c_gone == ErrorCode::NO_NODE && t_gone == ErrorCode::NO_NODE {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "container/TTL not removed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "container/TTL not removed"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     server.shutdown().await;
@@ -155,8 +307,17 @@ async fn ephemerals_containers_and_ttl_nodes() {
 async fn ttl_needs_extended_types() {
     let server = start_server("").await;
     let mut c = Client::connect(server.client_addr).await;
-    let ttl = CreateTtlRequest { path: "/t".into(), data: None, acl: Some(Acl::open_unsafe()), flags: 5, ttl: 100 };
-    assert_eq!(c.call(OpCode::CREATE_TTL, &ttl).await.err(), ErrorCode::UNIMPLEMENTED);
+    let ttl = CreateTtlRequest {
+        path: "/t".into(),
+        data: None,
+        acl: Some(Acl::open_unsafe()),
+        flags: 5,
+        ttl: 100,
+    };
+    assert_eq!(
+        c.call(OpCode::CREATE_TTL, &ttl).await.err(),
+        ErrorCode::UNIMPLEMENTED
+    );
     server.shutdown().await;
 }
 
@@ -168,26 +329,43 @@ async fn multi_is_atomic_with_per_op_results() {
         ops: vec![
             MultiOp::Create(OpCode::CREATE, create("/m", b"", 0)),
             MultiOp::Create(OpCode::CREATE2, create("/m/a", b"x", 0)),
-            MultiOp::SetData(SetDataRequest { path: "/m/a".into(), data: None, version: 0 }),
-            MultiOp::Check(CheckVersionRequest { path: "/m/a".into(), version: 1 }),
+            MultiOp::SetData(SetDataRequest {
+                path: "/m/a".into(),
+                data: None,
+                version: 0,
+            }),
+            MultiOp::Check(CheckVersionRequest {
+                path: "/m/a".into(),
+                version: 1,
+            }),
         ],
     };
     let r = c.call(OpCode::MULTI, &ok).await;
     let results = r.decode::<MultiResponse>().results;
     assert!(matches!(&results[0], OpResult::Create(p) if p == "/m"));
-    assert!(matches!(&results[1], OpResult::Create(p) if p == "/m/a"), "create2 in a multi is a plain create");
+    assert!(
+        matches!(&results[1], OpResult::Create(p) if p == "/m/a"),
+        "create2 in a multi is a plain create"
+    );
     assert!(matches!(&results[2], OpResult::SetData(s) if s.version == 1));
     assert!(matches!(results[3], OpResult::Check));
 
     let failing = MultiRequest {
         ops: vec![
             MultiOp::Create(OpCode::CREATE, create("/m/b", b"", 0)),
-            MultiOp::Delete(DeleteRequest { path: "/nope".into(), version: -1 }),
+            MultiOp::Delete(DeleteRequest {
+                path: "/nope".into(),
+                version: -1,
+            }),
             MultiOp::Create(OpCode::CREATE, create("/m/c", b"", 0)),
         ],
     };
     let r = c.call(OpCode::MULTI, &failing).await;
-    assert_eq!(r.err(), ErrorCode::OK, "a failed multi still has err 0 in its header");
+    assert_eq!(
+        r.err(),
+        ErrorCode::OK,
+        "a failed multi still has err 0 in its header"
+    );
     let results = r.decode::<MultiResponse>().results;
     assert_eq!(
         results,
@@ -197,17 +375,42 @@ async fn multi_is_atomic_with_per_op_results() {
             OpResult::Error(ErrorCode::RUNTIME_INCONSISTENCY)
         ]
     );
-    let r = c.call(OpCode::EXISTS, &ExistsRequest { path: "/m/b".into(), watch: false }).await;
-    assert_eq!(r.err(), ErrorCode::NO_NODE, "nothing of a failed multi is applied");
+    let r = c
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: "/m/b".into(),
+                watch: false,
+            },
+        )
+        .await;
+    assert_eq!(
+        r.err(),
+        ErrorCode::NO_NODE,
+        "nothing of a failed multi is applied"
+    );
 
     let read = MultiRequest {
         ops: vec![
-            MultiOp::GetData(GetDataRequest { path: "/m/a".into(), watch: false }),
-            MultiOp::GetChildren(GetChildrenRequest { path: "/nope".into(), watch: false }),
-            MultiOp::GetChildren(GetChildrenRequest { path: "/m".into(), watch: false }),
+            MultiOp::GetData(GetDataRequest {
+                path: "/m/a".into(),
+                watch: false,
+            }),
+            MultiOp::GetChildren(GetChildrenRequest {
+                path: "/nope".into(),
+                watch: false,
+            }),
+            MultiOp::GetChildren(GetChildrenRequest {
+                path: "/m".into(),
+                watch: false,
+            }),
         ],
     };
-    let results = c.call(OpCode::MULTI_READ, &read).await.decode::<MultiResponse>().results;
+    let results = c
+        .call(OpCode::MULTI_READ, &read)
+        .await
+        .decode::<MultiResponse>()
+        .results;
     assert!(matches!(&results[0], OpResult::GetData(None, s) if s.version == 1));
     assert_eq!(results[1], OpResult::Error(ErrorCode::NO_NODE));
     assert_eq!(results[2], OpResult::GetChildren(vec!["a".into()]));
@@ -217,9 +420,16 @@ async fn multi_is_atomic_with_per_op_results() {
 #[tokio::test]
 async fn acls_digest_auth_whoami_and_super() {
     let digest = ferrokeeper::pipeline::auth::generate_digest("super:test");
-    let server = start_server(&format!("DigestAuthenticationProvider.superDigest={digest}")).await;
+    let server = start_server(&format!(
+        "DigestAuthenticationProvider.superDigest={digest}"
+    ))
+    .await;
     let mut c = Client::connect(server.client_addr).await;
-    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Bytes::from_static(b"alice:secret") };
+    let auth = AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Bytes::from_static(b"alice:secret"),
+    };
     c.send_xid(-4, OpCode::AUTH, &auth.to_vec()).await;
     let r = c.recv().await.expect("auth reply");
     assert_eq!((r.header.xid, r.err()), (-4, ErrorCode::OK));
@@ -231,34 +441,103 @@ async fn acls_digest_auth_whoami_and_super() {
         flags: 0,
     };
     assert_eq!(c.call(OpCode::CREATE, &req).await.err(), ErrorCode::OK);
-    let acl = c.call(OpCode::GET_ACL, &GetAclRequest { path: "/secret".into() }).await;
+    let acl = c
+        .call(
+            OpCode::GET_ACL,
+            &GetAclRequest {
+                path: "/secret".into(),
+            },
+        )
+        .await;
     let acl: GetAclResponse = acl.decode();
-    assert_eq!(acl.acl, vec![Acl::new(perms::ALL, "digest", &ferrokeeper::pipeline::auth::generate_digest("alice:secret"))]);
+    assert_eq!(
+        acl.acl,
+        vec![Acl::new(
+            perms::ALL,
+            "digest",
+            &ferrokeeper::pipeline::auth::generate_digest("alice:secret")
+        )]
+    );
 
-    let who = c.call_empty(OpCode::WHO_AM_I).await.decode::<WhoAmIResponse>();
-    let schemes: Vec<_> = who.client_info.iter().map(|i| (i.auth_scheme.as_str(), i.user.as_str())).collect();
+    let who = c
+        .call_empty(OpCode::WHO_AM_I)
+        .await
+        .decode::<WhoAmIResponse>();
+    let schemes: Vec<_> = who
+        .client_info
+        .iter()
+        .map(|i| (i.auth_scheme.as_str(), i.user.as_str()))
+        .collect();
     assert_eq!(schemes, vec![("ip", "127.0.0.1"), ("digest", "alice")]);
 
     let mut other = Client::connect(server.client_addr).await;
-    let r = other.call(OpCode::GET_DATA, &GetDataRequest { path: "/secret".into(), watch: false }).await;
-    assert_eq!(r.err(), ErrorCode::NO_AUTH);
-    let r = other.call(OpCode::GET_ACL, &GetAclRequest { path: "/secret".into() }).await;
+    let r = other
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/secret".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::NO_AUTH);
     let r = other
-        .call(OpCode::SET_ACL, &SetAclRequest { path: "/secret".into(), acl: Some(vec![Acl::new(perms::ALL, "auth", "")]), version: -1 })
+        .call(
+            OpCode::GET_ACL,
+            &GetAclRequest {
+                path: "/secret".into(),
+            },
+        )
         .await;
-    assert_eq!(r.err(), ErrorCode::INVALID_ACL, "auth ACL without an authenticated id");
+    assert_eq!(r.err(), ErrorCode::NO_AUTH);
+    let r = other
+        .call(
+            OpCode::SET_ACL,
+            &SetAclRequest {
+                path: "/secret".into(),
+                acl: Some(vec![Acl::new(perms::ALL, "auth", "")]),
+                version: -1,
+            },
+        )
+        .await;
+    assert_eq!(
+        r.err(),
+        ErrorCode::INVALID_ACL,
+        "auth ACL without an authenticated id"
+    );
 
-    let su = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Bytes::from_static(b"super:test") };
+    let su = AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Bytes::from_static(b"super:test"),
+    };
     other.send_xid(-4, OpCode::AUTH, &su.to_vec()).await;
     assert_eq!(other.recv().await.expect("auth").err(), ErrorCode::OK);
-    let r = other.call(OpCode::GET_DATA, &GetDataRequest { path: "/secret".into(), watch: false }).await;
+    let r = other
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/secret".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK, "super reads everything");
 
-    let bad = AuthPacket { auth_type: 0, scheme: "nope".into(), auth: Bytes::new() };
+    let bad = AuthPacket {
+        auth_type: 0,
+        scheme: "nope".into(),
+        auth: Bytes::new(),
+    };
     other.send_xid(-4, OpCode::AUTH, &bad.to_vec()).await;
-    assert_eq!(other.recv().await.expect("auth").err(), ErrorCode::AUTH_FAILED);
-    assert!(other.is_closed().await, "auth failure closes the connection");
+    assert_eq!(
+        other.recv().await.expect("auth").err(),
+        ErrorCode::AUTH_FAILED
+    );
+    assert!(
+        other.is_closed().await,
+        "auth failure closes the connection"
+    );
     server.shutdown().await;
 }
 
@@ -269,18 +548,51 @@ async fn ip_acls_and_masked_digests() {
     let req = CreateRequest {
         path: "/ip".into(),
         data: None,
-        acl: Some(vec![Acl::new(perms::READ, "ip", "127.0.0.0/8"), Acl::new(perms::ALL, "digest", "bob:hash")]),
+        acl: Some(vec![
+            Acl::new(perms::READ, "ip", "127.0.0.0/8"),
+            Acl::new(perms::ALL, "digest", "bob:hash"),
+        ]),
         flags: 0,
     };
     assert_eq!(c.call(OpCode::CREATE, &req).await.err(), ErrorCode::OK);
-    let r = c.call(OpCode::GET_DATA, &GetDataRequest { path: "/ip".into(), watch: false }).await;
+    let r = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/ip".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK);
-    let r = c.call(OpCode::SET_DATA, &SetDataRequest { path: "/ip".into(), data: None, version: -1 }).await;
+    let r = c
+        .call(
+            OpCode::SET_DATA,
+            &SetDataRequest {
+                path: "/ip".into(),
+                data: None,
+                version: -1,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::NO_AUTH);
-    let acl: GetAclResponse = c.call(OpCode::GET_ACL, &GetAclRequest { path: "/ip".into() }).await.decode();
-    assert_eq!(acl.acl[1].id.id, "bob:x", "no ADMIN: digest hashes are masked");
-    let bad = CreateRequest { acl: Some(vec![Acl::new(perms::ALL, "ip", "300.0.0.1")]), path: "/ip2".into(), ..req };
-    assert_eq!(c.call(OpCode::CREATE, &bad).await.err(), ErrorCode::INVALID_ACL);
+    let acl: GetAclResponse = c
+        .call(OpCode::GET_ACL, &GetAclRequest { path: "/ip".into() })
+        .await
+        .decode();
+    assert_eq!(
+        acl.acl[1].id.id, "bob:x",
+        "no ADMIN: digest hashes are masked"
+    );
+    let bad = CreateRequest {
+        acl: Some(vec![Acl::new(perms::ALL, "ip", "300.0.0.1")]),
+        path: "/ip2".into(),
+        ..req
+    };
+    assert_eq!(
+        c.call(OpCode::CREATE, &bad).await.err(),
+        ErrorCode::INVALID_ACL
+    );
     server.shutdown().await;
 }
 
@@ -291,23 +603,67 @@ async fn small_ops_sync_ping_counts_reconfig_sasl() {
     c.call(OpCode::CREATE, &create("/s", b"", 0)).await;
     c.call(OpCode::CREATE, &create("/s/a", b"", 0)).await;
     c.call(OpCode::CREATE, &create("/s/a/b", b"", 0)).await;
-    let r = c.call(OpCode::SYNC, &SyncRequest { path: "/s".into() }).await;
+    let r = c
+        .call(OpCode::SYNC, &SyncRequest { path: "/s".into() })
+        .await;
     assert_eq!(r.decode::<SyncResponse>().path, "/s");
-    let r = c.call(OpCode::GET_ALL_CHILDREN_NUMBER, &GetAllChildrenNumberRequest { path: "/s".into() }).await;
+    let r = c
+        .call(
+            OpCode::GET_ALL_CHILDREN_NUMBER,
+            &GetAllChildrenNumberRequest { path: "/s".into() },
+        )
+        .await;
     assert_eq!(r.decode::<GetAllChildrenNumberResponse>().total_number, 2);
     c.send_xid(-2, OpCode::PING, &[]).await;
     let r = c.recv().await.expect("ping");
     assert_eq!(r.header.xid, -2);
     let r = c
-        .call(OpCode::RECONFIG, &ReconfigRequest { joining_servers: None, leaving_servers: None, new_members: None, cur_config_id: -1 })
+        .call(
+            OpCode::RECONFIG,
+            &ReconfigRequest {
+                joining_servers: None,
+                leaving_servers: None,
+                new_members: None,
+                cur_config_id: -1,
+            },
+        )
         .await;
     assert_eq!(r.err(), ErrorCode::RECONFIG_DISABLED);
-    let r = c.call(OpCode::SASL, &GetSaslRequest { token: Bytes::new() }).await;
-    assert_eq!((r.err(), &r.body[..]), (ErrorCode::OK, &[0xff, 0xff, 0xff, 0xff][..]));
-    let r = c.call(OpCode::GET_CHILDREN2, &GetChildrenRequest { path: "/s".into(), watch: false }).await;
+    let r = c
+        .call(
+            OpCode::SASL,
+            &GetSaslRequest {
+                token: Bytes::new(),
+            },
+        )
+        .await;
+    assert_eq!(
+        (r.err(), &r.body[..]),
+        (ErrorCode::OK, &[0xff, 0xff, 0xff, 0xff][..])
+    );
+    let r = c
+        .call(
+            OpCode::GET_CHILDREN2,
+            &GetChildrenRequest {
+                path: "/s".into(),
+                watch: false,
+            },
+        )
+        .await;
     let g: GetChildren2Response = r.decode();
-    assert_eq!((g.children, g.stat.num_children), (vec!["a".to_string()], 1));
-    let r = c.call(OpCode::GET_DATA, &GetDataRequest { path: "/zookeeper/config".into(), watch: false }).await;
+    assert_eq!(
+        (g.children, g.stat.num_children),
+        (vec!["a".to_string()], 1)
+    );
+    let r = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/zookeeper/config".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK, "/zookeeper/config exists");
     server.shutdown().await;
 }
@@ -317,7 +673,16 @@ async fn unknown_opcode_and_bare_check_get_unimplemented_then_close() {
     let server = start_server("").await;
     for op in [OpCode(10), OpCode(200), OpCode::CHECK] {
         let mut c = Client::connect(server.client_addr).await;
-        c.send_xid(7, op, &CheckVersionRequest { path: "/".into(), version: -1 }.to_vec()).await;
+        c.send_xid(
+            7,
+            op,
+            &CheckVersionRequest {
+                path: "/".into(),
+                version: -1,
+            }
+            .to_vec(),
+        )
+        .await;
         let r = c.recv().await.expect("a reply before the close");
         assert_eq!((r.header.xid, r.err()), (7, ErrorCode::UNIMPLEMENTED));
         assert!(c.is_closed().await);
@@ -331,7 +696,15 @@ async fn close_session_replies_then_closes_and_removes_ephemerals() {
     let mut a = Client::connect(server.client_addr).await;
     let mut b = Client::connect(server.client_addr).await;
     a.call(OpCode::CREATE, &create("/eph", b"", 1)).await;
-    let r = b.call(OpCode::EXISTS, &ExistsRequest { path: "/eph".into(), watch: true }).await;
+    let r = b
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: "/eph".into(),
+                watch: true,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK);
     let r = a.close_session().await;
     assert_eq!(r.err(), ErrorCode::OK);

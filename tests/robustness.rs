@@ -2,6 +2,8 @@
 //! length prefix, malformed records and a flood of silent connections leave the server
 //! answering everyone else.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::Duration;
@@ -22,7 +24,15 @@ async fn closed_by_server(mut s: TcpStream) -> bool {
 
 async fn still_serves(addr: std::net::SocketAddr) {
     let mut c = Client::connect(addr).await;
-    let r = c.call(OpCode::EXISTS, &ExistsRequest { path: "/".into(), watch: false }).await;
+    let r = c
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: "/".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK);
 }
 
@@ -31,14 +41,25 @@ async fn oversized_and_garbage_handshakes_close_only_that_connection() {
     let server = start_server("").await;
     let addr = server.client_addr;
     let mut big = TcpStream::connect(addr).await.expect("connect");
-    big.write_all(&(100 * 1024 * 1024i32).to_be_bytes()).await.expect("write");
-    assert!(closed_by_server(big).await, "100 MB length prefix closes the connection");
+    big.write_all(&(100 * 1024 * 1024i32).to_be_bytes())
+        .await
+        .expect("write");
+    assert!(
+        closed_by_server(big).await,
+        "100 MB length prefix closes the connection"
+    );
     let mut neg = TcpStream::connect(addr).await.expect("connect");
     neg.write_all(&(-5i32).to_be_bytes()).await.expect("write");
     assert!(closed_by_server(neg).await);
     let mut garbage = TcpStream::connect(addr).await.expect("connect");
-    garbage.write_all(&frame(&[0xde, 0xad, 0xbe, 0xef, 1])).await.expect("write");
-    assert!(closed_by_server(garbage).await, "a ConnectRequest that does not parse");
+    garbage
+        .write_all(&frame(&[0xde, 0xad, 0xbe, 0xef, 1]))
+        .await
+        .expect("write");
+    assert!(
+        closed_by_server(garbage).await,
+        "a ConnectRequest that does not parse"
+    );
     still_serves(addr).await;
     server.shutdown().await;
 }
@@ -48,17 +69,27 @@ async fn bad_frames_after_the_handshake() {
     let server = start_server("jute.maxbuffer=4096").await;
     let addr = server.client_addr;
     let mut c = Client::connect(addr).await;
-    c.stream.write_all(&frame(&[0, 0, 0, 1])).await.expect("write");
+    c.stream
+        .write_all(&frame(&[0, 0, 0, 1]))
+        .await
+        .expect("write");
     assert!(c.is_closed().await, "a frame shorter than a RequestHeader");
     let mut c = Client::connect(addr).await;
     // getData whose path length runs past the frame
-    c.send_xid(1, OpCode::GET_DATA, &[0, 0, 0x10, 0, b'/']).await;
+    c.send_xid(1, OpCode::GET_DATA, &[0, 0, 0x10, 0, b'/'])
+        .await;
     assert!(c.is_closed().await, "a truncated record");
     let mut c = Client::connect(addr).await;
-    c.stream.write_all(&(8192i32).to_be_bytes()).await.expect("write");
+    c.stream
+        .write_all(&(8192i32).to_be_bytes())
+        .await
+        .expect("write");
     assert!(c.is_closed().await, "a frame over jute.maxbuffer");
     let mut c = Client::connect(addr).await;
-    c.stream.write_all(&(100i32).to_be_bytes()).await.expect("write");
+    c.stream
+        .write_all(&(100i32).to_be_bytes())
+        .await
+        .expect("write");
     c.stream.write_all(&[0, 0, 0, 1]).await.expect("write");
     drop(c); // truncated mid-frame, then gone
     still_serves(addr).await;
@@ -77,7 +108,15 @@ async fn silent_connections_do_not_block_others() {
         .await
         .expect("served while 300 connections say nothing");
     let mut c = Client::connect(addr).await;
-    let r = c.call(OpCode::GET_DATA, &GetDataRequest { path: "/zookeeper".into(), watch: false }).await;
+    let r = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/zookeeper".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK);
     drop(silent);
     server.shutdown().await;
@@ -92,7 +131,10 @@ async fn max_client_cnxns_caps_one_address() {
         held.push(Client::connect(addr).await);
     }
     let extra = TcpStream::connect(addr).await.expect("tcp accept");
-    assert!(closed_by_server(extra).await, "the fourth connection from one IP is dropped");
+    assert!(
+        closed_by_server(extra).await,
+        "the fourth connection from one IP is dropped"
+    );
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;
     still_serves(addr).await;

@@ -18,9 +18,8 @@ use crate::pipeline::{ConnId, CoreMsg, CoreState, Outbound};
 
 /// Recognises a four-letter word from the first four bytes of a connection and returns the
 /// read-only job that renders its answer against the core's state.
-pub type FourLetterHandler = Arc<
-    dyn Fn([u8; 4]) -> Option<Box<dyn FnOnce(&CoreState) -> String + Send>> + Send + Sync,
->;
+pub type FourLetterHandler =
+    Arc<dyn Fn([u8; 4]) -> Option<Box<dyn FnOnce(&CoreState) -> String + Send>> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 enum FrameError {
@@ -206,7 +205,11 @@ async fn answer_four_letter(
     job: Box<dyn FnOnce(&CoreState) -> String + Send>,
 ) {
     let (tx, rx) = oneshot::channel();
-    if core.send(CoreMsg::Inspect { f: job, reply: tx }).await.is_err() {
+    if core
+        .send(CoreMsg::Inspect { f: job, reply: tx })
+        .await
+        .is_err()
+    {
         return;
     }
     if let Ok(text) = rx.await {

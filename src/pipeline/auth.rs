@@ -75,7 +75,11 @@ fn ip_matches(id: &str, acl_expr: &str) -> bool {
     let (Some((acl_addr, bits)), Some(remote)) = (ip_prefix_bits(acl_expr), ipv4_bytes(id)) else {
         return false;
     };
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     u32::from_be_bytes(acl_addr) & mask == u32::from_be_bytes(remote) & mask
 }
 
@@ -129,8 +133,7 @@ pub fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<Vec<Acl>, ErrorCode
             out.push(a.clone());
         } else if a.id.scheme == "auth" {
             // only providers that authenticate (digest, not ip) lend their ids to `auth`
-            let authenticated: Vec<&Id> =
-                auth.iter().filter(|id| id.scheme == "digest").collect();
+            let authenticated: Vec<&Id> = auth.iter().filter(|id| id.scheme == "digest").collect();
             if authenticated.is_empty() {
                 return Err(ErrorCode::INVALID_ACL);
             }

@@ -223,7 +223,9 @@ pub(crate) fn idle_wait(state: &CoreState) -> Duration {
         .sessions
         .next_expiration_ms()
         .unwrap_or(now + state.config.tick_time_ms);
-    Duration::from_millis(u64::try_from((next - now).clamp(1, state.config.tick_time_ms)).unwrap_or(1))
+    Duration::from_millis(
+        u64::try_from((next - now).clamp(1, state.config.tick_time_ms)).unwrap_or(1),
+    )
 }
 
 pub(crate) fn finish_reply(
@@ -266,11 +268,22 @@ pub(crate) fn check_reconnect(state: &mut CoreState, session_id: i64, passwd: &[
     check_passwd(session_id, passwd) && state.sessions.touch(session_id, now)
 }
 
-pub(crate) fn auth_packet(state: &mut CoreState, conn: ConnId, xid_: i32, scheme: &str, auth: &[u8]) {
+pub(crate) fn auth_packet(
+    state: &mut CoreState,
+    conn: ConnId,
+    xid_: i32,
+    scheme: &str,
+    auth: &[u8],
+) {
     let Some(c) = state.conns.get(&conn) else {
         return;
     };
-    let ids = authenticate(scheme, auth, c.remote.ip(), state.config.super_digest.as_deref());
+    let ids = authenticate(
+        scheme,
+        auth,
+        c.remote.ip(),
+        state.config.super_digest.as_deref(),
+    );
     match ids {
         Some(ids) => {
             if let Some(c) = state.conns.get_mut(&conn) {
@@ -290,7 +303,11 @@ pub(crate) fn auth_packet(state: &mut CoreState, conn: ConnId, xid_: i32, scheme
     }
 }
 
-pub(crate) fn read_ctx<'a>(state: &'a mut CoreState, conn: ConnId, auth: &'a [Id]) -> ReadContext<'a> {
+pub(crate) fn read_ctx<'a>(
+    state: &'a mut CoreState,
+    conn: ConnId,
+    auth: &'a [Id],
+) -> ReadContext<'a> {
     let session_id = state.conns.get(&conn).map_or(0, |c| c.session_id);
     ReadContext {
         tree: &state.tree,

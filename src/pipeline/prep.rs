@@ -51,7 +51,9 @@ impl PrepContext<'_> {
     /// The txn for a write request; a failed check becomes an ErrorTxn.
     pub fn prep(&mut self, req: &Request) -> TxnEntry {
         let result = match req {
-            Request::Create(op, r) => self.create(*op, &r.path, &r.data, r.acl.as_deref(), r.flags, -1),
+            Request::Create(op, r) => {
+                self.create(*op, &r.path, &r.data, r.acl.as_deref(), r.flags, -1)
+            }
             Request::CreateTtl(r) => self.create(
                 OpCode::CREATE_TTL,
                 &r.path,
@@ -129,7 +131,11 @@ impl PrepContext<'_> {
         if mode.is_ttl() && !self.config.extended_types_enabled {
             return Err(ErrorCode::UNIMPLEMENTED);
         }
-        let ttl_ok = if mode.is_ttl() { ttl > 0 && ttl <= MAX_TTL } else { ttl < 0 };
+        let ttl_ok = if mode.is_ttl() {
+            ttl > 0 && ttl <= MAX_TTL
+        } else {
+            ttl < 0
+        };
         let last_slash = path.rfind('/');
         if !ttl_ok || last_slash.is_none() || path.contains('\0') {
             return Err(ErrorCode::BAD_ARGUMENTS);
@@ -399,11 +405,29 @@ impl PrepContext<'_> {
         match op {
             MultiOp::Create(_, r) => {
                 let ttl = -1;
-                self.create(create_op(r.flags), &r.path, &r.data, r.acl.as_deref(), r.flags, ttl)
+                self.create(
+                    create_op(r.flags),
+                    &r.path,
+                    &r.data,
+                    r.acl.as_deref(),
+                    r.flags,
+                    ttl,
+                )
             }
             MultiOp::CreateTtl(r) => {
-                let ttl = if CreateMode(r.flags).is_ttl() { r.ttl } else { -1 };
-                self.create(create_op(r.flags), &r.path, &r.data, r.acl.as_deref(), r.flags, ttl)
+                let ttl = if CreateMode(r.flags).is_ttl() {
+                    r.ttl
+                } else {
+                    -1
+                };
+                self.create(
+                    create_op(r.flags),
+                    &r.path,
+                    &r.data,
+                    r.acl.as_deref(),
+                    r.flags,
+                    ttl,
+                )
             }
             MultiOp::Delete(r) => self.delete(&r.path, r.version),
             MultiOp::SetData(r) => self.set_data(&r.path, &r.data, r.version),
@@ -414,7 +438,8 @@ impl PrepContext<'_> {
 
     /// The session's ephemerals, including ones still pending (`pRequest2Txn` closeSession).
     fn close_session(&mut self) -> (OpCode, TxnBody) {
-        let mut paths: BTreeSet<String> = self.tree.ephemerals(self.session_id).into_iter().collect();
+        let mut paths: BTreeSet<String> =
+            self.tree.ephemerals(self.session_id).into_iter().collect();
         for (path, owned) in self.pending.ephemeral_changes(self.session_id) {
             if owned {
                 paths.insert(path);

@@ -51,7 +51,9 @@ impl ReadContext<'_> {
                 GetAllChildrenNumberResponse { total_number }.to_vec()
             }),
             Request::GetEphemerals(r) => Ok(GetEphemeralsResponse {
-                ephemerals: self.tree.ephemerals_by_prefix(self.session_id, &r.prefix_path),
+                ephemerals: self
+                    .tree
+                    .ephemerals_by_prefix(self.session_id, &r.prefix_path),
             }
             .to_vec()),
             Request::WhoAmI => Ok(WhoAmIResponse {

@@ -62,7 +62,9 @@ fn multi_reply(subs: &[(OpCode, TxnBody)], applied: &Applied) -> MultiResponse {
             }
             let (err, result) = applied_subs
                 .get(i)
-                .map_or((ErrorCode::SYSTEM_ERROR, &AppliedResult::None), |(e, r)| (*e, r));
+                .map_or((ErrorCode::SYSTEM_ERROR, &AppliedResult::None), |(e, r)| {
+                    (*e, r)
+                });
             if err != ErrorCode::OK {
                 return OpResult::Error(err);
             }

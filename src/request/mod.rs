@@ -9,8 +9,8 @@ use crate::jute::proto::{
     AddWatchRequest, AuthPacket, CheckVersionRequest, CheckWatchesRequest, CreateRequest,
     CreateTtlRequest, DeleteRequest, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest,
     GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSaslRequest, MultiRequest,
-    ReconfigRequest, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches,
-    SetWatches2, SyncRequest,
+    ReconfigRequest, RemoveWatchesRequest, SetAclRequest, SetDataRequest, SetWatches, SetWatches2,
+    SyncRequest,
 };
 use crate::jute::{DecodeError, Jute};
 

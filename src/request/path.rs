@@ -77,8 +77,20 @@ mod tests {
             assert_eq!(validate_path(ok), Ok(()), "{ok}");
         }
         for bad in [
-            "", "a", "/a/", "//a", "/a//b", "/.", "/a/..", "/a/./b", "/a\0b", "/a\u{1}",
-            "/\u{7f}", "/\u{e000}", "/\u{fff0}", "/\u{1f600}",
+            "",
+            "a",
+            "/a/",
+            "//a",
+            "/a//b",
+            "/.",
+            "/a/..",
+            "/a/./b",
+            "/a\0b",
+            "/a\u{1}",
+            "/\u{7f}",
+            "/\u{e000}",
+            "/\u{fff0}",
+            "/\u{1f600}",
         ] {
             assert!(validate_path(bad).is_err(), "{bad:?} should be invalid");
         }

@@ -1,6 +1,6 @@
 //! A minimal ZooKeeper client for integration tests: raw frames over TCP, built on the
 //! crate's Jute codec, against an in-process server on 127.0.0.1:0. Every wait is bounded.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,12 +24,14 @@ pub async fn start_server(extra_cfg: &str) -> RunningServer {
         std::process::id(),
         rand_suffix()
     ));
-    let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\n{extra_cfg}\n",
-        dir.display()
-    );
-    let cfg = ferrokeeper::config::parse(&text, Path::new("zoo.cfg")).expect("test config");
-    ferrokeeper::server::start(cfg).await.expect("server starts")
+    let text = format!("tickTime=200\ndataDir={}\n{extra_cfg}\n", dir.display());
+    let mut cfg = ferrokeeper::config::parse(&text, Path::new("zoo.cfg")).expect("test config");
+    // like the reference, zoo.cfg treats clientPort=0 as unset; tests want an ephemeral port
+    cfg.client_port = Some(0);
+    cfg.client_port_address = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    ferrokeeper::server::start(cfg)
+        .await
+        .expect("server starts")
 }
 
 fn rand_suffix() -> u64 {
@@ -65,7 +67,10 @@ pub struct Client {
 }
 
 pub async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
-    let len = tokio::time::timeout(WAIT, stream.read_i32()).await.ok()?.ok()?;
+    let len = tokio::time::timeout(WAIT, stream.read_i32())
+        .await
+        .ok()?
+        .ok()?;
     let mut buf = vec![0u8; usize::try_from(len).ok()?];
     tokio::time::timeout(WAIT, stream.read_exact(&mut buf))
         .await

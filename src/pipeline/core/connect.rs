@@ -31,7 +31,9 @@ impl CoreState {
         }
         let timeout = req.time_out.clamp(
             self.config.min_session_timeout_ms,
-            self.config.max_session_timeout_ms.max(self.config.min_session_timeout_ms),
+            self.config
+                .max_session_timeout_ms
+                .max(self.config.min_session_timeout_ms),
         );
         let now = self.now_ms();
         self.conns.insert(

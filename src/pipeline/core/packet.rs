@@ -53,12 +53,19 @@ impl CoreState {
             }
             Request::Sasl(_) => {
                 // no SASL server configured: the reference answers Ok with a null token
-                self.send(conn, reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()));
+                self.send(
+                    conn,
+                    reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()),
+                );
             }
             Request::SetWatches(w) | Request::SetWatches2(w) => self.set_watches(conn, xid_, w),
             _ if req.is_write() => write(self, conn, xid_, req),
             _ => {
-                let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+                let auth = self
+                    .conns
+                    .get(&conn)
+                    .map(|c| c.auth.clone())
+                    .unwrap_or_default();
                 let result = read_ctx(self, conn, &auth).read(req);
                 let result = result.unwrap_or(Err(ErrorCode::UNIMPLEMENTED));
                 finish_reply(self, conn, xid_, "read", result);

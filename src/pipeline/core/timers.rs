@@ -37,7 +37,10 @@ impl CoreState {
     pub(super) fn expire_sessions(&mut self) {
         let now = self.now_ms();
         for session_id in self.sessions.expired(now) {
-            tracing::info!(session = format_args!("0x{session_id:x}"), "expiring session");
+            tracing::info!(
+                session = format_args!("0x{session_id:x}"),
+                "expiring session"
+            );
             let txn = self
                 .prep_ctx(session_id, 0, &[])
                 .prep(&crate::request::Request::CloseSession);
@@ -56,19 +59,21 @@ impl CoreState {
         let now = self.now_ms();
         let mut out = Vec::new();
         for path in self.tree.containers() {
-            let Some(node) = self.tree.node(&path) else { continue };
+            let Some(node) = self.tree.node(&path) else {
+                continue;
+            };
             if node.num_children() > 0 {
                 continue;
             }
             let never_used = self.config.container_max_never_used_interval_ms;
-            if node.stat.cversion > 0
-                || (never_used != 0 && now - node.stat.mtime > never_used)
-            {
+            if node.stat.cversion > 0 || (never_used != 0 && now - node.stat.mtime > never_used) {
                 out.push(path);
             }
         }
         for path in self.tree.ttls() {
-            let Some(node) = self.tree.node(&path) else { continue };
+            let Some(node) = self.tree.node(&path) else {
+                continue;
+            };
             let owner = node.stat.ephemeral_owner;
             if node.num_children() > 0 || owner & TTL_MARK != TTL_MARK {
                 continue;
