@@ -19,7 +19,7 @@ use crate::pipeline::{ConnId, CoreMsg, CoreState, Outbound};
 /// Recognises a four-letter word from the first four bytes of a connection and returns the
 /// read-only job that renders its answer against the core's state.
 pub type FourLetterHandler =
-    Arc<dyn Fn([u8; 4]) -> Option<Box<dyn FnOnce(&CoreState) -> String + Send>> + Send + Sync>;
+    Arc<dyn Fn([u8; 4]) -> Option<Box<dyn FnOnce(&mut CoreState) -> String + Send>> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 enum FrameError {
@@ -150,6 +150,7 @@ async fn read_loop(
             xid,
             op,
             body: frame.slice(8..),
+            received: tokio::time::Instant::now(),
         };
         if core.send(msg).await.is_err() {
             return;
@@ -202,7 +203,7 @@ async fn writer(
 async fn answer_four_letter(
     mut wr: OwnedWriteHalf,
     core: &mpsc::Sender<CoreMsg>,
-    job: Box<dyn FnOnce(&CoreState) -> String + Send>,
+    job: Box<dyn FnOnce(&mut CoreState) -> String + Send>,
 ) {
     let (tx, rx) = oneshot::channel();
     if core

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ use super::prep::{PrepConfig, PrepContext};
 use super::reads::ReadContext;
 use super::reply::{self, Outbound};
 use super::results::write_reply;
+use crate::admin::ServerStats;
 use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{ConnectRequest, ConnectResponse};
@@ -44,13 +46,15 @@ pub enum CoreMsg {
         xid: i32,
         op: OpCode,
         body: Bytes,
+        /// When the connection read it: latency is measured from here to the reply.
+        received: Instant,
     },
     Disconnected {
         conn: ConnId,
     },
-    /// Runs `f` against the core's state (four-letter words read through this).
+    /// Runs `f` against the core's state (four-letter words read, and crst/srst reset, here).
     Inspect {
-        f: Box<dyn FnOnce(&CoreState) -> String + Send>,
+        f: Box<dyn FnOnce(&mut CoreState) -> String + Send>,
         reply: oneshot::Sender<String>,
     },
 }
@@ -85,6 +89,40 @@ pub struct ConnState {
     pub last_op: &'static str,
     pub packets_received: u64,
     pub packets_sent: u64,
+    pub last_response_ms: i64,
+    pub latency: LatencyStats,
+}
+
+/// Per-connection latency in ms, for `cons`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LatencyStats {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+    pub total: i64,
+    pub count: i64,
+}
+
+impl LatencyStats {
+    fn record(&mut self, ms: i64) {
+        self.min = if self.count == 0 {
+            ms
+        } else {
+            self.min.min(ms)
+        };
+        self.max = self.max.max(ms);
+        self.last = ms;
+        self.total += ms;
+        self.count += 1;
+    }
+
+    pub fn avg(&self) -> i64 {
+        if self.count == 0 {
+            0
+        } else {
+            self.total / self.count
+        }
+    }
 }
 
 /// Everything the core owns; four-letter words get read access to it.
@@ -98,8 +136,12 @@ pub struct CoreState {
     pub session_conns: HashMap<i64, ConnId>,
     /// The last zxid handed out (epoch << 32 | counter).
     pub last_zxid: i64,
-    origin: Instant,
+    /// Counters the four-letter words report (`ServerStats`).
+    pub stats: Arc<ServerStats>,
+    pub origin: Instant,
     wall_origin_ms: i64,
+    /// When the request being handled was read off its connection.
+    current_request_received: Instant,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -109,7 +151,7 @@ fn wall_clock_ms() -> i64 {
 }
 
 impl CoreState {
-    pub fn new(config: CoreConfig, tree: DataTree) -> CoreState {
+    pub fn new(config: CoreConfig, tree: DataTree, stats: Arc<ServerStats>) -> CoreState {
         let wall = wall_clock_ms();
         let sessions = SessionTracker::new(config.myid, config.tick_time_ms, wall);
         let last_zxid = tree.last_processed_zxid();
@@ -121,8 +163,10 @@ impl CoreState {
             conns: HashMap::new(),
             session_conns: HashMap::new(),
             last_zxid,
+            stats,
             origin: Instant::now(),
             wall_origin_ms: wall,
+            current_request_received: Instant::now(),
             config,
         }
     }
@@ -136,6 +180,7 @@ impl CoreState {
     fn send(&mut self, conn: ConnId, frame: Bytes) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.packets_sent += 1;
+            self.stats.packet_sent();
             // a closed receiver means the connection is going away; its Disconnected follows
             let _ = c.out.send(Outbound::Frame(frame));
         }
@@ -201,7 +246,12 @@ impl CoreState {
                 xid,
                 op,
                 body,
-            } => self.packet(conn, xid, op, &body),
+                received,
+            } => {
+                self.stats.packet_received();
+                self.current_request_received = received;
+                self.packet(conn, xid, op, &body);
+            }
             CoreMsg::Disconnected { conn } => self.forget_conn(conn),
             CoreMsg::Inspect { f, reply } => {
                 let _ = reply.send(f(self));
@@ -236,10 +286,18 @@ pub(crate) fn finish_reply(
     result: Result<Vec<u8>, ErrorCode>,
 ) {
     let zxid = state.tree.last_processed_zxid();
+    let latency = state.current_request_received.elapsed();
+    let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
+    state
+        .stats
+        .record_latency(u64::try_from(latency_ms).unwrap_or(0));
+    let now = state.now_ms();
     if let Some(c) = state.conns.get_mut(&conn) {
         c.last_cxid = xid;
         c.last_zxid = zxid;
         c.last_op = op;
+        c.last_response_ms = now;
+        c.latency.record(latency_ms);
     }
     let frame = match result {
         Ok(body) => reply::reply_raw(xid, zxid, ErrorCode::OK, &body),
@@ -327,7 +385,7 @@ pub(crate) fn write(state: &mut CoreState, conn: ConnId, xid_: i32, req: &Reques
     let txn = state.prep_ctx(session_id, xid_, &auth).prep(req);
     let applied = state.commit(&txn);
     let result = write_reply(req, &txn, &applied);
-    finish_reply(state, conn, xid_, "write", result);
+    finish_reply(state, conn, xid_, req.last_op_name(), result);
     if matches!(req, Request::CloseSession) {
         state.sessions.remove(session_id);
         state.close(conn);

@@ -119,6 +119,38 @@ impl Request {
     }
 }
 
+impl Request {
+    /// The op name `cons` shows as `lop=` (`FinalRequestProcessor`'s lastOp strings).
+    pub fn last_op_name(&self) -> &'static str {
+        match self {
+            Request::Ping => "PING",
+            Request::Multi(_) => "MULT",
+            Request::MultiRead(_) => "MLTR",
+            Request::Create(..) | Request::CreateTtl(_) => "CREA",
+            Request::Delete(_) => "DELE",
+            Request::SetData(_) => "SETD",
+            Request::Reconfig(_) => "RECO",
+            Request::SetAcl(_) => "SETA",
+            Request::CloseSession => "CLOS",
+            Request::Sync(_) => "SYNC",
+            Request::Check(_) => "CHEC",
+            Request::Exists(_) => "EXIS",
+            Request::GetData(_) => "GETD",
+            Request::SetWatches(_) => "SETW",
+            Request::SetWatches2(_) => "STW2",
+            Request::AddWatch(_) => "ADDW",
+            Request::GetAcl(_) => "GETA",
+            Request::GetChildren(_) | Request::GetChildren2(_) => "GETC",
+            Request::GetAllChildrenNumber(_) => "GETACN",
+            Request::CheckWatches(_) => "CHKW",
+            Request::RemoveWatches(_) => "REMW",
+            Request::WhoAmI => "HOMI",
+            Request::GetEphemerals(_) => "GETE",
+            Request::Auth(_) | Request::Sasl(_) => "NA",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

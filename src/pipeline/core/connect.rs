@@ -51,6 +51,8 @@ impl CoreState {
                 last_op: "NA",
                 packets_received: 1,
                 packets_sent: 0,
+                last_response_ms: now,
+                latency: Default::default(),
             },
         );
         if req.session_id == 0 {

@@ -68,7 +68,7 @@ impl CoreState {
                     .unwrap_or_default();
                 let result = read_ctx(self, conn, &auth).read(req);
                 let result = result.unwrap_or(Err(ErrorCode::UNIMPLEMENTED));
-                finish_reply(self, conn, xid_, "read", result);
+                finish_reply(self, conn, xid_, req.last_op_name(), result);
             }
         }
     }
@@ -89,6 +89,16 @@ impl CoreState {
         for event in events {
             self.send(conn, reply::notification(event.event_type, &event.path));
         }
-        finish_reply(self, conn, xid_, "setw", Ok(Vec::new()));
+        finish_reply(
+            self,
+            conn,
+            xid_,
+            if w.persistent_watches.is_empty() && w.persistent_recursive_watches.is_empty() {
+                "SETW"
+            } else {
+                "STW2"
+            },
+            Ok(Vec::new()),
+        );
     }
 }

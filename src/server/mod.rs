@@ -1,6 +1,8 @@
 //! Assembly (`ZooKeeperServerMain`): config → tree → core task → client listener; shutdown on
 //! SIGINT/SIGTERM. Standalone only for now, with state in memory.
 
+mod four_letter;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +11,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::ServerStats;
 use crate::config::ServerConfig;
-use crate::conn::{self, ConnLimits, FourLetterHandler};
+use crate::conn::{self, ConnLimits};
 use crate::pipeline::prep::PrepConfig;
 use crate::pipeline::{self, CoreConfig, CoreState};
 use crate::tree::{DataTree, EphemeralOptions, TreeOptions};
@@ -90,7 +93,8 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             emulate_353_ttl: cfg.emulate_353_ttl_nodes,
         },
     });
-    let state = CoreState::new(core_config(&cfg), tree);
+    let stats = Arc::new(ServerStats::new());
+    let state = CoreState::new(core_config(&cfg), tree, stats.clone());
     let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
     let core_task = tokio::spawn(pipeline::run(state, core_rx));
@@ -99,7 +103,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         max_client_cnxns: non_negative(cfg.max_client_cnxns),
         handshake_timeout: Duration::from_secs(10),
     };
-    let handler = four_letter_handler(cfg.clone());
+    let handler = four_letter::handler(cfg.clone(), stats);
     let listener_task = tokio::spawn(conn::serve(
         listener,
         core_tx,
@@ -113,11 +117,6 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         shutdown,
         tasks: vec![listener_task, core_task],
     })
-}
-
-fn four_letter_handler(_cfg: Arc<ServerConfig>) -> FourLetterHandler {
-    // TODO(admin): four-letter words land with the admin module
-    Arc::new(move |_first4: [u8; 4]| None)
 }
 
 /// Run until SIGINT or SIGTERM.

@@ -1,0 +1,125 @@
+//! Four-letter words against the running core: a [`ServerView`] built from the core's state
+//! inside the core task (no locks), then rendered by `admin`.
+
+use std::sync::Arc;
+
+use crate::admin::{
+    self, ConnectionSessionView, ConnectionView, FourLetterWord, ServerStats, ServerView,
+    SessionView,
+};
+use crate::config::ServerConfig;
+use crate::conn::FourLetterHandler;
+use crate::pipeline::CoreState;
+
+pub(super) fn handler(cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> FourLetterHandler {
+    Arc::new(move |first4: [u8; 4]| {
+        let word = FourLetterWord::from_bytes(&first4)?;
+        let cfg = cfg.clone();
+        let stats = stats.clone();
+        Some(Box::new(move |state: &mut CoreState| {
+            // the word itself counts as a packet, as in the reference
+            stats.packet_received();
+            if word == FourLetterWord::Crst && cfg.four_letter_whitelist.is_enabled(word.name()) {
+                reset_connection_stats(state);
+            }
+            let view = view(state, cfg.clone(), stats);
+            admin::execute(word, &cfg.four_letter_whitelist, &view)
+        })
+            as Box<dyn FnOnce(&mut CoreState) -> String + Send>)
+    })
+}
+
+fn reset_connection_stats(state: &mut CoreState) {
+    for c in state.conns.values_mut() {
+        c.packets_received = 0;
+        c.packets_sent = 0;
+        c.latency = Default::default();
+    }
+}
+
+fn connection_views(state: &CoreState) -> Vec<ConnectionView> {
+    let expiries = expiry_by_session(state);
+    let mut conns: Vec<ConnectionView> = state
+        .conns
+        .values()
+        .map(|c| ConnectionView {
+            remote: c.remote,
+            interest_ops: 1,
+            queued: 0,
+            received: c.packets_received,
+            sent: c.packets_sent,
+            session: (c.session_id != 0).then(|| ConnectionSessionView {
+                session_id: c.session_id,
+                last_op: c.last_op.to_string(),
+                established_ms: c.established_ms,
+                timeout_ms: c.timeout_ms,
+                last_cxid: i64::from(c.last_cxid),
+                last_zxid: c.last_zxid,
+                last_response_ms: c.last_response_ms,
+                last_latency: c.latency.last,
+                min_latency: c.latency.min,
+                avg_latency: c.latency.avg(),
+                max_latency: c.latency.max,
+            }),
+            expire_at_ms: expiries.get(&c.session_id).copied(),
+        })
+        .collect();
+    conns.sort_by_key(|c| c.remote);
+    conns
+}
+
+fn expiry_by_session(state: &CoreState) -> std::collections::HashMap<i64, i64> {
+    state
+        .sessions
+        .expiry_buckets()
+        .into_iter()
+        .flat_map(|(at, ids)| ids.into_iter().map(move |id| (id, at)))
+        .collect()
+}
+
+fn view(state: &CoreState, cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> ServerView {
+    let expiries = expiry_by_session(state);
+    let session_of = |watcher: u64| state.conns.get(&watcher).map_or(0, |c| c.session_id);
+    let data_watches = state
+        .watches
+        .by_watcher()
+        .into_iter()
+        .flat_map(|(w, paths)| {
+            let sid = session_of(w);
+            paths.into_iter().map(move |p| (sid, p))
+        })
+        .collect();
+    let sessions = state
+        .sessions
+        .sessions()
+        .into_iter()
+        .map(|(session_id, timeout_ms)| SessionView {
+            session_id,
+            timeout_ms,
+            expire_at_ms: expiries.get(&session_id).copied().unwrap_or(0),
+        })
+        .collect();
+    let last_zxid = state.tree.last_processed_zxid();
+    let digests = if state.config.digest_enabled {
+        vec![(last_zxid, state.tree.digest())]
+    } else {
+        Vec::new()
+    };
+    ServerView {
+        last_zxid,
+        node_count: state.tree.node_count() as u64,
+        approximate_data_size: u64::try_from(state.tree.approximate_data_size()).unwrap_or(0),
+        connections: connection_views(state),
+        data_watches,
+        watch_count: state.watches.watch_count() as u64,
+        ephemerals: state.tree.sessions_with_ephemerals(),
+        sessions,
+        snap_dir: cfg.data_dir.join("version-2").display().to_string(),
+        log_dir: cfg.data_log_dir.join("version-2").display().to_string(),
+        digests,
+        uptime_ms: u64::try_from(state.origin.elapsed().as_millis()).unwrap_or(0),
+        global_sessions: state.sessions.len() as u64,
+        now_ms: state.now_ms(),
+        ..ServerView::idle(cfg, stats)
+    }
+}

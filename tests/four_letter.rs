@@ -1,0 +1,81 @@
+//! Four-letter words on the client port, gated by 4lw.commands.whitelist as 3.8 gates them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use common::{start_server, Client};
+use ferrokeeper::jute::codes::OpCode;
+use ferrokeeper::jute::data::Acl;
+use ferrokeeper::jute::proto::{CreateRequest, GetDataRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn word(addr: std::net::SocketAddr, w: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(w.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(common::WAIT, s.read_to_string(&mut out))
+        .await
+        .expect("answer and close")
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn only_srvr_by_default() {
+    let server = start_server("").await;
+    let srvr = word(server.client_addr, "srvr").await;
+    assert!(srvr.starts_with("Zookeeper version: 3.8.0-"), "{srvr}");
+    assert!(
+        srvr.contains("\nMode: standalone\n"),
+        "zkServer.sh status greps this: {srvr}"
+    );
+    let ruok = word(server.client_addr, "ruok").await;
+    assert_eq!(
+        ruok,
+        "ruok is not executed because it is not in the whitelist.\n"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn whitelisted_words_report_live_state() {
+    let server = start_server("4lw.commands.whitelist=*").await;
+    let addr = server.client_addr;
+    assert_eq!(word(addr, "ruok").await, "imok");
+    let mut c = Client::connect(addr).await;
+    let eph = CreateRequest {
+        path: "/e".into(),
+        data: None,
+        acl: Some(Acl::open_unsafe()),
+        flags: 1,
+    };
+    c.call(OpCode::CREATE, &eph).await;
+    c.call(
+        OpCode::GET_DATA,
+        &GetDataRequest {
+            path: "/e".into(),
+            watch: true,
+        },
+    )
+    .await;
+    let mntr = word(addr, "mntr").await;
+    assert!(mntr.contains("zk_server_state\tstandalone\n"), "{mntr}");
+    assert!(mntr.contains("zk_ephemerals_count\t1\n"), "{mntr}");
+    assert!(mntr.contains("zk_watch_count\t1\n"), "{mntr}");
+    let wchc = word(addr, "wchc").await;
+    assert!(
+        wchc.contains(&format!("0x{:x}\n\t/e\n", c.session_id)),
+        "{wchc}"
+    );
+    let dump = word(addr, "dump").await;
+    assert!(
+        dump.contains(&format!("0x{:x}:\n\t/e\n", c.session_id)),
+        "{dump}"
+    );
+    let cons = word(addr, "cons").await;
+    assert!(cons.contains("lop=GETD"), "{cons}");
+    assert_eq!(word(addr, "isro").await, "rw");
+    server.shutdown().await;
+}
