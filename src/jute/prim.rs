@@ -163,20 +163,64 @@ impl Jute for Option<Bytes> {
     }
 }
 
-/// `ustring`: Java decodes with `new String(bytes, UTF_8)`, which replaces invalid sequences
-/// rather than failing, so we do too. Null decodes as empty.
+/// `BinaryOutputArchive#stringToByteBuffer` encodes each UTF-16 unit on its own, so a
+/// character outside the BMP becomes two 3-byte surrogate sequences (CESU-8), not 4 bytes.
+fn java_string_bytes(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    if s.chars().all(|c| u32::from(c) <= 0xffff) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len() + 4);
+    for unit in s.encode_utf16() {
+        let u = u32::from(unit);
+        if u < 0x80 {
+            out.push(u as u8);
+        } else if u < 0x800 {
+            out.extend_from_slice(&[0xc0 | (u >> 6) as u8, 0x80 | (u & 0x3f) as u8]);
+        } else {
+            out.extend_from_slice(&[
+                0xe0 | (u >> 12) as u8,
+                0x80 | ((u >> 6) & 0x3f) as u8,
+                0x80 | (u & 0x3f) as u8,
+            ]);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `new String(bytes, UTF_8)` as the JDK decodes: invalid input is replaced, never an error,
+/// and an encoded surrogate (ED A0..BF xx) counts as one malformed character, not three.
+fn java_string_from(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let (good, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                out.push(char::REPLACEMENT_CHARACTER);
+                let surrogate = matches!(bad, [0xed, 0xa0..=0xbf, 0x80..=0xbf, ..]);
+                let skip = if surrogate { 3 } else { e.error_len().unwrap_or(bad.len()) };
+                rest = &bad[skip.min(bad.len())..];
+            }
+        }
+    }
+    out
+}
+
+/// `ustring`. Null decodes as empty.
 impl Jute for String {
     fn encode<B: BufMut>(&self, out: &mut B) {
-        put_len(out, self.len());
-        out.put_slice(self.as_bytes());
+        let bytes = java_string_bytes(self);
+        put_len(out, bytes.len());
+        out.put_slice(&bytes);
     }
     fn decode(input: &[u8]) -> JResult<'_, Self> {
         let (rest, b) = raw_bytes(input)?;
-        Ok((
-            rest,
-            b.map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default(),
-        ))
+        Ok((rest, b.map(java_string_from).unwrap_or_default()))
     }
 }
 
@@ -189,7 +233,7 @@ impl Jute for Option<String> {
     }
     fn decode(input: &[u8]) -> JResult<'_, Self> {
         let (rest, b) = raw_bytes(input)?;
-        Ok((rest, b.map(|b| String::from_utf8_lossy(b).into_owned())))
+        Ok((rest, b.map(java_string_from)))
     }
 }
 
