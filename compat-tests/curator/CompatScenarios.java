@@ -394,7 +394,8 @@ public class CompatScenarios {
             w.delete().forPath(root + "/pn");
             out("recreated", waitFor(() -> { try { return w.checkExists().forPath(root + "/pn") != null; } catch (Exception e) { return false; } }));
             pn.setData(bytes("changed"));
-            out("setData", str(w.getData().forPath(root + "/pn")));
+            // PersistentNode#setData is asynchronous: wait (bounded) until the new value is readable
+            out("setData", waitFor(() -> { try { return "changed".equals(str(w.getData().forPath(root + "/pn"))); } catch (Exception e) { return false; } }));
             pn.close();
             out("gone after close", w.checkExists().forPath(root + "/pn") == null);
             PersistentTtlNode ttl = new PersistentTtlNode(c, root + "/ttl", 60000, bytes("t"));

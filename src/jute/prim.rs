@@ -203,7 +203,11 @@ fn java_string_from(bytes: &[u8]) -> String {
                 out.push_str(std::str::from_utf8(good).unwrap_or_default());
                 out.push(char::REPLACEMENT_CHARACTER);
                 let surrogate = matches!(bad, [0xed, 0xa0..=0xbf, 0x80..=0xbf, ..]);
-                let skip = if surrogate { 3 } else { e.error_len().unwrap_or(bad.len()) };
+                let skip = if surrogate {
+                    3
+                } else {
+                    e.error_len().unwrap_or(bad.len())
+                };
                 rest = &bad[skip.min(bad.len())..];
             }
         }

@@ -133,14 +133,18 @@ pub fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<Vec<Acl>, ErrorCode
             out.push(a.clone());
         } else if a.id.scheme == "auth" {
             // only providers that authenticate (digest, not ip) lend their ids to `auth`
-            let authenticated: Vec<&Id> = auth.iter().filter(|id| id.scheme == "digest").collect();
+            let authenticated: Vec<Id> = java_set_order(auth)
+                .into_iter()
+                .filter(|id| id.scheme == "digest")
+                .collect();
             if authenticated.is_empty() {
                 return Err(ErrorCode::INVALID_ACL);
             }
-            out.extend(authenticated.into_iter().map(|id| Acl {
-                perms: a.perms,
-                id: id.clone(),
-            }));
+            out.extend(
+                authenticated
+                    .into_iter()
+                    .map(|id| Acl { perms: a.perms, id }),
+            );
         } else if is_valid_id(&a.id.scheme, &a.id.id) == Some(true) {
             out.push(a.clone());
         } else {
@@ -163,9 +167,45 @@ pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
         .collect()
 }
 
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// `Id#hashCode` as jute generates it.
+fn java_id_hash(id: &Id) -> i32 {
+    let h = 17i32
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.scheme));
+    h.wrapping_mul(37).wrapping_add(java_string_hash(&id.id))
+}
+
+/// A connection's auth ids in the order the reference iterates them: `ServerCnxn#authInfo`
+/// is a set over a `ConcurrentHashMap` (16 bins, doubling past 3/4 full), so ids come out by
+/// bin (`spread(hash) & (n - 1)`), insertion order within a bin. whoAmI and the expansion of
+/// `auth` ACLs both show this order.
+pub fn java_set_order(ids: &[Id]) -> Vec<Id> {
+    let mut bins = 16usize;
+    while ids.len() > bins * 3 / 4 {
+        bins *= 2;
+    }
+    let mut ordered: Vec<(usize, &Id)> = ids
+        .iter()
+        .map(|id| {
+            let h = java_id_hash(id);
+            let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+            (usize::try_from(spread).unwrap_or(0) & (bins - 1), id)
+        })
+        .collect();
+    ordered.sort_by_key(|(bin, _)| *bin);
+    ordered.into_iter().map(|(_, id)| id.clone()).collect()
+}
+
 /// `AuthUtil#getClientInfos`: digest ids show only the user name.
 pub fn client_infos(auth: &[Id]) -> Vec<ClientInfo> {
-    auth.iter()
+    java_set_order(auth)
+        .iter()
         .map(|id| ClientInfo {
             auth_scheme: id.scheme.clone(),
             user: if id.scheme == "digest" {
