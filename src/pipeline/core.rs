@@ -6,7 +6,7 @@
 //!
 //! Until the durable txn log lands, the log stage is empty: state lives in memory only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use super::pending::PendingChanges;
 use super::prep::{PrepConfig, PrepContext};
 use super::reads::ReadContext;
 use super::reply::{self, Outbound};
-use super::results::write_reply;
+use super::sync::LogStage;
 use crate::admin::ServerStats;
 use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::data::Id;
@@ -140,8 +140,13 @@ pub struct CoreState {
     pub stats: Arc<ServerStats>,
     pub origin: Instant,
     wall_origin_ms: i64,
-    /// When the request being handled was read off its connection.
-    current_request_received: Instant,
+    /// The log stage; `None` keeps state in memory only (txns are applied at once).
+    pub(crate) log: Option<LogStage>,
+    /// Txns handed to the log stage and not yet durable, in zxid order.
+    in_flight: VecDeque<InFlight>,
+    /// Per session, what waits behind its in-flight writes (`CommitProcessor`'s per-session
+    /// order): a read is answered only after every earlier write of its session.
+    session_queues: HashMap<i64, VecDeque<Queued>>,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -166,7 +171,9 @@ impl CoreState {
             stats,
             origin: Instant::now(),
             wall_origin_ms: wall,
-            current_request_received: Instant::now(),
+            log: None,
+            in_flight: VecDeque::new(),
+            session_queues: HashMap::new(),
             config,
         }
     }
@@ -221,8 +228,8 @@ impl CoreState {
         }
     }
 
-    /// The log stage would sit here; then the tree applies the txn and watches fire.
-    fn commit(&mut self, txn: &TxnEntry) -> crate::tree::Applied {
+    /// The tree applies a durable txn; its watch events go out before any reply.
+    fn apply_txn(&mut self, txn: &TxnEntry) -> crate::tree::Applied {
         let applied = self.tree.apply(txn);
         self.pending.applied_through(txn.header.zxid);
         for trigger in &applied.triggers {
@@ -249,8 +256,7 @@ impl CoreState {
                 received,
             } => {
                 self.stats.packet_received();
-                self.current_request_received = received;
-                self.packet(conn, xid, op, &body);
+                self.packet(conn, xid, op, &body, received);
             }
             CoreMsg::Disconnected { conn } => self.forget_conn(conn),
             CoreMsg::Inspect { f, reply } => {
@@ -260,9 +266,12 @@ impl CoreState {
     }
 }
 
+mod commit;
 mod connect;
 mod packet;
 mod timers;
+
+use commit::{Completion, InFlight, Queued};
 
 pub use timers::run;
 
@@ -284,9 +293,10 @@ pub(crate) fn finish_reply(
     xid: i32,
     op: &'static str,
     result: Result<Vec<u8>, ErrorCode>,
+    received: Instant,
 ) {
     let zxid = state.tree.last_processed_zxid();
-    let latency = state.current_request_received.elapsed();
+    let latency = received.elapsed();
     let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
     state
         .stats
@@ -374,20 +384,5 @@ pub(crate) fn read_ctx<'a>(
         auth,
         skip_acl: state.config.prep.skip_acl,
         session_id,
-    }
-}
-
-pub(crate) fn write(state: &mut CoreState, conn: ConnId, xid_: i32, req: &Request) {
-    let (session_id, auth) = match state.conns.get(&conn) {
-        Some(c) => (c.session_id, c.auth.clone()),
-        None => return,
-    };
-    let txn = state.prep_ctx(session_id, xid_, &auth).prep(req);
-    let applied = state.commit(&txn);
-    let result = write_reply(req, &txn, &applied);
-    finish_reply(state, conn, xid_, req.last_op_name(), result);
-    if matches!(req, Request::CloseSession) {
-        state.sessions.remove(session_id);
-        state.close(conn);
     }
 }

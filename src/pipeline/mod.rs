@@ -10,6 +10,7 @@ pub mod prep;
 pub mod reads;
 pub mod reply;
 pub mod results;
+pub mod sync;
 
 pub use self::core::{run, ConnId, CoreConfig, CoreMsg, CoreState};
 pub use reply::Outbound;

@@ -68,6 +68,7 @@ impl ReadContext<'_> {
             Request::CheckWatches(r) => self.watch_op(&r.path, r.watcher_type, false),
             Request::RemoveWatches(r) => self.watch_op(&r.path, r.watcher_type, true),
             Request::AddWatch(r) => self.add_watch(&r.path, r.mode),
+            Request::Malformed(_) => Err(ErrorCode::MARSHALLING_ERROR),
             _ => return None,
         })
     }

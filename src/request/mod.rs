@@ -48,6 +48,10 @@ pub enum Request {
     AddWatch(AddWatchRequest),
     WhoAmI,
     CloseSession,
+    /// A known opcode whose record did not decode: the reference answers MarshallingError
+    /// (for a write, through an ErrorTxn that is logged like any other) and keeps the
+    /// connection.
+    Malformed(OpCode),
 }
 
 impl Request {
@@ -115,7 +119,7 @@ impl Request {
                 | Request::Multi(_)
                 | Request::Reconfig(_)
                 | Request::CloseSession
-        )
+        ) || matches!(self, Request::Malformed(op) if is_write_op(*op))
     }
 }
 
@@ -146,9 +150,26 @@ impl Request {
             Request::RemoveWatches(_) => "REMW",
             Request::WhoAmI => "HOMI",
             Request::GetEphemerals(_) => "GETE",
-            Request::Auth(_) | Request::Sasl(_) => "NA",
+            Request::Auth(_) | Request::Sasl(_) | Request::Malformed(_) => "NA",
         }
     }
+}
+
+/// Opcodes whose prep stamps a TxnHeader before reading the record (`PrepRequestProcessor`).
+fn is_write_op(op: OpCode) -> bool {
+    matches!(
+        op,
+        OpCode::CREATE
+            | OpCode::CREATE2
+            | OpCode::CREATE_CONTAINER
+            | OpCode::CREATE_TTL
+            | OpCode::DELETE
+            | OpCode::SET_DATA
+            | OpCode::SET_ACL
+            | OpCode::CHECK
+            | OpCode::MULTI
+            | OpCode::RECONFIG
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use tokio::sync::mpsc;
 
-use super::{check_reconnect, connect_response, ConnId, ConnState, CoreState};
+use super::{check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState};
 use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
 use crate::pipeline::reply::Outbound;
@@ -67,14 +67,15 @@ impl CoreState {
         let session_id = self.sessions.next_session_id();
         self.sessions.add_session(session_id, timeout, now);
         let txn = self.prep_ctx(session_id, 0, &[]).create_session(timeout);
-        self.commit(&txn);
-        self.attach(conn, session_id);
-        tracing::info!(
-            session = format_args!("0x{session_id:x}"),
-            timeout,
-            "established session"
+        // the ConnectResponse goes out once the createSession txn is durable
+        self.submit_txn(
+            txn,
+            Completion::Connect {
+                conn,
+                timeout,
+                read_only,
+            },
         );
-        self.send(conn, connect_response(session_id, timeout, read_only));
     }
 
     fn reopen_session(
@@ -107,7 +108,7 @@ impl CoreState {
         self.send(conn, connect_response(session_id, timeout, read_only));
     }
 
-    fn attach(&mut self, conn: ConnId, session_id: i64) {
+    pub(super) fn attach(&mut self, conn: ConnId, session_id: i64) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session_id = session_id;
         }

@@ -1,14 +1,16 @@
 //! One request packet of an established session (`ZooKeeperServer#processPacket` and the
 //! dispatch of `FinalRequestProcessor`).
 
-use super::{auth_packet, finish_reply, read_ctx, write, ConnId, CoreState};
+use tokio::time::Instant;
+
+use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued};
 use crate::jute::codes::{xid, ErrorCode, OpCode};
 use crate::jute::proto::SetWatches2;
 use crate::pipeline::reply;
 use crate::request::Request;
 
 impl CoreState {
-    pub(super) fn packet(&mut self, conn: ConnId, xid_: i32, op: OpCode, body: &[u8]) {
+    pub(super) fn packet(&mut self, conn: ConnId, xid_: i32, op: OpCode, body: &[u8], received: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -24,24 +26,44 @@ impl CoreState {
             return;
         }
         let req = match Request::decode(op, body) {
-            Ok(Some(Request::Check(_))) | Ok(None) => {
+            Ok(Some(req)) => req,
+            Ok(None) => {
                 // `UnimplementedRequestProcessor`: answer, then drop the connection
                 tracing::info!(op = op.0, "unimplemented request type; closing connection");
-                finish_reply(self, conn, xid_, "NA", Err(ErrorCode::UNIMPLEMENTED));
+                finish_reply(self, conn, xid_, "NA", Err(ErrorCode::UNIMPLEMENTED), received);
                 self.close(conn);
                 return;
             }
-            Ok(Some(req)) => req,
             Err(e) => {
-                tracing::warn!(op = op.0, error = %e, "malformed request; closing connection");
-                self.close(conn);
-                return;
+                tracing::warn!(op = op.0, error = %e, "malformed request record");
+                Request::Malformed(op)
             }
         };
-        self.dispatch(conn, xid_, &req);
+        match req {
+            // processed on arrival, outside the pipeline, as `ZooKeeperServer#processPacket` does
+            Request::Auth(a) => auth_packet(self, conn, xid_, &a.scheme, &a.auth),
+            Request::Sasl(_) => {
+                // no SASL server configured: the reference answers Ok with a null token
+                self.send(conn, reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()));
+            }
+            _ if req.is_write() => self.write(session_id, conn, xid_, req, received),
+            _ if self.session_busy(session_id) => self.enqueue(
+                session_id,
+                Queued::Packet { conn, xid: xid_, req, received },
+            ),
+            _ => self.dispatch_now(conn, xid_, &req, received),
+        }
     }
 
-    fn dispatch(&mut self, conn: ConnId, xid_: i32, req: &Request) {
+    /// Prep now (later requests must see this write's pending changes); reply once durable.
+    fn write(&mut self, session_id: i64, conn: ConnId, xid_: i32, req: Request, received: Instant) {
+        let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+        let txn = self.prep_ctx(session_id, xid_, &auth).prep(&req);
+        self.submit_txn(txn, Completion::Reply { conn, xid: xid_, req, received });
+    }
+
+    /// Answer a non-write request against the tree as it stands.
+    pub(super) fn dispatch_now(&mut self, conn: ConnId, xid_: i32, req: &Request, received: Instant) {
         match req {
             Request::Ping => {
                 let zxid = self.tree.last_processed_zxid();
@@ -68,13 +90,13 @@ impl CoreState {
                     .unwrap_or_default();
                 let result = read_ctx(self, conn, &auth).read(req);
                 let result = result.unwrap_or(Err(ErrorCode::UNIMPLEMENTED));
-                finish_reply(self, conn, xid_, req.last_op_name(), result);
+                finish_reply(self, conn, xid_, req.last_op_name(), result, received);
             }
         }
     }
 
     /// Events for what changed since the client's last zxid go out before the reply.
-    fn set_watches(&mut self, conn: ConnId, xid_: i32, w: &SetWatches2) {
+    fn set_watches(&mut self, conn: ConnId, xid_: i32, w: &SetWatches2, received: Instant) {
         let tree = &self.tree;
         let events = self.watches.set_watches(
             w.relative_zxid,
@@ -99,6 +121,7 @@ impl CoreState {
                 "STW2"
             },
             Ok(Vec::new()),
+            received,
         );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{idle_wait, CoreMsg, CoreState};
+use super::{idle_wait, Completion, CoreMsg, CoreState};
 use crate::jute::txn::TxnEntry;
 
 /// `EphemeralType.TTL`: the top byte 0xFF marks a TTL owner; the low 40 bits are the TTL.
@@ -44,12 +44,7 @@ impl CoreState {
             let txn = self
                 .prep_ctx(session_id, 0, &[])
                 .prep(&crate::request::Request::CloseSession);
-            self.commit(&txn);
-            self.sessions.remove(session_id);
-            if let Some(conn) = self.session_conns.get(&session_id).copied() {
-                self.close(conn);
-                self.forget_conn(conn);
-            }
+            self.submit_txn(txn, Completion::Expire);
         }
     }
 
@@ -93,7 +88,7 @@ impl CoreState {
         let budget = usize::try_from((per_minute * interval / 60_000).max(1)).unwrap_or(usize::MAX);
         for path in self.container_candidates().into_iter().take(budget) {
             let txn: TxnEntry = self.prep_ctx(0, 0, &[]).delete_container(&path);
-            self.commit(&txn);
+            self.submit_txn(txn, Completion::Internal);
         }
     }
 }

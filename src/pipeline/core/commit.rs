@@ -1,0 +1,146 @@
+//! Txns in flight to the log stage and what happens once they are durable
+//! (`CommitProcessor` + the write half of `FinalRequestProcessor`): apply in zxid order, fire
+//! watches, then complete — reply to the client, finish a handshake, close an expired
+//! session — and release the reads that waited behind the write in its session.
+
+use tokio::time::Instant;
+
+use super::{connect_response, finish_reply, ConnId, CoreState};
+use crate::jute::txn::TxnEntry;
+use crate::pipeline::results::write_reply;
+use crate::pipeline::sync::SyncRequest;
+use crate::request::Request;
+
+/// What to do when a txn is durable and applied.
+pub(crate) enum Completion {
+    Reply {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        received: Instant,
+    },
+    Connect {
+        conn: ConnId,
+        timeout: i32,
+        read_only: Option<bool>,
+    },
+    Expire,
+    /// A txn nobody waits for (container / TTL sweeps).
+    Internal,
+}
+
+pub(crate) struct InFlight {
+    pub(crate) txn: TxnEntry,
+    pub(crate) done: Completion,
+}
+
+/// An entry of a session's queue: one of its in-flight writes, or a request behind one.
+pub(crate) enum Queued {
+    Write(i64),
+    Packet {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        received: Instant,
+    },
+}
+
+impl CoreState {
+    /// Hand a prepped txn to the log stage; it completes once durable.
+    pub(super) fn submit_txn(&mut self, txn: TxnEntry, done: Completion) {
+        let zxid = txn.header.zxid;
+        let session_id = txn.header.client_id;
+        if matches!(done, Completion::Reply { .. }) {
+            self.session_queues
+                .entry(session_id)
+                .or_default()
+                .push_back(Queued::Write(zxid));
+        }
+        match &self.log {
+            Some(log) => {
+                let bytes = txn.to_vec();
+                self.in_flight.push_back(InFlight { txn, done });
+                if !log.submit(SyncRequest::Append { zxid, bytes }) {
+                    tracing::error!(zxid, "the log stage has stopped; this txn will not be acknowledged");
+                }
+            }
+            None => {
+                self.in_flight.push_back(InFlight { txn, done });
+                self.durable(zxid);
+            }
+        }
+    }
+
+    /// Everything up to `zxid` is on disk.
+    pub(crate) fn durable(&mut self, zxid: i64) {
+        while self.in_flight.front().is_some_and(|f| f.txn.header.zxid <= zxid) {
+            let Some(InFlight { txn, done }) = self.in_flight.pop_front() else { break };
+            let applied = self.apply_txn(&txn);
+            match done {
+                Completion::Reply { conn, xid, req, received } => {
+                    let result = write_reply(&req, &txn, &applied);
+                    if matches!(req, Request::Check(_)) && result.is_ok() {
+                        // 3.8 answers a bare check with SetDataResponse(null), whose
+                        // serialization throws in sendResponse: no reply at all
+                        tracing::warn!(xid, "check outside a multi: logged, not answered (as 3.8)");
+                    } else {
+                        finish_reply(self, conn, xid, req.last_op_name(), result, received);
+                    }
+                    let session_id = txn.header.client_id;
+                    if matches!(req, Request::CloseSession) {
+                        self.sessions.remove(session_id);
+                        self.close(conn);
+                    }
+                    self.release_session_queue(session_id, txn.header.zxid);
+                }
+                Completion::Connect { conn, timeout, read_only } => {
+                    let session_id = txn.header.client_id;
+                    self.attach(conn, session_id);
+                    tracing::info!(session = format_args!("0x{session_id:x}"), timeout, "established session");
+                    self.send(conn, connect_response(session_id, timeout, read_only));
+                }
+                Completion::Expire => {
+                    let session_id = txn.header.client_id;
+                    self.sessions.remove(session_id);
+                    if let Some(conn) = self.session_conns.get(&session_id).copied() {
+                        self.close(conn);
+                        self.forget_conn(conn);
+                    }
+                }
+                Completion::Internal => {}
+            }
+        }
+    }
+
+    /// The session's write `zxid` is answered: answer what queued behind it, up to its next write.
+    fn release_session_queue(&mut self, session_id: i64, zxid: i64) {
+        let Some(queue) = self.session_queues.get_mut(&session_id) else { return };
+        if matches!(queue.front(), Some(Queued::Write(z)) if *z == zxid) {
+            queue.pop_front();
+        }
+        loop {
+            let Some(queue) = self.session_queues.get_mut(&session_id) else { return };
+            match queue.front() {
+                Some(Queued::Packet { .. }) => {
+                    if let Some(Queued::Packet { conn, xid, req, received }) = queue.pop_front() {
+                        self.dispatch_now(conn, xid, &req, received);
+                    }
+                }
+                Some(Queued::Write(_)) => return,
+                None => {
+                    self.session_queues.remove(&session_id);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// True if `session_id` has writes in flight, so its next read must wait.
+    pub(super) fn session_busy(&self, session_id: i64) -> bool {
+        self.session_queues.get(&session_id).is_some_and(|q| !q.is_empty())
+    }
+
+    pub(super) fn enqueue(&mut self, session_id: i64, item: Queued) {
+        self.session_queues.entry(session_id).or_default().push_back(item);
+    }
+}
