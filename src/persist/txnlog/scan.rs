@@ -30,7 +30,11 @@ pub(super) struct RawRecord {
 impl RawRecord {
     /// The zxid of the TxnHeader (long clientId, int cxid, long zxid...).
     pub(super) fn zxid(&self) -> Result<i64, PersistError> {
-        match self.bytes.get(12..20).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+        match self
+            .bytes
+            .get(12..20)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        {
             Some(z) => Ok(i64::from_be_bytes(z)),
             None => Err(PersistError::corrupt(
                 &self.path,
@@ -47,7 +51,10 @@ pub(super) enum Step {
     /// Zero length or end of file, with only zeros from here on: the normal end.
     End,
     /// The bytes at `offset` are not a record.
-    Damaged { offset: u64, reason: String },
+    Damaged {
+        offset: u64,
+        reason: String,
+    },
 }
 
 pub(super) struct FileScan {

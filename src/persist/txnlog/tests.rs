@@ -42,3 +42,10 @@ fn log_files_selects_like_get_log_files() {
     assert_eq!(zs(0x15), vec![0x10, 0x20]);
     assert_eq!(zs(0x100), vec![0x20]);
 }
+
+#[test]
+fn adler2_is_java_util_zip_adler32() {
+    // java.util.zip.Adler32 over "Wikipedia" (RFC 1950 initial value 1), and over nothing.
+    assert_eq!(adler2::adler32_slice(b"Wikipedia"), 0x11E6_0398);
+    assert_eq!(adler2::adler32_slice(b""), 1);
+}
