@@ -1,1 +1,9 @@
-//! (in progress)
+//! Persistence: the only module that opens files (replaces `server/persistence`).
+//!
+//! It sees txn bytes and zxids, never requests or sessions. `txnlog` is the write-ahead log
+//! (`log.<zxid>` files, `FileTxnLog`); errors are [`error::PersistError`].
+
+pub mod error;
+pub mod txnlog;
+
+pub use error::PersistError;
