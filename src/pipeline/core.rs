@@ -26,7 +26,6 @@ use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{ConnectRequest, ConnectResponse};
 use crate::jute::txn::TxnEntry;
-use crate::request::Request;
 use crate::session::{check_passwd, generate_passwd, SessionTracker};
 use crate::tree::DataTree;
 use crate::watch::WatchManager;

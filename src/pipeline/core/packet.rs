@@ -69,19 +69,9 @@ impl CoreState {
                 let zxid = self.tree.last_processed_zxid();
                 self.send(conn, reply::reply_header(xid::PING, zxid, ErrorCode::OK));
             }
-            Request::Auth(a) => {
-                let scheme = a.scheme.clone();
-                auth_packet(self, conn, xid_, &scheme, &a.auth);
+            Request::SetWatches(w) | Request::SetWatches2(w) => {
+                self.set_watches(conn, xid_, w, received)
             }
-            Request::Sasl(_) => {
-                // no SASL server configured: the reference answers Ok with a null token
-                self.send(
-                    conn,
-                    reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()),
-                );
-            }
-            Request::SetWatches(w) | Request::SetWatches2(w) => self.set_watches(conn, xid_, w),
-            _ if req.is_write() => write(self, conn, xid_, req),
             _ => {
                 let auth = self
                     .conns
