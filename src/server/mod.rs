@@ -159,6 +159,7 @@ fn view_source(
                 let _ = tx.send(four_letter::view(state, cfg, stats));
                 String::new()
             };
+            // the view travels on `tx`; Inspect's own text reply is not needed
             let (reply, _) = oneshot::channel();
             let f = Box::new(job);
             core.send(CoreMsg::Inspect { f, reply }).await.ok()?;
