@@ -15,9 +15,12 @@
 //! received (`NIOServerCnxn#checkFourLetterWord`), and for `stmk` reads the 8-byte mask that
 //! follows the word and stores it before building the view.
 
+pub mod http;
 mod javafmt;
+pub mod json;
 mod mntr;
 mod mntr_names;
+pub mod prometheus;
 pub mod stats;
 #[cfg(test)]
 mod tests;

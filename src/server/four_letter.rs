@@ -29,7 +29,7 @@ pub(super) fn handler(cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> FourLe
     })
 }
 
-fn reset_connection_stats(state: &mut CoreState) {
+pub(super) fn reset_connection_stats(state: &mut CoreState) {
     for c in state.conns.values_mut() {
         c.packets_received = 0;
         c.packets_sent = 0;
@@ -77,7 +77,11 @@ fn expiry_by_session(state: &CoreState) -> std::collections::HashMap<i64, i64> {
         .collect()
 }
 
-fn view(state: &CoreState, cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> ServerView {
+pub(super) fn view(
+    state: &CoreState,
+    cfg: Arc<ServerConfig>,
+    stats: Arc<ServerStats>,
+) -> ServerView {
     let expiries = expiry_by_session(state);
     let session_of = |watcher: u64| state.conns.get(&watcher).map_or(0, |c| c.session_id);
     let data_watches = state

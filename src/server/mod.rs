@@ -7,21 +7,25 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::http::{AdminServer, ViewRequest, ViewSource};
+use crate::admin::prometheus::MetricsServer;
 use crate::admin::ServerStats;
 use crate::config::ServerConfig;
 use crate::conn::{self, ConnLimits};
 use crate::pipeline::prep::PrepConfig;
-use crate::pipeline::{self, CoreConfig, CoreState};
+use crate::pipeline::{self, CoreConfig, CoreMsg, CoreState};
 use crate::tree::{DataTree, EphemeralOptions, TreeOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("no clientPort configured: a standalone server needs one")]
     NoClientPort,
+    #[error(transparent)]
+    Http(#[from] crate::admin::http::HttpEndpointError),
     #[error("cannot bind the client port {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -32,6 +36,10 @@ pub enum ServerError {
 /// A started server; dropping the handle does not stop it — call [`RunningServer::shutdown`].
 pub struct RunningServer {
     pub client_addr: SocketAddr,
+    /// The AdminServer's address; None with `admin.enableServer=false`.
+    pub admin_addr: Option<SocketAddr>,
+    /// Prometheus `/metrics`; None unless that metrics provider is configured.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -85,6 +93,10 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         "ferrokeeper keeps its data in memory only for now: nothing is written to dataDir {} and a restart loses every znode",
         cfg.data_dir.display()
     );
+    let admin = AdminServer::bind(&cfg).await?;
+    let metrics = MetricsServer::bind(&cfg).await?;
+    let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
+    let metrics_addr = metrics.as_ref().and_then(|m| m.local_addr().ok());
     let cfg = Arc::new(cfg);
     let tree = DataTree::with_options(TreeOptions {
         digest_enabled: cfg.digest_enabled,
@@ -103,7 +115,15 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         max_client_cnxns: non_negative(cfg.max_client_cnxns),
         handshake_timeout: Duration::from_secs(10),
     };
-    let handler = four_letter::handler(cfg.clone(), stats);
+    let handler = four_letter::handler(cfg.clone(), stats.clone());
+    let source = view_source(core_tx.clone(), cfg.clone(), stats.clone());
+    let mut tasks = Vec::new();
+    if let Some(admin) = admin {
+        tasks.push(admin.spawn(cfg.clone(), stats.clone(), source.clone(), shutdown.clone()));
+    }
+    if let Some(metrics) = metrics {
+        tasks.push(metrics.spawn(cfg.clone(), stats, source, shutdown.clone()));
+    }
     let listener_task = tokio::spawn(conn::serve(
         listener,
         core_tx,
@@ -112,10 +132,39 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         shutdown.clone(),
     ));
     tracing::info!(%client_addr, "serving clients");
+    tasks.extend([listener_task, core_task]);
     Ok(RunningServer {
         client_addr,
+        admin_addr,
+        metrics_addr,
         shutdown,
-        tasks: vec![listener_task, core_task],
+        tasks,
+    })
+}
+
+/// Views for the admin and metrics endpoints, built inside the core task like the words'.
+fn view_source(
+    core: mpsc::Sender<CoreMsg>,
+    cfg: Arc<ServerConfig>,
+    stats: Arc<ServerStats>,
+) -> ViewSource {
+    Arc::new(move |request: ViewRequest| {
+        let (core, cfg, stats) = (core.clone(), cfg.clone(), stats.clone());
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            let job = move |state: &mut CoreState| {
+                if request == ViewRequest::ResetConnectionStats {
+                    four_letter::reset_connection_stats(state);
+                }
+                let _ = tx.send(four_letter::view(state, cfg, stats));
+                String::new()
+            };
+            // the view travels on `tx`; Inspect's own text reply is not needed
+            let (reply, _) = oneshot::channel();
+            let f = Box::new(job);
+            core.send(CoreMsg::Inspect { f, reply }).await.ok()?;
+            rx.await.ok()
+        })
     })
 }
 

@@ -24,7 +24,11 @@ pub async fn start_server(extra_cfg: &str) -> RunningServer {
         std::process::id(),
         rand_suffix()
     ));
-    let text = format!("tickTime=200\ndataDir={}\n{extra_cfg}\n", dir.display());
+    // the AdminServer defaults to 0.0.0.0:8080, which parallel tests cannot share
+    let text = format!(
+        "tickTime=200\ndataDir={}\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=0\n{extra_cfg}\n",
+        dir.display()
+    );
     let mut cfg = ferrokeeper::config::parse(&text, Path::new("zoo.cfg")).expect("test config");
     // like the reference, zoo.cfg treats clientPort=0 as unset; tests want an ephemeral port
     cfg.client_port = Some(0);
