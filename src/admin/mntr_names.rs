@@ -80,7 +80,7 @@ pub(super) const COUNTERS: [&str; 47] = [
 ];
 
 /// Summaries: `(name, has_percentiles)`; avg/min/max/cnt/sum, plus p50/p95/p99/p999.
-pub(super) const SUMMARIES: [(&str, bool); 66] = [
+pub(super) const SUMMARIES: [(&str, bool); 64] = [
     ("socket_closing_time", false),
     ("proposal_process_time", false),
     ("leader_unavailable_time", false),
@@ -145,6 +145,4 @@ pub(super) const SUMMARIES: [(&str, bool); 66] = [
     ("sync_processor_queue_time_ms", true),
     ("sync_processor_queue_flush_time_ms", true),
     ("write_commitproc_time_ms", true),
-    ("app_read_per_namespace", false),
-    ("app_write_per_namespace", false),
 ];

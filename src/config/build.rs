@@ -336,15 +336,13 @@ fn apply_sysprops(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(), C
     if let Some(u) = p.string("zookeeper.admin.commandURL") {
         cfg.admin_command_url = u;
     }
-    if cfg.metrics_provider_class_name != DEFAULT_METRICS_PROVIDER {
-        if cfg
+    // the reference fails start-up when it cannot load the provider class
+    if cfg.metrics_provider_class_name != DEFAULT_METRICS_PROVIDER
+        && !cfg
             .metrics_provider_class_name
             .ends_with("PrometheusMetricsProvider")
-        {
-            tracing::warn!("the Prometheus metrics provider is not supported by ferrokeeper yet");
-        } else {
-            return Err(invalid(file, "metrics provider class was not found"));
-        }
+    {
+        return Err(invalid(file, "metrics provider class was not found"));
     }
     Ok(())
 }
