@@ -217,7 +217,9 @@ pub(super) fn write_digest<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) 
 }
 
 /// A stored `ZxidDigest`: `None` at end of stream (a snapshot from before digests).
-pub(super) fn read_digest<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<Option<(i64, i32, i64)>> {
+pub(super) fn read_digest<R: Read>(
+    r: &mut CheckedReader<R>,
+) -> ReadResult<Option<(i64, i32, i64)>> {
     let Some(zxid) = r.i64_or_eof("digest zxid")? else {
         return Ok(None);
     };

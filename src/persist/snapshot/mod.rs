@@ -423,6 +423,7 @@ pub fn serialize_snap_stream(
 
 /// Reads a SNAP payload from the front of `input`; returns the tree (its last processed
 /// zxid left 0 for the caller to set from the SNAP packet), the sessions and the bytes used.
+#[allow(clippy::type_complexity)] // the signature the pipeline expects
 pub fn deserialize_snap_stream(
     input: &[u8],
     tree_options: TreeOptions,
