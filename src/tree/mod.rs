@@ -20,6 +20,7 @@ mod acl_cache;
 mod apply;
 pub mod digest;
 mod ephemeral;
+pub mod load;
 mod node;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -35,6 +36,7 @@ use bytes::Bytes;
 
 pub use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 pub use ephemeral::{EphemeralOptions, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
+pub use load::{TreeBuilder, TreeLoadError};
 pub use node::DataNode;
 pub use quota::StatsTrack;
 

@@ -1,0 +1,243 @@
+//! The snapshot body: `SerializeUtils#serializeSnapshot` / `#deserializeSnapshot` (sessions,
+//! then `DataTree#serialize`: `ReferenceCountedACLCache#serialize` and the nodes depth-first
+//! from the root "", ended by the path "/"), the `FileHeader`, and `DataTree.ZxidDigest`.
+//!
+//! Invariants: a parent is always written before its children; the reader builds the tree
+//! through [`TreeBuilder`], so every structural error carries the offset of its node.
+
+use std::io::{self, Read, Write};
+
+use bytes::Bytes;
+
+use super::javaorder::{child_set_capacity, copy_capacity, long_hash, sort_like_java, string_hash};
+use super::stream::{CheckedReader, CheckedWriter, FaultKind, ReadResult};
+use crate::jute::data::{Acl, Id, StatPersisted};
+use crate::jute::persistence::SNAP_MAGIC;
+use crate::tree::{digest, DataNode, DataTree, TreeBuilder, TreeOptions};
+
+/// `FileSnap.VERSION`.
+pub(super) const SNAP_VERSION: i32 = 2;
+/// `FileSnap.dbId`.
+pub(super) const SNAP_DBID: i64 = -1;
+
+pub(super) fn write_header<W: Write>(w: &mut CheckedWriter<W>) -> io::Result<()> {
+    w.i32(SNAP_MAGIC)?;
+    w.i32(SNAP_VERSION)?;
+    w.i64(SNAP_DBID)
+}
+
+/// `FileSnap#deserialize` checks only the magic.
+pub(super) fn read_header<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<()> {
+    let magic = r.i32("file header")?;
+    r.i32("file header")?;
+    r.i64("file header")?;
+    if magic != SNAP_MAGIC {
+        return Err(r.fault(
+            0,
+            FaultKind::Invalid(format!(
+                "mismatching magic headers {magic:#010x} != {SNAP_MAGIC:#010x}"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn write_sessions<W: Write>(
+    w: &mut CheckedWriter<W>,
+    sessions: &[(i64, i32)],
+) -> io::Result<()> {
+    let mut s = sessions.to_vec();
+    let cap = copy_capacity(s.len());
+    sort_like_java(&mut s, cap, |e| long_hash(e.0), |e| e.0);
+    w.i32(i32::try_from(s.len()).unwrap_or(i32::MAX))?;
+    for (id, timeout) in s {
+        w.i64(id)?;
+        w.i32(timeout)?;
+    }
+    Ok(())
+}
+
+pub(super) fn read_sessions<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<Vec<(i64, i32)>> {
+    let count = r.i32("session count")?;
+    // A later entry for the same id replaces the earlier one (it is a map).
+    let mut map = std::collections::BTreeMap::new();
+    for _ in 0..count.max(0) {
+        let id = r.i64("session id")?;
+        let timeout = r.i32("session timeout")?;
+        map.insert(id, timeout);
+    }
+    Ok(map.into_iter().collect())
+}
+
+fn write_acl_list<W: Write>(w: &mut CheckedWriter<W>, acls: &[Acl]) -> io::Result<()> {
+    w.i32(i32::try_from(acls.len()).unwrap_or(i32::MAX))?;
+    for a in acls {
+        w.i32(a.perms)?;
+        w.string(&a.id.scheme)?;
+        w.string(&a.id.id)?;
+    }
+    Ok(())
+}
+
+fn read_acl_list<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<Vec<Acl>> {
+    let at = r.offset();
+    let n = r.i32("acl count")?;
+    if n < 0 {
+        // `startVector` returns null for -1, which the reference refuses here.
+        return Err(r.fault(at, FaultKind::Invalid("missing acls".into())));
+    }
+    let mut v = Vec::new();
+    for _ in 0..n {
+        let perms = r.i32("acl perms")?;
+        let scheme = r.string("acl scheme")?;
+        let id = r.string("acl id")?;
+        v.push(Acl {
+            perms,
+            id: Id { scheme, id },
+        });
+    }
+    Ok(v)
+}
+
+fn write_stat<W: Write>(w: &mut CheckedWriter<W>, s: &StatPersisted) -> io::Result<()> {
+    w.i64(s.czxid)?;
+    w.i64(s.mzxid)?;
+    w.i64(s.ctime)?;
+    w.i64(s.mtime)?;
+    w.i32(s.version)?;
+    w.i32(s.cversion)?;
+    w.i32(s.aversion)?;
+    w.i64(s.ephemeral_owner)?;
+    w.i64(s.pzxid)
+}
+
+fn read_stat<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<StatPersisted> {
+    Ok(StatPersisted {
+        czxid: r.i64("stat")?,
+        mzxid: r.i64("stat")?,
+        ctime: r.i64("stat")?,
+        mtime: r.i64("stat")?,
+        version: r.i32("stat")?,
+        cversion: r.i32("stat")?,
+        aversion: r.i32("stat")?,
+        ephemeral_owner: r.i64("stat")?,
+        pzxid: r.i64("stat")?,
+    })
+}
+
+/// `DataTree#serialize`: the ACL map, every node depth-first, then "/".
+pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) -> io::Result<()> {
+    let mut acls: Vec<_> = tree.acl_cache().iter().collect();
+    let cap = copy_capacity(acls.len());
+    sort_like_java(&mut acls, cap, |e| long_hash(e.0), |e| e.0);
+    w.i32(i32::try_from(acls.len()).unwrap_or(i32::MAX))?;
+    for (id, list) in acls {
+        w.i64(id)?;
+        write_acl_list(w, list)?;
+    }
+    if let Some(root) = tree.node("/") {
+        let mut stack: Vec<(String, &DataNode)> = vec![(String::new(), root)];
+        while let Some((path, node)) = stack.pop() {
+            w.string(&path)?;
+            w.buffer(node.data.as_deref())?;
+            w.i64(node.acl_id())?;
+            write_stat(w, &node.stat)?;
+            let mut children: Vec<(String, &DataNode)> = node
+                .children()
+                .filter_map(|c| {
+                    let p = format!("{path}/{c}");
+                    tree.node(&p).map(|n| (p, n))
+                })
+                .collect();
+            let cap = child_set_capacity(children.len());
+            let name_hash =
+                |e: &(String, &DataNode)| string_hash(e.0.rsplit('/').next().unwrap_or_default());
+            sort_like_java(&mut children, cap, name_hash, |e| {
+                (e.1.stat.czxid, e.0.clone())
+            });
+            // Reversed onto the stack so they pop in order.
+            stack.extend(children.into_iter().rev());
+        }
+    }
+    w.string("/")
+}
+
+/// `DataTree#deserialize` into a builder; `zxid` becomes the tree's last processed zxid.
+pub(super) fn read_tree<R: Read>(
+    r: &mut CheckedReader<R>,
+    options: TreeOptions,
+    zxid: i64,
+) -> ReadResult<DataTree> {
+    let mut b = TreeBuilder::new(options);
+    let count = r.i32("acl map size")?;
+    for _ in 0..count.max(0) {
+        let id = r.i64("acl id")?;
+        let list = read_acl_list(r)?;
+        b.add_acl(id, list);
+    }
+    loop {
+        let at = r.offset();
+        let path = r.string("path")?;
+        if path == "/" {
+            break;
+        }
+        let data = r.buffer("node data")?.map(Bytes::from);
+        let acl_id = r.i64("node acl")?;
+        let stat = read_stat(r)?;
+        b.add_node(&path, data, acl_id, stat)
+            .map_err(|e| r.fault(at, FaultKind::Invalid(e.to_string())))?;
+    }
+    let end = r.offset();
+    b.finish(zxid)
+        .map_err(|e| r.fault(end, FaultKind::Invalid(e.to_string())))
+}
+
+/// `SnapStream#checkSealIntegrity`.
+pub(super) fn check_seal<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<()> {
+    let expected = r.checksum();
+    let at = r.offset();
+    let val = r.i64("checksum")?;
+    r.string("checksum seal")?;
+    if val != expected {
+        return Err(r.fault(
+            at,
+            FaultKind::Invalid(format!(
+                "CRC corruption: stored {val:#x}, computed {expected:#x}"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// `ZxidDigest` as this tree would write it: the last processed zxid and the tree digest.
+pub(super) fn write_digest<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) -> io::Result<()> {
+    w.i64(tree.last_processed_zxid())?;
+    w.i32(digest::DIGEST_VERSION)?;
+    w.i64(tree.digest())
+}
+
+/// A stored `ZxidDigest`: `None` at end of stream (a snapshot from before digests).
+pub(super) fn read_digest<R: Read>(
+    r: &mut CheckedReader<R>,
+) -> ReadResult<Option<(i64, i32, i64)>> {
+    let Some(zxid) = r.i64_or_eof("digest zxid")? else {
+        return Ok(None);
+    };
+    let version = r.i32("digest version")?;
+    let digest = if version < 2 {
+        // Older servers wrote the digest as a hex string.
+        let at = r.offset();
+        let text = r.buffer("digest")?;
+        match text {
+            None => 0,
+            Some(t) => {
+                let s = String::from_utf8_lossy(&t).into_owned();
+                i64::from_str_radix(&s, 16)
+                    .map_err(|_| r.fault(at, FaultKind::Invalid(format!("bad hex digest {s:?}"))))?
+            }
+        }
+    } else {
+        r.i64("digest")?
+    };
+    Ok(Some((zxid, version, digest)))
+}

@@ -1,0 +1,445 @@
+//! Snapshot files and the SNAP sync payload: replaces `FileSnap`, `SnapStream`,
+//! `SerializeUtils#serializeSnapshot` / `#deserializeSnapshot` and the (de)serialization
+//! parts of `DataTree` and `ReferenceCountedACLCache` of ZooKeeper 3.8.0.
+//!
+//! A file `snapshot.<zxid hex>[.gz|.snappy]` holds: `FileHeader{"ZKSN", 2, -1}`, the
+//! sessions, the ACL map, the nodes, a seal (Adler-32 of all uncompressed bytes so far +
+//! "/"), and, with digests enabled, `ZxidDigest{zxid, 2, digest}` + a second seal over
+//! everything before it. 3.8 writes no lastProcessedZxid trailer; anything after the
+//! digest seal is ignored, as 3.8 does.
+//!
+//! Invariants: files are written under a hidden temporary name and renamed into place, so
+//! a crash never leaves a complete-looking partial snapshot; reading never panics, caps
+//! every length at `jute.maxbuffer` limits, and names the file and the (uncompressed)
+//! byte offset of any damage.
+
+mod format;
+mod javaorder;
+mod stream;
+mod xerial;
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::tree::{digest::DIGEST_VERSION, DataTree, TreeOptions};
+use stream::{CheckedReader, CheckedWriter, Fault, DEFAULT_MAX_ITEM};
+
+pub use stream::{FaultKind, JUTE_MAX_BUFFER};
+
+/// `FileSnap.SNAPSHOT_FILE_PREFIX`.
+pub const SNAPSHOT_FILE_PREFIX: &str = "snapshot";
+/// How many snapshots `FileSnap#deserialize` tries before giving up.
+pub const SNAPSHOTS_TO_TRY: usize = 100;
+
+/// `SnapStream.StreamMode` (`zookeeper.snapshot.compression.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotCompression {
+    /// "" (CHECKED): plain bytes.
+    #[default]
+    None,
+    /// "gz".
+    Gzip,
+    /// "snappy": snappy-java's stream format.
+    Snappy,
+}
+
+impl SnapshotCompression {
+    /// `StreamMode.fromString`: case-insensitive, anything unknown is the default.
+    pub fn from_name(name: &str) -> Self {
+        match name.to_ascii_lowercase().as_str() {
+            "gz" => SnapshotCompression::Gzip,
+            "snappy" => SnapshotCompression::Snappy,
+            _ => SnapshotCompression::None,
+        }
+    }
+
+    /// `StreamMode#getFileExtension`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            SnapshotCompression::None => "",
+            SnapshotCompression::Gzip => ".gz",
+            SnapshotCompression::Snappy => ".snappy",
+        }
+    }
+
+    /// `SnapStream#getStreamMode(String)`: from the last dot-separated part of a file name.
+    pub fn of_file_name(name: &str) -> Self {
+        match name.rsplit_once('.') {
+            Some((_, ext)) => SnapshotCompression::from_name(ext),
+            None => SnapshotCompression::None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{file}: {source}")]
+    Io { file: PathBuf, source: io::Error },
+    #[error("{file}: at byte {offset}: {kind}")]
+    Damaged {
+        file: PathBuf,
+        /// Offset in the uncompressed stream.
+        offset: u64,
+        kind: FaultKind,
+    },
+    #[error("{file}: digest mismatch at zxid {zxid:#x}: snapshot has {stored}, loaded tree has {actual}")]
+    DigestMismatch {
+        file: PathBuf,
+        zxid: i64,
+        stored: i64,
+        actual: i64,
+    },
+    #[error("{0}: not a snapshot file name")]
+    BadName(PathBuf),
+    #[error("not able to find valid snapshots in {0}")]
+    NoValidSnapshot(PathBuf),
+}
+
+impl SnapshotError {
+    fn io(file: &Path, source: io::Error) -> Self {
+        SnapshotError::Io {
+            file: file.to_path_buf(),
+            source,
+        }
+    }
+
+    fn damaged(file: &Path, f: Fault) -> Self {
+        SnapshotError::Damaged {
+            file: file.to_path_buf(),
+            offset: f.offset,
+            kind: f.kind,
+        }
+    }
+}
+
+/// A loaded snapshot.
+#[derive(Debug)]
+pub struct SnapshotData {
+    pub tree: DataTree,
+    /// (session id, timeout ms), sorted by id.
+    pub sessions: Vec<(i64, i32)>,
+    /// From the file name; also the tree's last processed zxid.
+    pub zxid: i64,
+    /// The stored `(zxid, digest)` still to be checked while replaying the log: present
+    /// only when it belongs to a txn after the snapshot's zxid (a fuzzy snapshot). One for
+    /// the snapshot's own zxid is checked on load.
+    pub digest: Option<(i64, i64)>,
+}
+
+/// `Util.getZxidFromName`: the hex after `snapshot.`, ignoring later dot-separated parts.
+pub fn zxid_from_name(name: &str) -> Option<i64> {
+    let mut parts = name.split('.');
+    if parts.next() != Some(SNAPSHOT_FILE_PREFIX) {
+        return None;
+    }
+    let hex = parts.next()?;
+    i64::from_str_radix(hex, 16).ok()
+}
+
+/// `snapshot.<zxid lowercase hex><extension>`.
+pub fn snapshot_file_name(zxid: i64, compression: SnapshotCompression) -> String {
+    format!("{SNAPSHOT_FILE_PREFIX}.{zxid:x}{}", compression.extension())
+}
+
+/// Write atomically enough that a crash leaves either no file or an invalid one the loader
+/// skips: the bytes go to a hidden temporary file that is renamed into place once complete.
+pub fn write_snapshot(
+    snap_dir: &Path,
+    zxid: i64,
+    tree: &DataTree,
+    sessions: &[(i64, i32)],
+    compression: SnapshotCompression,
+    fsync: bool,
+) -> Result<PathBuf, SnapshotError> {
+    let name = snapshot_file_name(zxid, compression);
+    let path = snap_dir.join(&name);
+    // A leading dot keeps the name from parsing as a snapshot (`Util.getZxidFromName`).
+    let tmp = snap_dir.join(format!(".{name}.tmp"));
+    let result = write_file(&tmp, tree, sessions, compression, fsync)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .and_then(|()| if fsync { sync_dir(snap_dir) } else { Ok(()) });
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(SnapshotError::io(&path, e));
+    }
+    tracing::info!(file = %path.display(), "snapshot written");
+    Ok(path)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn write_file(
+    tmp: &Path,
+    tree: &DataTree,
+    sessions: &[(i64, i32)],
+    compression: SnapshotCompression,
+    fsync: bool,
+) -> io::Result<()> {
+    let file = BufWriter::new(File::create(tmp)?);
+    let buffered = match compression {
+        SnapshotCompression::None => write_checked(file, tree, sessions)?,
+        SnapshotCompression::Gzip => {
+            let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            write_checked(gz, tree, sessions)?.finish()?
+        }
+        SnapshotCompression::Snappy => {
+            write_checked(xerial::XerialWriter::new(file), tree, sessions)?.finish()?
+        }
+    };
+    let file = buffered.into_inner().map_err(|e| e.into_error())?;
+    if fsync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// `FileSnap#serialize` into `out`: header, body, seal, and the digest + seal.
+fn write_checked<W: Write>(out: W, tree: &DataTree, sessions: &[(i64, i32)]) -> io::Result<W> {
+    let mut w = CheckedWriter::new(out);
+    format::write_header(&mut w)?;
+    format::write_sessions(&mut w, sessions)?;
+    format::write_tree(&mut w, tree)?;
+    w.seal()?;
+    if tree.options().digest_enabled {
+        format::write_digest(&mut w, tree)?;
+        w.seal()?;
+    }
+    let mut out = w.into_inner();
+    out.flush()?;
+    Ok(out)
+}
+
+/// Loads one snapshot file (compression from its name, zxid from its name).
+pub fn read_snapshot(
+    path: &Path,
+    tree_options: TreeOptions,
+) -> Result<SnapshotData, SnapshotError> {
+    read_snapshot_with_limit(path, tree_options, DEFAULT_MAX_ITEM)
+}
+
+/// [`read_snapshot`] with a different longest string/buffer (`jute.maxbuffer` + extra).
+pub fn read_snapshot_with_limit(
+    path: &Path,
+    tree_options: TreeOptions,
+    max_item: usize,
+) -> Result<SnapshotData, SnapshotError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let zxid = zxid_from_name(name).ok_or_else(|| SnapshotError::BadName(path.to_path_buf()))?;
+    let file = File::open(path).map_err(|e| SnapshotError::io(path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| SnapshotError::io(path, e))?
+        .len();
+    let file = BufReader::new(file);
+    let result = match SnapshotCompression::of_file_name(name) {
+        SnapshotCompression::None => {
+            // Nothing in a plain file can be longer than the file.
+            let cap = max_item.min(usize::try_from(len).unwrap_or(usize::MAX));
+            read_checked(file, cap, tree_options, zxid)
+        }
+        SnapshotCompression::Gzip => read_checked(
+            flate2::read::MultiGzDecoder::new(file),
+            max_item,
+            tree_options,
+            zxid,
+        ),
+        SnapshotCompression::Snappy => read_checked(
+            xerial::XerialReader::new(file),
+            max_item,
+            tree_options,
+            zxid,
+        ),
+    };
+    let (tree, sessions, stored) = result.map_err(|f| SnapshotError::damaged(path, f))?;
+    let digest = match stored {
+        // `DataTree#deserializeZxidDigest` / `#compareSnapshotDigests`.
+        Some((dz, version, d)) if dz > 0 && dz >= zxid && version == DIGEST_VERSION => {
+            if dz == zxid {
+                if d != tree.digest() {
+                    return Err(SnapshotError::DigestMismatch {
+                        file: path.to_path_buf(),
+                        zxid,
+                        stored: d,
+                        actual: tree.digest(),
+                    });
+                }
+                None
+            } else {
+                Some((dz, d))
+            }
+        }
+        _ => None,
+    };
+    Ok(SnapshotData {
+        tree,
+        sessions,
+        zxid,
+        digest,
+    })
+}
+
+type Loaded = (DataTree, Vec<(i64, i32)>, Option<(i64, i32, i64)>);
+
+fn read_checked<R: Read>(
+    input: R,
+    max_item: usize,
+    options: TreeOptions,
+    zxid: i64,
+) -> Result<Loaded, Fault> {
+    let mut r = CheckedReader::new(input, max_item);
+    format::read_header(&mut r)?;
+    let sessions = format::read_sessions(&mut r)?;
+    let tree = format::read_tree(&mut r, options, zxid)?;
+    format::check_seal(&mut r)?;
+    let mut digest = None;
+    if options.digest_enabled {
+        digest = format::read_digest(&mut r)?;
+        if digest.is_some() {
+            format::check_seal(&mut r)?;
+        }
+    }
+    Ok((tree, sessions, digest))
+}
+
+/// `SnapStream#isValidSnapshot`: a plain file must be ≥ 10 bytes and end with int 1 + '/'
+/// (the seal's "/"); a compressed one must start with its format's magic.
+pub fn is_valid_snapshot(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if zxid_from_name(name).is_none() {
+        return false;
+    }
+    let check = || -> io::Result<bool> {
+        let mut f = File::open(path)?;
+        match SnapshotCompression::of_file_name(name) {
+            SnapshotCompression::None => {
+                if f.metadata()?.len() < 10 {
+                    return Ok(false);
+                }
+                f.seek(SeekFrom::End(-5))?;
+                let mut tail = [0u8; 5];
+                f.read_exact(&mut tail)?;
+                Ok(tail == [0, 0, 0, 1, b'/'])
+            }
+            SnapshotCompression::Gzip => {
+                let mut magic = [0u8; 2];
+                f.read_exact(&mut magic)?;
+                Ok(magic == [0x1f, 0x8b])
+            }
+            SnapshotCompression::Snappy => {
+                let mut magic = [0u8; 8];
+                f.read_exact(&mut magic)?;
+                Ok(magic == xerial::MAGIC)
+            }
+        }
+    };
+    match check() {
+        Ok(valid) => valid,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "invalid snapshot");
+            false
+        }
+    }
+}
+
+/// Files in `snap_dir` whose names parse as snapshots, newest first (`Util#sortDataDir`).
+fn sorted_snapshots(snap_dir: &Path) -> Vec<(i64, PathBuf)> {
+    let Ok(entries) = fs::read_dir(snap_dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(i64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name();
+            let zxid = zxid_from_name(name.to_str()?)?;
+            Some((zxid, e.path()))
+        })
+        .collect();
+    v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    v
+}
+
+/// Newest first, at most n, only names that parse and pass [`is_valid_snapshot`]
+/// (`FileSnap#findNValidSnapshots`).
+pub fn find_snapshots(snap_dir: &Path, n: usize) -> Vec<PathBuf> {
+    sorted_snapshots(snap_dir)
+        .into_iter()
+        .map(|(_, p)| p)
+        .filter(|p| is_valid_snapshot(p))
+        .take(n)
+        .collect()
+}
+
+/// `FileSnap#findNRecentSnapshots`: newest first, names only, no validity check.
+pub fn find_recent_snapshots(snap_dir: &Path, n: usize) -> Vec<PathBuf> {
+    sorted_snapshots(snap_dir)
+        .into_iter()
+        .map(|(_, p)| p)
+        .take(n)
+        .collect()
+}
+
+/// `FileSnap#deserialize`: the newest of the last 100 valid-looking snapshots that loads;
+/// a damaged one is skipped with a warning naming it. `Ok(None)` when there is none at
+/// all; an error when there are some but none loads.
+pub fn load_newest_valid(
+    snap_dir: &Path,
+    tree_options: TreeOptions,
+) -> Result<Option<SnapshotData>, SnapshotError> {
+    let candidates = find_snapshots(snap_dir, SNAPSHOTS_TO_TRY);
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    for path in candidates {
+        tracing::info!(file = %path.display(), "reading snapshot");
+        match read_snapshot(&path, tree_options) {
+            Ok(data) => return Ok(Some(data)),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "problem reading snap file")
+            }
+        }
+    }
+    Err(SnapshotError::NoValidSnapshot(snap_dir.to_path_buf()))
+}
+
+/// The SNAP sync payload (`SerializeUtils#serializeSnapshot`): sessions, ACL map, nodes,
+/// "/". No header, checksum or digest; ZAB appends the "BenWasHere" signature itself.
+pub fn serialize_snap_stream(
+    tree: &DataTree,
+    sessions: &[(i64, i32)],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let mut w = CheckedWriter::new(out);
+    format::write_sessions(&mut w, sessions)?;
+    format::write_tree(&mut w, tree)
+}
+
+/// Reads a SNAP payload from the front of `input`; returns the tree (its last processed
+/// zxid left 0 for the caller to set from the SNAP packet), the sessions and the bytes used.
+#[allow(clippy::type_complexity)] // the signature the pipeline expects
+pub fn deserialize_snap_stream(
+    input: &[u8],
+    tree_options: TreeOptions,
+) -> Result<(DataTree, Vec<(i64, i32)>, usize), SnapshotError> {
+    let mut r = CheckedReader::new(input, DEFAULT_MAX_ITEM.min(input.len()));
+    let parse = |r: &mut CheckedReader<&[u8]>| -> Result<_, Fault> {
+        let sessions = format::read_sessions(r)?;
+        let tree = format::read_tree(r, tree_options, 0)?;
+        Ok((tree, sessions))
+    };
+    let (tree, sessions) =
+        parse(&mut r).map_err(|f| SnapshotError::damaged(Path::new("<SNAP stream>"), f))?;
+    let used = usize::try_from(r.offset()).unwrap_or(input.len());
+    Ok((tree, sessions, used))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

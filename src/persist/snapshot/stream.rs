@@ -1,0 +1,273 @@
+//! Jute primitives over a byte stream with a running Adler-32, as `BinaryOutputArchive` /
+//! `BinaryInputArchive` on top of `CheckedOutputStream` / `CheckedInputStream` (the
+//! checksum `SnapStream#sealStream` writes covers every uncompressed byte before it).
+//!
+//! Invariants: the reader never allocates more than one length-checked item at a time and
+//! reports every failure with the uncompressed byte offset where the item started.
+
+use std::io::{self, Read, Write};
+
+use adler2::Adler32;
+
+/// `jute.maxbuffer` default (`BinaryInputArchive.maxBuffer`).
+pub const JUTE_MAX_BUFFER: usize = 0xfffff;
+
+/// The longest string or buffer `BinaryInputArchive#checkLength` accepts by default:
+/// maxBuffer plus `zookeeper.jute.maxbuffer.extrasize`, which defaults to maxBuffer.
+pub(super) const DEFAULT_MAX_ITEM: usize = JUTE_MAX_BUFFER * 2;
+
+/// What went wrong while reading, and where.
+#[derive(Debug)]
+pub(super) struct Fault {
+    pub(super) offset: u64,
+    pub(super) kind: FaultKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaultKind {
+    #[error("truncated while reading {0}")]
+    Truncated(&'static str),
+    #[error("unreasonable length {len} for {what}")]
+    BadLength { what: &'static str, len: i64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("read error: {0}")]
+    Io(io::Error),
+}
+
+pub(super) type ReadResult<T> = Result<T, Fault>;
+
+/// Reads Jute primitives, counting bytes and checksumming them.
+pub(super) struct CheckedReader<R> {
+    inner: R,
+    adler: Adler32,
+    offset: u64,
+    max_item: usize,
+}
+
+impl<R: Read> CheckedReader<R> {
+    pub(super) fn new(inner: R, max_item: usize) -> Self {
+        CheckedReader {
+            inner,
+            adler: Adler32::new(),
+            offset: 0,
+            max_item,
+        }
+    }
+
+    pub(super) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// `Adler32#getValue` of everything read so far.
+    pub(super) fn checksum(&self) -> i64 {
+        i64::from(self.adler.checksum())
+    }
+
+    pub(super) fn fault(&self, offset: u64, kind: FaultKind) -> Fault {
+        Fault { offset, kind }
+    }
+
+    /// Fills `buf` completely, or returns how many bytes there were before EOF.
+    fn fill_upto(&mut self, buf: &mut [u8], what: &'static str) -> ReadResult<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.inner.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(self.io_fault(e, what)),
+            }
+        }
+        self.adler.write_slice(&buf[..got]);
+        self.offset += got as u64;
+        Ok(got)
+    }
+
+    fn io_fault(&self, e: io::Error, what: &'static str) -> Fault {
+        let kind = if e.kind() == io::ErrorKind::InvalidData {
+            FaultKind::Invalid(format!("damaged compressed data while reading {what}: {e}"))
+        } else {
+            FaultKind::Io(e)
+        };
+        self.fault(self.offset, kind)
+    }
+
+    fn fill(&mut self, buf: &mut [u8], what: &'static str) -> ReadResult<()> {
+        let start = self.offset;
+        if self.fill_upto(buf, what)? == buf.len() {
+            Ok(())
+        } else {
+            Err(self.fault(start, FaultKind::Truncated(what)))
+        }
+    }
+
+    pub(super) fn i32(&mut self, what: &'static str) -> ReadResult<i32> {
+        let mut b = [0u8; 4];
+        self.fill(&mut b, what)?;
+        Ok(i32::from_be_bytes(b))
+    }
+
+    pub(super) fn i64(&mut self, what: &'static str) -> ReadResult<i64> {
+        let mut b = [0u8; 8];
+        self.fill(&mut b, what)?;
+        Ok(i64::from_be_bytes(b))
+    }
+
+    /// A long, or `None` at a clean end of stream (nothing at all left).
+    pub(super) fn i64_or_eof(&mut self, what: &'static str) -> ReadResult<Option<i64>> {
+        let start = self.offset;
+        let mut b = [0u8; 8];
+        match self.fill_upto(&mut b, what)? {
+            0 => Ok(None),
+            8 => Ok(Some(i64::from_be_bytes(b))),
+            _ => Err(self.fault(start, FaultKind::Truncated(what))),
+        }
+    }
+
+    /// `readBuffer`: -1 is null; other lengths must pass `checkLength`.
+    pub(super) fn buffer(&mut self, what: &'static str) -> ReadResult<Option<Vec<u8>>> {
+        let start = self.offset;
+        let len = self.i32(what)?;
+        if len == -1 {
+            return Ok(None);
+        }
+        let n = usize::try_from(len)
+            .ok()
+            .filter(|n| *n <= self.max_item)
+            .ok_or_else(|| {
+                self.fault(
+                    start,
+                    FaultKind::BadLength {
+                        what,
+                        len: i64::from(len),
+                    },
+                )
+            })?;
+        // Read through `take` so a lying length costs no more memory than the bytes present.
+        let mut v = Vec::new();
+        let got = (&mut self.inner)
+            .take(n as u64)
+            .read_to_end(&mut v)
+            .map_err(|e| Fault {
+                offset: start,
+                kind: FaultKind::Io(e),
+            })?;
+        self.adler.write_slice(&v);
+        self.offset += got as u64;
+        if got != n {
+            return Err(self.fault(start, FaultKind::Truncated(what)));
+        }
+        Ok(Some(v))
+    }
+
+    /// `readString` where null is not acceptable (paths, ACL ids).
+    pub(super) fn string(&mut self, what: &'static str) -> ReadResult<String> {
+        let start = self.offset;
+        match self.buffer(what)? {
+            Some(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            None => Err(self.fault(start, FaultKind::Invalid(format!("null {what}")))),
+        }
+    }
+}
+
+/// Writes Jute primitives, checksumming them.
+pub(super) struct CheckedWriter<W> {
+    inner: W,
+    adler: Adler32,
+}
+
+impl<W: Write> CheckedWriter<W> {
+    pub(super) fn new(inner: W) -> Self {
+        CheckedWriter {
+            inner,
+            adler: Adler32::new(),
+        }
+    }
+
+    pub(super) fn into_inner(self) -> W {
+        self.inner
+    }
+
+    pub(super) fn checksum(&self) -> i64 {
+        i64::from(self.adler.checksum())
+    }
+
+    pub(super) fn raw(&mut self, b: &[u8]) -> io::Result<()> {
+        self.adler.write_slice(b);
+        self.inner.write_all(b)
+    }
+
+    pub(super) fn i32(&mut self, v: i32) -> io::Result<()> {
+        self.raw(&v.to_be_bytes())
+    }
+
+    pub(super) fn i64(&mut self, v: i64) -> io::Result<()> {
+        self.raw(&v.to_be_bytes())
+    }
+
+    /// `writeBuffer` / `writeString`: null as length -1.
+    pub(super) fn buffer(&mut self, b: Option<&[u8]>) -> io::Result<()> {
+        match b {
+            None => self.i32(-1),
+            Some(b) => {
+                let len = i32::try_from(b.len()).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "item longer than 2 GiB")
+                })?;
+                self.i32(len)?;
+                self.raw(b)
+            }
+        }
+    }
+
+    pub(super) fn string(&mut self, s: &str) -> io::Result<()> {
+        self.buffer(Some(s.as_bytes()))
+    }
+
+    /// `SnapStream#sealStream`: the checksum so far, then the path "/".
+    pub(super) fn seal(&mut self) -> io::Result<()> {
+        let sum = self.checksum();
+        self.i64(sum)?;
+        self.string("/")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_matches_java_adler32() {
+        // java.util.zip.Adler32 over "ZKSN" = 0x03410147.
+        let mut w = CheckedWriter::new(Vec::new());
+        w.raw(b"ZKSN").unwrap();
+        assert_eq!(w.checksum(), 0x0341_0147);
+        w.seal().unwrap();
+        let v = w.into_inner();
+        assert_eq!(&v[4..12], &0x0341_0147_i64.to_be_bytes());
+        assert_eq!(&v[12..], &[0, 0, 0, 1, b'/']);
+    }
+
+    #[test]
+    fn reader_reports_offsets_and_caps_lengths() {
+        let bytes = [0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 1];
+        let mut r = CheckedReader::new(&bytes[..], DEFAULT_MAX_ITEM);
+        assert_eq!(r.i32("count").unwrap(), 1);
+        let f = r.buffer("data").unwrap_err();
+        assert_eq!(f.offset, 4);
+        assert!(matches!(f.kind, FaultKind::BadLength { .. }));
+
+        let bytes = [0, 0, 0, 9, 1, 2];
+        let mut r = CheckedReader::new(&bytes[..], DEFAULT_MAX_ITEM);
+        let f = r.buffer("data").unwrap_err();
+        assert_eq!(f.offset, 0);
+        assert!(matches!(f.kind, FaultKind::Truncated("data")));
+
+        let mut r = CheckedReader::new(&[1u8, 2, 3][..], 10);
+        assert!(r.i64_or_eof("zxid").is_err());
+        let mut r = CheckedReader::new(&[][..], 10);
+        assert_eq!(r.i64_or_eof("zxid").unwrap(), None);
+    }
+}
