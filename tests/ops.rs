@@ -688,11 +688,37 @@ async fn unknown_opcodes_get_unimplemented_then_close() {
 async fn bare_check_is_logged_but_not_answered_like_3_8() {
     let server = start_server("").await;
     let mut c = Client::connect(server.client_addr).await;
-    c.send_xid(5, OpCode::CHECK, &CheckVersionRequest { path: "/".into(), version: -1 }.to_vec()).await;
-    c.send_xid(6, OpCode::CHECK, &CheckVersionRequest { path: "/".into(), version: 9 }.to_vec()).await;
+    c.send_xid(
+        5,
+        OpCode::CHECK,
+        &CheckVersionRequest {
+            path: "/".into(),
+            version: -1,
+        }
+        .to_vec(),
+    )
+    .await;
+    c.send_xid(
+        6,
+        OpCode::CHECK,
+        &CheckVersionRequest {
+            path: "/".into(),
+            version: 9,
+        }
+        .to_vec(),
+    )
+    .await;
     let r = c.recv().await.expect("the failing check is answered");
     assert_eq!((r.header.xid, r.err()), (6, ErrorCode::BAD_VERSION));
-    let r = c.call(OpCode::EXISTS, &ExistsRequest { path: "/".into(), watch: false }).await;
+    let r = c
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: "/".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK, "the connection stays open");
     server.shutdown().await;
 }
@@ -702,13 +728,22 @@ async fn malformed_records_get_marshalling_error_and_keep_the_connection() {
     let server = start_server("").await;
     let mut c = Client::connect(server.client_addr).await;
     // a path length that runs past the frame, for a read and for a write
-    c.send_xid(8, OpCode::GET_DATA, &[0, 0, 0x10, 0, b'/']).await;
+    c.send_xid(8, OpCode::GET_DATA, &[0, 0, 0x10, 0, b'/'])
+        .await;
     let r = c.recv().await.expect("reply");
     assert_eq!((r.header.xid, r.err()), (8, ErrorCode::MARSHALLING_ERROR));
     c.send_xid(9, OpCode::CREATE, &[0, 0, 0x10, 0, b'/']).await;
     let r = c.recv().await.expect("reply");
     assert_eq!((r.header.xid, r.err()), (9, ErrorCode::MARSHALLING_ERROR));
-    let r = c.call(OpCode::EXISTS, &ExistsRequest { path: "/".into(), watch: false }).await;
+    let r = c
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: "/".into(),
+                watch: false,
+            },
+        )
+        .await;
     assert_eq!(r.err(), ErrorCode::OK);
     server.shutdown().await;
 }

@@ -86,6 +86,9 @@ fn defaults(cfg_path: &Path, text: &str, raw: Vec<(String, String)>) -> ServerCo
         global_outstanding_limit: 1000,
         pre_alloc_size_kb: 65_536,
         fsync_warning_threshold_ms: 1000,
+        txn_log_size_limit_kb: -1,
+        snapshot_compression_method: String::new(),
+        snapshot_trust_empty: false,
         sync_enabled: true,
         autopurge_snap_retain_count: 3,
         autopurge_purge_interval: 0,
@@ -326,6 +329,11 @@ fn apply_sysprops(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(), C
     cfg.global_outstanding_limit = p.int("zookeeper.globalOutstandingLimit", 1000);
     cfg.pre_alloc_size_kb = p.long("zookeeper.preAllocSize", 65_536);
     cfg.fsync_warning_threshold_ms = p.long("zookeeper.fsync.warningthresholdms", 1000);
+    cfg.txn_log_size_limit_kb = p.long("zookeeper.txnLogSizeLimitInKb", -1);
+    cfg.snapshot_compression_method = p
+        .string("zookeeper.snapshot.compression.method")
+        .unwrap_or_default();
+    cfg.snapshot_trust_empty = p.map("zookeeper.snapshot.trust.empty", false, java_bool);
     cfg.max_cnxns = p.int("zookeeper.maxCnxns", 0);
     cfg.admin_enable_server = p.map("zookeeper.admin.enableServer", true, |v| v != "false");
     if let Some(a) = p.string("zookeeper.admin.serverAddress") {

@@ -109,6 +109,12 @@ pub struct ServerConfig {
     pub global_outstanding_limit: i32,
     pub pre_alloc_size_kb: i64,
     pub fsync_warning_threshold_ms: i64,
+    /// zookeeper.txnLogSizeLimitInKb: roll the log past this size (-1 = no limit).
+    pub txn_log_size_limit_kb: i64,
+    /// zookeeper.snapshot.compression.method: "" (none), "gz" or "snappy".
+    pub snapshot_compression_method: String,
+    /// zookeeper.snapshot.trust.empty: accept txn logs without any snapshot.
+    pub snapshot_trust_empty: bool,
     pub sync_enabled: bool,
     pub autopurge_snap_retain_count: i32,
     pub autopurge_purge_interval: i32,

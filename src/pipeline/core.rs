@@ -141,6 +141,8 @@ pub struct CoreState {
     wall_origin_ms: i64,
     /// The log stage; `None` keeps state in memory only (txns are applied at once).
     pub(crate) log: Option<LogStage>,
+    /// When to snapshot; `None` without persistence.
+    snapshots: Option<snapshots::SnapshotPolicy>,
     /// Txns handed to the log stage and not yet durable, in zxid order.
     in_flight: VecDeque<InFlight>,
     /// Per session, what waits behind its in-flight writes (`CommitProcessor`'s per-session
@@ -171,10 +173,27 @@ impl CoreState {
             origin: Instant::now(),
             wall_origin_ms: wall,
             log: None,
+            snapshots: None,
             in_flight: VecDeque::new(),
             session_queues: HashMap::new(),
             config,
         }
+    }
+
+    /// Persist from now on: txns go through `log` before they are applied, and snapshots are
+    /// taken as `snapshot` says. `sessions` are the ones recovery found.
+    pub fn attach_persistence(
+        &mut self,
+        log: LogStage,
+        snapshot: SnapshotConfig,
+        sessions: &[(i64, i32)],
+    ) {
+        let now = self.now_ms();
+        for &(id, timeout) in sessions {
+            self.sessions.add_session(id, timeout, now);
+        }
+        self.log = Some(log);
+        self.snapshots = Some(snapshots::SnapshotPolicy::new(snapshot, wall_clock_ms()));
     }
 
     /// Milliseconds on a clock that tokio's paused time controls (session expiry, containers).
@@ -268,7 +287,10 @@ impl CoreState {
 mod commit;
 mod connect;
 mod packet;
+mod snapshots;
 mod timers;
+
+pub use snapshots::SnapshotConfig;
 
 use commit::{Completion, InFlight, Queued};
 

@@ -12,5 +12,5 @@ pub mod reply;
 pub mod results;
 pub mod sync;
 
-pub use self::core::{run, ConnId, CoreConfig, CoreMsg, CoreState};
+pub use self::core::{run, ConnId, CoreConfig, CoreMsg, CoreState, SnapshotConfig};
 pub use reply::Outbound;

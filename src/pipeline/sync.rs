@@ -13,7 +13,10 @@ use crate::persist::txnlog::TxnLog;
 /// Work for the log thread.
 #[derive(Debug)]
 pub enum SyncRequest {
-    Append { zxid: i64, bytes: Vec<u8> },
+    Append {
+        zxid: i64,
+        bytes: Vec<u8>,
+    },
     /// Start a new log file with the next append (before a snapshot).
     Roll,
 }
@@ -36,7 +39,10 @@ pub struct LogStage {
 const MAX_BATCH: usize = 1000;
 
 impl LogStage {
-    pub fn spawn(mut log: TxnLog, events: mpsc::UnboundedSender<SyncEvent>) -> std::io::Result<LogStage> {
+    pub fn spawn(
+        mut log: TxnLog,
+        events: mpsc::UnboundedSender<SyncEvent>,
+    ) -> std::io::Result<LogStage> {
         let (tx, rx) = std_mpsc::channel::<SyncRequest>();
         let thread = std::thread::Builder::new()
             .name("txnlog-sync".into())
@@ -64,7 +70,11 @@ impl Drop for LogStage {
     }
 }
 
-fn run(log: &mut TxnLog, rx: &std_mpsc::Receiver<SyncRequest>, events: &mpsc::UnboundedSender<SyncEvent>) {
+fn run(
+    log: &mut TxnLog,
+    rx: &std_mpsc::Receiver<SyncRequest>,
+    events: &mpsc::UnboundedSender<SyncEvent>,
+) {
     while let Ok(first) = rx.recv() {
         let mut last = None;
         let mut next = Some(first);
@@ -92,7 +102,10 @@ fn run(log: &mut TxnLog, rx: &std_mpsc::Receiver<SyncRequest>, events: &mpsc::Un
     }
 }
 
-fn apply(log: &mut TxnLog, req: SyncRequest) -> Result<Option<i64>, crate::persist::error::PersistError> {
+fn apply(
+    log: &mut TxnLog,
+    req: SyncRequest,
+) -> Result<Option<i64>, crate::persist::error::PersistError> {
     match req {
         SyncRequest::Append { zxid, bytes } => log.append(zxid, &bytes).map(|()| Some(zxid)),
         SyncRequest::Roll => log.roll().map(|()| None),

@@ -2,6 +2,7 @@
 //! SIGINT/SIGTERM. Standalone only for now, with state in memory.
 
 mod four_letter;
+mod storage;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use crate::admin::ServerStats;
 use crate::config::ServerConfig;
 use crate::conn::{self, ConnLimits};
 use crate::pipeline::prep::PrepConfig;
+use crate::pipeline::sync::LogStage;
 use crate::pipeline::{self, CoreConfig, CoreMsg, CoreState};
-use crate::tree::{DataTree, EphemeralOptions, TreeOptions};
+use crate::tree::{EphemeralOptions, TreeOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -31,6 +33,13 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error("start-up failed: {0}")]
+    Startup(String),
+    /// The txn log could not be written: nothing more can be acknowledged.
+    #[error("stopping: {0}")]
+    Fatal(String),
 }
 
 /// A started server; dropping the handle does not stop it — call [`RunningServer::shutdown`].
@@ -42,14 +51,18 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// The core; it ends once every connection is gone, after the log has written what it holds.
+    core: JoinHandle<Result<(), String>>,
 }
 
 impl RunningServer {
+    /// Stop accepting, close every connection, and wait until the txn log is flushed.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         for t in self.tasks {
             let _ = t.await;
         }
+        let _ = self.core.await;
     }
 }
 
@@ -89,27 +102,31 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     let client_addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
-    tracing::warn!(
-        "ferrokeeper keeps its data in memory only for now: nothing is written to dataDir {} and a restart loses every znode",
-        cfg.data_dir.display()
-    );
     let admin = AdminServer::bind(&cfg).await?;
     let metrics = MetricsServer::bind(&cfg).await?;
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     let metrics_addr = metrics.as_ref().and_then(|m| m.local_addr().ok());
     let cfg = Arc::new(cfg);
-    let tree = DataTree::with_options(TreeOptions {
+    let tree_options = TreeOptions {
         digest_enabled: cfg.digest_enabled,
         ephemeral: EphemeralOptions {
             extended_types_enabled: cfg.extended_types_enabled,
             emulate_353_ttl: cfg.emulate_353_ttl_nodes,
         },
-    });
+    };
+    let opening = cfg.clone();
+    let storage = tokio::task::spawn_blocking(move || storage::open(&opening, tree_options))
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))??;
     let stats = Arc::new(ServerStats::new());
-    let state = CoreState::new(core_config(&cfg), tree, stats.clone());
+    let mut state = CoreState::new(core_config(&cfg), storage.tree, stats.clone());
+    let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+    let log = LogStage::spawn(storage.log, durable_tx)
+        .map_err(|e| ServerError::Startup(e.to_string()))?;
+    state.attach_persistence(log, storage.snapshots, &storage.sessions);
     let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
-    let core_task = tokio::spawn(pipeline::run(state, core_rx));
+    let core = tokio::spawn(pipeline::run(state, core_rx, durable_rx));
     let limits = ConnLimits {
         max_frame: non_negative(cfg.jute_max_buffer),
         max_client_cnxns: non_negative(cfg.max_client_cnxns),
@@ -132,13 +149,14 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         shutdown.clone(),
     ));
     tracing::info!(%client_addr, "serving clients");
-    tasks.extend([listener_task, core_task]);
+    tasks.push(listener_task);
     Ok(RunningServer {
         client_addr,
         admin_addr,
         metrics_addr,
         shutdown,
         tasks,
+        core,
     })
 }
 
@@ -168,13 +186,24 @@ fn view_source(
     })
 }
 
-/// Run until SIGINT or SIGTERM.
+/// Run until SIGINT or SIGTERM, or until the txn log fails.
 pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
-    let server = start(cfg).await?;
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    server.shutdown.cancel();
-    Ok(())
+    let mut server = start(cfg).await?;
+    tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            server.shutdown.cancel();
+            Ok(())
+        }
+        ended = &mut server.core => {
+            server.shutdown.cancel();
+            match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ServerError::Fatal(e)),
+                Err(e) => Err(ServerError::Fatal(e.to_string())),
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -29,13 +29,13 @@ impl Hash for AclKey {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entry {
     acl: Arc<Vec<Acl>>,
     refs: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AclCache {
     by_id: BTreeMap<i64, Entry>,
     by_list: HashMap<AclKey, i64>,

@@ -93,7 +93,7 @@ impl Default for TreeOptions {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DataTree {
     nodes: HashMap<Box<str>, DataNode>,
     /// Session → its ephemeral paths. Like the reference, a session's entry stays (maybe

@@ -117,7 +117,7 @@ impl StatsTrack {
 }
 
 /// `PathTrie` as the tree uses it: a set of paths compared by non-blank components.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct QuotaPrefixes {
     paths: HashSet<String>,
 }

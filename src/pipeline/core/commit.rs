@@ -59,10 +59,15 @@ impl CoreState {
         match &self.log {
             Some(log) => {
                 let bytes = txn.to_vec();
+                let len = bytes.len();
                 self.in_flight.push_back(InFlight { txn, done });
                 if !log.submit(SyncRequest::Append { zxid, bytes }) {
-                    tracing::error!(zxid, "the log stage has stopped; this txn will not be acknowledged");
+                    tracing::error!(
+                        zxid,
+                        "the log stage has stopped; this txn will not be acknowledged"
+                    );
                 }
+                self.note_logged(len);
             }
             None => {
                 self.in_flight.push_back(InFlight { txn, done });
@@ -73,11 +78,22 @@ impl CoreState {
 
     /// Everything up to `zxid` is on disk.
     pub(crate) fn durable(&mut self, zxid: i64) {
-        while self.in_flight.front().is_some_and(|f| f.txn.header.zxid <= zxid) {
-            let Some(InFlight { txn, done }) = self.in_flight.pop_front() else { break };
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.txn.header.zxid <= zxid)
+        {
+            let Some(InFlight { txn, done }) = self.in_flight.pop_front() else {
+                break;
+            };
             let applied = self.apply_txn(&txn);
             match done {
-                Completion::Reply { conn, xid, req, received } => {
+                Completion::Reply {
+                    conn,
+                    xid,
+                    req,
+                    received,
+                } => {
                     let result = write_reply(&req, &txn, &applied);
                     if matches!(req, Request::Check(_)) && result.is_ok() {
                         // 3.8 answers a bare check with SetDataResponse(null), whose
@@ -93,10 +109,18 @@ impl CoreState {
                     }
                     self.release_session_queue(session_id, txn.header.zxid);
                 }
-                Completion::Connect { conn, timeout, read_only } => {
+                Completion::Connect {
+                    conn,
+                    timeout,
+                    read_only,
+                } => {
                     let session_id = txn.header.client_id;
                     self.attach(conn, session_id);
-                    tracing::info!(session = format_args!("0x{session_id:x}"), timeout, "established session");
+                    tracing::info!(
+                        session = format_args!("0x{session_id:x}"),
+                        timeout,
+                        "established session"
+                    );
                     self.send(conn, connect_response(session_id, timeout, read_only));
                 }
                 Completion::Expire => {
@@ -114,15 +138,25 @@ impl CoreState {
 
     /// The session's write `zxid` is answered: answer what queued behind it, up to its next write.
     fn release_session_queue(&mut self, session_id: i64, zxid: i64) {
-        let Some(queue) = self.session_queues.get_mut(&session_id) else { return };
+        let Some(queue) = self.session_queues.get_mut(&session_id) else {
+            return;
+        };
         if matches!(queue.front(), Some(Queued::Write(z)) if *z == zxid) {
             queue.pop_front();
         }
         loop {
-            let Some(queue) = self.session_queues.get_mut(&session_id) else { return };
+            let Some(queue) = self.session_queues.get_mut(&session_id) else {
+                return;
+            };
             match queue.front() {
                 Some(Queued::Packet { .. }) => {
-                    if let Some(Queued::Packet { conn, xid, req, received }) = queue.pop_front() {
+                    if let Some(Queued::Packet {
+                        conn,
+                        xid,
+                        req,
+                        received,
+                    }) = queue.pop_front()
+                    {
                         self.dispatch_now(conn, xid, &req, received);
                     }
                 }
@@ -137,10 +171,15 @@ impl CoreState {
 
     /// True if `session_id` has writes in flight, so its next read must wait.
     pub(super) fn session_busy(&self, session_id: i64) -> bool {
-        self.session_queues.get(&session_id).is_some_and(|q| !q.is_empty())
+        self.session_queues
+            .get(&session_id)
+            .is_some_and(|q| !q.is_empty())
     }
 
     pub(super) fn enqueue(&mut self, session_id: i64, item: Queued) {
-        self.session_queues.entry(session_id).or_default().push_back(item);
+        self.session_queues
+            .entry(session_id)
+            .or_default()
+            .push_back(item);
     }
 }

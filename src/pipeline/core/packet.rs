@@ -10,7 +10,14 @@ use crate::pipeline::reply;
 use crate::request::Request;
 
 impl CoreState {
-    pub(super) fn packet(&mut self, conn: ConnId, xid_: i32, op: OpCode, body: &[u8], received: Instant) {
+    pub(super) fn packet(
+        &mut self,
+        conn: ConnId,
+        xid_: i32,
+        op: OpCode,
+        body: &[u8],
+        received: Instant,
+    ) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -30,7 +37,14 @@ impl CoreState {
             Ok(None) => {
                 // `UnimplementedRequestProcessor`: answer, then drop the connection
                 tracing::info!(op = op.0, "unimplemented request type; closing connection");
-                finish_reply(self, conn, xid_, "NA", Err(ErrorCode::UNIMPLEMENTED), received);
+                finish_reply(
+                    self,
+                    conn,
+                    xid_,
+                    "NA",
+                    Err(ErrorCode::UNIMPLEMENTED),
+                    received,
+                );
                 self.close(conn);
                 return;
             }
@@ -44,12 +58,20 @@ impl CoreState {
             Request::Auth(a) => auth_packet(self, conn, xid_, &a.scheme, &a.auth),
             Request::Sasl(_) => {
                 // no SASL server configured: the reference answers Ok with a null token
-                self.send(conn, reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()));
+                self.send(
+                    conn,
+                    reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()),
+                );
             }
             _ if req.is_write() => self.write(session_id, conn, xid_, req, received),
             _ if self.session_busy(session_id) => self.enqueue(
                 session_id,
-                Queued::Packet { conn, xid: xid_, req, received },
+                Queued::Packet {
+                    conn,
+                    xid: xid_,
+                    req,
+                    received,
+                },
             ),
             _ => self.dispatch_now(conn, xid_, &req, received),
         }
@@ -57,13 +79,31 @@ impl CoreState {
 
     /// Prep now (later requests must see this write's pending changes); reply once durable.
     fn write(&mut self, session_id: i64, conn: ConnId, xid_: i32, req: Request, received: Instant) {
-        let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+        let auth = self
+            .conns
+            .get(&conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
         let txn = self.prep_ctx(session_id, xid_, &auth).prep(&req);
-        self.submit_txn(txn, Completion::Reply { conn, xid: xid_, req, received });
+        self.submit_txn(
+            txn,
+            Completion::Reply {
+                conn,
+                xid: xid_,
+                req,
+                received,
+            },
+        );
     }
 
     /// Answer a non-write request against the tree as it stands.
-    pub(super) fn dispatch_now(&mut self, conn: ConnId, xid_: i32, req: &Request, received: Instant) {
+    pub(super) fn dispatch_now(
+        &mut self,
+        conn: ConnId,
+        xid_: i32,
+        req: &Request,
+        received: Instant,
+    ) {
         match req {
             Request::Ping => {
                 let zxid = self.tree.last_processed_zxid();

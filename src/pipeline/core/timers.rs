@@ -8,13 +8,19 @@ use tokio::sync::mpsc;
 
 use super::{idle_wait, Completion, CoreMsg, CoreState};
 use crate::jute::txn::TxnEntry;
+use crate::pipeline::sync::SyncEvent;
 
 /// `EphemeralType.TTL`: the top byte 0xFF marks a TTL owner; the low 40 bits are the TTL.
 const TTL_MARK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
 const TTL_MASK: i64 = 0x00FF_FFFF_FFFF;
 
-/// Runs until every sender of `rx` is gone.
-pub async fn run(mut state: CoreState, mut rx: mpsc::Receiver<CoreMsg>) {
+/// Runs until every sender of `rx` is gone (Ok) or the txn log fails (Err: the server must
+/// stop, as the reference exits when its SyncRequestProcessor cannot write).
+pub async fn run(
+    mut state: CoreState,
+    mut rx: mpsc::Receiver<CoreMsg>,
+    mut durable: mpsc::UnboundedReceiver<SyncEvent>,
+) -> Result<(), String> {
     let container_every = Duration::from_millis(state.config.container_check_interval_ms.max(1));
     let mut container_tick = tokio::time::interval(container_every);
     container_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -22,6 +28,12 @@ pub async fn run(mut state: CoreState, mut rx: mpsc::Receiver<CoreMsg>) {
     loop {
         let wait = idle_wait(&state);
         tokio::select! {
+            biased;
+            ev = durable.recv() => match ev {
+                Some(SyncEvent::Durable { zxid }) => state.durable(zxid),
+                Some(SyncEvent::Fatal(e)) => return Err(e),
+                None => {}
+            },
             msg = rx.recv() => match msg {
                 Some(msg) => state.handle(msg),
                 None => break,
@@ -30,6 +42,7 @@ pub async fn run(mut state: CoreState, mut rx: mpsc::Receiver<CoreMsg>) {
             _ = container_tick.tick() => state.sweep_containers(),
         }
     }
+    Ok(())
 }
 
 impl CoreState {
