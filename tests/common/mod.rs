@@ -17,13 +17,22 @@ use tokio::net::TcpStream;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Start a standalone server from zoo.cfg text (clientPort is forced to 0).
-pub async fn start_server(extra_cfg: &str) -> RunningServer {
-    let dir = std::env::temp_dir().join(format!(
+/// A fresh data directory for one test.
+pub fn temp_data_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
         "ferrokeeper-test-{}-{}",
         std::process::id(),
         rand_suffix()
-    ));
+    ))
+}
+
+/// Start a standalone server from zoo.cfg text (clientPort is forced to 0).
+pub async fn start_server(extra_cfg: &str) -> RunningServer {
+    start_server_in(&temp_data_dir(), extra_cfg).await
+}
+
+/// Start a standalone server on `dir` (which may hold an earlier run's data).
+pub async fn start_server_in(dir: &Path, extra_cfg: &str) -> RunningServer {
     // the AdminServer defaults to 0.0.0.0:8080, which parallel tests cannot share
     let text = format!(
         "tickTime=200\ndataDir={}\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=0\n{extra_cfg}\n",

@@ -1,0 +1,345 @@
+//! Durability: what a client was told is written survives a restart and a `kill -9`;
+//! snapshots roll; damaged files are reported, never silently dropped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{start_server_in, temp_data_dir, Client};
+use ferrokeeper::jute::codes::{ErrorCode, OpCode};
+use ferrokeeper::jute::data::Acl;
+use ferrokeeper::jute::proto::*;
+
+fn create(path: &str, data: &[u8], flags: i32) -> CreateRequest {
+    CreateRequest {
+        path: path.into(),
+        data: Some(Bytes::copy_from_slice(data)),
+        acl: Some(Acl::open_unsafe()),
+        flags,
+    }
+}
+
+async fn exists(c: &mut Client, path: &str) -> bool {
+    let r = c
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: path.into(),
+                watch: false,
+            },
+        )
+        .await;
+    r.err() == ErrorCode::OK
+}
+
+fn files(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("version-2"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.retain(|n| n.starts_with(prefix));
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_tree_and_live_sessions() {
+    let dir = temp_data_dir();
+    let server = start_server_in(&dir, "snapCount=10").await;
+    let mut c = Client::connect(server.client_addr).await;
+    c.call(OpCode::CREATE, &create("/d", b"root", 0)).await;
+    for i in 0..40 {
+        c.call(OpCode::CREATE, &create(&format!("/d/n{i}"), b"v", 0))
+            .await;
+    }
+    c.call(
+        OpCode::SET_DATA,
+        &SetDataRequest {
+            path: "/d".into(),
+            data: Some(Bytes::from_static(b"x")),
+            version: 0,
+        },
+    )
+    .await;
+    c.call(OpCode::CREATE, &create("/eph", b"", 1)).await;
+    let before: GetDataResponse = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/d".into(),
+                watch: false,
+            },
+        )
+        .await
+        .decode();
+    let (session, passwd) = (c.session_id, c.passwd.clone());
+    server.shutdown().await;
+    assert!(
+        files(&dir, "log.").len() >= 2,
+        "snapCount=10 rolled the log: {:?}",
+        files(&dir, "log.")
+    );
+    assert!(
+        files(&dir, "snapshot.").len() >= 2,
+        "start-up and periodic snapshots: {:?}",
+        files(&dir, "snapshot.")
+    );
+
+    let server = start_server_in(&dir, "snapCount=10").await;
+    let mut c = Client::connect_with(server.client_addr, session, passwd, 4000, 0)
+        .await
+        .expect("the session survived the restart");
+    let after: GetDataResponse = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/d".into(),
+                watch: false,
+            },
+        )
+        .await
+        .decode();
+    assert_eq!(before, after, "same data and Stat after recovery");
+    let kids: GetChildrenResponse = c
+        .call(
+            OpCode::GET_CHILDREN,
+            &GetChildrenRequest {
+                path: "/d".into(),
+                watch: false,
+            },
+        )
+        .await
+        .decode();
+    assert_eq!(kids.children.len(), 40);
+    assert!(
+        exists(&mut c, "/eph").await,
+        "the live session's ephemeral is back"
+    );
+    let r = c.call(OpCode::CREATE, &create("/d/next", b"", 0)).await;
+    assert!(
+        r.header.zxid > after.stat.mzxid,
+        "zxids carry on after recovery"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sessions_restored_at_start_up_expire_when_nobody_returns() {
+    let dir = temp_data_dir();
+    let server = start_server_in(&dir, "").await;
+    let mut c = Client::connect_with(server.client_addr, 0, Bytes::from_static(&[0; 16]), 400, 0)
+        .await
+        .unwrap();
+    c.call(OpCode::CREATE, &create("/gone-soon", b"", 1)).await;
+    server.shutdown().await;
+    let server = start_server_in(&dir, "").await;
+    let mut w = Client::connect(server.client_addr).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while exists(&mut w, "/gone-soon").await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "restored session never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_server(dir: &Path, port: u16) -> Child {
+    let cfg = dir.join("zoo.cfg");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nsnapCount=200\n", dir.display()),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ferrokeeper")
+}
+
+async fn connect_when_up(addr: std::net::SocketAddr) -> Client {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(c) =
+            Client::connect_with(addr, 0, Bytes::from_static(&[0; 16]), 10_000, 0).await
+        {
+            return c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Writers record a path only once its create is acknowledged; after every `kill -9` and
+/// restart, all recorded paths must be there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_write_load_loses_no_acknowledged_write() {
+    let dir = temp_data_dir();
+    let port = free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..4 {
+        let mut child = spawn_server(&dir, port);
+        let mut setup = connect_when_up(addr).await;
+        for p in &acked {
+            assert!(
+                exists(&mut setup, p).await,
+                "round {round}: acknowledged {p} was lost"
+            );
+        }
+        setup
+            .call(OpCode::CREATE, &create(&format!("/r{round}"), b"", 0))
+            .await;
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let mut c = connect_when_up(addr).await;
+            writers.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for i in 0.. {
+                    let path = format!("/r{round}/w{w}-{i}");
+                    c.send(OpCode::CREATE, &create(&path, b"payload", 0)).await;
+                    match c.recv().await {
+                        Some(r) if r.err() == ErrorCode::OK => mine.push(path),
+                        _ => break, // the server died: this write was never acknowledged
+                    }
+                }
+                mine
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 100 * round)).await;
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        for w in writers {
+            acked.extend(w.await.unwrap());
+        }
+    }
+    let mut child = spawn_server(&dir, port);
+    let mut c = connect_when_up(addr).await;
+    assert!(
+        acked.len() > 20,
+        "the load produced acknowledged writes ({})",
+        acked.len()
+    );
+    for p in &acked {
+        assert!(exists(&mut c, p).await, "acknowledged {p} was lost");
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+fn newest_log(dir: &Path) -> std::path::PathBuf {
+    dir.join("version-2")
+        .join(files(dir, "log.").pop().expect("a log file"))
+}
+
+async fn write_some(dir: &Path, n: usize) {
+    let server = start_server_in(dir, "").await;
+    let mut c = Client::connect(server.client_addr).await;
+    for i in 0..n {
+        c.call(OpCode::CREATE, &create(&format!("/t{i}"), &[7u8; 100], 0))
+            .await;
+    }
+    server.shutdown().await;
+}
+
+fn test_config(dir: &Path) -> ferrokeeper::config::ServerConfig {
+    let text = format!(
+        "tickTime=200\ndataDir={}\nadmin.enableServer=false\n",
+        dir.display()
+    );
+    let mut cfg = ferrokeeper::config::parse(&text, Path::new("zoo.cfg")).unwrap();
+    cfg.client_port = Some(0);
+    cfg.client_port_address = Some(std::net::Ipv4Addr::LOCALHOST.into());
+    cfg
+}
+
+#[tokio::test]
+async fn a_flipped_byte_mid_log_stops_start_up_naming_the_file() {
+    let dir = temp_data_dir();
+    write_some(&dir, 20).await;
+    let log = newest_log(&dir);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[16 + 200] ^= 0x55; // inside an early record; valid records follow
+    std::fs::write(&log, bytes).unwrap();
+    let err = ferrokeeper::server::start(test_config(&dir))
+        .await
+        .err()
+        .expect("start-up must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&log.file_name().unwrap().to_string_lossy().to_string()),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_torn_last_record_is_cut_and_everything_before_it_kept() {
+    let dir = temp_data_dir();
+    write_some(&dir, 20).await;
+    let log = newest_log(&dir);
+    let bytes = std::fs::read(&log).unwrap();
+    // find the end of the data (the rest is preallocated zeros) and tear the last record
+    let end = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
+    let mut torn = bytes[..end - 30].to_vec();
+    torn.resize(bytes.len(), 0);
+    std::fs::write(&log, torn).unwrap();
+    let server = start_server_in(&dir, "").await;
+    let mut c = Client::connect(server.client_addr).await;
+    assert!(exists(&mut c, "/t18").await);
+    assert!(!exists(&mut c, "/t19").await, "the torn txn is gone");
+    c.call(OpCode::CREATE, &create("/after", b"", 0)).await;
+    server.shutdown().await;
+    let server = start_server_in(&dir, "").await;
+    let mut c = Client::connect(server.client_addr).await;
+    assert!(
+        exists(&mut c, "/after").await,
+        "appends after the cut are readable"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_damaged_newest_snapshot_falls_back_to_an_older_one() {
+    let dir = temp_data_dir();
+    write_some(&dir, 10).await;
+    write_some(&dir, 0).await; // another start-up snapshot, now the newest
+    let snaps = files(&dir, "snapshot.");
+    assert!(snaps.len() >= 2, "{snaps:?}");
+    let newest = dir.join("version-2").join(snaps.last().unwrap());
+    let len = std::fs::metadata(&newest).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .unwrap();
+    f.set_len(len / 2).unwrap();
+    let server = start_server_in(&dir, "").await;
+    let mut c = Client::connect(server.client_addr).await;
+    assert!(
+        exists(&mut c, "/t9").await,
+        "older snapshot + log replay recovered everything"
+    );
+    server.shutdown().await;
+}
