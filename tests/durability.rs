@@ -343,3 +343,118 @@ async fn a_damaged_newest_snapshot_falls_back_to_an_older_one() {
     );
     server.shutdown().await;
 }
+
+/// Every txn we log carries the tree digest after it, as 3.8 logs it: replaying the log into
+/// a fresh tree must match each one (the tree's digest is checked against the 3.8 jar).
+#[tokio::test]
+async fn every_logged_txn_digest_matches_the_tree_after_it() {
+    let dir = temp_data_dir();
+    let server = start_server_in(&dir, "extendedTypesEnabled=true").await;
+    let mut c = Client::connect(server.client_addr).await;
+    let mut other = Client::connect(server.client_addr).await;
+    c.call(OpCode::CREATE, &create("/g", b"x", 0)).await;
+    c.call(OpCode::CREATE, &create("/g/seq-", b"1", 2)).await;
+    c.call(OpCode::CREATE, &create("/g/eph", b"", 1)).await;
+    other
+        .call(OpCode::CREATE, &create("/g/eph2", b"e", 3))
+        .await;
+    c.call(OpCode::CREATE_CONTAINER, &create("/g/c", b"", 4))
+        .await;
+    let ttl = CreateTtlRequest {
+        path: "/g/t".into(),
+        data: None,
+        acl: Some(Acl::open_unsafe()),
+        flags: 5,
+        ttl: 100_000,
+    };
+    c.call(OpCode::CREATE_TTL, &ttl).await;
+    c.call(
+        OpCode::SET_DATA,
+        &SetDataRequest {
+            path: "/g".into(),
+            data: Some(Bytes::from_static(b"yy")),
+            version: -1,
+        },
+    )
+    .await;
+    c.call(
+        OpCode::SET_ACL,
+        &SetAclRequest {
+            path: "/g".into(),
+            acl: Some(Acl::open_unsafe()),
+            version: -1,
+        },
+    )
+    .await;
+    c.call(
+        OpCode::DELETE,
+        &DeleteRequest {
+            path: "/g/seq-0000000000".into(),
+            version: -1,
+        },
+    )
+    .await;
+    c.call(
+        OpCode::DELETE,
+        &DeleteRequest {
+            path: "/nope".into(),
+            version: -1,
+        },
+    )
+    .await;
+    let ok = MultiRequest {
+        ops: vec![
+            MultiOp::Create(OpCode::CREATE, create("/g/m1", b"", 0)),
+            MultiOp::SetData(SetDataRequest {
+                path: "/g/m1".into(),
+                data: None,
+                version: 0,
+            }),
+        ],
+    };
+    c.call(OpCode::MULTI, &ok).await;
+    let failing = MultiRequest {
+        ops: vec![
+            MultiOp::Create(OpCode::CREATE, create("/g/m2", b"", 0)),
+            MultiOp::Delete(DeleteRequest {
+                path: "/nope".into(),
+                version: -1,
+            }),
+        ],
+    };
+    c.call(OpCode::MULTI, &failing).await;
+    other.close_session().await;
+    c.close_session().await;
+    server.shutdown().await;
+
+    let log_dir = dir.join("version-2");
+    let mut tree = ferrokeeper::tree::DataTree::with_options(ferrokeeper::tree::TreeOptions {
+        digest_enabled: true,
+        ephemeral: ferrokeeper::tree::EphemeralOptions {
+            extended_types_enabled: true,
+            emulate_353_ttl: false,
+        },
+    });
+    let mut checked = 0;
+    for logged in ferrokeeper::persist::txnlog::read_txns(&log_dir, 0).unwrap() {
+        let logged = logged.unwrap();
+        tree.apply(&logged.entry);
+        if let Some(d) = &logged.entry.digest {
+            assert_eq!(
+                d.tree_digest,
+                tree.digest(),
+                "zxid 0x{:x} op {:?}",
+                logged.zxid,
+                logged.entry.header.op
+            );
+            checked += 1;
+        } else {
+            assert_eq!(
+                logged.entry.header.op,
+                OpCode::ERROR,
+                "only failed single ops log no digest"
+            );
+        }
+    }
+    assert!(checked >= 14, "digests checked: {checked}");
+}

@@ -3,13 +3,13 @@
 //! through it, and once a txn log sits between prep and apply, later requests see earlier
 //! unapplied txns through it too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::jute::data::{Acl, StatPersisted};
-use crate::tree::DataTree;
+use crate::tree::{digest, DataTree};
 
 /// A node as prep sees it; `stat == None` records a pending delete.
 #[derive(Debug, Clone)]
@@ -19,12 +19,16 @@ pub struct ChangeRecord {
     pub data: Option<Bytes>,
     pub child_count: i32,
     pub acl: Arc<Vec<Acl>>,
+    /// This node's term in the tree digest (0 when deleted or outside the digest).
+    pub node_digest: i64,
 }
 
 /// Pending changes, a stack per path so a rolled-back multi uncovers what was there before.
 #[derive(Debug, Default)]
 pub struct PendingChanges {
     by_path: HashMap<String, Vec<ChangeRecord>>,
+    /// The tree digest after each pending change, in zxid order (`precalculatedDigest`).
+    digests: VecDeque<(i64, i64)>,
 }
 
 impl PendingChanges {
@@ -34,13 +38,30 @@ impl PendingChanges {
             return rec.stat.is_some().then(|| rec.clone());
         }
         let node = tree.node(path)?;
+        let node_digest = if tree.options().digest_enabled {
+            digest::node_digest(path, node.data.as_deref(), &node.stat)
+        } else {
+            0
+        };
         Some(ChangeRecord {
             zxid: node.stat.mzxid,
             stat: Some(node.stat.clone()),
             data: node.data.clone(),
             child_count: node.num_children(),
             acl: node.acl.clone(),
+            node_digest,
         })
+    }
+
+    /// The tree digest once every pending change is applied.
+    pub fn current_digest(&self, tree: &DataTree) -> i64 {
+        self.digests
+            .back()
+            .map_or_else(|| tree.digest(), |(_, d)| *d)
+    }
+
+    pub fn push_digest(&mut self, zxid: i64, tree_digest: i64) {
+        self.digests.push_back((zxid, tree_digest));
     }
 
     pub fn add(&mut self, path: &str, rec: ChangeRecord) {
@@ -49,6 +70,9 @@ impl PendingChanges {
 
     /// Drop every record of `zxid` (a failed multi, `PrepRequestProcessor#rollbackPendingChanges`).
     pub fn rollback(&mut self, zxid: i64) {
+        while self.digests.back().is_some_and(|(z, _)| *z == zxid) {
+            self.digests.pop_back();
+        }
         self.by_path.retain(|_, stack| {
             stack.retain(|r| r.zxid != zxid);
             !stack.is_empty()
@@ -57,6 +81,9 @@ impl PendingChanges {
 
     /// The tree has applied everything up to `zxid`; those records are now the tree's.
     pub fn applied_through(&mut self, zxid: i64) {
+        while self.digests.front().is_some_and(|(z, _)| *z <= zxid) {
+            self.digests.pop_front();
+        }
         self.by_path.retain(|_, stack| {
             stack.retain(|r| r.zxid > zxid);
             !stack.is_empty()

@@ -14,10 +14,10 @@ use crate::jute::data::{Acl, Id, StatPersisted};
 use crate::jute::proto::{MultiOp, MultiRequest};
 use crate::jute::txn::{
     CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTtlTxn,
-    CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn, SetDataTxn, TxnBody, TxnEntry, TxnHeader,
+    CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn, SetDataTxn, TxnBody, TxnDigest, TxnEntry, TxnHeader,
 };
 use crate::request::{validate_path, Request};
-use crate::tree::DataTree;
+use crate::tree::{digest, DataTree};
 
 /// `EphemeralType.TTL.maxValue()`: 40 bits of milliseconds.
 const MAX_TTL: i64 = 0x00FF_FFFF_FFFF;
@@ -31,6 +31,7 @@ pub struct PrepConfig {
     pub extended_types_enabled: bool,
     pub enforce_quota: bool,
     pub reconfig_enabled: bool,
+    pub digest_enabled: bool,
 }
 
 /// Who is asking and under which zxid/time the txn is stamped.
@@ -89,6 +90,11 @@ impl PrepContext<'_> {
     }
 
     fn entry(&self, op: OpCode, body: TxnBody) -> TxnEntry {
+        // every txn but a failed single op carries the tree digest after it (`setTxnDigest`)
+        let digest = (self.config.digest_enabled && op != OpCode::ERROR).then(|| TxnDigest {
+            version: digest::DIGEST_VERSION,
+            tree_digest: self.pending.current_digest(self.tree),
+        });
         TxnEntry {
             header: TxnHeader {
                 client_id: self.session_id,
@@ -98,8 +104,35 @@ impl PrepContext<'_> {
                 op,
             },
             body,
-            digest: None,
+            digest,
         }
+    }
+
+    /// Record a pending change and, with digests on, the tree digest after it
+    /// (`precalculateDigest`: current − the node's old term + its new term). A delete comes
+    /// in carrying its old term in `node_digest`.
+    fn change(&mut self, path: &str, mut rec: ChangeRecord) {
+        if self.config.digest_enabled {
+            let prev = match rec.stat {
+                // an update or add: the old term is whatever prep sees there now
+                Some(_) => self
+                    .pending
+                    .get(self.tree, path)
+                    .map_or(0, |r| r.node_digest),
+                None => rec.node_digest,
+            };
+            rec.node_digest = match &rec.stat {
+                Some(stat) => digest::node_digest(path, rec.data.as_deref(), stat),
+                None => 0,
+            };
+            let tree_digest = self
+                .pending
+                .current_digest(self.tree)
+                .wrapping_sub(prev)
+                .wrapping_add(rec.node_digest);
+            self.pending.push_digest(self.zxid, tree_digest);
+        }
+        self.pending.add(path, rec);
     }
 
     fn record(&self, path: &str) -> Result<ChangeRecord, ErrorCode> {
@@ -203,7 +236,7 @@ impl PrepContext<'_> {
         parent.stat = Some(parent_stat);
         parent.child_count += 1;
         parent.zxid = self.zxid;
-        self.pending.add(parent_path, parent);
+        self.change(parent_path, parent);
         let stat = StatPersisted {
             czxid: self.zxid,
             mzxid: self.zxid,
@@ -213,7 +246,7 @@ impl PrepContext<'_> {
             pzxid: self.zxid,
             ..Default::default()
         };
-        self.pending.add(
+        self.change(
             &path,
             ChangeRecord {
                 zxid: self.zxid,
@@ -221,6 +254,7 @@ impl PrepContext<'_> {
                 data: data.clone(),
                 child_count: 0,
                 acl: Arc::new(acl),
+                node_digest: 0,
             },
         );
         Ok((op, body))
@@ -254,8 +288,8 @@ impl PrepContext<'_> {
         }
         parent.child_count -= 1;
         parent.zxid = self.zxid;
-        self.pending.add(parent_path, parent);
-        self.pending.add(path, deleted(self.zxid));
+        self.change(parent_path, parent);
+        self.change(path, deleted(self.zxid, node.node_digest));
         Ok((
             OpCode::DELETE,
             TxnBody::Delete(DeleteTxn {
@@ -288,8 +322,8 @@ impl PrepContext<'_> {
         }
         parent.child_count -= 1;
         parent.zxid = self.zxid;
-        self.pending.add(parent_path, parent);
-        self.pending.add(path, deleted(self.zxid));
+        self.change(parent_path, parent);
+        self.change(path, deleted(self.zxid, node.node_digest));
         Ok((
             OpCode::DELETE_CONTAINER,
             TxnBody::Delete(DeleteTxn {
@@ -315,7 +349,7 @@ impl PrepContext<'_> {
         node.stat = Some(stat);
         node.data = data.clone();
         node.zxid = self.zxid;
-        self.pending.add(path, node);
+        self.change(path, node);
         Ok((
             OpCode::SET_DATA,
             TxnBody::SetData(SetDataTxn {
@@ -337,7 +371,7 @@ impl PrepContext<'_> {
         node.stat = Some(stat);
         node.acl = Arc::new(acl.clone());
         node.zxid = self.zxid;
-        self.pending.add(path, node);
+        self.change(path, node);
         Ok((
             OpCode::SET_ACL,
             TxnBody::SetAcl(SetAclTxn {
@@ -448,7 +482,23 @@ impl PrepContext<'_> {
             }
         }
         for path in &paths {
-            self.pending.add(path, deleted(self.zxid));
+            // with digests on, the reference also records each parent's new pzxid
+            if let Some(parent_path) =
+                crate::request::parent_of(path).filter(|_| self.config.digest_enabled)
+            {
+                if let Some(mut parent) = self.pending.get(self.tree, parent_path) {
+                    if let Some(stat) = parent.stat.as_mut() {
+                        stat.pzxid = self.zxid;
+                    }
+                    parent.zxid = self.zxid;
+                    self.change(parent_path, parent);
+                }
+            }
+            let prev = self
+                .pending
+                .get(self.tree, path)
+                .map_or(0, |r| r.node_digest);
+            self.change(path, deleted(self.zxid, prev));
         }
         let body = TxnBody::CloseSession(Some(CloseSessionTxn {
             paths2_delete: paths.into_iter().collect(),
@@ -457,13 +507,15 @@ impl PrepContext<'_> {
     }
 }
 
-fn deleted(zxid: i64) -> ChangeRecord {
+/// A pending delete; `prev_digest` is the node's term the delete takes out of the digest.
+fn deleted(zxid: i64, prev_digest: i64) -> ChangeRecord {
     ChangeRecord {
         zxid,
         stat: None,
         data: None,
         child_count: 0,
         acl: Arc::new(Vec::new()),
+        node_digest: prev_digest,
     }
 }
 

@@ -83,6 +83,7 @@ fn core_config(cfg: &ServerConfig) -> CoreConfig {
             extended_types_enabled: cfg.extended_types_enabled,
             enforce_quota: cfg.enforce_quota,
             reconfig_enabled: cfg.reconfig_enabled,
+            digest_enabled: cfg.digest_enabled,
         },
         digest_enabled: cfg.digest_enabled,
         container_check_interval_ms: non_negative(cfg.container_check_interval_ms) as u64,
