@@ -4,6 +4,7 @@
 //! (`log.<zxid>` files, `FileTxnLog`); errors are [`error::PersistError`].
 
 pub mod error;
+pub mod purge;
 pub mod restore;
 pub mod snapshot;
 pub mod txnlog;

@@ -151,6 +151,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     ));
     tracing::info!(%client_addr, "serving clients");
     tasks.push(listener_task);
+    if cfg.autopurge_purge_interval > 0 {
+        tasks.push(tokio::spawn(autopurge(cfg.clone(), shutdown.clone())));
+    }
     Ok(RunningServer {
         client_addr,
         admin_addr,
@@ -159,6 +162,29 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         tasks,
         core,
     })
+}
+
+/// `DatadirCleanupManager`: purge at start and then every autopurge.purgeInterval hours.
+async fn autopurge(cfg: Arc<ServerConfig>, shutdown: CancellationToken) {
+    let hours = u64::try_from(cfg.autopurge_purge_interval)
+        .unwrap_or(1)
+        .max(1);
+    let mut every = tokio::time::interval(Duration::from_secs(hours * 3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let snap_dir = crate::persist::restore::version_dir(&cfg.data_dir);
+        let log_dir = crate::persist::restore::version_dir(&cfg.data_log_dir);
+        let retain = usize::try_from(cfg.autopurge_snap_retain_count).unwrap_or(3);
+        let purged = tokio::task::spawn_blocking(move || {
+            crate::persist::purge::purge(&snap_dir, &log_dir, retain).len()
+        })
+        .await
+        .unwrap_or(0);
+        tracing::info!(files = purged, "autopurge done");
+    }
 }
 
 /// Views for the admin and metrics endpoints, built inside the core task like the words'.
