@@ -51,11 +51,8 @@ pub(super) fn sort_like_java<T, K: Ord>(
     hash: impl Fn(&T) -> i32,
     tie: impl Fn(&T) -> K,
 ) {
-    items.sort_by(|a, b| {
-        bucket(hash(a), cap)
-            .cmp(&bucket(hash(b), cap))
-            .then_with(|| tie(a).cmp(&tie(b)))
-    });
+    // keys computed once per item: hashing names inside the comparator was O(n log n) hashes
+    items.sort_by_cached_key(|item| (bucket(hash(item), cap), tie(item)));
 }
 
 #[cfg(test)]
