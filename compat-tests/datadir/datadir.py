@@ -20,7 +20,6 @@ temp dirs are removed unless KEEP_TMP=1.
 import base64
 import hashlib
 import os
-import random
 import re
 import shutil
 import signal

@@ -17,7 +17,7 @@ import time
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
-from kazoo.protocol.serialization import Create, int_struct, long_struct
+from kazoo.protocol.serialization import Create, long_struct
 from kazoo.security import ACL, Id, make_digest_acl_credential
 
 WAIT = 30
