@@ -40,7 +40,6 @@ const UNSUPPORTED: &[&str] = &[
     "localSessionsUpgradingEnabled",
     "multiAddress.",
     "jvm.pause.",
-    "snapshot.compression.method",
     "requestThrottle",
     "connectionMaxTokens",
     "learner.",
