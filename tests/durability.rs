@@ -201,7 +201,7 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut acked: Vec<String> = Vec::new();
-    for round in 0..4 {
+    for round in 0..6 {
         let mut child = spawn_server(&dir, port);
         let mut setup = connect_when_up(addr).await;
         for p in &acked {
