@@ -260,8 +260,16 @@ pub fn server_string(spec: &QuorumServerSpec) -> String {
         }
     };
     // Java sorts the quorum and the election address lists each by host on their own.
-    let mut quorum: Vec<_> = spec.addresses.iter().map(|a| (&a.host, a.quorum_port)).collect();
-    let mut election: Vec<_> = spec.addresses.iter().map(|a| (&a.host, a.election_port)).collect();
+    let mut quorum: Vec<_> = spec
+        .addresses
+        .iter()
+        .map(|a| (&a.host, a.quorum_port))
+        .collect();
+    let mut election: Vec<_> = spec
+        .addresses
+        .iter()
+        .map(|a| (&a.host, a.election_port))
+        .collect();
     quorum.sort_by(|a, b| a.0.cmp(b.0));
     election.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = quorum

@@ -51,7 +51,10 @@ pub fn encode(sid: i64, addrs: &[String], multi_address: bool) -> Vec<u8> {
     let (version, text) = if multi_address {
         (PROTOCOL_VERSION_V2, addrs.join("|"))
     } else {
-        (PROTOCOL_VERSION_V1, addrs.first().cloned().unwrap_or_default())
+        (
+            PROTOCOL_VERSION_V1,
+            addrs.first().cloned().unwrap_or_default(),
+        )
     };
     let mut out = Vec::with_capacity(20 + text.len());
     out.extend_from_slice(&version.to_be_bytes());
@@ -143,28 +146,47 @@ mod tests {
         let m = parse(&encode(7, &[format_addr(&a), format_addr(&b)], true))
             .await
             .unwrap();
-        assert_eq!(m.election_addrs, vec![("::1".to_owned(), 1)], "wildcard dropped");
+        assert_eq!(
+            m.election_addrs,
+            vec![("::1".to_owned(), 1)],
+            "wildcard dropped"
+        );
         let legacy = parse(&5i64.to_be_bytes()).await.unwrap();
-        assert_eq!(legacy, InitialMessage { sid: 5, election_addrs: vec![] });
+        assert_eq!(
+            legacy,
+            InitialMessage {
+                sid: 5,
+                election_addrs: vec![]
+            }
+        );
     }
 
     #[tokio::test]
     async fn rejects_bad_versions_lengths_and_addresses() {
         let mut bytes = encode(1, &["127.0.0.1:1".to_owned()], false);
         bytes[7] = 7;
-        assert!(matches!(parse(&bytes).await, Err(InitialMessageError::Version(_))));
+        assert!(matches!(
+            parse(&bytes).await,
+            Err(InitialMessageError::Version(_))
+        ));
         for len in [0i32, -1, 2049] {
             let mut b = PROTOCOL_VERSION_V1.to_be_bytes().to_vec();
             b.extend_from_slice(&1i64.to_be_bytes());
             b.extend_from_slice(&len.to_be_bytes());
             b.extend_from_slice(&[b'a'; 10]);
-            assert!(matches!(parse(&b).await, Err(InitialMessageError::Length(_))));
+            assert!(matches!(
+                parse(&b).await,
+                Err(InitialMessageError::Length(_))
+            ));
         }
         let mut b = PROTOCOL_VERSION_V1.to_be_bytes().to_vec();
         b.extend_from_slice(&1i64.to_be_bytes());
         b.extend_from_slice(&4i32.to_be_bytes());
         b.extend_from_slice(b"host");
-        assert!(matches!(parse(&b).await, Err(InitialMessageError::Address(_))));
+        assert!(matches!(
+            parse(&b).await,
+            Err(InitialMessageError::Address(_))
+        ));
         b.truncate(b.len() - 1);
         assert!(matches!(parse(&b).await, Err(InitialMessageError::Io(_))));
     }

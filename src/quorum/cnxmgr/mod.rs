@@ -132,7 +132,10 @@ impl QuorumCnxManager {
     /// accepting.
     pub async fn start(cfg: CnxConfig) -> Result<Self, CnxError> {
         let listeners = bind_all(&cfg).await?;
-        let local_addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let local_addrs = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let inner = Arc::new(Inner {
             cfg,
             peers: Mutex::new(Peers::default()),

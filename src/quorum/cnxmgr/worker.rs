@@ -155,7 +155,11 @@ fn start_workers(inner: &Arc<Inner>, sid: i64, stream: TcpStream) {
 fn finish(inner: &Inner, sid: i64, conn_id: u64, cancel: &CancellationToken) {
     cancel.cancel();
     let mut peers = inner.peers();
-    if peers.senders.get(&sid).is_some_and(|w| w.conn_id == conn_id) {
+    if peers
+        .senders
+        .get(&sid)
+        .is_some_and(|w| w.conn_id == conn_id)
+    {
         peers.senders.remove(&sid);
     }
 }

@@ -196,7 +196,11 @@ impl FastLeaderElection {
         self.init = (id, zxid, epoch);
         self.logical_clock += 1;
         self.proposed = self.init;
-        info!(my_id = self.cfg.my_id, zxid = format_args!("{zxid:#x}"), "new election");
+        info!(
+            my_id = self.cfg.my_id,
+            zxid = format_args!("{zxid:#x}"),
+            "new election"
+        );
         let mut out = self.send_notifications();
         out.push(Action::SetTimer(self.not_timeout));
         let queued: Vec<Notification> = self.pending.drain(..).collect();
@@ -229,7 +233,10 @@ impl FastLeaderElection {
         if !self.valid_voter(from) {
             // non-voters (observers) learn the current vote from us
             let reply = self.vote_msg(self.current_vote, self.logical_clock, self.state);
-            out.push(Action::Send { to: from, msg: reply });
+            out.push(Action::Send {
+                to: from,
+                msg: reply,
+            });
             return out;
         }
         let Some(state) = ServerState::from_wire(msg.state) else {
@@ -247,8 +254,12 @@ impl FastLeaderElection {
         if self.state == ServerState::Looking {
             if state == ServerState::Looking && n.election_epoch < self.logical_clock {
                 // a peer in an older round: tell it our proposal in this round
-                let reply = self.vote_msg(self.proposal(), self.logical_clock, ServerState::Looking);
-                out.push(Action::Send { to: from, msg: reply });
+                let reply =
+                    self.vote_msg(self.proposal(), self.logical_clock, ServerState::Looking);
+                out.push(Action::Send {
+                    to: from,
+                    msg: reply,
+                });
             }
             if self.is_electing() {
                 self.in_loop(n, &mut out);
@@ -262,7 +273,10 @@ impl FastLeaderElection {
             // out of election: answer a LOOKING peer with what we follow
             let v = self.current_vote;
             let reply = self.vote_msg(v, v.election_epoch, self.state);
-            out.push(Action::Send { to: from, msg: reply });
+            out.push(Action::Send {
+                to: from,
+                msg: reply,
+            });
         }
         out
     }

@@ -22,7 +22,11 @@ impl FastLeaderElection {
                 ServerState::Following | ServerState::Leading => self.out_of_election(n, out),
             }
         } else {
-            warn!(sid = n.sid, leader = n.leader, "ignoring notification from/for a non-voter");
+            warn!(
+                sid = n.sid,
+                leader = n.leader,
+                "ignoring notification from/for a non-voter"
+            );
         }
         if self.phase == Phase::Looking {
             out.push(Action::SetTimer(self.not_timeout));
@@ -44,14 +48,20 @@ impl FastLeaderElection {
             };
             out.extend(self.send_notifications());
         } else if n.election_epoch < self.logical_clock {
-            debug!(sid = n.sid, round = n.election_epoch, "notification from an older round");
+            debug!(
+                sid = n.sid,
+                round = n.election_epoch,
+                "notification from an older round"
+            );
             return;
         } else if self.total_order(theirs, self.proposed) {
             self.proposed = theirs;
             out.extend(self.send_notifications());
         }
-        self.recvset
-            .insert(n.sid, Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch));
+        self.recvset.insert(
+            n.sid,
+            Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch),
+        );
         let (leader, zxid, epoch) = self.proposed;
         let mine = Vote::new(leader, zxid, self.logical_clock, epoch);
         if self.has_all_quorums(&self.recvset, &mine) {
@@ -72,7 +82,13 @@ impl FastLeaderElection {
         };
         let end = Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch);
         if n.election_epoch == self.logical_clock {
-            self.recvset.insert(n.sid, Vote { version: 0, ..theirs });
+            self.recvset.insert(
+                n.sid,
+                Vote {
+                    version: 0,
+                    ..theirs
+                },
+            );
             if self.has_all_quorums(&self.recvset, &theirs)
                 && self.check_leader(&self.recvset, n.leader, n.election_epoch)
             {
@@ -93,7 +109,9 @@ impl FastLeaderElection {
     /// `checkLeader`: another leader must have told us it leads; ourselves only in this round.
     fn check_leader(&self, votes: &BTreeMap<i64, Vote>, leader: i64, election_epoch: i64) -> bool {
         if leader != self.cfg.my_id {
-            votes.get(&leader).is_some_and(|v| v.state == ServerState::Leading)
+            votes
+                .get(&leader)
+                .is_some_and(|v| v.state == ServerState::Leading)
         } else {
             self.logical_clock == election_epoch
         }
@@ -144,7 +162,11 @@ impl FastLeaderElection {
     /// `getCurrentAndNextConfigVoters` contains `sid`.
     pub(super) fn valid_voter(&self, sid: i64) -> bool {
         self.cfg.verifier.is_voter(sid)
-            || self.cfg.last_seen.as_ref().is_some_and(|qv| qv.is_voter(sid))
+            || self
+                .cfg
+                .last_seen
+                .as_ref()
+                .is_some_and(|qv| qv.is_voter(sid))
     }
 
     pub(super) fn send_notifications(&self) -> Vec<Action> {
@@ -190,7 +212,11 @@ impl FastLeaderElection {
         if rqv.version() <= self.cfg.verifier.version() || self.state != ServerState::Looking {
             return false;
         }
-        info!(sid = from, version = format_args!("{:x}", rqv.version()), "newer config");
+        info!(
+            sid = from,
+            version = format_args!("{:x}", rqv.version()),
+            "newer config"
+        );
         let restart = !rqv.same_as(&self.cfg.verifier);
         self.cfg.verifier = rqv.clone();
         self.qv_text = rqv.to_string().into_bytes();

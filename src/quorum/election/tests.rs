@@ -11,13 +11,19 @@ use crate::quorum::verifier::QuorumVerifier;
 
 fn qv(n: i64) -> QuorumVerifier {
     QuorumVerifier::majority(
-        (1..=n).map(|i| parse_server(i, &format!("127.0.0.1:{}:{}", 2000 + i, 3000 + i), false).unwrap()),
+        (1..=n).map(|i| {
+            parse_server(i, &format!("127.0.0.1:{}:{}", 2000 + i, 3000 + i), false).unwrap()
+        }),
         0,
     )
 }
 
 fn engine(my_id: i64, verifier: QuorumVerifier) -> FastLeaderElection {
-    FastLeaderElection::new(ElectionConfig::new(my_id, LearnerType::Participant, verifier))
+    FastLeaderElection::new(ElectionConfig::new(
+        my_id,
+        LearnerType::Participant,
+        verifier,
+    ))
 }
 
 fn note(state: ServerState, leader: i64, zxid: i64, round: i64, epoch: i64) -> Vec<u8> {
@@ -38,7 +44,9 @@ fn sends(actions: &[Action]) -> Vec<(i64, i64, i64, i64, i32)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send { to, msg } => Some((*to, msg.leader, msg.zxid, msg.election_epoch, msg.state)),
+            Action::Send { to, msg } => {
+                Some((*to, msg.leader, msg.zxid, msg.election_epoch, msg.state))
+            }
             _ => None,
         })
         .collect()
@@ -57,9 +65,14 @@ const LOOKING: ServerState = ServerState::Looking;
 fn election_starts_with_a_vote_for_ourselves_to_every_voter() {
     let mut e = engine(1, qv(3));
     let a = e.look_for_leader(5, 1);
-    assert_eq!(sends(&a), vec![(1, 1, 5, 1, 0), (2, 1, 5, 1, 0), (3, 1, 5, 1, 0)]);
+    assert_eq!(
+        sends(&a),
+        vec![(1, 1, 5, 1, 0), (2, 1, 5, 1, 0), (3, 1, 5, 1, 0)]
+    );
     assert_eq!(a.last(), Some(&Action::SetTimer(FINALIZE_WAIT)));
-    let Action::Send { msg, .. } = &a[0] else { panic!() };
+    let Action::Send { msg, .. } = &a[0] else {
+        panic!()
+    };
     assert_eq!(msg.peer_epoch, 1);
     assert_eq!(msg.config.as_deref(), Some(qv(3).to_string().as_bytes()));
 }
@@ -69,7 +82,10 @@ fn a_better_vote_in_the_same_round_is_adopted_and_broadcast() {
     let mut e = engine(1, qv(3));
     e.look_for_leader(5, 1);
     let a = e.on_message(2, &note(LOOKING, 2, 9, 1, 1));
-    assert_eq!(sends(&a), vec![(1, 2, 9, 1, 0), (2, 2, 9, 1, 0), (3, 2, 9, 1, 0)]);
+    assert_eq!(
+        sends(&a),
+        vec![(1, 2, 9, 1, 0), (2, 2, 9, 1, 0), (3, 2, 9, 1, 0)]
+    );
     assert_eq!(a.last(), Some(&Action::SetTimer(FINALIZE_WAIT)));
     // a worse vote changes nothing and sends nothing
     let a = e.on_message(3, &note(LOOKING, 3, 4, 1, 1));
@@ -129,20 +145,33 @@ fn queue(wire: &mut VecDeque<(i64, i64, Vec<u8>)>, from: i64, acts: Vec<Action>)
 #[test]
 fn three_peers_elect_the_highest_zxid() {
     let mut peers: BTreeMap<i64, _> = (1..=3).map(|i| (i, engine(i, qv(3)))).collect();
-    run_ensemble(&mut peers, &[(1, 0x1_0000_0009, 1), (2, 0x1_0000_0004, 1), (3, 0x1_0000_0007, 1)]);
+    run_ensemble(
+        &mut peers,
+        &[
+            (1, 0x1_0000_0009, 1),
+            (2, 0x1_0000_0004, 1),
+            (3, 0x1_0000_0007, 1),
+        ],
+    );
     assert_eq!(peers[&1].state(), ServerState::Leading);
     assert_eq!(peers[&2].state(), ServerState::Following);
     assert_eq!(peers[&3].state(), ServerState::Following);
     for p in peers.values() {
         let v = p.current_vote();
-        assert_eq!((v.id, v.zxid, v.peer_epoch, v.election_epoch), (1, 0x1_0000_0009, 1, 1));
+        assert_eq!(
+            (v.id, v.zxid, v.peer_epoch, v.election_epoch),
+            (1, 0x1_0000_0009, 1, 1)
+        );
     }
 }
 
 #[test]
 fn epoch_beats_zxid_and_ties_go_to_the_larger_sid() {
     let mut peers: BTreeMap<i64, _> = (1..=3).map(|i| (i, engine(i, qv(3)))).collect();
-    run_ensemble(&mut peers, &[(1, 0x9, 2), (2, 0x1_0000_0000, 1), (3, 0x9, 2)]);
+    run_ensemble(
+        &mut peers,
+        &[(1, 0x9, 2), (2, 0x1_0000_0000, 1), (3, 0x9, 2)],
+    );
     assert_eq!(peers[&3].state(), ServerState::Leading);
     assert!(peers.values().all(|p| p.current_vote().id == 3));
 }
@@ -153,9 +182,17 @@ fn finalize_wait_is_rearmed_by_worse_notifications_and_ends_on_timeout() {
     e.look_for_leader(5, 1);
     e.on_message(3, &note(LOOKING, 3, 5, 1, 1));
     let a = e.on_message(1, &note(LOOKING, 3, 5, 1, 1));
-    assert_eq!(a, vec![Action::SetTimer(FINALIZE_WAIT)], "quorum {{1,3}}: finalizing");
+    assert_eq!(
+        a,
+        vec![Action::SetTimer(FINALIZE_WAIT)],
+        "quorum {{1,3}}: finalizing"
+    );
     let a = e.on_message(2, &note(LOOKING, 2, 1, 1, 1));
-    assert_eq!(a, vec![Action::SetTimer(FINALIZE_WAIT)], "worse: dropped, wait again");
+    assert_eq!(
+        a,
+        vec![Action::SetTimer(FINALIZE_WAIT)],
+        "worse: dropped, wait again"
+    );
     let a = e.on_timeout(true);
     let (state, vote) = decided(&a).unwrap();
     assert_eq!(state, ServerState::Leading);
@@ -180,14 +217,26 @@ fn notification_timeout_backs_off_to_the_maximum() {
     let mut e = engine(1, qv(3));
     e.look_for_leader(0, 0);
     let a = e.on_timeout(false);
-    assert_eq!(a, vec![Action::ConnectAll, Action::SetTimer(Duration::from_millis(400))]);
+    assert_eq!(
+        a,
+        vec![
+            Action::ConnectAll,
+            Action::SetTimer(Duration::from_millis(400))
+        ]
+    );
     let a = e.on_timeout(true);
     assert_eq!(sends(&a).len(), 3);
-    assert_eq!(a.last(), Some(&Action::SetTimer(Duration::from_millis(800))));
+    assert_eq!(
+        a.last(),
+        Some(&Action::SetTimer(Duration::from_millis(800)))
+    );
     for _ in 0..20 {
         e.on_timeout(true);
     }
-    assert_eq!(e.on_timeout(false).last(), Some(&Action::SetTimer(MAX_NOTIFICATION_INTERVAL)));
+    assert_eq!(
+        e.on_timeout(false).last(),
+        Some(&Action::SetTimer(MAX_NOTIFICATION_INTERVAL))
+    );
 }
 
 #[test]
@@ -201,7 +250,11 @@ fn a_peer_joining_an_established_ensemble_follows_its_leader() {
     let (state, vote) = decided(&a).unwrap();
     assert_eq!(state, ServerState::Following);
     assert_eq!((vote.id, vote.election_epoch, vote.peer_epoch), (2, 4, 1));
-    assert_eq!(e.logical_clock(), 4, "outofelection adopts the leader's round");
+    assert_eq!(
+        e.logical_clock(),
+        4,
+        "outofelection adopts the leader's round"
+    );
     // afterwards a LOOKING peer is answered with that vote and our state
     let a = e.on_message(1, &note(LOOKING, 1, 0, 9, 0));
     assert_eq!(sends(&a), vec![(1, 2, 0x1_0000_0000, 4, 1)]);
@@ -219,11 +272,17 @@ fn non_voters_are_answered_with_the_current_vote() {
 
 #[test]
 fn observers_learn_the_leader_without_voting() {
-    let text = format!("{}\n", qv(3)).replace("version=0", "server.4=127.0.0.1:2004:3004:observer\nversion=0");
+    let text = format!("{}\n", qv(3)).replace(
+        "version=0",
+        "server.4=127.0.0.1:2004:3004:observer\nversion=0",
+    );
     let v = QuorumVerifier::from_config_str(&text).unwrap();
     let mut o = FastLeaderElection::new(ElectionConfig::new(4, LearnerType::Observer, v));
     let a = o.look_for_leader(77, 3);
-    assert_eq!(sends(&a).iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        sends(&a).iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(sends(&a)[0].1, i64::MIN, "observers propose nobody");
     o.on_message(1, &note(ServerState::Following, 3, 8, 2, 1));
     let a = o.on_message(3, &note(ServerState::Leading, 3, 8, 2, 1));
@@ -232,7 +291,8 @@ fn observers_learn_the_leader_without_voting() {
 
 #[test]
 fn zero_weight_never_wins() {
-    let text = "server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\ngroup.1=1:2:3\nweight.3=0\nversion=0";
+    let text =
+        "server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:5:6\ngroup.1=1:2:3\nweight.3=0\nversion=0";
     let v = QuorumVerifier::from_config_str(text).unwrap();
     let mut e = engine(1, v);
     e.look_for_leader(5, 1);
@@ -257,7 +317,13 @@ fn newer_config_with_other_members_stops_the_election() {
         config: Some(bigger.to_string().into_bytes()),
     };
     let a = e.on_message(2, &msg.encode());
-    assert_eq!(a, vec![Action::Reconfigured { verifier: bigger.clone(), restart: true }]);
+    assert_eq!(
+        a,
+        vec![Action::Reconfigured {
+            verifier: bigger.clone(),
+            restart: true
+        }]
+    );
     assert!(!e.is_electing());
     assert!(e.on_message(2, &msg.encode()).is_empty(), "stopped");
     // same members, newer version: adopted, election goes on
@@ -265,9 +331,18 @@ fn newer_config_with_other_members_stops_the_election() {
     e.look_for_leader(0, 0);
     let mut same = qv(3);
     same.set_version(7);
-    let msg = NotificationMsg { config: Some(same.to_string().into_bytes()), ..msg };
+    let msg = NotificationMsg {
+        config: Some(same.to_string().into_bytes()),
+        ..msg
+    };
     let a = e.on_message(2, &msg.encode());
-    assert_eq!(a[0], Action::Reconfigured { verifier: same.clone(), restart: false });
+    assert_eq!(
+        a[0],
+        Action::Reconfigured {
+            verifier: same.clone(),
+            restart: false
+        }
+    );
     assert_eq!(e.verifier().version(), 7);
     assert!(e.is_electing());
 }

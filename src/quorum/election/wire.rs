@@ -174,12 +174,24 @@ mod tests {
     #[test]
     fn malformed_messages_are_errors_not_panics() {
         let full = msg().encode();
-        assert_eq!(NotificationMsg::decode(&full[..27]), Err(WireError::Short(27)));
+        assert_eq!(
+            NotificationMsg::decode(&full[..27]),
+            Err(WireError::Short(27))
+        );
         for n in 29..40 {
-            assert_eq!(NotificationMsg::decode(&full[..n]), Err(WireError::Malformed(n)));
+            assert_eq!(
+                NotificationMsg::decode(&full[..n]),
+                Err(WireError::Malformed(n))
+            );
         }
-        assert_eq!(NotificationMsg::decode(&full[..42]), Err(WireError::Malformed(42)));
-        assert_eq!(NotificationMsg::decode(&full[..60]), Err(WireError::Malformed(60)));
+        assert_eq!(
+            NotificationMsg::decode(&full[..42]),
+            Err(WireError::Malformed(42))
+        );
+        assert_eq!(
+            NotificationMsg::decode(&full[..60]),
+            Err(WireError::Malformed(60))
+        );
         let mut neg = full.clone();
         neg[40..44].copy_from_slice(&(-1i32).to_be_bytes());
         assert!(matches!(
