@@ -16,6 +16,7 @@
 //! | `tree` | DataTree: znodes, Stat, ephemerals, containers/TTL, quotas, digest |
 //! | `watch` | one-shot, persistent and persistent-recursive watches |
 //! | `persist` | txn log and snapshot files (the only module touching files) |
+//! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection |
 //! | `admin` | four-letter words |
 //! | `server` | assembly and shutdown |
 
@@ -25,6 +26,7 @@ pub mod conn;
 pub mod jute;
 pub mod persist;
 pub mod pipeline;
+pub mod quorum;
 pub mod request;
 pub mod server;
 pub mod session;

@@ -1,0 +1,116 @@
+#![allow(clippy::unwrap_used)]
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::*;
+
+async fn manager(my_id: i64) -> QuorumCnxManager {
+    let cfg = CnxConfig::new(my_id, vec!["127.0.0.1:0".to_owned()]);
+    QuorumCnxManager::start(cfg).await.unwrap()
+}
+
+async fn pair() -> (QuorumCnxManager, QuorumCnxManager) {
+    // bind first to learn the ports, then give each the other's address
+    let l1 = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let l2 = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let peers: HashMap<i64, Vec<String>> =
+        HashMap::from([(1, vec![l1.to_string()]), (2, vec![l2.to_string()])]);
+    let mut c1 = CnxConfig::new(1, vec![l1.to_string()]);
+    c1.peers = peers.clone();
+    let mut c2 = CnxConfig::new(2, vec![l2.to_string()]);
+    c2.peers = peers;
+    (
+        QuorumCnxManager::start(c1).await.unwrap(),
+        QuorumCnxManager::start(c2).await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn smaller_sid_dialling_gets_a_dial_back_and_messages_flow() {
+    let (m1, m2) = pair().await;
+    m1.to_send(2, b"hello from 1".to_vec());
+    let got = m2.poll_recv(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got, (1, b"hello from 1".to_vec()));
+    m2.to_send(1, b"back".to_vec());
+    assert_eq!(
+        m1.poll_recv(Duration::from_secs(5)).await.unwrap(),
+        (2, b"back".to_vec())
+    );
+    assert!(m1.connected_to_peer(2) && m2.connected_to_peer(1));
+    m1.halt();
+    m2.halt();
+}
+
+#[tokio::test]
+async fn own_sid_loops_back_and_own_sid_connections_are_refused() {
+    let m = manager(5).await;
+    m.to_send(5, vec![1, 2]);
+    assert_eq!(
+        m.poll_recv(Duration::from_secs(1)).await.unwrap(),
+        (5, vec![1, 2])
+    );
+    let mut s = TcpStream::connect(m.local_addrs()[0]).await.unwrap();
+    s.write_all(&initial::encode(5, &["127.0.0.1:1".to_owned()], false))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(n.unwrap(), 0, "closed");
+    assert!(!m.connected_to_peer(5));
+    m.halt();
+}
+
+#[tokio::test]
+async fn larger_sid_connection_is_kept_and_bad_lengths_drop_it() {
+    let m = manager(1).await;
+    // queued before 9 connects (9 is not in the view, so nobody dials): only the newest stays
+    m.to_send(9, vec![1]);
+    m.to_send(9, vec![2]);
+    assert!(!m.have_delivered());
+    let mut s = TcpStream::connect(m.local_addrs()[0]).await.unwrap();
+    s.write_all(&initial::encode(9, &["127.0.0.1:1".to_owned()], false))
+        .await
+        .unwrap();
+    s.write_all(&[0, 0, 0, 3, 7, 8, 9]).await.unwrap();
+    assert_eq!(
+        m.poll_recv(Duration::from_secs(5)).await.unwrap(),
+        (9, vec![7, 8, 9])
+    );
+    assert!(m.connected_to_peer(9));
+    let mut frame = [0u8; 5];
+    s.read_exact(&mut frame).await.unwrap();
+    assert_eq!(frame, [0, 0, 0, 1, 2]);
+    assert!(m.have_delivered());
+    s.write_all(&(PACKET_MAX_SIZE as i32 + 1).to_be_bytes())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(n.unwrap(), 0, "oversized packet closes the connection");
+    m.halt();
+}
+
+#[tokio::test]
+async fn bind_gives_up_after_the_retries() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = CnxConfig::new(1, vec![taken.local_addr().unwrap().to_string()]);
+    cfg.port_bind_retry = 1;
+    assert!(matches!(
+        QuorumCnxManager::start(cfg).await,
+        Err(CnxError::Bind { .. })
+    ));
+}

@@ -1,0 +1,97 @@
+//! Runs the [`FastLeaderElection`] engine over a [`QuorumCnxManager`]: the part of
+//! `FastLeaderElection.Messenger` (WorkerSender / WorkerReceiver threads) and of
+//! `lookForLeader`'s polling that touches the network and the clock.
+
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{Action, FastLeaderElection};
+use super::vote::Vote;
+use crate::quorum::cnxmgr::QuorumCnxManager;
+use crate::quorum::verifier::QuorumVerifier;
+
+/// Why an election ended without a leader.
+#[derive(Debug, thiserror::Error)]
+pub enum ElectionError {
+    /// A notification brought a config with other members; start a new election with it.
+    #[error("membership changed to config version {:x}", .0.version())]
+    Reconfigured(Box<QuorumVerifier>),
+    #[error("election cancelled")]
+    Cancelled,
+}
+
+/// Carries out the engine's actions; returns the decision if one was made.
+fn perform(
+    cnx: &QuorumCnxManager,
+    actions: Vec<Action>,
+    deadline: &mut Option<Instant>,
+) -> Result<Option<Vote>, ElectionError> {
+    for action in actions {
+        match action {
+            Action::Send { to, msg } => cnx.to_send(to, msg.encode()),
+            Action::SetTimer(d) => *deadline = Some(Instant::now() + d),
+            Action::ConnectAll => cnx.connect_all(),
+            Action::Decided { vote, .. } => return Ok(Some(vote)),
+            Action::Reconfigured { verifier, restart } => {
+                if restart {
+                    return Err(ElectionError::Reconfigured(Box::new(verifier)));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `FastLeaderElection#lookForLeader`: runs one election to its end. The engine keeps the
+/// outcome (`state()`, `current_vote()`); keep calling [`answer_notifications`] afterwards so
+/// peers still looking learn the leader.
+pub async fn look_for_leader(
+    engine: &mut FastLeaderElection,
+    cnx: &QuorumCnxManager,
+    last_logged_zxid: i64,
+    current_epoch: i64,
+    cancel: &CancellationToken,
+) -> Result<Vote, ElectionError> {
+    let mut deadline = None;
+    let start = engine.look_for_leader(last_logged_zxid, current_epoch);
+    if let Some(v) = perform(cnx, start, &mut deadline)? {
+        return Ok(v);
+    }
+    loop {
+        let timer = async {
+            match deadline {
+                Some(d) => sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let actions = tokio::select! {
+            _ = cancel.cancelled() => return Err(ElectionError::Cancelled),
+            (sid, bytes) = cnx.recv() => engine.on_message(sid, &bytes),
+            _ = timer => {
+                deadline = None;
+                engine.on_timeout(cnx.have_delivered())
+            }
+        };
+        if let Some(v) = perform(cnx, actions, &mut deadline)? {
+            return Ok(v);
+        }
+    }
+}
+
+/// The `WorkerReceiver` outside an election: answers LOOKING peers with our current vote
+/// until cancelled or the engine is put back to LOOKING.
+pub async fn answer_notifications(
+    engine: &mut FastLeaderElection,
+    cnx: &QuorumCnxManager,
+    cancel: &CancellationToken,
+) {
+    let mut deadline = None;
+    while !engine.is_electing() {
+        let (sid, bytes) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            m = cnx.recv() => m,
+        };
+        let actions = engine.on_message(sid, &bytes);
+        let _ = perform(cnx, actions, &mut deadline);
+    }
+}

@@ -1,0 +1,118 @@
+//! `QuorumPeer.ServerState` and `Vote` (with `Vote#equals`' out-of-election rules) plus the
+//! vote order of `FastLeaderElection#totalOrderPredicate`.
+
+/// `QuorumPeer.ServerState`; the ordinal is the wire value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerState {
+    Looking,
+    Following,
+    Leading,
+    Observing,
+}
+
+impl ServerState {
+    pub fn from_wire(v: i32) -> Option<ServerState> {
+        match v {
+            0 => Some(ServerState::Looking),
+            1 => Some(ServerState::Following),
+            2 => Some(ServerState::Leading),
+            3 => Some(ServerState::Observing),
+            _ => None,
+        }
+    }
+
+    pub fn to_wire(self) -> i32 {
+        match self {
+            ServerState::Looking => 0,
+            ServerState::Following => 1,
+            ServerState::Leading => 2,
+            ServerState::Observing => 3,
+        }
+    }
+}
+
+/// A vote: who should lead, with the (zxid, peer epoch) backing it, in which election round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vote {
+    /// Notification format version the vote came with (0 for our own).
+    pub version: i32,
+    /// The proposed leader's sid.
+    pub id: i64,
+    pub zxid: i64,
+    /// Election round (`logicalclock`); -1 when not known.
+    pub election_epoch: i64,
+    pub peer_epoch: i64,
+    pub state: ServerState,
+}
+
+impl Vote {
+    pub fn new(id: i64, zxid: i64, election_epoch: i64, peer_epoch: i64) -> Vote {
+        Vote {
+            version: 0,
+            id,
+            zxid,
+            election_epoch,
+            peer_epoch,
+            state: ServerState::Looking,
+        }
+    }
+
+    /// `Vote#equals`: all of (id, zxid, round, epoch) while either side is LOOKING; for peers
+    /// out of election only (id, peer epoch), and only the id across the ZOOKEEPER-1732
+    /// version boundary.
+    pub fn agrees_with(&self, other: &Vote) -> bool {
+        if self.state == ServerState::Looking || other.state == ServerState::Looking {
+            self.id == other.id
+                && self.zxid == other.zxid
+                && self.election_epoch == other.election_epoch
+                && self.peer_epoch == other.peer_epoch
+        } else if (self.version > 0) ^ (other.version > 0) {
+            self.id == other.id
+        } else {
+            self.id == other.id && self.peer_epoch == other.peer_epoch
+        }
+    }
+}
+
+/// `totalOrderPredicate` without the weight check: is (new) ahead of (cur) by
+/// (peer epoch, zxid, sid)?
+pub fn vote_is_newer(new: (i64, i64, i64), cur: (i64, i64, i64)) -> bool {
+    let (new_id, new_zxid, new_epoch) = new;
+    let (cur_id, cur_zxid, cur_epoch) = cur;
+    (new_epoch, new_zxid, new_id) > (cur_epoch, cur_zxid, cur_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_epoch_then_zxid_then_sid() {
+        assert!(vote_is_newer((1, 0, 2), (3, 0x99, 1)));
+        assert!(vote_is_newer((1, 5, 1), (3, 4, 1)));
+        assert!(vote_is_newer((3, 5, 1), (2, 5, 1)));
+        assert!(!vote_is_newer((2, 5, 1), (2, 5, 1)));
+    }
+
+    #[test]
+    fn out_of_election_votes_compare_id_and_epoch() {
+        let mut a = Vote::new(2, 10, 1, 1);
+        let mut b = Vote::new(2, 11, 5, 1);
+        assert!(!a.agrees_with(&b));
+        a.state = ServerState::Following;
+        b.state = ServerState::Leading;
+        assert!(a.agrees_with(&b));
+        b.peer_epoch = 2;
+        assert!(!a.agrees_with(&b));
+        b.version = 2;
+        assert!(a.agrees_with(&b), "mixed versions: id only");
+    }
+
+    #[test]
+    fn state_wire_values() {
+        for v in 0..4 {
+            assert_eq!(ServerState::from_wire(v).map(ServerState::to_wire), Some(v));
+        }
+        assert_eq!(ServerState::from_wire(4), None);
+    }
+}
