@@ -10,32 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{start_server_in, temp_data_dir, Client};
+use common::{connect_when_up, create, exists, free_port, start_server_in, temp_data_dir, Client};
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::data::Acl;
 use ferrokeeper::jute::proto::*;
-
-fn create(path: &str, data: &[u8], flags: i32) -> CreateRequest {
-    CreateRequest {
-        path: path.into(),
-        data: Some(Bytes::copy_from_slice(data)),
-        acl: Some(Acl::open_unsafe()),
-        flags,
-    }
-}
-
-async fn exists(c: &mut Client, path: &str) -> bool {
-    let r = c
-        .call(
-            OpCode::EXISTS,
-            &ExistsRequest {
-                path: path.into(),
-                watch: false,
-            },
-        )
-        .await;
-    r.err() == ErrorCode::OK
-}
 
 fn files(dir: &Path, prefix: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("version-2"))
@@ -152,14 +130,6 @@ async fn sessions_restored_at_start_up_expire_when_nobody_returns() {
     server.shutdown().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn_server(dir: &Path, port: u16) -> Child {
     let cfg = dir.join("zoo.cfg");
     std::fs::create_dir_all(dir).unwrap();
@@ -175,22 +145,6 @@ fn spawn_server(dir: &Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start ferrokeeper")
-}
-
-async fn connect_when_up(addr: std::net::SocketAddr) -> Client {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(c) =
-            Client::connect_with(addr, 0, Bytes::from_static(&[0; 16]), 10_000, 0).await
-        {
-            return c;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Writers record a path only once its create is acknowledged; after every `kill -9` and

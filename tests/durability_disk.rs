@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{temp_data_dir, Client};
+use common::{connect_when_up, free_port, temp_data_dir, Client};
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::data::Acl;
 use ferrokeeper::jute::proto::*;
@@ -67,14 +67,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// zoo.cfg and stderr live in `work` (a normal disk); only the data is on `data_dir`.
 fn spawn(work: &Path, data_dir: &Path, extra: &str) -> Server {
     std::fs::create_dir_all(work).unwrap();
@@ -101,19 +93,6 @@ fn spawn(work: &Path, data_dir: &Path, extra: &str) -> Server {
         child,
         addr: format!("127.0.0.1:{port}").parse().unwrap(),
         stderr,
-    }
-}
-
-async fn connect_when_up(addr: SocketAddr) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(c) =
-            Client::connect_with(addr, 0, Bytes::from_static(&[0; 16]), 10_000, 0).await
-        {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -5,20 +5,11 @@
 mod common;
 
 use bytes::Bytes;
-use common::{start_server, Client};
+use common::{create, start_server, Client};
 use ferrokeeper::jute::codes::{perms, ErrorCode, OpCode};
 use ferrokeeper::jute::data::{Acl, Stat};
 use ferrokeeper::jute::proto::*;
 use ferrokeeper::jute::Jute;
-
-fn create(path: &str, data: &[u8], flags: i32) -> CreateRequest {
-    CreateRequest {
-        path: path.into(),
-        data: Some(Bytes::copy_from_slice(data)),
-        acl: Some(Acl::open_unsafe()),
-        flags,
-    }
-}
 
 async fn stat_of(c: &mut Client, path: &str) -> Stat {
     let r = c

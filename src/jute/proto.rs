@@ -9,6 +9,15 @@ use super::data::{Acl, ClientInfo, Stat};
 use super::prim::{fail, DecodeError, JResult, Jute};
 use crate::jute_record;
 
+/// The readOnly byte 3.3/3.4 clients (and servers answering them) leave out.
+fn trailing_read_only(input: &[u8]) -> JResult<'_, Option<bool>> {
+    if input.is_empty() {
+        return Ok((input, None));
+    }
+    let (rest, b) = bool::decode(input)?;
+    Ok((rest, Some(b)))
+}
+
 /// ConnectRequest. `read_only` is `None` when the client (3.3/3.4) omitted the trailing byte;
 /// the reply then omits it too.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,12 +47,7 @@ impl Jute for ConnectRequest {
         let (input, time_out) = i32::decode(input)?;
         let (input, session_id) = i64::decode(input)?;
         let (input, passwd) = Bytes::decode(input)?;
-        let (input, read_only) = if input.is_empty() {
-            (input, None)
-        } else {
-            let (i, b) = bool::decode(input)?;
-            (i, Some(b))
-        };
+        let (input, read_only) = trailing_read_only(input)?;
         Ok((
             input,
             ConnectRequest {
@@ -83,12 +87,7 @@ impl Jute for ConnectResponse {
         let (input, time_out) = i32::decode(input)?;
         let (input, session_id) = i64::decode(input)?;
         let (input, passwd) = Bytes::decode(input)?;
-        let (input, read_only) = if input.is_empty() {
-            (input, None)
-        } else {
-            let (i, b) = bool::decode(input)?;
-            (i, Some(b))
-        };
+        let (input, read_only) = trailing_read_only(input)?;
         Ok((
             input,
             ConnectResponse {

@@ -275,7 +275,7 @@ impl PrepContext<'_> {
 
     fn delete(&mut self, path: &str, version: i32) -> Prepped {
         let parent_path = Self::parent_for_delete(path)?;
-        let mut parent = self.record(parent_path)?;
+        let parent = self.record(parent_path)?;
         self.check_acl(&parent.acl, perms::DELETE)?;
         let node = self.record(path)?;
         let node_stat = node.stat.clone().unwrap_or_default();
@@ -283,6 +283,19 @@ impl PrepContext<'_> {
         if node.child_count > 0 {
             return Err(ErrorCode::NOT_EMPTY);
         }
+        Ok(self.remove_node(OpCode::DELETE, parent_path, parent, path, &node))
+    }
+
+    /// The pending changes and txn of a delete: the parent loses a child (its pzxid moves;
+    /// its stored cversion does not, as `DataTree#deleteNode`), the node goes.
+    fn remove_node(
+        &mut self,
+        op: OpCode,
+        parent_path: &str,
+        mut parent: ChangeRecord,
+        path: &str,
+        node: &ChangeRecord,
+    ) -> (OpCode, TxnBody) {
         if let Some(stat) = parent.stat.as_mut() {
             stat.pzxid = self.zxid;
         }
@@ -290,12 +303,10 @@ impl PrepContext<'_> {
         parent.zxid = self.zxid;
         self.change(parent_path, parent);
         self.change(path, deleted(self.zxid, node.node_digest));
-        Ok((
-            OpCode::DELETE,
-            TxnBody::Delete(DeleteTxn {
-                path: path.to_string(),
-            }),
-        ))
+        let body = TxnBody::Delete(DeleteTxn {
+            path: path.to_string(),
+        });
+        (op, body)
     }
 
     /// `OpCode.deleteContainer`, submitted by the container manager for an empty container
@@ -316,20 +327,8 @@ impl PrepContext<'_> {
         if self.is_session_ephemeral(owner) {
             return Err(ErrorCode::BAD_VERSION);
         }
-        let mut parent = self.record(parent_path)?;
-        if let Some(stat) = parent.stat.as_mut() {
-            stat.pzxid = self.zxid;
-        }
-        parent.child_count -= 1;
-        parent.zxid = self.zxid;
-        self.change(parent_path, parent);
-        self.change(path, deleted(self.zxid, node.node_digest));
-        Ok((
-            OpCode::DELETE_CONTAINER,
-            TxnBody::Delete(DeleteTxn {
-                path: path.to_string(),
-            }),
-        ))
+        let parent = self.record(parent_path)?;
+        Ok(self.remove_node(OpCode::DELETE_CONTAINER, parent_path, parent, path, &node))
     }
 
     fn set_data(&mut self, path: &str, data: &Option<Bytes>, version: i32) -> Prepped {

@@ -217,3 +217,46 @@ impl Client {
         self.call_empty(OpCode::CLOSE_SESSION).await
     }
 }
+
+/// A create of `path` with world:anyone ACL.
+pub fn create(path: &str, data: &[u8], flags: i32) -> ferrokeeper::jute::proto::CreateRequest {
+    ferrokeeper::jute::proto::CreateRequest {
+        path: path.into(),
+        data: Some(Bytes::copy_from_slice(data)),
+        acl: Some(ferrokeeper::jute::data::Acl::open_unsafe()),
+        flags,
+    }
+}
+
+pub async fn exists(c: &mut Client, path: &str) -> bool {
+    let req = ferrokeeper::jute::proto::ExistsRequest {
+        path: path.into(),
+        watch: false,
+    };
+    c.call(OpCode::EXISTS, &req).await.err() == ErrorCode::OK
+}
+
+/// A loopback port nothing listens on right now (for servers started as processes).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Connect once the server at `addr` accepts sessions (bounded wait).
+pub async fn connect_when_up(addr: SocketAddr) -> Client {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(c) =
+            Client::connect_with(addr, 0, Bytes::from_static(&[0; 16]), 10_000, 0).await
+        {
+            return c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
