@@ -25,6 +25,7 @@ pub mod conn;
 pub mod jute;
 pub mod persist;
 pub mod pipeline;
+pub mod quorum;
 pub mod request;
 pub mod server;
 pub mod session;
