@@ -440,6 +440,23 @@ pub fn deserialize_snap_stream(
     Ok((tree, sessions, used))
 }
 
+/// [`deserialize_snap_stream`] over a byte stream (a learner's socket): reads exactly the
+/// payload's bytes and nothing after it (no read-ahead), so the caller can go on reading the
+/// stream — the "BenWasHere" signature and the packets behind it. Strings and buffers are
+/// capped at `jute.maxbuffer` + extrasize, as `BinaryInputArchive#checkLength` does.
+pub fn read_snap_stream<R: Read>(
+    input: &mut R,
+    tree_options: TreeOptions,
+) -> Result<(DataTree, Vec<(i64, i32)>), SnapshotError> {
+    let mut r = CheckedReader::new(input, DEFAULT_MAX_ITEM);
+    let mut parse = || -> Result<_, Fault> {
+        let sessions = format::read_sessions(&mut r)?;
+        let tree = format::read_tree(&mut r, tree_options, 0)?;
+        Ok((tree, sessions))
+    };
+    parse().map_err(|f| SnapshotError::damaged(Path::new("<SNAP stream>"), f))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
