@@ -1,8 +1,10 @@
 //! ferrokeeper: a drop-in replacement for Apache ZooKeeper 3.8.
 //!
 //! ```text
-//! client:  bytes ─conn::framing─▶ jute record ─request─▶ Request ─▶ prep ─▶ sync (txn log, fsync) ─▶ [commit] ─▶ apply
-//!          conn writer ◀── per-session bounded queue (replies + watch events, in order) ◀── tree.apply + watch.trigger
+//! client:  bytes ─conn─▶ frame ─request─▶ Request ─▶ prep (txn + digest) ─▶ pipeline::sync (log thread, group fsync) ─▶ apply
+//!          conn writer ◀── per-connection queue (replies + watch events, in order) ◀── tree.apply + watch.trigger
+//!          reads wait only behind their own session's in-flight writes
+//! quorum:  election (3888: cnxmgr + fle) ─▶ zab (2888: packets, sync planner) — leader/learner not wired yet
 //! ```
 //!
 //! | module | job |
@@ -15,10 +17,10 @@
 //! | `pipeline` | prep (ACL, txn building) → sync (log) → apply (tree + watches + replies) |
 //! | `tree` | DataTree: znodes, Stat, ephemerals, containers/TTL, quotas, digest |
 //! | `watch` | one-shot, persistent and persistent-recursive watches |
-//! | `persist` | txn log and snapshot files (the only module touching files) |
-//! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection |
-//! | `admin` | four-letter words |
-//! | `server` | assembly and shutdown |
+//! | `persist` | txn log, snapshots, recovery, purge, epoch files (the only module touching files) |
+//! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection, ZAB wire layer + sync planner (2888) |
+//! | `admin` | four-letter words, AdminServer (`/commands`), Prometheus `/metrics` |
+//! | `server` | assembly: storage at start-up, core, listeners, autopurge, shutdown |
 
 pub mod admin;
 pub mod config;
