@@ -316,3 +316,7 @@ impl CoreState {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
