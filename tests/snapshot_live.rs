@@ -16,7 +16,7 @@ use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::data::Acl;
 use ferrokeeper::jute::proto::*;
 
-const CFG: &str = "snapCount=600\nautopurge.snapRetainCount=100";
+const CFG: &str = "snapCount=600";
 const WRITERS: usize = 4;
 const OPS_PER_WRITER: usize = 700;
 const PRELOAD: usize = 8_000;

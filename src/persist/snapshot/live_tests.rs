@@ -253,6 +253,9 @@ fn a_sender_gone_before_the_tail_leaves_no_file() {
     let mut live = Live::new();
     populate(&mut live);
     let dir = temp_dir("abandoned");
+    // what a crash in the middle of an earlier snapshot left
+    fs::write(dir.join(".snapshot.3.nodes.tmp"), b"junk").unwrap();
+    fs::write(dir.join(".snapshot.3.tmp"), b"junk").unwrap();
     let mut job = SnapshotJob::new(&live.tree);
     let parts = run_job(&mut job, &mut live, || 3, |_| {});
     let r = file_parts(&dir, live.zxid, SnapshotCompression::None, parts);

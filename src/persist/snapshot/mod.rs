@@ -8,6 +8,11 @@
 //! everything before it. 3.8 writes no lastProcessedZxid trailer; anything after the
 //! digest seal is ignored, as 3.8 does.
 //!
+//! Two writers produce the same bytes for a still tree: [`write_snapshot`] walks a tree it
+//! holds still, and the live path — [`SnapshotJob`] (the core encodes a slice at a time) plus
+//! [`spawn_snapshot_writer`] (a thread files the chunks) — takes a fuzzy snapshot of a tree
+//! that keeps changing, repaired on load by replaying the log from its zxid.
+//!
 //! Invariants: files are written under a hidden temporary name and renamed into place, so
 //! a crash never leaves a complete-looking partial snapshot; reading never panics, caps
 //! every length at `jute.maxbuffer` limits, and names the file and the (uncompressed)

@@ -71,6 +71,7 @@ fn run(
     sessions: &[(i64, i32)],
     mut rx: mpsc::Receiver<SnapshotPart>,
 ) -> Result<PathBuf, SnapshotError> {
+    remove_leftovers(&target.snap_dir);
     let nodes = nodes_tmp_path(target);
     let result = receive(&nodes, &mut rx).and_then(|tail| match tail {
         Some(tail) => assemble(target, sessions, &nodes, &tail),
@@ -80,6 +81,26 @@ fn run(
     drop(rx);
     let _ = fs::remove_file(&nodes);
     result
+}
+
+/// Temporary files of a snapshot a crash interrupted: only one snapshot is written at a
+/// time, so any such file is garbage (and a node file can be as large as the tree).
+fn remove_leftovers(snap_dir: &Path) {
+    let Ok(entries) = fs::read_dir(snap_dir) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".snapshot.") && name.ends_with(".tmp") {
+            match fs::remove_file(e.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, "removed a leftover temporary snapshot file")
+                }
+                Err(err) => tracing::warn!(file = %name, error = %err, "cannot remove"),
+            }
+        }
+    }
 }
 
 /// Appends node chunks until the tail arrives (`Some`) or the sender is gone (`None`).
