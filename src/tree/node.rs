@@ -37,6 +37,16 @@ impl DataNode {
         self.children.iter().map(|c| &**c)
     }
 
+    /// Child names after `after` (all for `None`), sorted: a cursor that survives changes to
+    /// the set, for work spread over many steps (the live snapshot).
+    pub fn children_after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = &'a str> {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.children
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(|c| &**c)
+    }
+
     pub fn num_children(&self) -> i32 {
         i32::try_from(self.children.len()).unwrap_or(i32::MAX)
     }

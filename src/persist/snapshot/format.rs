@@ -99,16 +99,58 @@ fn read_acl_list<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<Vec<Acl>> {
     Ok(v)
 }
 
-fn write_stat<W: Write>(w: &mut CheckedWriter<W>, s: &StatPersisted) -> io::Result<()> {
-    w.i64(s.czxid)?;
-    w.i64(s.mzxid)?;
-    w.i64(s.ctime)?;
-    w.i64(s.mtime)?;
-    w.i32(s.version)?;
-    w.i32(s.cversion)?;
-    w.i32(s.aversion)?;
-    w.i64(s.ephemeral_owner)?;
-    w.i64(s.pzxid)
+/// Appends a Jute `buffer` (length, bytes; null as -1) to `out`.
+fn put_buffer(out: &mut Vec<u8>, b: Option<&[u8]>) -> io::Result<()> {
+    match b {
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(b) => {
+            let len = i32::try_from(b.len()).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "item longer than 2 GiB")
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+    Ok(())
+}
+
+/// One node record as `DataTree#serializeNode` writes it: path, data, ACL id and
+/// `StatPersisted`, appended to `out`. Pure, so the core can encode while the tree is live.
+pub fn encode_node(
+    out: &mut Vec<u8>,
+    path: &str,
+    data: Option<&[u8]>,
+    acl_id: i64,
+    s: &StatPersisted,
+) -> io::Result<()> {
+    put_buffer(out, Some(path.as_bytes()))?;
+    put_buffer(out, data)?;
+    out.extend_from_slice(&acl_id.to_be_bytes());
+    for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    for v in [s.version, s.cversion, s.aversion] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&s.ephemeral_owner.to_be_bytes());
+    out.extend_from_slice(&s.pzxid.to_be_bytes());
+    Ok(())
+}
+
+/// `ReferenceCountedACLCache#serialize`: the map in the order a Java copy of it iterates.
+pub(super) fn write_acl_map<'a, W: Write>(
+    w: &mut CheckedWriter<W>,
+    entries: impl Iterator<Item = (i64, &'a [Acl])>,
+) -> io::Result<()> {
+    let mut acls: Vec<(i64, &[Acl])> = entries.collect();
+    let cap = copy_capacity(acls.len());
+    sort_like_java(&mut acls, cap, |e| long_hash(e.0), |e| e.0);
+    w.i32(i32::try_from(acls.len()).unwrap_or(i32::MAX))?;
+    for (id, list) in acls {
+        w.i64(id)?;
+        write_acl_list(w, list)?;
+    }
+    Ok(())
 }
 
 fn read_stat<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<StatPersisted> {
@@ -127,21 +169,20 @@ fn read_stat<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<StatPersisted> {
 
 /// `DataTree#serialize`: the ACL map, every node depth-first, then "/".
 pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) -> io::Result<()> {
-    let mut acls: Vec<_> = tree.acl_cache().iter().collect();
-    let cap = copy_capacity(acls.len());
-    sort_like_java(&mut acls, cap, |e| long_hash(e.0), |e| e.0);
-    w.i32(i32::try_from(acls.len()).unwrap_or(i32::MAX))?;
-    for (id, list) in acls {
-        w.i64(id)?;
-        write_acl_list(w, list)?;
-    }
+    write_acl_map(w, tree.acl_cache().iter().map(|(id, l)| (id, l.as_slice())))?;
     if let Some(root) = tree.node("/") {
+        let mut record = Vec::new();
         let mut stack: Vec<(String, &DataNode)> = vec![(String::new(), root)];
         while let Some((path, node)) = stack.pop() {
-            w.string(&path)?;
-            w.buffer(node.data.as_deref())?;
-            w.i64(node.acl_id())?;
-            write_stat(w, &node.stat)?;
+            record.clear();
+            encode_node(
+                &mut record,
+                &path,
+                node.data.as_deref(),
+                node.acl_id(),
+                &node.stat,
+            )?;
+            w.raw(&record)?;
             let mut children: Vec<(String, &DataNode)> = node
                 .children()
                 .filter_map(|c| {
@@ -209,11 +250,15 @@ pub(super) fn check_seal<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<()> {
     Ok(())
 }
 
-/// `ZxidDigest` as this tree would write it: the last processed zxid and the tree digest.
-pub(super) fn write_digest<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) -> io::Result<()> {
-    w.i64(tree.last_processed_zxid())?;
+/// `ZxidDigest`: a zxid and the tree digest as of that zxid.
+pub(super) fn write_digest<W: Write>(
+    w: &mut CheckedWriter<W>,
+    zxid: i64,
+    digest: i64,
+) -> io::Result<()> {
+    w.i64(zxid)?;
     w.i32(digest::DIGEST_VERSION)?;
-    w.i64(tree.digest())
+    w.i64(digest)
 }
 
 /// A stored `ZxidDigest`: `None` at end of stream (a snapshot from before digests).

@@ -18,7 +18,7 @@ pub(super) fn long_hash(v: i64) -> i32 {
 }
 
 /// The bucket `HashMap` puts a key with hash `h` in, for a table of `cap` (a power of two).
-fn bucket(h: i32, cap: usize) -> usize {
+pub(super) fn bucket(h: i32, cap: usize) -> usize {
     let spread = h ^ ((h as u32) >> 16) as i32;
     (spread as u32 as usize) & (cap - 1)
 }

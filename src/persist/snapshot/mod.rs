@@ -8,6 +8,11 @@
 //! everything before it. 3.8 writes no lastProcessedZxid trailer; anything after the
 //! digest seal is ignored, as 3.8 does.
 //!
+//! Two writers produce the same bytes for a still tree: [`write_snapshot`] walks a tree it
+//! holds still, and the live path — [`SnapshotJob`] (the core encodes a slice at a time) plus
+//! [`spawn_snapshot_writer`] (a thread files the chunks) — takes a fuzzy snapshot of a tree
+//! that keeps changing, repaired on load by replaying the log from its zxid.
+//!
 //! Invariants: files are written under a hidden temporary name and renamed into place, so
 //! a crash never leaves a complete-looking partial snapshot; reading never panics, caps
 //! every length at `jute.maxbuffer` limits, and names the file and the (uncompressed)
@@ -15,7 +20,9 @@
 
 mod format;
 mod javaorder;
+mod live;
 mod stream;
+mod writer;
 mod xerial;
 
 use std::fs::{self, File};
@@ -25,7 +32,10 @@ use std::path::{Path, PathBuf};
 use crate::tree::{digest::DIGEST_VERSION, DataTree, TreeOptions};
 use stream::{CheckedReader, CheckedWriter, Fault, DEFAULT_MAX_ITEM};
 
+pub use format::encode_node;
+pub use live::{SnapshotJob, SnapshotTail, StepBudget};
 pub use stream::{FaultKind, JUTE_MAX_BUFFER};
+pub use writer::{spawn_snapshot_writer, SnapshotDone, SnapshotPart, SnapshotTarget};
 
 /// `FileSnap.SNAPSHOT_FILE_PREFIX`.
 pub const SNAPSHOT_FILE_PREFIX: &str = "snapshot";
@@ -94,6 +104,8 @@ pub enum SnapshotError {
     BadName(PathBuf),
     #[error("not able to find valid snapshots in {0}")]
     NoValidSnapshot(PathBuf),
+    #[error("snapshot 0x{0:x} abandoned before its traversal ended")]
+    Abandoned(i64),
 }
 
 impl SnapshotError {
@@ -178,18 +190,34 @@ fn write_file(
     compression: SnapshotCompression,
     fsync: bool,
 ) -> io::Result<()> {
-    let file = BufWriter::new(File::create(tmp)?);
-    let buffered = match compression {
-        SnapshotCompression::None => write_checked(file, tree, sessions)?,
+    write_compressed(tmp, compression, fsync, &mut |out: &mut dyn Write| {
+        write_checked(out, tree, sessions).map(drop)
+    })
+}
+
+/// Creates `tmp` and lets `body` write the uncompressed stream into it through the chosen
+/// compression (`SnapStream#getOutputStream`); fsyncs the file if asked.
+pub(super) fn write_compressed(
+    tmp: &Path,
+    compression: SnapshotCompression,
+    fsync: bool,
+    body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut file = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
+    match compression {
+        SnapshotCompression::None => body(&mut file)?,
         SnapshotCompression::Gzip => {
-            let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-            write_checked(gz, tree, sessions)?.finish()?
+            let mut gz = flate2::write::GzEncoder::new(&mut file, flate2::Compression::default());
+            body(&mut gz)?;
+            gz.finish()?;
         }
         SnapshotCompression::Snappy => {
-            write_checked(xerial::XerialWriter::new(file), tree, sessions)?.finish()?
+            let mut x = xerial::XerialWriter::new(&mut file);
+            body(&mut x)?;
+            x.finish()?;
         }
-    };
-    let file = buffered.into_inner().map_err(|e| e.into_error())?;
+    }
+    let file = file.into_inner().map_err(|e| e.into_error())?;
     if fsync {
         file.sync_all()?;
     }
@@ -204,7 +232,7 @@ fn write_checked<W: Write>(out: W, tree: &DataTree, sessions: &[(i64, i32)]) -> 
     format::write_tree(&mut w, tree)?;
     w.seal()?;
     if tree.options().digest_enabled {
-        format::write_digest(&mut w, tree)?;
+        format::write_digest(&mut w, tree.last_processed_zxid(), tree.digest())?;
         w.seal()?;
     }
     let mut out = w.into_inner();
@@ -457,6 +485,9 @@ pub fn read_snap_stream<R: Read>(
     parse().map_err(|f| SnapshotError::damaged(Path::new("<SNAP stream>"), f))
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod live_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

@@ -1,17 +1,45 @@
-//! When to snapshot (`SyncRequestProcessor#shouldSnapshot`): after more than
-//! snapCount/2 + rand(snapCount/2) txns, or more than snapSizeLimit/2 + rand(snapSizeLimit/2)
-//! bytes of log, the log rolls and the tree as it stands is written to `snapshot.<zxid>` on a
-//! thread of its own, so writes keep flowing (a fuzzy snapshot, as the reference takes: replay
-//! from its zxid repairs whatever it caught half-applied). One snapshot at a time.
+//! When and how to snapshot (`SyncRequestProcessor#shouldSnapshot`, `FileTxnSnapLog#save`):
+//! after more than snapCount/2 + rand(snapCount/2) txns, or more than
+//! snapSizeLimit/2 + rand(snapSizeLimit/2) bytes of log, the log rolls and a fuzzy snapshot
+//! of the live tree starts, named after the last processed zxid. The core serializes the tree
+//! itself, in slices of at most [`SLICE_UNITS`] nodes or [`SLICE_TIME`] between requests, and
+//! hands the bytes to the snapshot thread, which files them; txns applied meanwhile are
+//! repaired by replaying the log from that zxid, as in the reference.
+//!
+//! Invariants: one snapshot at a time (from its start until its file is renamed or given
+//! up); the tree is never copied; at most [`CHANNEL_CHUNKS`] × [`CHUNK_BYTES`] (+ one chunk)
+//! of encoded nodes wait for the disk — when the thread falls behind the core stops
+//! slicing and serves requests until there is room; a failure logs an error and loses
+//! nothing (the log holds every txn).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::CoreState;
-use crate::persist::snapshot::{self, SnapshotCompression};
+pub(crate) use crate::persist::snapshot::SnapshotPart;
+use crate::persist::snapshot::{
+    spawn_snapshot_writer, SnapshotCompression, SnapshotDone, SnapshotJob, SnapshotTarget,
+    StepBudget,
+};
 use crate::pipeline::sync::SyncRequest;
 use crate::session::JavaRandom;
+use crate::tree::DataTree;
+
+/// Most nodes (written or collected) one slice handles.
+pub(crate) const SLICE_UNITS: usize = 2_000;
+/// Longest a slice runs before the core turns back to requests.
+pub(crate) const SLICE_TIME: Duration = Duration::from_millis(2);
+/// Under a steady stream of requests a slice still runs this often.
+pub(crate) const MAX_SLICE_GAP: Duration = Duration::from_millis(10);
+/// Bytes of node records per message to the snapshot thread.
+pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
+/// Messages the channel to the snapshot thread holds (≈ 4 MiB of chunks).
+pub(crate) const CHANNEL_CHUNKS: usize = 64;
 
 /// Where and how snapshots are written.
 #[derive(Debug, Clone)]
@@ -31,7 +59,9 @@ pub(crate) struct SnapshotPolicy {
     size_roll: i64,
     txns: i64,
     bytes: i64,
+    /// From a snapshot's start until its thread has finished with it.
     running: Arc<AtomicBool>,
+    live: Option<LiveSnapshot>,
 }
 
 impl SnapshotPolicy {
@@ -44,6 +74,7 @@ impl SnapshotPolicy {
             txns: 0,
             bytes: 0,
             running: Arc::new(AtomicBool::new(false)),
+            live: None,
         };
         p.reroll();
         p
@@ -78,19 +109,142 @@ impl SnapshotPolicy {
     }
 }
 
+/// What the core loop should do about snapshot work next.
+pub(crate) enum SnapshotWork {
+    Idle,
+    /// Slice when nothing else is waiting.
+    Ready,
+    /// Slice now: requests have kept it waiting for [`MAX_SLICE_GAP`].
+    Overdue,
+    /// The channel is full: wait until this sender has room.
+    Blocked(mpsc::Sender<SnapshotPart>),
+}
+
+/// How a slice ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SliceOutcome {
+    More,
+    Blocked,
+    /// Everything, tail included, is with the snapshot thread.
+    Sent,
+    Failed,
+}
+
+/// A fuzzy snapshot the core is serializing.
+pub(crate) struct LiveSnapshot {
+    /// `None` once the traversal is complete and its tail queued.
+    job: Option<SnapshotJob>,
+    tx: mpsc::Sender<SnapshotPart>,
+    buf: Vec<u8>,
+    /// Parts the channel had no room for yet, in order.
+    pending: VecDeque<SnapshotPart>,
+    started: Instant,
+    last_slice: Instant,
+    pub(crate) longest_slice: Duration,
+    pub(crate) slices: u64,
+}
+
+impl LiveSnapshot {
+    pub(crate) fn new(job: SnapshotJob, tx: mpsc::Sender<SnapshotPart>) -> LiveSnapshot {
+        let now = Instant::now();
+        LiveSnapshot {
+            job: Some(job),
+            tx,
+            buf: Vec::with_capacity(CHUNK_BYTES + 4096),
+            pending: VecDeque::new(),
+            started: now,
+            last_slice: now,
+            longest_slice: Duration::ZERO,
+            slices: 0,
+        }
+    }
+
+    pub(crate) fn work(&self) -> SnapshotWork {
+        if !self.pending.is_empty() && self.tx.capacity() == 0 {
+            SnapshotWork::Blocked(self.tx.clone())
+        } else if self.last_slice.elapsed() >= MAX_SLICE_GAP {
+            SnapshotWork::Overdue
+        } else {
+            SnapshotWork::Ready
+        }
+    }
+
+    /// One bounded piece of the traversal; `tree` is the live tree.
+    pub(crate) fn slice(&mut self, tree: &DataTree) -> SliceOutcome {
+        let start = Instant::now();
+        let outcome = self.slice_inner(tree, start + SLICE_TIME);
+        self.last_slice = Instant::now();
+        self.longest_slice = self.longest_slice.max(self.last_slice - start);
+        self.slices += 1;
+        outcome
+    }
+
+    fn slice_inner(&mut self, tree: &DataTree, deadline: Instant) -> SliceOutcome {
+        let mut units = SLICE_UNITS;
+        loop {
+            while let Some(part) = self.pending.pop_front() {
+                match self.tx.try_send(part) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(part)) => {
+                        self.pending.push_front(part);
+                        return SliceOutcome::Blocked;
+                    }
+                    Err(TrySendError::Closed(_)) => return SliceOutcome::Failed,
+                }
+            }
+            let Some(job) = self.job.as_mut() else {
+                return SliceOutcome::Sent;
+            };
+            if units == 0 || Instant::now() >= deadline {
+                return SliceOutcome::More;
+            }
+            let budget = StepBudget {
+                max_units: units,
+                max_bytes: CHUNK_BYTES,
+                deadline: Some(deadline),
+            };
+            match job.step(tree, &mut self.buf, budget) {
+                Ok(used) => units = units.saturating_sub(used.max(1)),
+                Err(e) => {
+                    tracing::error!(error = %e, "snapshot: cannot encode a node");
+                    return SliceOutcome::Failed;
+                }
+            }
+            let done = job.is_done();
+            if done || self.buf.len() >= CHUNK_BYTES {
+                let chunk =
+                    std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES + 4096));
+                if !chunk.is_empty() {
+                    self.pending.push_back(SnapshotPart::Nodes(chunk));
+                }
+            }
+            if done {
+                if let Some(job) = self.job.take() {
+                    tracing::info!(
+                        zxid = format_args!("0x{:x}", job.zxid()),
+                        nodes = job.nodes_written(),
+                        slices = self.slices + 1,
+                        longest_slice_us = self.longest_slice.as_micros() as u64,
+                        elapsed_ms = self.started.elapsed().as_millis() as u64,
+                        "snapshot traversal complete"
+                    );
+                    self.pending
+                        .push_back(SnapshotPart::Finish(job.finish(tree)));
+                }
+            }
+        }
+    }
+}
+
 impl CoreState {
     /// Called for every txn handed to the log stage.
     pub(super) fn note_logged(&mut self, bytes: usize) {
-        let due = match self.snapshots.as_mut() {
-            Some(p) => p.logged(bytes),
-            None => false,
-        };
-        if !due {
-            return;
-        }
         let Some(policy) = self.snapshots.as_mut() else {
             return;
         };
+        if !policy.logged(bytes) {
+            return;
+        }
         policy.txns = 0;
         policy.bytes = 0;
         policy.reroll();
@@ -98,36 +252,71 @@ impl CoreState {
             tracing::warn!("too busy to snapshot, skipping");
             return;
         }
-        let running = policy.running.clone();
-        let config = policy.config.clone();
         if let Some(log) = &self.log {
             log.submit(SyncRequest::Roll);
         }
-        let tree = self.tree.clone();
+        self.start_snapshot();
+    }
+
+    /// A fuzzy snapshot of the tree as it stands starts; the core loop drives it.
+    fn start_snapshot(&mut self) {
         let sessions = self.sessions.sessions();
-        let spawned = std::thread::Builder::new()
-            .name("snapshot".into())
-            .spawn(move || {
-                let zxid = tree.last_processed_zxid();
-                match snapshot::write_snapshot(
-                    &config.snap_dir,
-                    zxid,
-                    &tree,
-                    &sessions,
-                    config.compression,
-                    config.fsync,
-                ) {
-                    Ok(path) => tracing::info!(file = %path.display(), "snapshot written"),
-                    // a failed snapshot loses nothing: the txn log still holds every txn
-                    Err(e) => tracing::error!(error = %e, "snapshot failed"),
-                }
-                running.store(false, Ordering::Release);
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the snapshot thread");
-            if let Some(p) = self.snapshots.as_ref() {
-                p.running.store(false, Ordering::Release);
+        let job = SnapshotJob::new(&self.tree);
+        let Some(policy) = self.snapshots.as_mut() else {
+            return;
+        };
+        let target = SnapshotTarget {
+            snap_dir: policy.config.snap_dir.clone(),
+            zxid: job.zxid(),
+            compression: policy.config.compression,
+            fsync: policy.config.fsync,
+        };
+        let running = policy.running.clone();
+        let on_done: SnapshotDone = Box::new(move |result| {
+            match result {
+                Ok(path) => tracing::info!(file = %path.display(), "snapshot written"),
+                // a failed snapshot loses nothing: the txn log still holds every txn
+                Err(e) => tracing::error!(error = %e, "snapshot failed"),
+            }
+            running.store(false, Ordering::Release);
+        });
+        match spawn_snapshot_writer(target, sessions, CHANNEL_CHUNKS, on_done) {
+            Ok(tx) => policy.live = Some(LiveSnapshot::new(job, tx)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the snapshot thread");
+                policy.running.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// What the loop should do for the snapshot in progress, if any.
+    pub(super) fn snapshot_work(&self) -> SnapshotWork {
+        match self.snapshots.as_ref().and_then(|p| p.live.as_ref()) {
+            Some(live) => live.work(),
+            None => SnapshotWork::Idle,
+        }
+    }
+
+    /// One slice of the snapshot in progress.
+    pub(super) fn snapshot_slice(&mut self) {
+        let Some(policy) = self.snapshots.as_mut() else {
+            return;
+        };
+        let Some(live) = policy.live.as_mut() else {
+            return;
+        };
+        match live.slice(&self.tree) {
+            SliceOutcome::More | SliceOutcome::Blocked => {}
+            SliceOutcome::Sent => policy.live = None,
+            SliceOutcome::Failed => {
+                // dropping the sender makes the thread discard its files and report
+                tracing::error!("snapshot abandoned: the snapshot thread stopped taking nodes");
+                policy.live = None;
             }
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,11 +1,14 @@
 //! The core's loop: messages in order, plus the two clocks the reference runs on threads of
 //! their own — session expiry (`SessionTrackerImpl#run`) and the container / TTL sweep
 //! (`ContainerManager`). Both *submit* txns through the same prep → apply path as clients.
+//! A snapshot in progress is serialized in slices when nothing else is waiting, and at least
+//! every `MAX_SLICE_GAP` under a steady load.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::snapshots::{SnapshotPart, SnapshotWork};
 use super::{idle_wait, Completion, CoreMsg, CoreState};
 use crate::jute::txn::TxnEntry;
 use crate::pipeline::sync::SyncEvent;
@@ -26,6 +29,16 @@ pub async fn run(
     container_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     container_tick.tick().await;
     loop {
+        let (slice_when_idle, room) = match state.snapshot_work() {
+            SnapshotWork::Idle => (false, None),
+            SnapshotWork::Ready => (true, None),
+            SnapshotWork::Overdue => {
+                state.snapshot_slice();
+                continue;
+            }
+            SnapshotWork::Blocked(tx) => (false, Some(tx)),
+        };
+        let waiting_for_room = room.is_some();
         let wait = idle_wait(&state);
         tokio::select! {
             biased;
@@ -40,9 +53,20 @@ pub async fn run(
             },
             _ = tokio::time::sleep(wait) => state.expire_sessions(),
             _ = container_tick.tick() => state.sweep_containers(),
+            () = room_in(room), if waiting_for_room => state.snapshot_slice(),
+            // yielding first lets the runtime run other tasks and refill the coop budget
+            () = tokio::task::yield_now(), if slice_when_idle => state.snapshot_slice(),
         }
     }
     Ok(())
+}
+
+/// Resolves once the snapshot thread's channel has room (or is closed).
+async fn room_in(tx: Option<mpsc::Sender<SnapshotPart>>) {
+    if let Some(tx) = tx {
+        // the permit is dropped at once: the next slice's try_send takes the room
+        let _ = tx.reserve().await;
+    }
 }
 
 impl CoreState {
