@@ -582,5 +582,8 @@ async fn observer_joins_real_ensemble_and_applies_informs() {
         .await
         .unwrap();
     assert_eq!(observers, "1");
-    stop_and_compare(&ens, node, leader, leader).await;
+    let db = stop_and_compare(&ens, node, leader, leader).await;
+    // written after UPTODATE: reached us only as INFORMs
+    assert!(db.tree().node("/app/m2").is_some());
+    assert!(db.tree().node("/app/a").is_none());
 }

@@ -381,3 +381,72 @@ impl LearnerDb {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::jute::data::Acl;
+    use crate::jute::txn::{CreateTxn, TxnHeader};
+    use crate::quorum::zab::learner::NoTouches;
+
+    fn create(zxid: i64) -> TxnEntry {
+        TxnEntry {
+            header: TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid,
+                time: 0,
+                op: OpCode::CREATE,
+            },
+            body: TxnBody::Create(CreateTxn {
+                path: format!("/n{zxid:x}"),
+                data: None,
+                acl: Acl::open_unsafe(),
+                ephemeral: false,
+                parent_cversion: 1,
+            }),
+            digest: None,
+        }
+    }
+
+    #[test]
+    fn logged_txns_survive_truncate_and_fast_forward_as_the_reference_does() {
+        let dir = std::env::temp_dir().join(format!("fk-learner-db-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut opts = LearnerDbOptions::new(&dir);
+        opts.log_options.pre_alloc_size = 4096;
+        let mut db = LearnerDb::open(opts.clone()).unwrap();
+        // an empty database gets snapshot.0 at once
+        assert!(dir.join("version-2/snapshot.0").exists());
+        let actions = vec![
+            LearnerAction::PersistAcceptedEpoch(1),
+            LearnerAction::LogTxn(create(0x1_0000_0001)),
+            LearnerAction::LogTxn(create(0x1_0000_0002)),
+            LearnerAction::LogTxn(create(0x1_0000_0003)),
+            LearnerAction::ApplyTxn(create(0x1_0000_0001)),
+            LearnerAction::PersistCurrentEpoch(1),
+            LearnerAction::Send(ZabMessage::Ack {
+                zxid: 0x1_0000_0003,
+            }),
+        ];
+        let out = db.execute(actions, &NoTouches).unwrap();
+        assert_eq!(out.sends.len(), 1);
+        assert_eq!(db.last_processed_zxid(), 0x1_0000_0001);
+        assert_eq!(db.last_logged_zxid(), 0x1_0000_0003);
+        assert_eq!(db.epochs().current, 1);
+        // TRUNC to 2: reload from disk (all of the log up to 2), no 3
+        db.truncate(0x1_0000_0002).unwrap();
+        assert!(db.tree().node("/n100000002").is_some());
+        assert!(db.tree().node("/n100000003").is_none());
+        assert_eq!(db.last_processed_zxid(), 0x1_0000_0002);
+        db.log_txn(&create(0x1_0000_0004)).unwrap();
+        assert_eq!(db.fast_forward().unwrap(), 1);
+        assert!(db.tree().node("/n100000004").is_some());
+        drop(db);
+        let db = LearnerDb::open(opts).unwrap();
+        assert_eq!(db.last_processed_zxid(), 0x1_0000_0004);
+        assert_eq!(db.epochs().current, 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

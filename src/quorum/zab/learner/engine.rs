@@ -557,3 +557,7 @@ fn observer_catch_up(sync: SyncState, actions: &mut Vec<LearnerAction>) {
 fn type_name(t: QuorumPacketType) -> &'static str {
     t.name().unwrap_or("UNKNOWN")
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
