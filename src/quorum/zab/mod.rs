@@ -12,6 +12,7 @@
 
 pub mod packet;
 pub mod stream;
+pub mod leader;
 pub mod sync_plan;
 
 /// `ZxidUtils#makeZxid`.
