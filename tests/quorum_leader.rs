@@ -30,8 +30,8 @@ use ferrokeeper::quorum::zab::leader::{
     LearnerKind, SyncKind,
 };
 use ferrokeeper::quorum::zab::packet::LearnerRequest;
-use ferrokeeper::quorum::{CnxConfig, ElectionConfig, FastLeaderElection, QuorumCnxManager};
 use ferrokeeper::quorum::QuorumVerifier;
+use ferrokeeper::quorum::{CnxConfig, ElectionConfig, FastLeaderElection, QuorumCnxManager};
 use ferrokeeper::tree::{DataTree, TreeOptions};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -104,6 +104,9 @@ impl RealPeer {
 impl Drop for RealPeer {
     fn drop(&mut self) {
         self.kill();
+        if std::env::var_os("FK_LEADER_DEBUG").is_some() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -123,7 +126,23 @@ fn start_real(sid: usize, ports: &[Ports], root: &Path) -> RealPeer {
     );
     std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
     let log = std::fs::File::create(dir.join("out.log")).unwrap();
-    let child = Command::new("compat-tests/lib/zk-reference")
+    // FK_LEADER_DEBUG: the same server with slf4j-simple, to read its log in out.log
+    let mut cmd = if std::env::var_os("FK_LEADER_DEBUG").is_some() {
+        let j = "/usr/share/java";
+        let mut c = Command::new("java");
+        c.args([
+            "-Dzookeeper.admin.enableServer=false",
+            "-cp",
+            &format!(
+                "{j}/zookeeper.jar:{j}/zookeeper-jute.jar:{j}/slf4j-api.jar:{j}/slf4j-simple.jar"
+            ),
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+        ]);
+        c
+    } else {
+        Command::new("compat-tests/lib/zk-reference")
+    };
+    let child = cmd
         .arg(dir.join("zoo.cfg"))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -184,7 +203,12 @@ async fn kazoo(port: u16, body: &str) -> String {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 let mut out = String::new();
-                child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+                child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .unwrap();
                 assert!(status.success(), "kazoo script failed on {port}: {out}");
                 return out;
             }
@@ -248,7 +272,9 @@ impl MiniPrep {
     }
 
     fn create(&mut self, session: i64, cxid: i32, path: &str, data: &[u8]) -> TxnEntry {
-        let parent = path.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+        let parent = path
+            .rsplit_once('/')
+            .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
         let cversion = self.tree.stat(parent).map_or(0, |s| s.cversion);
         let body = TxnBody::Create(CreateTxn {
             path: path.to_owned(),
@@ -396,17 +422,27 @@ struct TempDir(PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if std::env::var_os("FK_LEADER_DEBUG").is_some() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_followers_and_observer_follow_our_leader() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
     if !available() {
         println!("skipped: java, /usr/share/java/zookeeper.jar or python3-kazoo missing");
         return;
     }
-    let root = TempDir(std::env::temp_dir().join(format!("fk-leader-{}-{}", std::process::id(), free_port())));
+    let root = TempDir(std::env::temp_dir().join(format!(
+        "fk-leader-{}-{}",
+        std::process::id(),
+        free_port()
+    )));
     let ports: Vec<Ports> = (0..4)
         .map(|_| Ports {
             quorum: free_port(),
@@ -420,13 +456,22 @@ async fn real_followers_and_observer_follow_our_leader() {
     // election: ours first, so the real peers meet our (epoch 1, zxid 0x100000003) vote
     let mut cnx_cfg = CnxConfig::new(3, vec![format!("127.0.0.1:{}", ports[2].election)]);
     cnx_cfg.peers = (1..=4)
-        .map(|i: usize| (i as i64, vec![format!("127.0.0.1:{}", ports[i - 1].election)]))
+        .map(|i: usize| {
+            (
+                i as i64,
+                vec![format!("127.0.0.1:{}", ports[i - 1].election)],
+            )
+        })
         .collect::<HashMap<_, _>>();
     let cnx = QuorumCnxManager::start(cnx_cfg).await.unwrap();
     let mut fle =
         FastLeaderElection::new(ElectionConfig::new(3, LearnerType::Participant, qv.clone()));
     let cancel = CancellationToken::new();
+    // loaded before the election: followers give up on a leader not listening within ~5 s
     let db = LeaderDb::load(&v2, &v2, TreeOptions::default(), 500).unwrap();
+    let mirror = LeaderDb::load(&v2, &v2, TreeOptions::default(), 500)
+        .unwrap()
+        .tree;
     assert_eq!(db.tree.last_processed_zxid(), 0x1_0000_0003);
     let election = {
         let cancel = cancel.clone();
@@ -453,7 +498,6 @@ async fn real_followers_and_observer_follow_our_leader() {
     };
 
     // lead
-    let mirror = LeaderDb::load(&v2, &v2, TreeOptions::default(), 500).unwrap().tree;
     let cfg = LeaderConfig {
         settings: LeaderSettings::new(3, qv.clone(), 10, 5),
         tick_time: Duration::from_millis(TICK_MS),
@@ -468,7 +512,10 @@ async fn real_followers_and_observer_follow_our_leader() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (ask_tx, ask_rx) = mpsc::unbounded_channel();
     let pipeline = tokio::spawn(mini_pipeline(
-        MiniPrep { tree: mirror, next: 0 },
+        MiniPrep {
+            tree: mirror,
+            next: 0,
+        },
         leader.handle.clone(),
         leader.events,
         ask_rx,
@@ -477,7 +524,10 @@ async fn real_followers_and_observer_follow_our_leader() {
     let mut leader_task = leader.task;
 
     // (a) both real followers sync by SNAP (they are empty) and follow
-    let serving = wait_for("a quorum to ack NEWLEADER", 60, || seen.lock().unwrap().serving).await;
+    let serving = wait_for("a quorum to ack NEWLEADER", 60, || {
+        seen.lock().unwrap().serving
+    })
+    .await;
     assert_eq!(serving, 0x2_0000_0000, "epoch = max(acceptedEpoch) + 1");
     for sid in [1usize, 2] {
         wait_mode(ports[sid - 1].client, "follower", 60).await;
@@ -486,14 +536,21 @@ async fn real_followers_and_observer_follow_our_leader() {
         let s = seen.lock().unwrap();
         for sid in [1, 2] {
             assert!(
-                s.synced.contains(&(sid, LearnerKind::Follower, SyncKind::Snap)),
+                s.synced
+                    .contains(&(sid, LearnerKind::Follower, SyncKind::Snap)),
                 "{:?}",
                 s.synced
             );
         }
     }
-    assert_eq!(std::fs::read_to_string(v2.join("currentEpoch")).unwrap(), "2");
-    assert_eq!(std::fs::read_to_string(v2.join("acceptedEpoch")).unwrap(), "2");
+    assert_eq!(
+        std::fs::read_to_string(v2.join("currentEpoch")).unwrap(),
+        "2"
+    );
+    assert_eq!(
+        std::fs::read_to_string(v2.join("acceptedEpoch")).unwrap(),
+        "2"
+    );
     for sid in [1usize, 2] {
         let (d, z) = kazoo_get(ports[sid - 1].client, "/pre/a").await;
         assert_eq!((d.as_str(), z), ("alpha", 0x1_0000_0002));
@@ -528,7 +585,10 @@ async fn real_followers_and_observer_follow_our_leader() {
         let cr = CreateRequest::from_bytes(&req.request).unwrap();
         assert_eq!(cr.path, "/via-follower");
         assert_eq!(cr.data.as_deref(), Some(&b"through-1"[..]));
-        assert!(s.requests.iter().any(|(_, r)| r.op == OpCode::CREATE_SESSION));
+        assert!(s
+            .requests
+            .iter()
+            .any(|(_, r)| r.op == OpCode::CREATE_SESSION));
     }
     let (d, _) = kazoo_get(ports[1].client, "/via-follower").await;
     assert_eq!(d, "through-1");

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use tracing::{debug, warn};
 
 use super::engine::{
-    name, proposal_packet, Action, Committed, ConnId, LeaderEngine, LearnerKind, Phase,
-    Proposal, ProposeError, Stage,
+    name, proposal_packet, Action, Committed, ConnId, LeaderEngine, LearnerKind, Phase, Proposal,
+    ProposeError, Stage,
 };
 use crate::jute::codes::OpCode;
 use crate::jute::quorum::QuorumPacket;
@@ -189,7 +189,8 @@ impl LeaderEngine {
             }
             _ => {}
         }
-        self.committed_log.push_back(Committed { zxid, data: p.data });
+        self.committed_log
+            .push_back(Committed { zxid, data: p.data });
         while self.committed_log.len() > self.s.commit_log_count.max(1) {
             self.committed_log.pop_front();
         }

@@ -57,20 +57,31 @@ pub struct LeaderConfig {
 #[derive(Debug, Clone)]
 pub enum LeaderEvent {
     /// A quorum acked NEWLEADER; proposals start at `zxid + 1`.
-    Serving { zxid: i64 },
+    Serving {
+        zxid: i64,
+    },
     /// Applied to the local tree.
     Committed(TxnEntry),
     /// A client write a learner forwarded (`LearnerHandler`: REQUEST).
-    Request { sid: i64, request: LearnerRequest },
+    Request {
+        sid: i64,
+        request: LearnerRequest,
+    },
     /// Session touches from a learner's PING reply.
-    SessionTouches { sid: i64, touches: Vec<SessionTouch> },
+    SessionTouches {
+        sid: i64,
+        touches: Vec<SessionTouch>,
+    },
     /// A learner was brought up to date this way (its NEWLEADER is queued).
     LearnerSynced {
         sid: i64,
         kind: LearnerKind,
         how: SyncKind,
     },
-    LearnerLost { sid: Option<i64>, reason: String },
+    LearnerLost {
+        sid: Option<i64>,
+        reason: String,
+    },
 }
 
 /// Why leading ended.
@@ -156,7 +167,8 @@ pub async fn start_leader(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (in_tx, in_rx) = mpsc::unbounded_channel();
     let acceptor = tokio::spawn(accept_loop(listener, in_tx));
-    let (log_tx, durable_rx, log_thread) = spawn_log_thread(cfg.log_dir.clone(), cfg.txn_log.clone());
+    let (log_tx, durable_rx, log_thread) =
+        spawn_log_thread(cfg.log_dir.clone(), cfg.txn_log.clone());
     let (engine, first) = LeaderEngine::new(cfg.settings.clone(), db.start());
     let main = Main {
         history: DiskHistory {
@@ -172,9 +184,7 @@ pub async fn start_leader(
         log_tx: Some(log_tx),
     };
     let task = tokio::spawn(async move {
-        let exit = main
-            .run(first, in_rx, cmd_rx, durable_rx, cancel)
-            .await;
+        let exit = main.run(first, in_rx, cmd_rx, durable_rx, cancel).await;
         acceptor.abort();
         let _ = tokio::task::spawn_blocking(move || log_thread.join()).await;
         info!(?exit, "leader stopped");
@@ -309,7 +319,9 @@ impl Main {
         mut durable: mpsc::UnboundedReceiver<Result<i64, String>>,
         cancel: CancellationToken,
     ) -> LeaderExit {
-        let exit = self.run_inner(first, &mut inbox, &mut cmds, &mut durable, &cancel).await;
+        let exit = self
+            .run_inner(first, &mut inbox, &mut cmds, &mut durable, &cancel)
+            .await;
         self.log_tx = None;
         for (_, c) in self.conns.drain() {
             c.reader.abort();
@@ -352,12 +364,16 @@ impl Main {
         match inc {
             Incoming::Accepted(conn, tx, reader) => {
                 self.conns.insert(conn, Conn { tx, reader });
-                self.engine.handle(Event::Connected(conn), &mut self.history)
+                self.engine
+                    .handle(Event::Connected(conn), &mut self.history)
             }
-            Incoming::Packet(conn, p) => self.engine.handle(Event::Packet(conn, p), &mut self.history),
+            Incoming::Packet(conn, p) => self
+                .engine
+                .handle(Event::Packet(conn, p), &mut self.history),
             Incoming::Closed(conn) => {
                 self.conns.remove(&conn);
-                self.engine.handle(Event::Disconnected(conn), &mut self.history)
+                self.engine
+                    .handle(Event::Disconnected(conn), &mut self.history)
             }
         }
     }
@@ -437,7 +453,10 @@ impl Main {
                 Action::Commit(txn) => {
                     self.tree.apply(&txn);
                     if !self.tree.digest_matches(&txn) {
-                        warn!(zxid = format_args!("0x{:x}", txn.header.zxid), "digest mismatch");
+                        warn!(
+                            zxid = format_args!("0x{:x}", txn.header.zxid),
+                            "digest mismatch"
+                        );
                     }
                     self.emit(LeaderEvent::Committed(txn));
                 }

@@ -166,7 +166,9 @@ pub enum ProposeError {
     Stopped,
     #[error("proposal zxid 0x{got:x} is not the next one (0x{expected:x})")]
     OutOfOrder { expected: i64, got: i64 },
-    #[error("zxid lower 32 bits have rolled over, forcing re-election, and therefore new epoch start")]
+    #[error(
+        "zxid lower 32 bits have rolled over, forcing re-election, and therefore new epoch start"
+    )]
     Rollover,
 }
 
@@ -396,7 +398,10 @@ impl LeaderEngine {
             Stage::AwaitAckEpoch => self.on_ack_epoch(conn, p, history),
             Stage::AwaitEpoch | Stage::AwaitEpochQuorum => {
                 // the reference's handler is blocked and reads nothing yet
-                self.close(conn, format!("unexpected {} during the epoch handshake", name(p)));
+                self.close(
+                    conn,
+                    format!("unexpected {} during the epoch handshake", name(p)),
+                );
             }
             Stage::AwaitNewLeaderAck => self.on_newleader_ack(conn, p),
             Stage::AwaitServing | Stage::Active => self.on_broadcast_packet(conn, p),
@@ -409,20 +414,26 @@ impl LeaderEngine {
             T::FOLLOWERINFO => LearnerKind::Follower,
             T::OBSERVERINFO => LearnerKind::Observer,
             _ => {
-                let why = format!("First packet {} is not FOLLOWERINFO or OBSERVERINFO!", name(p));
+                let why = format!(
+                    "First packet {} is not FOLLOWERINFO or OBSERVERINFO!",
+                    name(p)
+                );
                 return self.close(conn, why);
             }
         };
         // Like `LearnerHandler#run`, read only the fields that are there.
         let d = p.data.as_deref().unwrap_or_default();
-        let Some(sid) = d.get(..8).map(|b| i64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
+        let Some(sid) = d
+            .get(..8)
+            .map(|b| i64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
         else {
             return self.close(conn, "LearnerInfo without a server id".to_owned());
         };
         if d.len() >= LearnerInfo::default().to_vec().len() {
             if let Ok(info) = LearnerInfo::from_bytes(d) {
                 if info.config_version > self.s.verifier.version() {
-                    let why = "Follower is ahead of the leader (has a later activated configuration)";
+                    let why =
+                        "Follower is ahead of the leader (has a later activated configuration)";
                     return self.close(conn, why.to_owned());
                 }
             }
@@ -498,13 +509,14 @@ impl LeaderEngine {
 
     /// `Leader#waitForEpochAck` for one learner.
     fn on_ack_epoch(&mut self, conn: ConnId, p: &QuorumPacket, history: &mut dyn SyncHistory) {
-        let (zxid, current_epoch) = match ZabMessage::parse(p, super::super::packet::Sender::Learner) {
-            Ok(ZabMessage::AckEpoch {
-                zxid,
-                current_epoch,
-            }) => (zxid, i64::from(current_epoch)),
-            _ => return self.close(conn, format!("{} is not ACKEPOCH", name(p))),
-        };
+        let (zxid, current_epoch) =
+            match ZabMessage::parse(p, super::super::packet::Sender::Learner) {
+                Ok(ZabMessage::AckEpoch {
+                    zxid,
+                    current_epoch,
+                }) => (zxid, i64::from(current_epoch)),
+                _ => return self.close(conn, format!("{} is not ACKEPOCH", name(p))),
+            };
         let sid = self.learners.get(&conn).and_then(|l| l.sid).unwrap_or(-1);
         if let Some(l) = self.learners.get_mut(&conn) {
             l.peer_last_zxid = zxid;
@@ -574,11 +586,8 @@ impl LeaderEngine {
             },
         });
         info!(sid, peer = format_args!("0x{peer:x}"), plan = ?decision.plan, "syncing learner");
-        let from_disk: HashMap<i64, &TxnEntry> = disk
-            .iter()
-            .flatten()
-            .map(|t| (t.header.zxid, t))
-            .collect();
+        let from_disk: HashMap<i64, &TxnEntry> =
+            disk.iter().flatten().map(|t| (t.header.zxid, t)).collect();
         let how = match &decision.plan {
             SyncPlan::InSync { diff_zxid } => {
                 self.send(conn, ZabMessage::Diff { zxid: *diff_zxid }.to_packet());
@@ -653,7 +662,10 @@ impl LeaderEngine {
                 Source::TxnLog => from_disk.get(&q.zxid).map(|t| Bytes::from(t.to_vec())),
             };
             let Some(data) = data else {
-                warn!(zxid = format_args!("0x{:x}", q.zxid), "planned txn not found");
+                warn!(
+                    zxid = format_args!("0x{:x}", q.zxid),
+                    "planned txn not found"
+                );
                 continue;
             };
             self.send(conn, proposal_packet(T::PROPOSAL, q.zxid, data));
@@ -713,7 +725,10 @@ impl LeaderEngine {
                 self.check_newleader_quorum();
             }
             Phase::Sync => {
-                warn!(sid, "NEWLEADER ACK from sid: {sid} is from a different epoch");
+                warn!(
+                    sid,
+                    "NEWLEADER ACK from sid: {sid} is from a different epoch"
+                );
             }
             _ => self.send_uptodate(conn),
         }

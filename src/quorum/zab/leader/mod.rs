@@ -23,7 +23,9 @@ pub mod engine;
 mod broadcast;
 
 pub use db::{DiskHistory, LeaderDb};
-pub use driver::{start_leader, LeaderConfig, LeaderEvent, LeaderExit, LeaderHandle, RunningLeader};
+pub use driver::{
+    start_leader, LeaderConfig, LeaderEvent, LeaderExit, LeaderHandle, RunningLeader,
+};
 pub use engine::{
     Action, ConnId, Event, LeaderEngine, LeaderSettings, LeaderStart, LearnerKind, ProposeError,
     SyncHistory, SyncKind,
