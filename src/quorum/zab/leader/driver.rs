@@ -261,16 +261,13 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing
 }
 
 type LogThread = std::thread::JoinHandle<()>;
+/// Appends to the log thread: (zxid, txn bytes).
+type LogSender = std::sync::mpsc::Sender<(i64, Vec<u8>)>;
+/// Its reports: durable up to zxid, or why it stopped.
+type DurableReceiver = mpsc::UnboundedReceiver<Result<i64, String>>;
 
 /// `SyncRequestProcessor`: appends in arrival order, one fsync per batch.
-fn spawn_log_thread(
-    dir: PathBuf,
-    opts: TxnLogOptions,
-) -> (
-    std::sync::mpsc::Sender<(i64, Vec<u8>)>,
-    mpsc::UnboundedReceiver<Result<i64, String>>,
-    LogThread,
-) {
+fn spawn_log_thread(dir: PathBuf, opts: TxnLogOptions) -> (LogSender, DurableReceiver, LogThread) {
     let (tx, rx) = std::sync::mpsc::channel::<(i64, Vec<u8>)>();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let thread = std::thread::spawn(move || {
@@ -307,7 +304,7 @@ struct Main {
     history: DiskHistory,
     conns: HashMap<ConnId, Conn>,
     events: mpsc::UnboundedSender<LeaderEvent>,
-    log_tx: Option<std::sync::mpsc::Sender<(i64, Vec<u8>)>>,
+    log_tx: Option<LogSender>,
 }
 
 impl Main {
@@ -316,7 +313,7 @@ impl Main {
         first: Vec<Action>,
         mut inbox: mpsc::UnboundedReceiver<Incoming>,
         mut cmds: mpsc::UnboundedReceiver<Command>,
-        mut durable: mpsc::UnboundedReceiver<Result<i64, String>>,
+        mut durable: DurableReceiver,
         cancel: CancellationToken,
     ) -> LeaderExit {
         let exit = self
@@ -334,7 +331,7 @@ impl Main {
         first: Vec<Action>,
         inbox: &mut mpsc::UnboundedReceiver<Incoming>,
         cmds: &mut mpsc::UnboundedReceiver<Command>,
-        durable: &mut mpsc::UnboundedReceiver<Result<i64, String>>,
+        durable: &mut DurableReceiver,
         cancel: &CancellationToken,
     ) -> LeaderExit {
         if let Some(exit) = self.perform(first) {

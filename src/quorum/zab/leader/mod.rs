@@ -8,6 +8,7 @@
 //!   lost, step down).
 //! - [`db`]: the leader's own database as it starts (tree, sessions, epochs, the last
 //!   `commitLogCount` committed txns) and the on-disk history a DIFF may be cut from.
+//! - `sync` / `broadcast`: the engine's per-learner sync and its broadcast phase.
 //! - [`driver`]: the tokio side: the quorum port listener, one reader and one writer task
 //!   per learner, the txn-log thread, the tick timer.
 //!
@@ -21,6 +22,8 @@ pub mod driver;
 pub mod engine;
 
 mod broadcast;
+mod sync;
+mod types;
 
 pub use db::{DiskHistory, LeaderDb};
 pub use driver::{
