@@ -10,9 +10,9 @@
 //! Invariants: nothing here does I/O on sockets or panics on peer input; every zxid is the
 //! reference's `epoch << 32 | counter`.
 
+pub mod leader;
 pub mod packet;
 pub mod stream;
-pub mod leader;
 pub mod sync_plan;
 
 /// `ZxidUtils#makeZxid`.
