@@ -10,6 +10,7 @@
 //! Invariants: nothing here does I/O on sockets or panics on peer input; every zxid is the
 //! reference's `epoch << 32 | counter`.
 
+pub mod leader;
 pub mod learner;
 pub mod packet;
 pub mod stream;

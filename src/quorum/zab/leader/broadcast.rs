@@ -1,0 +1,283 @@
+//! The leader's broadcast phase: `Leader#propose`, `#processAck`, `#tryToCommit`, `#commit`,
+//! `#inform`, `LearnerHandler`'s main loop (ACK, PING, REVALIDATE, REQUEST),
+//! `Leader#revalidateSession`, and the timers of `Leader#lead`'s loop and
+//! `LearnerHandler#ping` / `#synced` / `SyncLimitCheck`.
+//!
+//! Invariants: a txn commits only when it is the oldest outstanding proposal and its ackers
+//! (voters only) form a quorum, so commits are in zxid order; a committed txn enters the
+//! committed log (at most `commitLogCount`) and the session table before it is handed out.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use tracing::{debug, warn};
+
+use super::engine::{
+    name, proposal_packet, Action, Committed, ConnId, LeaderEngine, LearnerKind, Phase, Proposal,
+    ProposeError, Stage,
+};
+use crate::jute::codes::OpCode;
+use crate::jute::quorum::QuorumPacket;
+use crate::jute::txn::{TxnBody, TxnEntry};
+use crate::quorum::zab::packet::{QuorumPacketType as T, Sender, ZabMessage};
+use crate::quorum::zab::{counter_of, epoch_of};
+
+impl LeaderEngine {
+    /// `Leader#propose`: the txn (zxid = last proposed + 1, digest filled in by prep) goes
+    /// to every forwarding follower and to the local log.
+    pub fn propose(&mut self, txn: TxnEntry) -> Result<Vec<Action>, ProposeError> {
+        match self.phase {
+            Phase::Broadcast => {}
+            Phase::Stopped => return Err(ProposeError::Stopped),
+            _ => return Err(ProposeError::NotServing),
+        }
+        let zxid = txn.header.zxid;
+        if counter_of(zxid) == 0xffff_ffff {
+            self.step_down(ProposeError::Rollover.to_string());
+            return Err(ProposeError::Rollover);
+        }
+        let expected = self.last_proposed + 1;
+        if zxid != expected || epoch_of(zxid) != self.epoch {
+            return Err(ProposeError::OutOfOrder {
+                expected,
+                got: zxid,
+            });
+        }
+        let data = Bytes::from(txn.to_vec());
+        let packet = proposal_packet(T::PROPOSAL, zxid, data.clone());
+        self.last_proposed = zxid;
+        let tick = self.tick;
+        let followers: Vec<ConnId> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| l.forwarding && l.kind == LearnerKind::Follower)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in followers {
+            self.send(conn, packet.clone());
+            if let Some(l) = self.learners.get_mut(&conn) {
+                l.unacked.insert(zxid, tick);
+            }
+        }
+        self.out.push(Action::Log(txn.clone()));
+        self.outstanding.insert(
+            zxid,
+            Proposal {
+                data,
+                txn,
+                acks: BTreeSet::new(),
+            },
+        );
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    /// `AckRequestProcessor`: the leader acks every proposal its log made durable.
+    pub(super) fn on_local_durable(&mut self, zxid: i64) {
+        let me = self.s.my_sid;
+        for p in self.outstanding.range_mut(..=zxid).map(|(_, p)| p) {
+            p.acks.insert(me);
+        }
+        self.commit_ready();
+    }
+
+    /// `LearnerHandler#run`'s loop after the sync.
+    pub(super) fn on_broadcast_packet(&mut self, conn: ConnId, p: &QuorumPacket) {
+        let deadline = self.tick + self.s.sync_limit;
+        let Some(l) = self.learners.get_mut(&conn) else {
+            return;
+        };
+        l.deadline = deadline;
+        let sid = l.sid.unwrap_or(-1);
+        let kind = l.kind;
+        match ZabMessage::parse(p, Sender::Learner) {
+            Ok(ZabMessage::Ack { zxid }) => {
+                if let Some(l) = self.learners.get_mut(&conn) {
+                    l.unacked.retain(|z, _| *z > zxid);
+                }
+                if kind == LearnerKind::Observer {
+                    debug!(sid, "Received ACK from Observer");
+                }
+                self.process_ack(sid, zxid);
+            }
+            Ok(ZabMessage::PingReply { touches, .. }) => {
+                if !touches.is_empty() {
+                    self.out.push(Action::SessionTouches { sid, touches });
+                }
+            }
+            Ok(ZabMessage::Revalidate {
+                zxid, session_id, ..
+            }) => {
+                // `Leader#revalidateSession` answers on the same packet
+                let valid = self.sessions.contains_key(&session_id);
+                debug!(sid, session_id, valid, "revalidate");
+                let answer = ZabMessage::RevalidateAnswer {
+                    zxid,
+                    session_id,
+                    valid,
+                };
+                self.send(conn, answer.to_packet());
+            }
+            Ok(ZabMessage::Request(request)) => {
+                self.out.push(Action::LearnerRequest { sid, request });
+            }
+            Ok(_) => warn!(sid, "unexpected quorum packet, type: {}", name(p)),
+            Err(e) => {
+                // `LearnerHandler` dies on a payload it cannot read
+                self.close(conn, format!("bad {} from learner: {e}", name(p)));
+            }
+        }
+    }
+
+    /// `Leader#processAck`.
+    fn process_ack(&mut self, sid: i64, zxid: i64) {
+        if counter_of(zxid) == 0 || self.outstanding.is_empty() || self.last_committed >= zxid {
+            // NEWLEADER / UPTODATE acks, or already committed
+            return;
+        }
+        let voter = self.is_participant(sid);
+        let Some(p) = self.outstanding.get_mut(&zxid) else {
+            warn!(sid, "Trying to commit future proposal: zxid 0x{zxid:x}");
+            return;
+        };
+        if voter {
+            p.acks.insert(sid);
+        }
+        self.commit_ready();
+    }
+
+    /// `Leader#tryToCommit` for every proposal that can go, oldest first.
+    fn commit_ready(&mut self) {
+        while let Some(entry) = self.outstanding.first_entry() {
+            if !self.s.verifier.contains_quorum(&entry.get().acks) {
+                break;
+            }
+            let zxid = *entry.key();
+            let p = entry.remove();
+            if zxid != self.last_committed + 1 {
+                warn!(
+                    "Commiting zxid 0x{zxid:x} but the last committed was 0x{:x}",
+                    self.last_committed
+                );
+            }
+            self.commit(zxid, p);
+        }
+    }
+
+    fn commit(&mut self, zxid: i64, p: Proposal) {
+        self.last_committed = zxid;
+        self.last_processed = zxid;
+        let commit = ZabMessage::Commit { zxid }.to_packet();
+        let inform = proposal_packet(T::INFORM, zxid, p.data.clone());
+        let targets: Vec<(ConnId, LearnerKind)> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| l.forwarding)
+            .map(|(c, l)| (*c, l.kind))
+            .collect();
+        for (conn, kind) in targets {
+            match kind {
+                LearnerKind::Follower => self.send(conn, commit.clone()),
+                LearnerKind::Observer => self.send(conn, inform.clone()),
+            }
+        }
+        match (&p.txn.header.op, &p.txn.body) {
+            (&OpCode::CREATE_SESSION, TxnBody::CreateSession(t)) => {
+                self.sessions.insert(p.txn.header.client_id, t.time_out);
+            }
+            (&OpCode::CLOSE_SESSION, _) => {
+                self.sessions.remove(&p.txn.header.client_id);
+            }
+            _ => {}
+        }
+        self.committed_log
+            .push_back(Committed { zxid, data: p.data });
+        while self.committed_log.len() > self.s.commit_log_count.max(1) {
+            self.committed_log.pop_front();
+        }
+        self.out.push(Action::Commit(p.txn));
+    }
+
+    /// `Leader#lead`'s loop body: a tick every other call, the phase timeouts of the
+    /// handshake, learners silent past their deadline dropped, the synced-quorum check, then
+    /// `LearnerHandler#ping` for each learner.
+    pub(super) fn on_half_tick(&mut self) {
+        let full = !self.tick_skip;
+        if full {
+            self.tick += 1;
+        }
+        self.tick_skip = !self.tick_skip;
+        if full && self.phase != Phase::Broadcast && self.tick > self.phase_deadline {
+            let why = match self.phase {
+                Phase::Discovery => "Timeout while waiting for epoch from quorum",
+                Phase::EpochAck => "Timeout while waiting for epoch to be acked by quorum",
+                _ => "Waiting for a quorum of followers, only synced with sids",
+            };
+            return self.step_down(why.to_owned());
+        }
+        let tick = self.tick;
+        let silent: Vec<ConnId> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| tick > l.deadline)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in silent {
+            self.close(conn, "learner not heard from in time".to_owned());
+        }
+        if full && self.phase == Phase::Broadcast {
+            let mut synced: BTreeSet<i64> = self
+                .learners
+                .values()
+                .filter_map(|l| l.sid)
+                .filter(|sid| self.is_participant(*sid))
+                .collect();
+            synced.insert(self.s.my_sid);
+            if !self.s.verifier.contains_quorum(&synced) {
+                let sids: Vec<String> = synced.iter().map(i64::to_string).collect();
+                let why = format!(
+                    "Not sufficient followers synced, only synced with sids: [ {} ]",
+                    sids.join(",")
+                );
+                return self.step_down(why);
+            }
+        }
+        self.ping_learners();
+    }
+
+    fn ping_learners(&mut self) {
+        let ping = ZabMessage::Ping {
+            zxid: self.last_proposed,
+        }
+        .to_packet();
+        let limit = self.s.sync_limit;
+        let tick = self.tick;
+        let learners: Vec<(ConnId, bool)> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| l.pinging)
+            .map(|(c, l)| {
+                let late = l.unacked.values().next().is_some_and(|t| t + limit < tick);
+                (*c, late)
+            })
+            .collect();
+        for (conn, late) in learners {
+            if late {
+                self.close(
+                    conn,
+                    "Closing connection to peer due to transaction timeout.".to_owned(),
+                );
+            } else {
+                self.send(conn, ping.clone());
+            }
+        }
+    }
+
+    /// Learners that completed the sync (UPTODATE sent), by sid.
+    pub fn synced_learners(&self) -> Vec<(i64, LearnerKind)> {
+        self.learners
+            .values()
+            .filter(|l| l.stage == Stage::Active)
+            .filter_map(|l| l.sid.map(|s| (s, l.kind)))
+            .collect()
+    }
+}
