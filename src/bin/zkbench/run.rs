@@ -145,13 +145,12 @@ pub(crate) async fn run(cfg: RunCfg) -> proto::Result<bool> {
     let needs_keys = OpKind::ALL
         .iter()
         .any(|k| !matches!(k, OpKind::Create | OpKind::Delete) && cfg.mix.has(*k));
-    if cfg.prepare || needs_keys {
-        let mut c = cfg.clone();
-        if !needs_keys {
-            c.keys = 0;
-        }
-        prepare(&c).await?;
+    // The prefix always; the key space only when some op reads or updates it.
+    let mut c = cfg.clone();
+    if !(cfg.prepare || needs_keys) {
+        c.keys = 0;
     }
+    prepare(&c).await?;
     let cfg = Arc::new(cfg);
     let sessions = crate::hold::connect_many(cfg.addr, cfg.sessions, cfg.timeout_ms, 64).await?;
     let start = Instant::now() + Duration::from_millis(20);
