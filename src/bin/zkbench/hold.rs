@@ -222,13 +222,25 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
     let mut control = proto::connect(cfg.addr, cfg.timeout_ms, Duration::from_secs(10)).await?;
     let acl = ops::open_acl();
     let path = cfg.path.clone();
-    let codes = ops::pipeline(&mut control, 1, 1, Duration::from_secs(10), |_, xid, out| {
-        let req = ops::create_req(path.clone(), Bytes::from_static(b"0"), &acl);
-        put_request(out, xid, OpCode::CREATE, &req);
-    })
+    let codes = ops::pipeline(
+        &mut control,
+        1,
+        1,
+        Duration::from_secs(10),
+        |_, xid, out| {
+            let req = ops::create_req(path.clone(), Bytes::from_static(b"0"), &acl);
+            put_request(out, xid, OpCode::CREATE, &req);
+        },
+    )
     .await?;
-    if codes.first().is_some_and(|c| *c != ErrorCode::OK && *c != ErrorCode::NODE_EXISTS) {
-        return Err(BenchError::Protocol(format!("create {}: {codes:?}", cfg.path)));
+    if codes
+        .first()
+        .is_some_and(|c| *c != ErrorCode::OK && *c != ErrorCode::NODE_EXISTS)
+    {
+        return Err(BenchError::Protocol(format!(
+            "create {}: {codes:?}",
+            cfg.path
+        )));
     }
     let t_connect = Instant::now();
     let (sessions, connect_failed, first) =
@@ -253,14 +265,20 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
     // The one write whose fan-out we time.
     let t0 = Instant::now();
     let path = cfg.path.clone();
-    let set = ops::pipeline(&mut control, 1, 1, Duration::from_secs(60), |_, xid, out| {
-        let req = SetDataRequest {
-            path: path.clone(),
-            data: Some(Bytes::from_static(b"1")),
-            version: -1,
-        };
-        put_request(out, xid, OpCode::SET_DATA, &req);
-    })
+    let set = ops::pipeline(
+        &mut control,
+        1,
+        1,
+        Duration::from_secs(60),
+        |_, xid, out| {
+            let req = SetDataRequest {
+                path: path.clone(),
+                data: Some(Bytes::from_static(b"1")),
+                version: -1,
+            };
+            put_request(out, xid, OpCode::SET_DATA, &req);
+        },
+    )
     .await?;
     let set_us = t0.elapsed().as_micros() as u64;
     let mut hist = report::new_hist();
@@ -268,9 +286,10 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
     let mut gone = 0usize;
     while (hist.len() as usize) + gone < armed {
         match tokio::time::timeout_at(deliver_deadline.into(), rx.recv()).await {
-            Ok(Some((_, Event::Notified(at)))) => {
-                report::record(&mut hist, at.saturating_duration_since(t0).as_micros() as u64)
-            }
+            Ok(Some((_, Event::Notified(at)))) => report::record(
+                &mut hist,
+                at.saturating_duration_since(t0).as_micros() as u64,
+            ),
             Ok(Some((_, Event::Lost(why)))) => {
                 gone += 1;
                 first_error = first_error.or(Some(why));

@@ -219,7 +219,10 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            println!("JSON {{\"errors\":1,\"fatal\":\"{}\"}}", e.replace('"', "'"));
+            println!(
+                "JSON {{\"errors\":1,\"fatal\":\"{}\"}}",
+                e.replace('"', "'")
+            );
             eprintln!("zkbench: {e}");
             ExitCode::from(2)
         }

@@ -206,7 +206,11 @@ pub(crate) async fn pipeline(
         let (mut sent, mut done) = (0u64, 0u64);
         while done < n {
             while sent < n && sent - done < window as u64 {
-                encode(sent, i32::try_from(sent % (1 << 30)).unwrap_or(0) + 1, &mut out);
+                encode(
+                    sent,
+                    i32::try_from(sent % (1 << 30)).unwrap_or(0) + 1,
+                    &mut out,
+                );
                 sent += 1;
             }
             if !out.is_empty() {

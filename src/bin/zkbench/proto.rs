@@ -50,7 +50,11 @@ pub(crate) struct Session {
 }
 
 /// Open a TCP connection and create a new session (protocol version 0, like the 3.8 client).
-pub(crate) async fn connect(addr: SocketAddr, timeout_ms: i32, deadline: Duration) -> Result<Session> {
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    timeout_ms: i32,
+    deadline: Duration,
+) -> Result<Session> {
     let fut = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
@@ -71,7 +75,9 @@ pub(crate) async fn connect(addr: SocketAddr, timeout_ms: i32, deadline: Duratio
                 break f;
             }
             if stream.read_buf(&mut inbuf).await? == 0 {
-                return Err(BenchError::Protocol("server closed during handshake".into()));
+                return Err(BenchError::Protocol(
+                    "server closed during handshake".into(),
+                ));
             }
         };
         let resp = ConnectResponse::from_bytes(&frame)?;

@@ -79,12 +79,8 @@ impl Json {
     }
 }
 
-pub(crate) const QUANTILES: [(&str, f64); 4] = [
-    ("p50", 0.50),
-    ("p90", 0.90),
-    ("p99", 0.99),
-    ("p999", 0.999),
-];
+pub(crate) const QUANTILES: [(&str, f64); 4] =
+    [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p999", 0.999)];
 
 /// `p50 1.2ms p90 ...` for the human line.
 pub(crate) fn latency_line(h: &Histogram<u64>) -> String {

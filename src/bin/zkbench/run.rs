@@ -73,7 +73,11 @@ struct Gen {
 impl Gen {
     fn issue(&mut self, out: &mut Vec<u8>) -> OpKind {
         let mut kind = self.cfg.mix.pick(self.rng.next_u64());
-        self.xid = if self.xid >= i32::MAX - 1 { 1 } else { self.xid + 1 };
+        self.xid = if self.xid >= i32::MAX - 1 {
+            1
+        } else {
+            self.xid + 1
+        };
         let keys = self.cfg.keys.max(1);
         let prefix = &self.cfg.prefix;
         let mut multi = Vec::new();
@@ -108,14 +112,25 @@ async fn prepare(cfg: &RunCfg) -> proto::Result<()> {
     let value = Bytes::from(vec![b'x'; cfg.value_size]);
     let acl = ops::open_acl();
     let n = cfg.keys + 1;
-    let codes = ops::pipeline(&mut sess, n, 512, Duration::from_secs(600), |i, xid, out| {
-        let path = if i == 0 {
-            cfg.prefix.clone()
-        } else {
-            key_path(&cfg.prefix, i - 1)
-        };
-        proto::put_request(out, xid, OpCode::CREATE, &ops::create_req(path, value.clone(), &acl));
-    })
+    let codes = ops::pipeline(
+        &mut sess,
+        n,
+        512,
+        Duration::from_secs(600),
+        |i, xid, out| {
+            let path = if i == 0 {
+                cfg.prefix.clone()
+            } else {
+                key_path(&cfg.prefix, i - 1)
+            };
+            proto::put_request(
+                out,
+                xid,
+                OpCode::CREATE,
+                &ops::create_req(path, value.clone(), &acl),
+            );
+        },
+    )
     .await?;
     if let Some(bad) = codes
         .iter()
@@ -248,7 +263,10 @@ async fn session_loop(cfg: Arc<RunCfg>, idx: usize, sess: Session, t: Times) -> 
         .rate
         .filter(|r| *r > 0.0)
         .map(|r| Duration::from_secs_f64(cfg.sessions as f64 / r));
-    let mut next_due = t.start + interval.map_or(Duration::ZERO, |iv| iv.mul_f64(idx as f64 / cfg.sessions as f64));
+    let mut next_due = t.start
+        + interval.map_or(Duration::ZERO, |iv| {
+            iv.mul_f64(idx as f64 / cfg.sessions as f64)
+        });
     let end = t.end;
     let hard_end = end + Duration::from_secs(10);
     let Session {
@@ -286,7 +304,11 @@ async fn session_loop(cfg: Arc<RunCfg>, idx: usize, sess: Session, t: Times) -> 
             break;
         }
         if now >= hard_end {
-            note(&mut st, pending.len() as u64, "replies still missing 10s after the end");
+            note(
+                &mut st,
+                pending.len() as u64,
+                "replies still missing 10s after the end",
+            );
             break;
         }
         let wake = match interval {
@@ -371,7 +393,10 @@ fn on_replies(
             note(st, 1, &format!("error {} ({name})", reply.err.0));
         }
         if sent >= t.record_from && sent < t.end {
-            report::record(&mut st.hist, now.saturating_duration_since(sent).as_micros() as u64);
+            report::record(
+                &mut st.hist,
+                now.saturating_duration_since(sent).as_micros() as u64,
+            );
             st.ops += 1;
         }
     }

@@ -137,7 +137,10 @@ pub(crate) async fn wait_read(
         .num("attempts", attempts)
         .num("errors", 1)
         .str("first_error", &last_error);
-    report::emit(&j, &format!("no read served within {timeout:?}: {last_error}"));
+    report::emit(
+        &j,
+        &format!("no read served within {timeout:?}: {last_error}"),
+    );
     Ok(false)
 }
 
