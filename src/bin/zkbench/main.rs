@@ -1,0 +1,230 @@
+//! `zkbench`: a load generator for ZooKeeper-protocol servers (ferrokeeper or Apache
+//! ZooKeeper alike). It speaks the client protocol itself with the crate's Jute codec,
+//! pipelined, so one small process can saturate a server; see bench/README.md.
+//!
+//! Every command prints one `JSON {...}` line (for scripts) and one line for people, and exits
+//! 0 only when nothing went wrong (no error replies, no lost session).
+
+mod hold;
+mod ops;
+mod proto;
+mod report;
+mod run;
+mod tools;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "ZooKeeper-protocol load generator")]
+struct Cli {
+    /// Server address (host:port; 127.0.0.1 only in the suite).
+    #[arg(long, short = 'c', default_value = "127.0.0.1:2181", global = true)]
+    connect: SocketAddr,
+    /// Worker threads of the generator (1 = single-threaded runtime).
+    #[arg(long, default_value_t = 1, global = true)]
+    threads: usize,
+    /// Session timeout asked for, in ms.
+    #[arg(long, default_value_t = 30_000, global = true)]
+    session_timeout: i32,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a workload: N sessions, W requests in flight each (or a fixed total rate).
+    Run(RunArgs),
+    /// Create COUNT znodes with multi batches and report the server's resident set.
+    Populate(PopulateArgs),
+    /// Retry until a getData is served; report the time since --t0-ns.
+    WaitRead {
+        #[arg(long, default_value = "/")]
+        path: String,
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+        /// Epoch nanoseconds to measure from (e.g. `date +%s%N` before starting the server).
+        #[arg(long)]
+        t0_ns: Option<u128>,
+    },
+    /// Wait for the next snapshot in DIR; report how long writing it took and its size.
+    Snapwatch {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// SESSIONS sessions watch one znode; one setData; time until all have the event.
+    Fanout(ManyArgs),
+    /// SESSIONS sessions that only ping for DURATION; the server's RSS meanwhile.
+    Idle {
+        #[command(flatten)]
+        many: ManyArgs,
+        #[arg(long, default_value_t = 30.0)]
+        duration: f64,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[arg(long, short = 'n', default_value_t = 16)]
+    sessions: usize,
+    /// Outstanding requests per session.
+    #[arg(long, short = 'w', default_value_t = 16)]
+    window: usize,
+    /// Op weights: create, setData, getData, exists, getChildren, delete, multi.
+    #[arg(long, default_value = "getData=90,setData=10")]
+    mix: String,
+    /// Bytes per value written (create, setData, multi).
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Existing znodes the reads and updates pick from (created first).
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Stop after this many ops in total instead of after --duration.
+    #[arg(long)]
+    ops: Option<u64>,
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Fixed total offered rate in ops/s (open loop); latency counts from the intended time.
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, default_value = "/bench")]
+    prefix: String,
+    /// setData ops per multi.
+    #[arg(long, default_value_t = 4)]
+    multi_size: usize,
+}
+
+#[derive(Args)]
+struct PopulateArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    count: u64,
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Creates per multi.
+    #[arg(long, default_value_t = 1000)]
+    batch: u64,
+    #[arg(long, default_value = "/pop")]
+    prefix: String,
+    /// Server PID whose VmRSS is reported.
+    #[arg(long)]
+    rss_pid: Option<u32>,
+}
+
+#[derive(Args)]
+struct ManyArgs {
+    #[arg(long, short = 'n', default_value_t = 10_000)]
+    sessions: usize,
+    /// Handshakes in flight while connecting.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    #[arg(long, default_value = "/fanout")]
+    path: String,
+    /// Bound on each phase (arming the watches, delivering the events), in seconds.
+    #[arg(long, default_value_t = 120)]
+    wait_secs: u64,
+    #[arg(long)]
+    rss_pid: Option<u32>,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(1))
+}
+
+async fn dispatch(cli: Cli) -> Result<bool, String> {
+    let addr = cli.connect;
+    let to = cli.session_timeout;
+    let many = |m: ManyArgs| hold::ManyCfg {
+        addr,
+        sessions: m.sessions,
+        timeout_ms: to,
+        concurrency: m.concurrency,
+        path: m.path,
+        wait: Duration::from_secs(m.wait_secs),
+        rss_pid: m.rss_pid,
+    };
+    let r = match cli.cmd {
+        Cmd::Run(a) => {
+            let cfg = run::RunCfg {
+                addr,
+                sessions: a.sessions.max(1),
+                window: a.window.max(1),
+                mix: ops::Mix::parse(&a.mix)?,
+                value_size: a.value_size,
+                keys: a.keys,
+                duration: secs(a.duration),
+                ops: a.ops,
+                warmup: secs(a.warmup),
+                rate: a.rate,
+                prefix: a.prefix,
+                multi_size: a.multi_size,
+                prepare: false,
+                timeout_ms: to,
+            };
+            run::run(cfg).await
+        }
+        Cmd::Populate(a) => {
+            let cfg = tools::PopulateCfg {
+                addr,
+                count: a.count,
+                value_size: a.value_size,
+                batch: a.batch,
+                prefix: a.prefix,
+                rss_pid: a.rss_pid,
+                timeout_ms: to,
+            };
+            tools::populate(cfg).await
+        }
+        Cmd::WaitRead {
+            path,
+            timeout_secs,
+            t0_ns,
+        } => tools::wait_read(addr, path, Duration::from_secs(timeout_secs), t0_ns).await,
+        Cmd::Snapwatch { dir, timeout_secs } => {
+            tools::snapwatch(dir, Duration::from_secs(timeout_secs)).await
+        }
+        Cmd::Fanout(m) => hold::fanout(many(m)).await,
+        Cmd::Idle { many: m, duration } => hold::idle(many(m), secs(duration)).await,
+    };
+    r.map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = if cli.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cli.threads)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zkbench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            println!(
+                "JSON {{\"errors\":1,\"fatal\":\"{}\"}}",
+                e.replace('"', "'")
+            );
+            eprintln!("zkbench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The client side of the ZooKeeper wire protocol, as much as a load generator needs
+//! (`ClientCnxn` / `ClientCnxnSocketNIO` in the reference): the length-prefixed framing, the
+//! session handshake, and encoding requests straight into a reusable write buffer.
+//!
+//! Invariants: every frame read is bounded by [`MAX_FRAME`]; nothing here panics on what the
+//! server sends; replies on one connection come back in request order (the reference's
+//! `FinalRequestProcessor` answers a session's requests FIFO), which [`Reply`] users rely on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use ferrokeeper::jute::codes::{ErrorCode, OpCode};
+use ferrokeeper::jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader};
+use ferrokeeper::jute::{DecodeError, Jute};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Larger than jute.maxbuffer (1 MiB) plus headers; anything bigger is a broken stream.
+pub(crate) const MAX_FRAME: usize = 16 << 20;
+/// `xid` of watch notifications (`ClientCnxn#NOTIFICATION_XID`).
+pub(crate) const NOTIFICATION_XID: i32 = -1;
+/// `xid` of pings (`ClientCnxn#PING_XID`).
+pub(crate) const PING_XID: i32 = -2;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BenchError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad frame from server: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+}
+
+pub(crate) type Result<T> = std::result::Result<T, BenchError>;
+
+/// An established session: the socket plus what the handshake told us.
+pub(crate) struct Session {
+    pub(crate) stream: TcpStream,
+    /// Kept for debugging output; the load does not need it.
+    #[allow(dead_code)]
+    pub(crate) session_id: i64,
+    #[allow(dead_code)]
+    pub(crate) timeout_ms: i32,
+    /// Bytes read past the handshake reply (the server may already have sent more).
+    pub(crate) inbuf: BytesMut,
+}
+
+/// Open a TCP connection and create a new session (protocol version 0, like the 3.8 client).
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    timeout_ms: i32,
+    deadline: Duration,
+) -> Result<Session> {
+    let fut = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out: timeout_ms,
+            session_id: 0,
+            passwd: Bytes::from_static(&[0; 16]),
+            read_only: Some(false),
+        };
+        let mut out = Vec::with_capacity(64);
+        put_frame(&mut out, |b| req.encode(b));
+        stream.write_all(&out).await?;
+        let mut inbuf = BytesMut::with_capacity(4096);
+        let frame = loop {
+            if let Some(f) = next_frame(&mut inbuf)? {
+                break f;
+            }
+            if stream.read_buf(&mut inbuf).await? == 0 {
+                return Err(BenchError::Protocol(
+                    "server closed during handshake".into(),
+                ));
+            }
+        };
+        let resp = ConnectResponse::from_bytes(&frame)?;
+        if resp.session_id == 0 || resp.time_out <= 0 {
+            return Err(BenchError::Protocol("session refused by server".into()));
+        }
+        Ok(Session {
+            stream,
+            session_id: resp.session_id,
+            timeout_ms: resp.time_out,
+            inbuf,
+        })
+    };
+    tokio::time::timeout(deadline, fut)
+        .await
+        .map_err(|_| BenchError::Timeout("connect"))?
+}
+
+/// Append `[len][payload]` to `out`, the payload written by `body`.
+pub(crate) fn put_frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    body(out);
+    let len = i32::try_from(out.len() - at - 4).unwrap_or(i32::MAX);
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Append one request frame: header then record.
+pub(crate) fn put_request<R: Jute>(out: &mut Vec<u8>, xid: i32, op: OpCode, req: &R) {
+    put_frame(out, |b| {
+        RequestHeader { xid, op }.encode(b);
+        req.encode(b);
+    });
+}
+
+/// Append a request with no body (ping, closeSession).
+pub(crate) fn put_bare(out: &mut Vec<u8>, xid: i32, op: OpCode) {
+    put_frame(out, |b| RequestHeader { xid, op }.encode(b));
+}
+
+/// Split one complete frame off the front of `buf`, if there is one.
+pub(crate) fn next_frame(buf: &mut BytesMut) -> Result<Option<BytesMut>> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| *l <= MAX_FRAME)
+        .ok_or_else(|| BenchError::Protocol(format!("frame length {len}")))?;
+    if buf.len() < 4 + len {
+        buf.reserve(4 + len - buf.len());
+        return Ok(None);
+    }
+    buf.advance(4);
+    Ok(Some(buf.split_to(len)))
+}
+
+/// A decoded reply header; the body stays in `body`.
+pub(crate) struct Reply {
+    pub(crate) xid: i32,
+    #[allow(dead_code)]
+    pub(crate) zxid: i64,
+    pub(crate) err: ErrorCode,
+    pub(crate) body: BytesMut,
+}
+
+pub(crate) fn parse_reply(mut frame: BytesMut) -> Result<Reply> {
+    let h = ReplyHeader::from_bytes(&frame)?;
+    // ReplyHeader is fixed-size: xid (4) + zxid (8) + err (4).
+    frame.advance(16.min(frame.len()));
+    Ok(Reply {
+        xid: h.xid,
+        zxid: h.zxid,
+        err: h.err,
+        body: frame,
+    })
+}
+
+/// VmRSS of a process in KiB, from /proc/<pid>/status.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A small, fast PRNG (xorshift64*): the load must not depend on a crate or cost much.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `0..n` (n > 0); the modulo bias is irrelevant at benchmark sizes.
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip() {
+        let mut out = Vec::new();
+        put_bare(&mut out, PING_XID, OpCode::PING);
+        assert_eq!(out, [0, 0, 0, 8, 255, 255, 255, 254, 0, 0, 0, 11]);
+        let mut buf = BytesMut::from(&out[..7]);
+        assert!(next_frame(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(&out[7..]);
+        let f = next_frame(&mut buf).unwrap().unwrap();
+        assert_eq!(&f[..], &out[4..]);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn negative_length_is_an_error() {
+        let mut buf = BytesMut::from(&[255u8, 255, 255, 255][..]);
+        assert!(next_frame(&mut buf).is_err());
+    }
+}
