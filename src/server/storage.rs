@@ -66,13 +66,15 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
         fsync: cfg.force_sync,
     };
     let zxid = restored.tree.last_processed_zxid();
+    // `ZooKeeperServer#loadData` takes this snapshot with syncSnap=false: every txn in it is
+    // already durable in the log, and a torn file is skipped for an older one at the next start
     snapshot::write_snapshot(
         &snapshots.snap_dir,
         zxid,
         &restored.tree,
         &restored.sessions,
         snapshots.compression,
-        snapshots.fsync,
+        false,
     )?;
     let log = TxnLog::open(
         &log_dir,
