@@ -51,7 +51,7 @@ impl TreeBuilder {
     pub fn new(options: TreeOptions) -> Self {
         TreeBuilder {
             tree: DataTree {
-                nodes: HashMap::new(),
+                nodes: HashMap::default(),
                 ephemerals: HashMap::new(),
                 containers: BTreeSet::new(),
                 ttls: BTreeSet::new(),

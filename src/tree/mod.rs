@@ -95,7 +95,9 @@ impl Default for TreeOptions {
 
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Box<str>, DataNode>,
+    /// ahash: SipHash dominated lookups; ahash is randomly keyed, so paths chosen by
+    /// clients still cannot force collisions.
+    nodes: HashMap<Box<str>, DataNode, ahash::RandomState>,
     /// Session → its ephemeral paths. Like the reference, a session's entry stays (maybe
     /// empty) until its closeSession, which the `dump` four-letter word shows.
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
@@ -158,7 +160,7 @@ impl DataTree {
 
     pub fn with_options(options: TreeOptions) -> Self {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
