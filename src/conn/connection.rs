@@ -21,6 +21,10 @@ use crate::pipeline::{ConnId, CoreMsg, CoreState, Outbound};
 pub type FourLetterHandler =
     Arc<dyn Fn([u8; 4]) -> Option<Box<dyn FnOnce(&mut CoreState) -> String + Send>> + Send + Sync>;
 
+/// Per-connection read and write buffers: enough to batch many small requests and replies;
+/// a bigger frame is read straight into its own buffer. Idle sessions pay this twice each.
+const CONN_BUFFER: usize = 16 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 enum FrameError {
     #[error("Len error {0}")]
@@ -59,7 +63,7 @@ pub(super) async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut rd = BufReader::with_capacity(CONN_BUFFER, rd);
     let handshake = async {
         let first = rd.read_i32().await?;
         Ok::<_, FrameError>(first)
@@ -164,7 +168,7 @@ async fn writer(
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     closed: CancellationToken,
 ) {
-    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+    let mut wr = BufWriter::with_capacity(CONN_BUFFER, wr);
     loop {
         let msg = tokio::select! {
             m = rx.recv() => m,
