@@ -397,7 +397,17 @@ fn check_handshake(c: &Conversation, sync: T) {
             .collect();
     assert_eq!(acks[0].packet.zxid, nl.packet.zxid);
     assert!(nl.seq < acks[0].seq && acks[0].seq < utd.seq);
-    assert_eq!(acks[1].packet.zxid, li.packet.zxid);
+    // 3.8.0 may ACK a proposal queued before UPTODATE ahead of the UPTODATE ACK (the order
+    // ZOOKEEPER-4685 fixed later), so look for the latter by its zxid rather than position
+    // (the NEWLEADER ACK, acks[0], carries the same zxid)
+    let utd_ack = acks[1..]
+        .iter()
+        .find(|a| a.packet.zxid == li.packet.zxid)
+        .expect("an ACK of UPTODATE carrying makeZxid(newEpoch, 0)");
+    assert!(
+        utd.seq < utd_ack.seq,
+        "UPTODATE is acknowledged after it arrives"
+    );
     assert_eq!(utd.packet.zxid, -1);
     // between the sync packet and NEWLEADER only PROPOSAL/COMMIT pairs, then UPTODATE; the
     // leader's PINGs share the same queue and may fall anywhere after the sync packet
