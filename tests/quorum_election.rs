@@ -2,6 +2,9 @@
 //! between our own drivers over loopback, and the captured wire bytes as fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::free_port;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,14 +23,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 const FIXTURES: &str = "tests/fixtures/election";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One server's ports: (quorum, election, client).
 #[derive(Clone, Copy)]

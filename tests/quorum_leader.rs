@@ -6,6 +6,9 @@
 //! follower killed and step down when both are gone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::free_port;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,14 +41,6 @@ use tokio_util::sync::CancellationToken;
 
 const PY: &str = "/usr/bin/python3";
 const TICK_MS: u64 = 500;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[derive(Clone, Copy)]
 struct Ports {

@@ -5,6 +5,9 @@
 //! zxid equal to the leader's (`srvr`). Prints "skipped" without java, the jars or kazoo.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::free_port;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -45,14 +48,6 @@ fn available() -> bool {
         .status()
         .is_ok_and(|s| s.success());
     java && kazoo && Path::new("/usr/share/java/zookeeper.jar").exists()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[derive(Clone, Copy)]

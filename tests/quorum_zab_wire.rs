@@ -5,6 +5,9 @@
 //! Prints "skipped" without java, the jars or python3-kazoo. Fixture-only tests always run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::free_port;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -164,14 +167,6 @@ fn java_classpath() -> Option<String> {
         .is_ok_and(|s| s.success());
     let paths: Vec<String> = jars.iter().map(|n| format!("{j}/{n}")).collect();
     (java_ok && kazoo_ok && paths.iter().all(|p| Path::new(p).exists())).then(|| paths.join(":"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A reference server process, killed by its own PID when dropped.
