@@ -148,6 +148,12 @@ pub struct CoreState {
     /// Per session, what waits behind its in-flight writes (`CommitProcessor`'s per-session
     /// order): a read is answered only after every earlier write of its session.
     session_queues: HashMap<i64, VecDeque<Queued>>,
+    /// Standalone, or this server's part in an ensemble.
+    pub role: Role,
+    /// Clients are served (a leader only once a quorum acked NEWLEADER).
+    pub serving: bool,
+    /// Set when the ensemble role ends: the peer goes back to election.
+    reelect: Option<String>,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -176,6 +182,9 @@ impl CoreState {
             snapshots: None,
             in_flight: VecDeque::new(),
             session_queues: HashMap::new(),
+            role: Role::Standalone,
+            serving: true,
+            reelect: None,
             config,
         }
     }
@@ -274,7 +283,7 @@ impl CoreState {
                 received,
             } => {
                 self.stats.packet_received();
-                self.packet(conn, xid, op, &body, received);
+                self.packet(conn, xid, op, body, received);
             }
             CoreMsg::Disconnected { conn } => self.forget_conn(conn),
             CoreMsg::Inspect { f, reply } => {
@@ -286,15 +295,21 @@ impl CoreState {
 
 mod commit;
 mod connect;
+mod following;
+mod leading;
 mod packet;
+mod role;
 mod snapshots;
 mod timers;
 
+pub use following::Following;
+pub use leading::{LeaderSetup, Leading};
+pub use role::{CoreExit, QuorumInbox, Role};
 pub use snapshots::SnapshotConfig;
 
 use commit::{Completion, InFlight, Queued};
 
-pub use timers::run;
+pub use timers::{run, run_role};
 
 /// How long the core may wait before it must look at sessions and containers again.
 pub(crate) fn idle_wait(state: &CoreState) -> Duration {

@@ -12,5 +12,5 @@ pub mod reply;
 pub mod results;
 pub mod sync;
 
-pub use self::core::{run, ConnId, CoreConfig, CoreMsg, CoreState, SnapshotConfig};
+pub use self::core::{run, run_role, ConnId, CoreConfig, CoreMsg, CoreState, SnapshotConfig};
 pub use reply::Outbound;

@@ -81,6 +81,11 @@ impl PrepContext<'_> {
         self.entry(op, body)
     }
 
+    /// An ErrorTxn for a request refused before prep (`KeeperException` in `pRequest`).
+    pub fn error(&mut self, err: ErrorCode) -> TxnEntry {
+        self.entry(OpCode::ERROR, error_txn(err))
+    }
+
     /// The txn that creates a session (`OpCode.createSession`).
     pub fn create_session(&mut self, timeout_ms: i32) -> TxnEntry {
         let body = TxnBody::CreateSession(CreateSessionTxn {

@@ -124,6 +124,9 @@ pub(super) fn view(
         uptime_ms: u64::try_from(state.origin.elapsed().as_millis()).unwrap_or(0),
         global_sessions: state.sessions.len() as u64,
         now_ms: state.now_ms(),
+        mode: state.role.mode().to_owned(),
+        serving: state.serving,
+        server_id: state.config.myid,
         ..ServerView::idle(cfg, stats)
     }
 }

@@ -1,6 +1,7 @@
 //! Assembly (`ZooKeeperServerMain`): config → tree → core task → client listener; shutdown on
 //! SIGINT/SIGTERM. Standalone only for now, with state in memory.
 
+mod ensemble;
 mod four_letter;
 mod storage;
 
@@ -92,13 +93,35 @@ fn core_config(cfg: &ServerConfig) -> CoreConfig {
     }
 }
 
-/// Bind and start; returns once the client port accepts connections.
-pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
-    let port = cfg.client_port.ok_or(ServerError::NoClientPort)?;
+fn tree_options(cfg: &ServerConfig) -> TreeOptions {
+    TreeOptions {
+        digest_enabled: cfg.digest_enabled,
+        ephemeral: EphemeralOptions {
+            extended_types_enabled: cfg.extended_types_enabled,
+            emulate_353_ttl: cfg.emulate_353_ttl_nodes,
+        },
+    }
+}
+
+/// The client port: `clientPort`, else the `;port` of our own `server.N` line.
+fn client_addr(cfg: &ServerConfig) -> Option<SocketAddr> {
     let ip = cfg
         .client_port_address
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let addr = SocketAddr::new(ip, port);
+    if let Some(port) = cfg.client_port {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let (host, port) = cfg
+        .my_id
+        .and_then(|id| cfg.servers.get(&id))
+        .and_then(|s| s.client_address.clone())?;
+    let ip = host.parse().unwrap_or(ip);
+    Some(SocketAddr::new(ip, port))
+}
+
+/// Bind and start; returns once the client port accepts connections.
+pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
+    let addr = client_addr(&cfg).ok_or(ServerError::NoClientPort)?;
     let listener = conn::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
     let client_addr = listener
         .local_addr()
@@ -108,26 +131,19 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     let metrics_addr = metrics.as_ref().and_then(|m| m.local_addr().ok());
     let cfg = Arc::new(cfg);
-    let tree_options = TreeOptions {
-        digest_enabled: cfg.digest_enabled,
-        ephemeral: EphemeralOptions {
-            extended_types_enabled: cfg.extended_types_enabled,
-            emulate_353_ttl: cfg.emulate_353_ttl_nodes,
-        },
-    };
-    let opening = cfg.clone();
-    let storage = tokio::task::spawn_blocking(move || storage::open(&opening, tree_options))
-        .await
-        .map_err(|e| ServerError::Startup(e.to_string()))??;
     let stats = Arc::new(ServerStats::new());
-    let mut state = CoreState::new(core_config(&cfg), storage.tree, stats.clone());
-    let (durable_tx, durable_rx) = mpsc::unbounded_channel();
-    let log = LogStage::spawn(storage.log, durable_tx)
-        .map_err(|e| ServerError::Startup(e.to_string()))?;
-    state.attach_persistence(log, storage.snapshots, &storage.sessions);
     let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
-    let core = tokio::spawn(pipeline::run(state, core_rx, durable_rx));
+    let core = if cfg.is_standalone() {
+        start_standalone(cfg.clone(), stats.clone(), core_rx).await?
+    } else {
+        tokio::spawn(ensemble::run_peer(
+            cfg.clone(),
+            core_rx,
+            stats.clone(),
+            shutdown.clone(),
+        ))
+    };
     let limits = ConnLimits {
         max_frame: non_negative(cfg.jute_max_buffer),
         max_client_cnxns: non_negative(cfg.max_client_cnxns),
@@ -162,6 +178,25 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
         tasks,
         core,
     })
+}
+
+/// Recover the data directory and start the core of a standalone server.
+async fn start_standalone(
+    cfg: Arc<ServerConfig>,
+    stats: Arc<ServerStats>,
+    core_rx: mpsc::Receiver<CoreMsg>,
+) -> Result<JoinHandle<Result<(), String>>, ServerError> {
+    let tree_options = tree_options(&cfg);
+    let opening = cfg.clone();
+    let storage = tokio::task::spawn_blocking(move || storage::open(&opening, tree_options))
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))??;
+    let mut state = CoreState::new(core_config(&cfg), storage.tree, stats);
+    let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+    let log = LogStage::spawn(storage.log, durable_tx)
+        .map_err(|e| ServerError::Startup(e.to_string()))?;
+    state.attach_persistence(log, storage.snapshots, &storage.sessions);
+    Ok(tokio::spawn(pipeline::run(state, core_rx, durable_rx)))
 }
 
 /// `DatadirCleanupManager`: purge at start and then every autopurge.purgeInterval hours.

@@ -31,7 +31,7 @@ pub(super) struct Storage {
     pub(super) snapshots: SnapshotConfig,
 }
 
-fn compression(name: &str) -> SnapshotCompression {
+pub(super) fn compression(name: &str) -> SnapshotCompression {
     // `SnapStream.StreamMode#fromString`: anything else means no compression
     match name {
         "gz" => SnapshotCompression::Gzip,
@@ -58,13 +58,7 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
         })?;
     }
     let restored = restore(&snap_dir, &log_dir, tree_options, cfg.snapshot_trust_empty)?;
-    let snapshots = SnapshotConfig {
-        snap_dir,
-        snap_count: i64::from(cfg.snap_count.max(2)),
-        snap_size_limit: cfg.snap_size_limit_kb.saturating_mul(1024),
-        compression: compression(&cfg.snapshot_compression_method),
-        fsync: cfg.force_sync,
-    };
+    let snapshots = snapshot_config(cfg);
     let zxid = restored.tree.last_processed_zxid();
     // `ZooKeeperServer#loadData` takes this snapshot with syncSnap=false: every txn in it is
     // already durable in the log, and a torn file is skipped for an older one at the next start
@@ -76,26 +70,38 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
         snapshots.compression,
         false,
     )?;
-    let log = TxnLog::open(
-        &log_dir,
-        TxnLogOptions {
-            pre_alloc_size: u64::try_from(cfg.pre_alloc_size_kb)
-                .unwrap_or(0)
-                .saturating_mul(1024)
-                .max(4096),
-            force_sync: cfg.force_sync,
-            txn_log_size_limit: u64::try_from(cfg.txn_log_size_limit_kb)
-                .ok()
-                .filter(|kb| *kb > 0)
-                .map(|kb| kb * 1024),
-            fsync_warning_threshold_ms: u64::try_from(cfg.fsync_warning_threshold_ms)
-                .unwrap_or(1000),
-        },
-    )?;
+    let log = TxnLog::open(&log_dir, txn_log_options(cfg))?;
     Ok(Storage {
         tree: restored.tree,
         sessions: restored.sessions,
         log,
         snapshots,
     })
+}
+
+/// The txn log settings of zoo.cfg (preAllocSize, forceSync, txnLogSizeLimitInKb, ...).
+pub(super) fn txn_log_options(cfg: &ServerConfig) -> TxnLogOptions {
+    TxnLogOptions {
+        pre_alloc_size: u64::try_from(cfg.pre_alloc_size_kb)
+            .unwrap_or(0)
+            .saturating_mul(1024)
+            .max(4096),
+        force_sync: cfg.force_sync,
+        txn_log_size_limit: u64::try_from(cfg.txn_log_size_limit_kb)
+            .ok()
+            .filter(|kb| *kb > 0)
+            .map(|kb| kb * 1024),
+        fsync_warning_threshold_ms: u64::try_from(cfg.fsync_warning_threshold_ms).unwrap_or(1000),
+    }
+}
+
+/// When and how snapshots are taken (snapCount, snapSizeLimitInKb, compression).
+pub(super) fn snapshot_config(cfg: &ServerConfig) -> SnapshotConfig {
+    SnapshotConfig {
+        snap_dir: version_dir(&cfg.data_dir),
+        snap_count: i64::from(cfg.snap_count.max(2)),
+        snap_size_limit: cfg.snap_size_limit_kb.saturating_mul(1024),
+        compression: compression(&cfg.snapshot_compression_method),
+        fsync: cfg.force_sync,
+    }
 }

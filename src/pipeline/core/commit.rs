@@ -5,7 +5,7 @@
 
 use tokio::time::Instant;
 
-use super::{connect_response, finish_reply, ConnId, CoreState};
+use super::{connect_response, finish_reply, ConnId, CoreState, Role};
 use crate::jute::txn::TxnEntry;
 use crate::pipeline::results::write_reply;
 use crate::pipeline::sync::SyncRequest;
@@ -37,6 +37,14 @@ pub(crate) struct InFlight {
 /// An entry of a session's queue: one of its in-flight writes, or a request behind one.
 pub(crate) enum Queued {
     Write(i64),
+    /// A learner's request forwarded to the leader: answered when its txn (or the leader's
+    /// SYNC) comes back.
+    Forwarded {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        received: Instant,
+    },
     Packet {
         conn: ConnId,
         xid: i32,
@@ -56,6 +64,14 @@ impl CoreState {
                 .or_default()
                 .push_back(Queued::Write(zxid));
         }
+        if matches!(self.role, Role::Leading(_)) {
+            self.in_flight.push_back(InFlight {
+                txn: txn.clone(),
+                done,
+            });
+            self.propose(txn);
+            return;
+        }
         match &self.log {
             Some(log) => {
                 let bytes = txn.to_vec();
@@ -71,13 +87,39 @@ impl CoreState {
             }
             None => {
                 self.in_flight.push_back(InFlight { txn, done });
-                self.durable(zxid);
+                self.complete_through(zxid);
             }
         }
     }
 
-    /// Everything up to `zxid` is on disk.
+    /// Append a txn to the log stage (a leader's own proposals, a learner's).
+    pub(super) fn log_txn(&mut self, txn: &TxnEntry) {
+        let zxid = txn.header.zxid;
+        let bytes = txn.to_vec();
+        let len = bytes.len();
+        match &self.log {
+            Some(log) => {
+                if !log.submit(SyncRequest::Append { zxid, bytes }) {
+                    tracing::error!(zxid, "the log stage has stopped");
+                    self.reelect("the txn log stopped");
+                }
+            }
+            None => tracing::error!(zxid, "no txn log to append to"),
+        }
+        self.note_logged(len);
+    }
+
+    /// The log stage made everything up to `zxid` durable.
     pub(crate) fn durable(&mut self, zxid: i64) {
+        match self.role {
+            Role::Standalone => self.complete_through(zxid),
+            Role::Leading(_) => self.leader_durable(zxid),
+            Role::Following(_) => self.learner_durable(zxid),
+        }
+    }
+
+    /// Everything up to `zxid` is committed: apply it and complete what waited for it.
+    pub(super) fn complete_through(&mut self, zxid: i64) {
         while self
             .in_flight
             .front()
@@ -87,57 +129,73 @@ impl CoreState {
                 break;
             };
             let applied = self.apply_txn(&txn);
-            match done {
-                Completion::Reply {
-                    conn,
-                    xid,
-                    req,
-                    received,
-                } => {
-                    let result = write_reply(&req, &txn, &applied);
-                    if matches!(req, Request::Check(_)) && result.is_ok() {
-                        // 3.8 answers a bare check with SetDataResponse(null), whose
-                        // serialization throws in sendResponse: no reply at all
-                        tracing::warn!(xid, "check outside a multi: logged, not answered (as 3.8)");
-                    } else {
-                        finish_reply(self, conn, xid, req.last_op_name(), result, received);
-                    }
-                    let session_id = txn.header.client_id;
-                    if matches!(req, Request::CloseSession) {
-                        self.sessions.remove(session_id);
-                        self.close(conn);
-                    }
-                    self.release_session_queue(session_id, txn.header.zxid);
+            self.complete(&txn, &applied, done);
+        }
+    }
+
+    /// What waited for an applied txn: a reply, a handshake, an expired session's close.
+    pub(super) fn complete(
+        &mut self,
+        txn: &TxnEntry,
+        applied: &crate::tree::Applied,
+        done: Completion,
+    ) {
+        match done {
+            Completion::Reply {
+                conn,
+                xid,
+                req,
+                received,
+            } => {
+                let result = write_reply(&req, txn, applied);
+                if matches!(req, Request::Check(_)) && result.is_ok() {
+                    // 3.8 answers a bare check with SetDataResponse(null), whose
+                    // serialization throws in sendResponse: no reply at all
+                    tracing::warn!(xid, "check outside a multi: logged, not answered (as 3.8)");
+                } else {
+                    finish_reply(self, conn, xid, req.last_op_name(), result, received);
                 }
-                Completion::Connect {
-                    conn,
-                    timeout,
-                    read_only,
-                } => {
-                    let session_id = txn.header.client_id;
-                    self.attach(conn, session_id);
-                    tracing::info!(
-                        session = format_args!("0x{session_id:x}"),
-                        timeout,
-                        "established session"
-                    );
-                    self.send(conn, connect_response(session_id, timeout, read_only));
-                }
-                Completion::Expire => {
-                    let session_id = txn.header.client_id;
+                let session_id = txn.header.client_id;
+                if matches!(req, Request::CloseSession) {
                     self.sessions.remove(session_id);
-                    if let Some(conn) = self.session_conns.get(&session_id).copied() {
-                        self.close(conn);
-                        self.forget_conn(conn);
-                    }
+                    self.close(conn);
                 }
-                Completion::Internal => {}
+                self.release_session_queue(session_id, txn.header.zxid);
+            }
+            Completion::Connect {
+                conn,
+                timeout,
+                read_only,
+            } => {
+                let session_id = txn.header.client_id;
+                self.attach(conn, session_id);
+                tracing::info!(
+                    session = format_args!("0x{session_id:x}"),
+                    timeout,
+                    "established session"
+                );
+                self.send(conn, connect_response(session_id, timeout, read_only));
+            }
+            Completion::Expire => self.session_closed(txn.header.client_id),
+            Completion::Internal => {
+                if txn.header.op == crate::jute::codes::OpCode::CLOSE_SESSION {
+                    self.session_closed(txn.header.client_id);
+                }
             }
         }
     }
 
+    /// A session's closeSession txn applied: forget it and hang up its connection.
+    pub(super) fn session_closed(&mut self, session_id: i64) {
+        self.sessions.remove(session_id);
+        if let Some(conn) = self.session_conns.get(&session_id).copied() {
+            self.close(conn);
+            self.forget_conn(conn);
+        }
+    }
+
     /// The session's write `zxid` is answered: answer what queued behind it, up to its next write.
-    fn release_session_queue(&mut self, session_id: i64, zxid: i64) {
+    pub(super) fn release_session_queue(&mut self, session_id: i64, zxid: i64) {
         let Some(queue) = self.session_queues.get_mut(&session_id) else {
             return;
         };
@@ -160,7 +218,7 @@ impl CoreState {
                         self.dispatch_now(conn, xid, &req, received);
                     }
                 }
-                Some(Queued::Write(_)) => return,
+                Some(Queued::Write(_) | Queued::Forwarded { .. }) => return,
                 None => {
                     self.session_queues.remove(&session_id);
                     return;

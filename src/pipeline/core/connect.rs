@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 
 use tokio::sync::mpsc;
 
-use super::{check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState};
+use super::{check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState, Role};
 use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
 use crate::pipeline::reply::Outbound;
+use crate::session::check_passwd;
 
 impl CoreState {
     pub(super) fn connect(
@@ -18,6 +19,12 @@ impl CoreState {
         req: ConnectRequest,
         out: mpsc::UnboundedSender<Outbound>,
     ) {
+        if !self.serving {
+            // `NIOServerCnxn`: "ZooKeeperServer not running" closes the connection
+            tracing::info!(client = %remote, "not serving yet; closing connection");
+            let _ = out.send(Outbound::Close);
+            return;
+        }
         let last = self.tree.last_processed_zxid();
         if req.last_zxid_seen > last {
             tracing::info!(
@@ -65,6 +72,10 @@ impl CoreState {
     fn new_session(&mut self, conn: ConnId, timeout: i32, read_only: Option<bool>) {
         let now = self.now_ms();
         let session_id = self.sessions.next_session_id();
+        if matches!(self.role, Role::Following(_)) {
+            self.forward_create_session(conn, session_id, timeout, read_only);
+            return;
+        }
         self.sessions.add_session(session_id, timeout, now);
         let txn = self.prep_ctx(session_id, 0, &[]).create_session(timeout);
         // the ConnectResponse goes out once the createSession txn is durable
@@ -86,6 +97,19 @@ impl CoreState {
         timeout: i32,
         read_only: Option<bool>,
     ) {
+        if matches!(self.role, Role::Following(_)) {
+            if check_passwd(session_id, passwd) {
+                self.revalidate(conn, session_id, timeout, read_only);
+            } else {
+                tracing::info!(
+                    session = format_args!("0x{session_id:x}"),
+                    "invalid session password"
+                );
+                self.send(conn, connect_response(0, 0, read_only));
+                self.close(conn);
+            }
+            return;
+        }
         if !check_reconnect(self, session_id, passwd) {
             tracing::info!(
                 session = format_args!("0x{session_id:x}"),
@@ -95,6 +119,17 @@ impl CoreState {
             self.close(conn);
             return;
         }
+        self.resume_session(conn, session_id, timeout, read_only);
+    }
+
+    /// A valid reconnect: the session moves to this connection.
+    pub(super) fn resume_session(
+        &mut self,
+        conn: ConnId,
+        session_id: i64,
+        timeout: i32,
+        read_only: Option<bool>,
+    ) {
         // the session's previous connection is closed (DisconnectReason.CLIENT_RECONNECT)
         if let Some(old) = self.session_conns.get(&session_id).copied() {
             if old != conn {

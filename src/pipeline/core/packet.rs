@@ -3,7 +3,7 @@
 
 use tokio::time::Instant;
 
-use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued};
+use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, Role};
 use crate::jute::codes::{xid, ErrorCode, OpCode};
 use crate::jute::proto::SetWatches2;
 use crate::pipeline::reply;
@@ -15,7 +15,7 @@ impl CoreState {
         conn: ConnId,
         xid_: i32,
         op: OpCode,
-        body: &[u8],
+        body: bytes::Bytes,
         received: Instant,
     ) {
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -32,7 +32,10 @@ impl CoreState {
             self.close(conn);
             return;
         }
-        let req = match Request::decode(op, body) {
+        if matches!(self.role, Role::Following(_)) {
+            self.learner_touch(session_id);
+        }
+        let req = match Request::decode(op, &body) {
             Ok(Some(req)) => req,
             Ok(None) => {
                 // `UnimplementedRequestProcessor`: answer, then drop the connection
@@ -62,6 +65,11 @@ impl CoreState {
                     conn,
                     reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()),
                 );
+            }
+            _ if matches!(self.role, Role::Following(_))
+                && (req.is_write() || matches!(req, Request::Sync(_))) =>
+            {
+                self.forward(conn, xid_, op, req, body, received)
             }
             _ if req.is_write() => self.write(session_id, conn, xid_, req, received),
             _ if self.session_busy(session_id) => self.enqueue(

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::role::QuorumIn;
 use super::snapshots::{SnapshotPart, SnapshotWork};
-use super::{idle_wait, Completion, CoreMsg, CoreState};
+use super::{idle_wait, Completion, CoreExit, CoreMsg, CoreState, QuorumInbox, Role};
 use crate::jute::txn::TxnEntry;
 use crate::pipeline::sync::SyncEvent;
 
@@ -24,11 +25,37 @@ pub async fn run(
     mut rx: mpsc::Receiver<CoreMsg>,
     mut durable: mpsc::UnboundedReceiver<SyncEvent>,
 ) -> Result<(), String> {
+    match run_role(&mut state, &mut rx, &mut durable, None).await {
+        CoreExit::Fatal(e) => Err(e),
+        CoreExit::Shutdown | CoreExit::Reelect(_) => Ok(()),
+    }
+}
+
+/// The core's loop for one role: client messages, the log's durable reports, the quorum
+/// traffic of `inbox`, the timers. Returns when the role ends, the log fails, or every
+/// sender of `rx` is gone.
+pub async fn run_role(
+    state: &mut CoreState,
+    rx: &mut mpsc::Receiver<CoreMsg>,
+    durable: &mut mpsc::UnboundedReceiver<SyncEvent>,
+    mut inbox: Option<QuorumInbox>,
+) -> CoreExit {
     let container_every = Duration::from_millis(state.config.container_check_interval_ms.max(1));
     let mut container_tick = tokio::time::interval(container_every);
     container_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     container_tick.tick().await;
+    let half_tick_every = Duration::from_millis(
+        u64::try_from(state.config.tick_time_ms / 2)
+            .unwrap_or(1)
+            .max(1),
+    );
+    let mut half_tick = tokio::time::interval(half_tick_every);
+    half_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    half_tick.tick().await;
     loop {
+        if let Some(reason) = state.reelect.take() {
+            return CoreExit::Reelect(reason);
+        }
         let (slice_when_idle, room) = match state.snapshot_work() {
             SnapshotWork::Idle => (false, None),
             SnapshotWork::Ready => (true, None),
@@ -39,26 +66,32 @@ pub async fn run(
             SnapshotWork::Blocked(tx) => (false, Some(tx)),
         };
         let waiting_for_room = room.is_some();
-        let wait = idle_wait(&state);
+        let wait = idle_wait(state);
+        let leading = matches!(state.role, Role::Leading(_));
+        let owns_expiry = state.serving && !matches!(state.role, Role::Following(_));
         tokio::select! {
             biased;
             ev = durable.recv() => match ev {
                 Some(SyncEvent::Durable { zxid }) => state.durable(zxid),
-                Some(SyncEvent::Fatal(e)) => return Err(e),
+                Some(SyncEvent::Fatal(e)) => return CoreExit::Fatal(e),
                 None => {}
+            },
+            q = QuorumInbox::recv(&mut inbox) => match q {
+                QuorumIn::Leader(inc) => state.on_learner_socket(inc),
+                QuorumIn::Learner(msg) => state.on_leader_message(msg),
             },
             msg = rx.recv() => match msg {
                 Some(msg) => state.handle(msg),
-                None => break,
+                None => return CoreExit::Shutdown,
             },
-            _ = tokio::time::sleep(wait) => state.expire_sessions(),
-            _ = container_tick.tick() => state.sweep_containers(),
+            _ = half_tick.tick(), if leading => state.leader_half_tick(),
+            _ = tokio::time::sleep(wait), if owns_expiry => state.expire_sessions(),
+            _ = container_tick.tick(), if owns_expiry => state.sweep_containers(),
             () = room_in(room), if waiting_for_room => state.snapshot_slice(),
             // yielding first lets the runtime run other tasks and refill the coop budget
             () = tokio::task::yield_now(), if slice_when_idle => state.snapshot_slice(),
         }
     }
-    Ok(())
 }
 
 /// Resolves once the snapshot thread's channel has room (or is closed).
@@ -70,6 +103,14 @@ async fn room_in(tx: Option<mpsc::Sender<SnapshotPart>>) {
 }
 
 impl CoreState {
+    /// End this role at the next turn of the loop: the peer elects again.
+    pub(super) fn reelect(&mut self, reason: &str) {
+        if self.reelect.is_none() {
+            tracing::warn!("leaving the role: {reason}");
+            self.reelect = Some(reason.to_owned());
+        }
+    }
+
     /// Every due session is closed by a closeSession txn, as if its client had asked.
     pub(super) fn expire_sessions(&mut self) {
         let now = self.now_ms();

@@ -71,6 +71,29 @@ impl LeaderEngine {
         Ok(std::mem::take(&mut self.out))
     }
 
+    /// `Leader#processSync`: a learner's forwarded sync is answered with SYNC once every
+    /// proposal made before it has committed (at once when none is outstanding).
+    pub fn learner_sync(&mut self, sid: i64) -> Vec<Action> {
+        if self.outstanding.is_empty() {
+            self.send_sync(sid);
+        } else {
+            self.pending_syncs.push((self.last_proposed, sid));
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn send_sync(&mut self, sid: i64) {
+        let conn = self
+            .learners
+            .iter()
+            .find(|(_, l)| l.sid == Some(sid))
+            .map(|(c, _)| *c);
+        match conn {
+            Some(conn) => self.send(conn, ZabMessage::Sync { zxid: 0 }.to_packet()),
+            None => debug!(sid, "sync for a learner that is gone"),
+        }
+    }
+
     /// `AckRequestProcessor`: the leader acks every proposal its log made durable.
     pub(super) fn on_local_durable(&mut self, zxid: i64) {
         let me = self.s.my_sid;
@@ -195,6 +218,12 @@ impl LeaderEngine {
             self.committed_log.pop_front();
         }
         self.out.push(Action::Commit(p.txn));
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.pending_syncs.drain(..).partition(|(z, _)| *z <= zxid);
+        self.pending_syncs = later;
+        for (_, sid) in due {
+            self.send_sync(sid);
+        }
     }
 
     /// `Leader#lead`'s loop body: a tick every other call, the phase timeouts of the

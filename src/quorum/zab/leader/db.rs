@@ -43,26 +43,13 @@ impl LeaderDb {
         commit_log_count: usize,
     ) -> Result<LeaderDb, DbError> {
         let restored = restore(snap_dir, log_dir, tree_options, false)?;
-        let snap_zxid = restored
-            .snapshot
-            .as_deref()
-            .and_then(Path::file_name)
-            .and_then(|n| snapshot::zxid_from_name(&n.to_string_lossy()))
-            .unwrap_or(-1);
-        let mut committed_log = std::collections::VecDeque::new();
-        for logged in txnlog::read_txns(log_dir, snap_zxid)? {
-            let Ok(logged) = logged else { break };
-            committed_log.push_back(logged.entry);
-            if committed_log.len() > commit_log_count.max(1) {
-                committed_log.pop_front();
-            }
-        }
+        let committed_log = recent_committed(snap_dir, log_dir, commit_log_count)?;
         let epochs = load_epochs(snap_dir, restored.tree.last_processed_zxid())?;
         Ok(LeaderDb {
             tree: restored.tree,
             sessions: restored.sessions,
             epochs,
-            committed_log: committed_log.into(),
+            committed_log,
         })
     }
 
@@ -76,6 +63,29 @@ impl LeaderDb {
             sessions: self.sessions.clone(),
         }
     }
+}
+
+/// The newest `count` txns of the log after the newest snapshot, ascending
+/// (`ZKDatabase#committedLog` as `loadDataBase` fills it).
+pub fn recent_committed(
+    snap_dir: &Path,
+    log_dir: &Path,
+    count: usize,
+) -> Result<Vec<TxnEntry>, DbError> {
+    let snap_zxid = snapshot::find_snapshots(snap_dir, 1)
+        .first()
+        .and_then(|p| p.file_name())
+        .and_then(|n| snapshot::zxid_from_name(&n.to_string_lossy()))
+        .unwrap_or(-1);
+    let mut committed_log = std::collections::VecDeque::new();
+    for logged in txnlog::read_txns(log_dir, snap_zxid)? {
+        let Ok(logged) = logged else { break };
+        committed_log.push_back(logged.entry);
+        if committed_log.len() > count.max(1) {
+            committed_log.pop_front();
+        }
+    }
+    Ok(committed_log.into())
 }
 
 /// Reads the txn log for DIFFs, within `ZKDatabase#getProposalsFromTxnLog`'s limits.

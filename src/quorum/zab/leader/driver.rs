@@ -9,19 +9,13 @@
 //! leader does.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -29,13 +23,12 @@ use super::db::{DiskHistory, LeaderDb};
 use super::engine::{
     Action, ConnId, Event, LeaderEngine, LeaderSettings, LearnerKind, ProposeError, SyncKind,
 };
-use crate::jute::quorum::QuorumPacket;
+use super::net::{accept_loop, bind_quorum_port, Incoming, Outgoing};
 use crate::jute::txn::TxnEntry;
-use crate::jute::Jute;
 use crate::persist::epoch::{write_epoch, ACCEPTED_EPOCH_FILENAME, CURRENT_EPOCH_FILENAME};
 use crate::persist::txnlog::{TxnLog, TxnLogOptions};
 use crate::quorum::zab::packet::{LearnerRequest, SessionTouch};
-use crate::quorum::zab::stream::{write_snap_payload, QuorumCodec};
+use crate::quorum::zab::stream::write_snap_payload;
 use crate::tree::DataTree;
 
 /// How to lead.
@@ -129,17 +122,6 @@ pub struct RunningLeader {
     pub task: JoinHandle<LeaderExit>,
 }
 
-enum Incoming {
-    Accepted(ConnId, mpsc::UnboundedSender<Outgoing>, JoinHandle<()>),
-    Packet(ConnId, QuorumPacket),
-    Closed(ConnId),
-}
-
-enum Outgoing {
-    Packet(QuorumPacket),
-    Raw(Bytes),
-}
-
 struct Conn {
     tx: mpsc::UnboundedSender<Outgoing>,
     reader: JoinHandle<()>,
@@ -151,16 +133,7 @@ pub async fn start_leader(
     db: LeaderDb,
     cancel: CancellationToken,
 ) -> std::io::Result<RunningLeader> {
-    let bind = if cfg.listen_on_all_ips {
-        let any = match cfg.quorum_addr {
-            SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-            SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
-        };
-        SocketAddr::new(any, cfg.quorum_addr.port())
-    } else {
-        cfg.quorum_addr
-    };
-    let listener = TcpListener::bind(bind).await?;
+    let listener = bind_quorum_port(cfg.quorum_addr, cfg.listen_on_all_ips).await?;
     let local_addr = listener.local_addr()?;
     info!(%local_addr, "leader listening on the quorum port");
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -196,68 +169,6 @@ pub async fn start_leader(
         local_addr,
         task,
     })
-}
-
-async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<Incoming>) {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    loop {
-        let Ok((sock, peer)) = listener.accept().await else {
-            continue;
-        };
-        let _ = sock.set_nodelay(true);
-        let conn = NEXT.fetch_add(1, Ordering::Relaxed);
-        info!(%peer, conn, "learner connection accepted");
-        let (rd, wr) = sock.into_split();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(wr, rx));
-        let reader = tokio::spawn(read_loop(conn, rd, inbox.clone()));
-        if inbox.send(Incoming::Accepted(conn, tx, reader)).is_err() {
-            return;
-        }
-    }
-}
-
-async fn read_loop(
-    conn: ConnId,
-    rd: tokio::net::tcp::OwnedReadHalf,
-    inbox: mpsc::UnboundedSender<Incoming>,
-) {
-    let mut frames = FramedRead::new(rd, QuorumCodec::default());
-    while let Some(item) = frames.next().await {
-        match item {
-            Ok(p) => {
-                if inbox.send(Incoming::Packet(conn, p)).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                warn!(conn, "learner stream: {e}");
-                break;
-            }
-        }
-    }
-    let _ = inbox.send(Incoming::Closed(conn));
-}
-
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
-    let mut out = BufWriter::new(wr);
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(item) = next {
-            let bytes = match item {
-                Outgoing::Packet(p) => Bytes::from(p.to_vec()),
-                Outgoing::Raw(b) => b,
-            };
-            if out.write_all(&bytes).await.is_err() {
-                return;
-            }
-            next = rx.try_recv().ok();
-        }
-        if out.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = out.shutdown().await;
 }
 
 type LogThread = std::thread::JoinHandle<()>;

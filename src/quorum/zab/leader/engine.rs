@@ -97,6 +97,8 @@ pub struct LeaderEngine {
     pub(super) outstanding: BTreeMap<i64, Proposal>,
     pub(super) committed_log: VecDeque<Committed>,
     pub(super) sessions: HashMap<i64, i32>,
+    /// `Leader.pendingSyncs`: (zxid to commit first, learner sid).
+    pub(super) pending_syncs: Vec<(i64, i64)>,
     pub(super) out: Vec<Action>,
 }
 
@@ -130,6 +132,7 @@ impl LeaderEngine {
             outstanding: BTreeMap::new(),
             committed_log,
             sessions: start.sessions.into_iter().collect(),
+            pending_syncs: Vec::new(),
             out: Vec::new(),
             s,
         };

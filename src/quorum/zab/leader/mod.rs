@@ -20,6 +20,7 @@
 pub mod db;
 pub mod driver;
 pub mod engine;
+pub mod net;
 
 mod broadcast;
 mod sync;

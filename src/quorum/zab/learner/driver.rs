@@ -145,13 +145,54 @@ pub async fn run_learner(params: &LearnerParams, db: &mut LearnerDb) -> LearnerE
         Ok(stream) => Connection::run(params, stream, db, &mut status).await,
         Err(e) => e,
     };
+    stopped(params, db, &mut status, exit)
+}
+
+/// A learner the leader has brought up to date (UPTODATE handled): the engine in its
+/// broadcast phase and the connection, for the serving pipeline to carry on with.
+pub struct LeaderLink {
+    pub engine: LearnerEngine,
+    /// Packets already read past UPTODATE stay buffered here.
+    pub reader: FramedRead<OwnedReadHalf, QuorumCodec>,
+    pub writer: OwnedWriteHalf,
+}
+
+/// Connect to the leader and sync with it (`Learner#registerWithLeader` + `#syncWithLeader`);
+/// returns at UPTODATE with `db` up to date. On failure `db` has been fast-forwarded over
+/// what it logged, ready for the next election.
+pub async fn sync_with_leader(
+    params: &LearnerParams,
+    db: &mut LearnerDb,
+) -> Result<LeaderLink, LearnerExit> {
+    let mut status = initial_status(db);
+    publish(params, &status);
+    let synced = match connect(params).await {
+        Ok(stream) => Connection::sync(params, stream, db, &mut status).await,
+        Err(e) => Err(e),
+    };
+    match synced {
+        Ok(conn) => Ok(LeaderLink {
+            engine: conn.engine,
+            reader: conn.reader,
+            writer: conn.writer,
+        }),
+        Err(exit) => Err(stopped(params, db, &mut status, exit)),
+    }
+}
+
+fn stopped(
+    params: &LearnerParams,
+    db: &mut LearnerDb,
+    status: &mut LearnerStatus,
+    exit: LearnerExit,
+) -> LearnerExit {
     tracing::warn!("learner stopped: {exit}");
     if let Err(e) = blocking(|| db.fast_forward()) {
         return LearnerExit::Fatal(e);
     }
     status.phase = LearnerPhase::Stopped;
     status.last_processed_zxid = db.last_processed_zxid();
-    publish(params, &status);
+    publish(params, status);
     exit
 }
 
@@ -214,13 +255,31 @@ struct Connection<'a> {
     engine: LearnerEngine,
 }
 
-impl Connection<'_> {
+impl<'a> Connection<'a> {
     async fn run(
-        params: &LearnerParams,
+        params: &'a LearnerParams,
         stream: TcpStream,
         db: &mut LearnerDb,
         status: &mut LearnerStatus,
     ) -> LearnerExit {
+        let mut conn = match Connection::sync(params, stream, db, status).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        loop {
+            if let Err(e) = conn.step(db, status).await {
+                return e;
+            }
+        }
+    }
+
+    /// Register and sync; returns once UPTODATE is handled.
+    async fn sync(
+        params: &'a LearnerParams,
+        stream: TcpStream,
+        db: &mut LearnerDb,
+        status: &mut LearnerStatus,
+    ) -> Result<Connection<'a>, LearnerExit> {
         let (rd, writer) = stream.into_split();
         let epochs = db.epochs();
         let mut conn = Connection {
@@ -236,18 +295,16 @@ impl Connection<'_> {
         };
         status.phase = LearnerPhase::Syncing;
         let start = conn.engine.start();
-        if let Err(e) = conn.perform(start, db, status).await {
-            return e;
+        conn.perform(start, db, status).await?;
+        while status.phase != LearnerPhase::Broadcast {
+            conn.step(db, status).await?;
         }
-        loop {
-            if let Err(e) = conn.step(db, status).await {
-                return e;
-            }
-        }
+        Ok(conn)
     }
 
     /// Read one packet, then every packet already buffered (up to a SNAP, whose payload
-    /// follows); handle them as one batch.
+    /// follows, or an UPTODATE, after which the serving pipeline may take over); handle
+    /// them as one batch.
     async fn step(
         &mut self,
         db: &mut LearnerDb,
@@ -255,10 +312,10 @@ impl Connection<'_> {
     ) -> Result<(), LearnerExit> {
         let first = self.next_packet().await?;
         let mut packets = vec![first];
-        while packets
-            .last()
-            .is_some_and(|p| p.packet_type != QuorumPacketType::SNAP.0)
-        {
+        while packets.last().is_some_and(|p| {
+            p.packet_type != QuorumPacketType::SNAP.0
+                && p.packet_type != QuorumPacketType::UPTODATE.0
+        }) {
             match QuorumCodec::default().decode(self.reader.read_buffer_mut()) {
                 Ok(Some(p)) => packets.push(p),
                 Ok(None) => break,

@@ -19,11 +19,12 @@
 pub mod db;
 pub mod driver;
 pub mod engine;
+pub mod net;
 
 pub use db::{Executed, LearnerDb, LearnerDbError, LearnerDbOptions, LearnerParts};
 pub use driver::{
-    run_learner, LearnerExit, LearnerParams, LearnerPhase, LearnerStatus, LearnerTimeouts,
-    LostLeader,
+    run_learner, sync_with_leader, LeaderLink, LearnerExit, LearnerParams, LearnerPhase,
+    LearnerStatus, LearnerTimeouts, LostLeader,
 };
 pub use engine::{LearnerAction, LearnerEngine, LearnerError, SyncMode};
 

@@ -1,0 +1,281 @@
+//! The leader's side of the core (`LeaderZooKeeperServer`, `ProposalRequestProcessor`,
+//! `Leader#processSync`, `LearnerHandler`'s REQUEST hand-off): the [`LeaderEngine`] runs
+//! inside the core task, so a prepped txn is proposed in the same step that prepped it, a
+//! txn is applied when the engine commits it (a quorum of acks, the leader's own ack being
+//! its log fsync), and a SNAP serializes the tree at exactly the zxid the engine planned.
+//!
+//! Invariants: txns are proposed and committed in zxid order; nothing is proposed before a
+//! quorum acked NEWLEADER (`serving`); learners' writes go through the same prep as local
+//! ones; the leader alone expires sessions.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Completion, CoreState, QuorumInbox, Role};
+use crate::jute::codes::{ErrorCode, OpCode};
+use crate::jute::txn::TxnEntry;
+use crate::persist::epoch::{write_epoch, ACCEPTED_EPOCH_FILENAME, CURRENT_EPOCH_FILENAME};
+use crate::quorum::zab::leader::net::{accept_loop, Incoming, Outgoing};
+use crate::quorum::zab::leader::{
+    Action, ConnId as LearnerConnId, DiskHistory, Event, LeaderEngine, LeaderSettings, LeaderStart,
+};
+use crate::quorum::zab::packet::{LearnerRequest, ZabMessage};
+use crate::quorum::zab::stream::write_snap_payload;
+use crate::request::Request;
+
+/// What leading needs besides the core's own state.
+pub struct LeaderSetup {
+    pub settings: LeaderSettings,
+    pub start: LeaderStart,
+    pub history: DiskHistory,
+    /// Where the epoch files live (`dataDir/version-2`).
+    pub snap_dir: PathBuf,
+    /// The bound quorum port.
+    pub listener: TcpListener,
+}
+
+struct LearnerSocket {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    reader: JoinHandle<()>,
+}
+
+/// The leader role: its engine and the learner sockets.
+pub struct Leading {
+    engine: LeaderEngine,
+    history: DiskHistory,
+    snap_dir: PathBuf,
+    learners: HashMap<LearnerConnId, LearnerSocket>,
+    acceptor: JoinHandle<()>,
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+        for (_, l) in self.learners.drain() {
+            l.reader.abort();
+        }
+    }
+}
+
+impl Leading {
+    pub fn engine(&self) -> &LeaderEngine {
+        &self.engine
+    }
+
+    fn send(&self, conn: LearnerConnId, out: Outgoing) {
+        if let Some(l) = self.learners.get(&conn) {
+            let _ = l.tx.send(out);
+        }
+    }
+}
+
+impl CoreState {
+    /// Start leading (`Leader#lead`): accept learners, agree on the epoch, sync them; clients
+    /// are served once a quorum acked NEWLEADER.
+    pub fn start_leading(&mut self, setup: LeaderSetup) -> QuorumInbox {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let acceptor = tokio::spawn(accept_loop(setup.listener, tx));
+        let (engine, first) = LeaderEngine::new(setup.settings, setup.start);
+        self.serving = false;
+        self.role = Role::Leading(Box::new(Leading {
+            engine,
+            history: setup.history,
+            snap_dir: setup.snap_dir,
+            learners: HashMap::new(),
+            acceptor,
+        }));
+        self.leader_actions(first);
+        QuorumInbox::Leader(rx)
+    }
+
+    fn leader_event(&mut self, event: Event) {
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        let leading = &mut **l;
+        let actions = leading.engine.handle(event, &mut leading.history);
+        self.leader_actions(actions);
+    }
+
+    pub(super) fn on_learner_socket(&mut self, inc: Incoming) {
+        let event = match inc {
+            Incoming::Accepted(conn, tx, reader) => {
+                if let Role::Leading(l) = &mut self.role {
+                    l.learners.insert(conn, LearnerSocket { tx, reader });
+                }
+                Event::Connected(conn)
+            }
+            Incoming::Packet(conn, p) => Event::Packet(conn, p),
+            Incoming::Closed(conn) => {
+                if let Role::Leading(l) = &mut self.role {
+                    l.learners.remove(&conn);
+                }
+                Event::Disconnected(conn)
+            }
+        };
+        self.leader_event(event);
+    }
+
+    pub(super) fn leader_half_tick(&mut self) {
+        self.leader_event(Event::HalfTick);
+    }
+
+    pub(super) fn leader_durable(&mut self, zxid: i64) {
+        self.leader_event(Event::LocalDurable(zxid));
+    }
+
+    /// `ProposalRequestProcessor`: the txn is already at the back of `in_flight`.
+    pub(super) fn propose(&mut self, txn: TxnEntry) {
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        let zxid = txn.header.zxid;
+        match l.engine.propose(txn) {
+            Ok(actions) => self.leader_actions(actions),
+            Err(e) => {
+                let rest = l.engine.take_actions();
+                tracing::error!(zxid = format_args!("0x{zxid:x}"), "cannot propose: {e}");
+                self.leader_actions(rest);
+                self.reelect(&format!("cannot propose: {e}"));
+            }
+        }
+    }
+
+    fn leader_actions(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            self.leader_action(action);
+        }
+    }
+
+    fn leader_action(&mut self, action: Action) {
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        match action {
+            Action::Send { conn, packet } => l.send(conn, Outgoing::Packet(packet)),
+            Action::SendSnap { conn, zxid } => self.send_snap(conn, zxid),
+            Action::Close { conn, sid, reason } => {
+                if let Some(s) = l.learners.remove(&conn) {
+                    s.reader.abort();
+                }
+                tracing::warn!(?sid, "dropping learner: {reason}");
+            }
+            Action::LearnerLost { sid, .. } => tracing::info!(?sid, "learner gone"),
+            Action::Synced { sid, kind, how, .. } => {
+                tracing::info!(sid, ?kind, ?how, "learner synced")
+            }
+            Action::PersistAcceptedEpoch(e) => {
+                if let Err(err) = write_epoch(&l.snap_dir, ACCEPTED_EPOCH_FILENAME, e) {
+                    self.reelect(&format!("writing acceptedEpoch: {err}"));
+                }
+            }
+            Action::PersistCurrentEpoch(e) => {
+                if let Err(err) = write_epoch(&l.snap_dir, CURRENT_EPOCH_FILENAME, e) {
+                    self.reelect(&format!("writing currentEpoch: {err}"));
+                }
+            }
+            Action::StartServing { zxid } => {
+                tracing::info!(zxid = format_args!("0x{zxid:x}"), "leading: serving");
+                self.tree.set_last_processed_zxid(zxid);
+                self.last_zxid = zxid;
+                self.serving = true;
+            }
+            Action::Log(txn) => self.log_txn(&txn),
+            Action::Commit(txn) => self.complete_through(txn.header.zxid),
+            Action::LearnerRequest { sid, request } => self.learner_request(sid, request),
+            Action::SessionTouches { touches, .. } => {
+                let now = self.now_ms();
+                for t in touches {
+                    self.sessions
+                        .touch_with_timeout(t.session_id, t.timeout, now);
+                }
+            }
+            Action::StepDown { reason } => self.reelect(&reason),
+        }
+    }
+
+    /// `LearnerHandler#run`: SNAP, then `ZKDatabase#serializeSnapshot`, then "BenWasHere".
+    fn send_snap(&mut self, conn: LearnerConnId, zxid: i64) {
+        let Role::Leading(l) = &self.role else {
+            return;
+        };
+        if self.tree.last_processed_zxid() != zxid {
+            tracing::warn!(
+                "SNAP at 0x{zxid:x} but the tree is at 0x{:x}",
+                self.tree.last_processed_zxid()
+            );
+        }
+        let mut payload = Vec::new();
+        if let Err(e) = write_snap_payload(&self.tree, &l.engine.sessions(), &mut payload) {
+            tracing::warn!("serializing the snapshot for a learner: {e}");
+            return;
+        }
+        l.send(
+            conn,
+            Outgoing::Packet(ZabMessage::Snap { zxid }.to_packet()),
+        );
+        l.send(conn, Outgoing::Raw(Bytes::from(payload)));
+    }
+
+    /// A learner's forwarded request (`LeaderRequestProcessor` → prep → propose).
+    fn learner_request(&mut self, sid: i64, r: LearnerRequest) {
+        let session_id = r.session_id;
+        match r.op {
+            OpCode::SYNC => {
+                if let Role::Leading(l) = &mut self.role {
+                    let actions = l.engine.learner_sync(sid);
+                    self.leader_actions(actions);
+                }
+            }
+            OpCode::CREATE_SESSION => {
+                let Some(timeout) = r
+                    .request
+                    .get(..4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(i32::from_be_bytes)
+                else {
+                    tracing::warn!(sid, "createSession request without a timeout");
+                    return;
+                };
+                let now = self.now_ms();
+                self.sessions.add_session(session_id, timeout, now);
+                let txn = self
+                    .prep_ctx(session_id, r.cxid, &[])
+                    .create_session(timeout);
+                self.submit_txn(txn, Completion::Internal);
+            }
+            op => {
+                let req = match Request::decode(op, &r.request) {
+                    Ok(Some(req)) => req,
+                    Ok(None) => {
+                        tracing::warn!(sid, op = op.0, "learner forwarded an unknown request");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(sid, op = op.0, "malformed forwarded request: {e}");
+                        Request::Malformed(op)
+                    }
+                };
+                if !req.is_write() {
+                    tracing::debug!(sid, op = op.0, "learner forwarded a read; ignored");
+                    return;
+                }
+                let now = self.now_ms();
+                let auth = r.authinfo.unwrap_or_default();
+                let live = self.sessions.touch(session_id, now);
+                let mut ctx = self.prep_ctx(session_id, r.cxid, &auth);
+                let txn = if live {
+                    ctx.prep(&req)
+                } else {
+                    ctx.error(ErrorCode::SESSION_EXPIRED)
+                };
+                self.submit_txn(txn, Completion::Internal);
+            }
+        }
+    }
+}

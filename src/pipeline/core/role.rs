@@ -1,0 +1,72 @@
+//! The server's part in an ensemble as the core sees it (`QuorumPeer.ServerState` once an
+//! election ended): standalone, leading or following/observing, and where the quorum
+//! traffic of that role comes in.
+
+use tokio::sync::mpsc;
+
+use super::{Following, Leading};
+use crate::quorum::zab::leader::net::Incoming;
+use crate::quorum::zab::learner::net::FromLeader;
+
+/// What this server is.
+pub enum Role {
+    Standalone,
+    Leading(Box<Leading>),
+    /// A follower or an observer.
+    Following(Box<Following>),
+}
+
+impl Role {
+    /// `QuorumPeer#getServerState` as `srvr` prints it.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Leading(_) => "leader",
+            Role::Following(f) if f.observer => "observer",
+            Role::Following(_) => "follower",
+        }
+    }
+}
+
+/// The quorum-port traffic of the current role.
+pub enum QuorumInbox {
+    /// Learner connections to our quorum port.
+    Leader(mpsc::UnboundedReceiver<Incoming>),
+    /// Our connection to the leader.
+    Learner(mpsc::UnboundedReceiver<FromLeader>),
+}
+
+pub(super) enum QuorumIn {
+    Leader(Incoming),
+    Learner(FromLeader),
+}
+
+impl QuorumInbox {
+    /// The next message; pends forever once the senders are gone (the role's end is
+    /// reported by the role itself).
+    pub(super) async fn recv(inbox: &mut Option<QuorumInbox>) -> QuorumIn {
+        let msg = match inbox {
+            Some(QuorumInbox::Leader(rx)) => rx.recv().await.map(QuorumIn::Leader),
+            Some(QuorumInbox::Learner(rx)) => rx.recv().await.map(QuorumIn::Learner),
+            None => None,
+        };
+        match msg {
+            Some(m) => m,
+            None => {
+                *inbox = None;
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+/// Why the core stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreExit {
+    /// Every connection sender is gone (shutdown).
+    Shutdown,
+    /// The txn log could not be written: the server must stop.
+    Fatal(String),
+    /// The ensemble role ended (lost the leader, lost the quorum): elect again.
+    Reelect(String),
+}

@@ -1,0 +1,386 @@
+//! The peer of an ensemble (`QuorumPeer#run`): load the database, elect (3888), then lead
+//! or follow/observe (2888) through the same core a standalone server runs, and elect
+//! again when the role ends. Clients are served only while a role is serving; in between,
+//! connections are closed and the four-letter words say so, as in the reference.
+//!
+//! Invariants: the database is reloaded from disk before every election (everything logged
+//! counts, as `fastForwardDataBase` does), so the vote carries the last logged zxid; one
+//! core at a time owns the tree; election notifications are answered during every role.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::storage::{snapshot_config, txn_log_options};
+use super::{core_config, tree_options};
+use crate::admin::ServerStats;
+use crate::config::{LearnerType, ServerConfig};
+use crate::pipeline::core::{CoreExit, LeaderSetup};
+use crate::pipeline::sync::LogStage;
+use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
+use crate::quorum::election::answer_notifications;
+use crate::quorum::zab::leader::db::recent_committed;
+use crate::quorum::zab::leader::net::bind_quorum_port;
+use crate::quorum::zab::leader::{DiskHistory, LeaderSettings, LeaderStart};
+use crate::quorum::zab::learner::{
+    sync_with_leader, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerParams, LearnerRole,
+    LearnerTimeouts, NoTouches,
+};
+use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
+use crate::quorum::{
+    look_for_leader, CnxConfig, ElectionConfig, FastLeaderElection, QuorumCnxManager,
+    QuorumVerifier, ServerState,
+};
+use crate::tree::DataTree;
+
+/// `zookeeper.snapshotSizeFactor`'s default.
+const SNAPSHOT_SIZE_FACTOR: f64 = 0.33;
+/// Pause before electing again after a role failed to start.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// Everything that stays the same from one role to the next.
+struct Peer {
+    cfg: Arc<ServerConfig>,
+    my_id: i64,
+    verifier: QuorumVerifier,
+    stats: Arc<ServerStats>,
+    cnx: QuorumCnxManager,
+    tick: Duration,
+}
+
+/// The quorum verifier of zoo.cfg (`server.N`, `group.N`, `weight.N`).
+pub(super) fn verifier(cfg: &ServerConfig) -> Result<QuorumVerifier, String> {
+    let members = cfg.servers.values().cloned();
+    if cfg.groups.is_empty() {
+        Ok(QuorumVerifier::majority(members, 0))
+    } else {
+        QuorumVerifier::hierarchical(members, &cfg.groups, &cfg.weights, 0)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn election_addrs(verifier: &QuorumVerifier, sid: i64) -> Vec<String> {
+    verifier
+        .all_members()
+        .get(&sid)
+        .map(|s| {
+            s.addresses
+                .iter()
+                .map(|a| format!("{}:{}", a.host, a.election_port))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn quorum_addr(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAddr, String> {
+    let spec = verifier
+        .all_members()
+        .get(&sid)
+        .ok_or_else(|| format!("server.{sid} is not in the configuration"))?;
+    let a = spec
+        .addresses
+        .first()
+        .ok_or_else(|| format!("server.{sid} has no address"))?;
+    tokio::net::lookup_host((a.host.as_str(), a.quorum_port))
+        .await
+        .map_err(|e| format!("cannot resolve {}: {e}", a.host))?
+        .next()
+        .ok_or_else(|| format!("{} has no address", a.host))
+}
+
+/// Run the peer until shutdown (Ok) or a fatal storage error (Err).
+pub(super) async fn run_peer(
+    cfg: Arc<ServerConfig>,
+    mut rx: mpsc::Receiver<CoreMsg>,
+    stats: Arc<ServerStats>,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let my_id = cfg.my_id.ok_or("no myid for a distributed ensemble")?;
+    let verifier = verifier(&cfg)?;
+    let tick = Duration::from_millis(u64::try_from(cfg.tick_time_ms).unwrap_or(3000));
+    let mut cnx_cfg = CnxConfig::new(my_id, election_addrs(&verifier, my_id));
+    cnx_cfg.peers = verifier
+        .all_members()
+        .keys()
+        .map(|sid| (*sid, election_addrs(&verifier, *sid)))
+        .collect();
+    cnx_cfg.listen_on_all_ips = cfg.quorum_listen_on_all_ips;
+    cnx_cfg.multi_address_enabled = cfg.multi_address_enabled;
+    cnx_cfg.socket_timeout = tick * u32::try_from(cfg.init_limit).unwrap_or(10);
+    if let Some(retry) = cfg
+        .raw_value("electionPortBindRetry")
+        .or_else(|| cfg.raw_value("zookeeper.electionPortBindRetry"))
+        .and_then(|v| v.trim().parse().ok())
+    {
+        cnx_cfg.port_bind_retry = retry;
+    }
+    let cnx = QuorumCnxManager::start(cnx_cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut fle =
+        FastLeaderElection::new(ElectionConfig::new(my_id, cfg.peer_type, verifier.clone()));
+    let peer = Peer {
+        cfg,
+        my_id,
+        verifier,
+        stats,
+        cnx: cnx.clone(),
+        tick,
+    };
+    let result = peer.run(&mut fle, &mut rx, &shutdown).await;
+    cnx.halt();
+    result
+}
+
+impl Peer {
+    async fn run(
+        &self,
+        fle: &mut FastLeaderElection,
+        rx: &mut mpsc::Receiver<CoreMsg>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), String> {
+        loop {
+            let mut looking = self.looking_core();
+            // the sender stays alive so the looking core's log channel pends
+            let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
+            let db = {
+                let opts = self.db_options();
+                let load = tokio::task::spawn_blocking(move || LearnerDb::open(opts));
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = run_role(&mut looking, rx, &mut idle_durable, None) => return Ok(()),
+                    r = load => r.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?,
+                }
+            };
+            let zxid = db.last_processed_zxid();
+            let epoch = db.epochs().current;
+            tracing::info!(
+                zxid = format_args!("0x{zxid:x}"),
+                epoch,
+                "LOOKING: electing a leader"
+            );
+            if fle.state() != ServerState::Looking {
+                fle.set_looking();
+            }
+            let vote = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = run_role(&mut looking, rx, &mut idle_durable, None) => return Ok(()),
+                v = look_for_leader(fle, &self.cnx, zxid, epoch, shutdown) => v,
+            };
+            drop(looking);
+            let vote = match vote {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!("election ended without a leader: {e}");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+            };
+            tracing::info!(leader = vote.id, state = ?fle.state(), "election done");
+            let exit = match fle.state() {
+                ServerState::Leading => self.lead(db, fle, rx, shutdown).await,
+                ServerState::Following | ServerState::Observing => {
+                    self.follow(db, vote.id, fle, rx, shutdown).await
+                }
+                ServerState::Looking => CoreExit::Reelect("still looking".to_owned()),
+            };
+            match exit {
+                CoreExit::Shutdown => return Ok(()),
+                CoreExit::Fatal(e) => return Err(e),
+                CoreExit::Reelect(reason) => {
+                    tracing::warn!("electing again: {reason}");
+                }
+            }
+        }
+    }
+
+    fn db_options(&self) -> LearnerDbOptions {
+        let cfg = &self.cfg;
+        let mut opts = LearnerDbOptions::new(cfg.data_dir.clone());
+        opts.data_log_dir = Some(cfg.data_log_dir.clone());
+        opts.tree_options = tree_options(cfg);
+        opts.log_options = txn_log_options(cfg);
+        opts.snapshot_compression = snapshot_config(cfg).compression;
+        opts.trust_empty_snapshot = cfg.snapshot_trust_empty;
+        opts
+    }
+
+    fn core(&self, tree: DataTree) -> CoreState {
+        let mut config = core_config(&self.cfg);
+        config.myid = self.my_id;
+        CoreState::new(config, tree, self.stats.clone())
+    }
+
+    /// A core with nothing to serve: closes connections, answers the words "not serving".
+    fn looking_core(&self) -> CoreState {
+        let mut core = self.core(DataTree::with_options(tree_options(&self.cfg)));
+        core.serving = false;
+        core
+    }
+
+    /// Run `state` in its role while answering LOOKING peers; close every client after.
+    async fn serve(
+        &self,
+        mut state: CoreState,
+        log_events: &mut mpsc::UnboundedReceiver<crate::pipeline::sync::SyncEvent>,
+        inbox: crate::pipeline::core::QuorumInbox,
+        fle: &mut FastLeaderElection,
+        rx: &mut mpsc::Receiver<CoreMsg>,
+        shutdown: &CancellationToken,
+    ) -> CoreExit {
+        let cancel = shutdown.child_token();
+        let exit = tokio::select! {
+            e = run_role(&mut state, rx, log_events, Some(inbox)) => e,
+            () = answer_notifications(fle, &self.cnx, &cancel) => {
+                CoreExit::Reelect("the election restarted".to_owned())
+            }
+            () = shutdown.cancelled() => CoreExit::Shutdown,
+        };
+        cancel.cancel();
+        for c in state.conns.values() {
+            let _ = c.out.send(Outbound::Close);
+        }
+        // dropping the state stops the role's tasks and flushes the log stage
+        tokio::task::block_in_place(move || drop(state));
+        exit
+    }
+
+    async fn lead(
+        &self,
+        db: LearnerDb,
+        fle: &mut FastLeaderElection,
+        rx: &mut mpsc::Receiver<CoreMsg>,
+        shutdown: &CancellationToken,
+    ) -> CoreExit {
+        let quorum = match quorum_addr(&self.verifier, self.my_id).await {
+            Ok(a) => a,
+            Err(e) => return CoreExit::Fatal(e),
+        };
+        let listener = match bind_quorum_port(quorum, self.cfg.quorum_listen_on_all_ips).await {
+            Ok(l) => l,
+            Err(e) => {
+                tokio::time::sleep(RETRY_PAUSE).await;
+                return CoreExit::Reelect(format!("cannot bind the quorum port {quorum}: {e}"));
+            }
+        };
+        let snap_dir = db.snap_dir().to_path_buf();
+        let log_dir = db.log_dir().to_path_buf();
+        let epochs = db.epochs();
+        let parts = match tokio::task::block_in_place(|| db.into_parts()) {
+            Ok(p) => p,
+            Err(e) => return CoreExit::Fatal(e.to_string()),
+        };
+        let committed_log = tokio::task::block_in_place(|| {
+            recent_committed(&snap_dir, &log_dir, DEFAULT_COMMIT_LOG_COUNT)
+        })
+        .unwrap_or_default();
+        let start = LeaderStart {
+            accepted_epoch: epochs.accepted,
+            current_epoch: epochs.current,
+            last_processed_zxid: parts.tree.last_processed_zxid(),
+            committed_log,
+            sessions: parts.sessions.clone(),
+        };
+        let mut state = self.core(parts.tree);
+        let (log_tx, mut log_events) = mpsc::unbounded_channel();
+        let log = match LogStage::spawn(parts.log, log_tx) {
+            Ok(l) => l,
+            Err(e) => return CoreExit::Fatal(e.to_string()),
+        };
+        state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
+        let settings = LeaderSettings::new(
+            self.my_id,
+            self.verifier.clone(),
+            u64::try_from(self.cfg.init_limit).unwrap_or(10),
+            u64::try_from(self.cfg.sync_limit).unwrap_or(5),
+        );
+        let inbox = state.start_leading(LeaderSetup {
+            settings,
+            start,
+            history: DiskHistory {
+                snap_dir: snap_dir.clone(),
+                log_dir,
+                snapshot_size_factor: SNAPSHOT_SIZE_FACTOR,
+            },
+            snap_dir,
+            listener,
+        });
+        tracing::info!(%quorum, "LEADING");
+        self.serve(state, &mut log_events, inbox, fle, rx, shutdown)
+            .await
+    }
+
+    async fn follow(
+        &self,
+        mut db: LearnerDb,
+        leader: i64,
+        fle: &mut FastLeaderElection,
+        rx: &mut mpsc::Receiver<CoreMsg>,
+        shutdown: &CancellationToken,
+    ) -> CoreExit {
+        let leader_addr = match quorum_addr(&self.verifier, leader).await {
+            Ok(a) => a,
+            Err(e) => return CoreExit::Reelect(e),
+        };
+        let observer = self.cfg.peer_type == LearnerType::Observer;
+        let timeouts = LearnerTimeouts {
+            tick: self.tick,
+            init_limit: u32::try_from(self.cfg.init_limit).unwrap_or(10),
+            sync_limit: u32::try_from(self.cfg.sync_limit).unwrap_or(5),
+        };
+        let params = LearnerParams {
+            leader: leader_addr,
+            cfg: LearnerConfig {
+                sid: self.my_id,
+                role: if observer {
+                    LearnerRole::Observer
+                } else {
+                    LearnerRole::Follower
+                },
+                config_version: self.verifier.version(),
+            },
+            timeouts,
+            touches: Arc::new(NoTouches),
+            status: None,
+            cancel: shutdown.child_token(),
+        };
+        tracing::info!(leader, %leader_addr, observer, "FOLLOWING: syncing with the leader");
+        let mut looking = self.looking_core();
+        let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
+        let synced = tokio::select! {
+            r = sync_with_leader(&params, &mut db) => r,
+            _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
+        };
+        drop(looking);
+        let link = match synced {
+            Ok(link) => link,
+            Err(e) => {
+                tokio::time::sleep(RETRY_PAUSE).await;
+                return CoreExit::Reelect(e.to_string());
+            }
+        };
+        let parts = match tokio::task::block_in_place(|| db.into_parts()) {
+            Ok(p) => p,
+            Err(e) => return CoreExit::Fatal(e.to_string()),
+        };
+        let mut state = self.core(parts.tree);
+        state.last_zxid = state.tree.last_processed_zxid();
+        let (log_tx, mut log_events) = mpsc::unbounded_channel();
+        let log = match LogStage::spawn(parts.log, log_tx) {
+            Ok(l) => l,
+            Err(e) => return CoreExit::Fatal(e.to_string()),
+        };
+        state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
+        let inbox = state.start_following(link, timeouts.sync(), observer);
+        tracing::info!(
+            zxid = format_args!("0x{:x}", state.tree.last_processed_zxid()),
+            "{}: serving",
+            if observer { "OBSERVING" } else { "FOLLOWING" }
+        );
+        self.serve(state, &mut log_events, inbox, fle, rx, shutdown)
+            .await
+    }
+}
