@@ -28,7 +28,9 @@ pub mod view;
 mod words;
 
 pub use stats::{ServerStats, StatsSnapshot};
-pub use view::{ConnectionSessionView, ConnectionView, ServerView, SessionView};
+pub use view::{
+    ConnectionSessionView, ConnectionView, LeaderView, QuorumView, ServerView, SessionView,
+};
 
 use crate::config::FourLetterWhitelist;
 

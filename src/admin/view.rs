@@ -55,6 +55,36 @@ pub struct SessionView {
     pub expire_at_ms: i64,
 }
 
+/// A leader's view of its learners (`LeaderZooKeeperServer#registerMetrics`' gauges).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaderView {
+    /// Learner connections past the handshake (`Leader#getLearners`).
+    pub learners: u64,
+    /// Synced voting followers (`getForwardingFollowers`).
+    pub synced_followers: u64,
+    pub synced_non_voting_followers: u64,
+    pub synced_observers: u64,
+    pub pending_syncs: u64,
+    /// Since the leader started serving.
+    pub leader_uptime_ms: u64,
+    /// Bytes of the last / smallest / largest proposal; -1 before the first.
+    pub last_proposal_size: i64,
+    pub min_proposal_size: i64,
+    pub max_proposal_size: i64,
+}
+
+/// This server's part in an ensemble (None for a standalone server).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuorumView {
+    /// `QuorumPeer#getDetailedPeerState`: "leading - broadcast", "following - broadcast", ...
+    pub peer_state: String,
+    /// Voting members (`zk_quorum_size`).
+    pub quorum_size: u64,
+    pub leader_id: i64,
+    /// The synced learners' sids when leading.
+    pub leader: Option<LeaderView>,
+}
+
 /// Everything the words report.
 #[derive(Clone)]
 pub struct ServerView {
@@ -95,6 +125,8 @@ pub struct ServerView {
     pub environment: Vec<(String, String)>,
     /// Wall-clock "now" in ms, for `dump` dates.
     pub now_ms: i64,
+    /// Ensemble state; None when standalone.
+    pub quorum: Option<QuorumView>,
     /// Called by `crst` to reset every connection's counters.
     pub reset_connection_stats: Option<Arc<dyn Fn() + Send + Sync>>,
 }
@@ -131,6 +163,7 @@ impl ServerView {
             local_sessions: 0,
             environment: Vec::new(),
             now_ms: 0,
+            quorum: None,
             reset_connection_stats: None,
         }
     }

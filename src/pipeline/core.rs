@@ -154,6 +154,8 @@ pub struct CoreState {
     pub serving: bool,
     /// Set when the ensemble role ends: the peer goes back to election.
     reelect: Option<String>,
+    /// Set by the peer for an ensemble member.
+    pub ensemble: Option<EnsembleInfo>,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -185,6 +187,7 @@ impl CoreState {
             role: Role::Standalone,
             serving: true,
             reelect: None,
+            ensemble: None,
             config,
         }
     }
@@ -304,7 +307,7 @@ mod timers;
 
 pub use following::Following;
 pub use leading::{LeaderSetup, Leading};
-pub use role::{CoreExit, QuorumInbox, Role};
+pub use role::{CoreExit, EnsembleInfo, QuorumInbox, Role};
 pub use snapshots::SnapshotConfig;
 
 use commit::{Completion, InFlight, Queued};

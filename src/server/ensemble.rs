@@ -18,7 +18,7 @@ use super::storage::{snapshot_config, txn_log_options};
 use super::{core_config, tree_options};
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
-use crate::pipeline::core::{CoreExit, LeaderSetup};
+use crate::pipeline::core::{CoreExit, EnsembleInfo, LeaderSetup};
 use crate::pipeline::sync::LogStage;
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
 use crate::quorum::election::answer_notifications;
@@ -208,15 +208,20 @@ impl Peer {
         opts
     }
 
-    fn core(&self, tree: DataTree) -> CoreState {
+    fn core(&self, tree: DataTree, leader_id: i64) -> CoreState {
         let mut config = core_config(&self.cfg);
         config.myid = self.my_id;
-        CoreState::new(config, tree, self.stats.clone())
+        let mut core = CoreState::new(config, tree, self.stats.clone());
+        core.ensemble = Some(EnsembleInfo {
+            quorum_size: self.verifier.voting_members().len() as u64,
+            leader_id,
+        });
+        core
     }
 
     /// A core with nothing to serve: closes connections, answers the words "not serving".
     fn looking_core(&self) -> CoreState {
-        let mut core = self.core(DataTree::with_options(tree_options(&self.cfg)));
+        let mut core = self.core(DataTree::with_options(tree_options(&self.cfg)), -1);
         core.serving = false;
         core
     }
@@ -284,7 +289,7 @@ impl Peer {
             committed_log,
             sessions: parts.sessions.clone(),
         };
-        let mut state = self.core(parts.tree);
+        let mut state = self.core(parts.tree, self.my_id);
         let (log_tx, mut log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {
             Ok(l) => l,
@@ -366,7 +371,7 @@ impl Peer {
             Ok(p) => p,
             Err(e) => return CoreExit::Fatal(e.to_string()),
         };
-        let mut state = self.core(parts.tree);
+        let mut state = self.core(parts.tree, leader);
         state.last_zxid = state.tree.last_processed_zxid();
         let (log_tx, mut log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {

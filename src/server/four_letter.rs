@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use crate::admin::{
-    self, ConnectionSessionView, ConnectionView, FourLetterWord, ServerStats, ServerView,
-    SessionView,
+    self, ConnectionSessionView, ConnectionView, FourLetterWord, LeaderView, QuorumView,
+    ServerStats, ServerView, SessionView,
 };
 use crate::config::ServerConfig;
 use crate::conn::FourLetterHandler;
+use crate::pipeline::core::Role;
 use crate::pipeline::CoreState;
+use crate::quorum::zab::leader::LearnerKind;
 
 pub(super) fn handler(cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> FourLetterHandler {
     Arc::new(move |first4: [u8; 4]| {
@@ -127,6 +129,47 @@ pub(super) fn view(
         mode: state.role.mode().to_owned(),
         serving: state.serving,
         server_id: state.config.myid,
+        quorum: quorum_view(state),
         ..ServerView::idle(cfg, stats)
     }
+}
+
+/// The ensemble part of the view: peer state, quorum size, and the leader's learners.
+fn quorum_view(state: &CoreState) -> Option<QuorumView> {
+    let info = state.ensemble?;
+    let phase = if state.serving {
+        "broadcast"
+    } else {
+        "synchronization"
+    };
+    let (peer_state, leader) = match &state.role {
+        Role::Standalone => return None,
+        Role::Following(f) if f.observer => (format!("observing - {phase}"), None),
+        Role::Following(_) => (format!("following - {phase}"), None),
+        Role::Leading(l) => {
+            let engine = l.engine();
+            let synced = engine.synced_learners();
+            let count =
+                |k: LearnerKind| synced.iter().filter(|(_, kind)| *kind == k).count() as u64;
+            let (last, min, max) = engine.proposal_sizes();
+            let view = LeaderView {
+                learners: engine.learner_count() as u64,
+                synced_followers: count(LearnerKind::Follower),
+                synced_non_voting_followers: 0,
+                synced_observers: count(LearnerKind::Observer),
+                pending_syncs: engine.pending_sync_count() as u64,
+                leader_uptime_ms: l.uptime_ms(),
+                last_proposal_size: last,
+                min_proposal_size: min,
+                max_proposal_size: max,
+            };
+            (format!("leading - {phase}"), Some(view))
+        }
+    };
+    Some(QuorumView {
+        peer_state,
+        quorum_size: info.quorum_size,
+        leader_id: info.leader_id,
+        leader,
+    })
 }

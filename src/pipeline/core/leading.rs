@@ -51,6 +51,8 @@ pub struct Leading {
     snap_dir: PathBuf,
     learners: HashMap<LearnerConnId, LearnerSocket>,
     acceptor: JoinHandle<()>,
+    /// When a quorum acked NEWLEADER (`Leader#getUptime`).
+    serving_since: Option<tokio::time::Instant>,
 }
 
 impl Drop for Leading {
@@ -65,6 +67,13 @@ impl Drop for Leading {
 impl Leading {
     pub fn engine(&self) -> &LeaderEngine {
         &self.engine
+    }
+
+    /// Milliseconds since the leader started serving (0 before).
+    pub fn uptime_ms(&self) -> u64 {
+        self.serving_since.map_or(0, |t| {
+            u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+        })
     }
 
     fn send(&self, conn: LearnerConnId, out: Outgoing) {
@@ -88,6 +97,7 @@ impl CoreState {
             snap_dir: setup.snap_dir,
             learners: HashMap::new(),
             acceptor,
+            serving_since: None,
         }));
         self.leader_actions(first);
         QuorumInbox::Leader(rx)
@@ -181,6 +191,7 @@ impl CoreState {
             }
             Action::StartServing { zxid } => {
                 tracing::info!(zxid = format_args!("0x{zxid:x}"), "leading: serving");
+                l.serving_since = Some(tokio::time::Instant::now());
                 self.tree.set_last_processed_zxid(zxid);
                 self.last_zxid = zxid;
                 self.serving = true;

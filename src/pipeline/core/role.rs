@@ -28,6 +28,14 @@ impl Role {
     }
 }
 
+/// What the words report about the ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnsembleInfo {
+    /// Voting members.
+    pub quorum_size: u64,
+    pub leader_id: i64,
+}
+
 /// The quorum-port traffic of the current role.
 pub enum QuorumInbox {
     /// Learner connections to our quorum port.

@@ -44,6 +44,13 @@ impl LeaderEngine {
             });
         }
         let data = Bytes::from(txn.to_vec());
+        let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
+        let (_, min, max) = self.proposal_sizes;
+        self.proposal_sizes = (
+            size,
+            if min < 0 { size } else { min.min(size) },
+            max.max(size),
+        );
         let packet = proposal_packet(T::PROPOSAL, zxid, data.clone());
         self.last_proposed = zxid;
         let tick = self.tick;

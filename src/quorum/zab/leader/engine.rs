@@ -99,6 +99,8 @@ pub struct LeaderEngine {
     pub(super) sessions: HashMap<i64, i32>,
     /// `Leader.pendingSyncs`: (zxid to commit first, learner sid).
     pub(super) pending_syncs: Vec<(i64, i64)>,
+    /// `ProposalStats`: last, smallest, largest proposal in bytes (-1 before the first).
+    pub(super) proposal_sizes: (i64, i64, i64),
     pub(super) out: Vec<Action>,
 }
 
@@ -133,6 +135,7 @@ impl LeaderEngine {
             committed_log,
             sessions: start.sessions.into_iter().collect(),
             pending_syncs: Vec::new(),
+            proposal_sizes: (-1, -1, -1),
             out: Vec::new(),
             s,
         };
@@ -162,6 +165,21 @@ impl LeaderEngine {
 
     pub fn last_committed(&self) -> i64 {
         self.last_committed
+    }
+
+    /// Learner connections (`Leader#getLearners`).
+    pub fn learner_count(&self) -> usize {
+        self.learners.len()
+    }
+
+    /// Forwarded syncs waiting for a commit (`Leader#getNumPendingSyncs`).
+    pub fn pending_sync_count(&self) -> usize {
+        self.pending_syncs.len()
+    }
+
+    /// (last, min, max) proposal size in bytes; -1 before the first proposal.
+    pub fn proposal_sizes(&self) -> (i64, i64, i64) {
+        self.proposal_sizes
     }
 
     /// Global sessions the leader knows (ascending), as a SNAP carries them.
