@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use super::node::{DataNode, Name};
+use super::node::{DataNode, Kids, Name};
 use crate::jute::data::{Acl, StatPersisted};
 
 pub(super) const ROOT: u32 = 0;
@@ -32,7 +32,7 @@ pub(super) struct Arena {
     vacant_acl: Arc<Vec<Acl>>,
 }
 
-fn slot_hash(hasher: &ahash::RandomState, parent: u32, name: &str) -> u64 {
+fn slot_hash(hasher: &ahash::RandomState, parent: u32, name: &[u8]) -> u64 {
     hasher.hash_one((parent, name))
 }
 
@@ -76,13 +76,14 @@ impl Arena {
 
     /// The child of `parent` called `name`.
     pub(super) fn child(&self, parent: u32, name: &str) -> Option<u32> {
+        let name = name.as_bytes();
         let h = slot_hash(&self.hasher, parent, name);
         let slots = &self.slots;
         self.index
             .find(h, |&i| {
                 slots
                     .get(i as usize)
-                    .is_some_and(|n| n.parent == parent && n.name.as_str() == name)
+                    .is_some_and(|n| n.parent == parent && n.name.as_bytes() == name)
             })
             .copied()
     }
@@ -115,7 +116,7 @@ impl Arena {
     }
 
     fn index_insert(&mut self, parent: u32, name: &str, idx: u32) {
-        let h = slot_hash(&self.hasher, parent, name);
+        let h = slot_hash(&self.hasher, parent, name.as_bytes());
         let Arena {
             slots,
             index,
@@ -124,7 +125,7 @@ impl Arena {
         } = self;
         index.insert_unique(h, idx, |&i| {
             let n = &slots[i as usize];
-            slot_hash(hasher, n.parent, n.name.as_str())
+            slot_hash(hasher, n.parent, n.name.as_bytes())
         });
     }
 
@@ -138,9 +139,10 @@ impl Arena {
         let mut kids = std::mem::take(&mut self.slots[parent as usize].children);
         let slots = &self.slots;
         let pos = kids
-            .binary_search_by(|&c| slots[c as usize].name.as_str().cmp(name))
+            .as_slice()
+            .binary_search_by(|&c| slots[c as usize].name.as_bytes().cmp(name.as_bytes()))
             .unwrap_or_else(|p| p);
-        kids.insert(pos, idx);
+        kids.vec_mut().insert(pos, idx);
         self.slots[parent as usize].children = kids;
         idx
     }
@@ -160,7 +162,7 @@ impl Arena {
         node.name = Name::new(name);
         let idx = self.alloc(node);
         self.index_insert(parent, name, idx);
-        self.slots[parent as usize].children.push(idx);
+        self.slots[parent as usize].children.vec_mut().push(idx);
         Some(idx)
     }
 
@@ -172,13 +174,14 @@ impl Arena {
             }
             let kids = std::mem::take(&mut self.slots[i].children);
             let slots = &self.slots;
-            let mut named: Vec<(&str, u32)> = kids
+            let mut named: Vec<(&[u8], u32)> = kids
+                .as_slice()
                 .iter()
-                .map(|&c| (slots[c as usize].name.as_str(), c))
+                .map(|&c| (slots[c as usize].name.as_bytes(), c))
                 .collect();
             named.sort_unstable();
             let sorted: Vec<u32> = named.into_iter().map(|(_, c)| c).collect();
-            self.slots[i].children = sorted;
+            self.slots[i].children = Kids::from_vec(sorted);
         }
     }
 
@@ -187,26 +190,27 @@ impl Arena {
     pub(super) fn remove(&mut self, parent: u32, name: &str) -> Option<DataNode> {
         let idx = self.child(parent, name)?;
         let kids = &mut self.slots[parent as usize].children;
-        kids.retain(|&c| c != idx);
+        kids.vec_mut().retain(|&c| c != idx);
+        if kids.is_empty() {
+            *kids = Kids::default();
+        }
         let node = self.release(idx);
-        for child in &node.children {
-            self.release_subtree(*child);
+        let mut orphans = node.children.as_slice().to_vec();
+        while let Some(child) = orphans.pop() {
+            let gone = self.release(child);
+            orphans.extend_from_slice(gone.children.as_slice());
         }
         Some(node)
-    }
-
-    fn release_subtree(&mut self, idx: u32) {
-        let node = self.release(idx);
-        for child in &node.children {
-            self.release_subtree(*child);
-        }
     }
 
     /// Frees `idx`'s slot (dropping it from the index) and returns what it held.
     fn release(&mut self, idx: u32) -> DataNode {
         let (parent, h) = {
             let n = &self.slots[idx as usize];
-            (n.parent, slot_hash(&self.hasher, n.parent, n.name.as_str()))
+            (
+                n.parent,
+                slot_hash(&self.hasher, n.parent, n.name.as_bytes()),
+            )
         };
         if let Ok(entry) = self.index.find_entry(h, |&i| i == idx) {
             entry.remove();
@@ -244,7 +248,7 @@ impl Arena {
         &'a self,
         node: &'a DataNode,
     ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
-        node.children.iter().filter_map(move |&c| {
+        node.children.as_slice().iter().filter_map(move |&c| {
             let n = self.slots.get(c as usize)?;
             Some((n.name.as_str(), n))
         })
@@ -257,5 +261,52 @@ impl Arena {
             .enumerate()
             .filter(|(i, n)| *i == ROOT as usize || n.parent != NONE)
             .map(|(i, n)| (u32::try_from(i).unwrap_or(NONE), n))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn leaf() -> DataNode {
+        DataNode::new(None, (0, Arc::new(Vec::new())), StatPersisted::default())
+    }
+
+    #[test]
+    fn slots_are_reused_and_children_stay_sorted() {
+        let mut a = Arena::new(leaf(), 0);
+        let long = "x".repeat(40);
+        for name in ["b", "a", long.as_str(), "c"] {
+            a.insert(ROOT, name, leaf());
+        }
+        let names = |a: &Arena| -> Vec<String> {
+            a.children_of(a.root())
+                .map(|(n, _)| n.to_string())
+                .collect()
+        };
+        assert_eq!(names(&a), ["a", "b", "c", long.as_str()]);
+        let b = a.lookup("/b").unwrap();
+        let under = a.insert(b, "deep", leaf());
+        assert_eq!(a.path_of(under), "/b/deep");
+        assert!(a.remove(ROOT, "b").is_some());
+        assert_eq!(a.len(), 4);
+        assert!(a.lookup("/b").is_none() && a.lookup("/b/deep").is_none());
+        let again = a.insert(ROOT, "d", leaf());
+        assert!(again == b || again == under);
+        assert_eq!(a.lookup("/d"), Some(again));
+        assert!(a.lookup("/a//").is_none() && a.lookup("a").is_none());
+    }
+
+    #[test]
+    fn loaded_children_are_sorted_at_the_end() {
+        let mut a = Arena::new(leaf(), 4);
+        for name in ["z", "m", "a"] {
+            a.push_loaded(ROOT, name, leaf()).unwrap();
+        }
+        assert!(a.push_loaded(ROOT, "m", leaf()).is_none());
+        a.sort_children();
+        let got: Vec<&str> = a.children_of(a.root()).map(|(n, _)| n).collect();
+        assert_eq!(got, ["a", "m", "z"]);
     }
 }

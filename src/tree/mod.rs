@@ -268,9 +268,10 @@ impl DataTree {
         path: &str,
         after: Option<&str>,
     ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
-        let kids: &[u32] = self.node(path).map_or(&[], |n| &n.children);
+        let kids: &[u32] = self.node(path).map_or(&[], |n| n.children.as_slice());
         let start = after.map_or(0, |a| {
-            kids.partition_point(|&c| self.arena.get(c).is_some_and(|n| n.name() <= a))
+            let a = a.as_bytes();
+            kids.partition_point(|&c| self.arena.get(c).is_some_and(|n| n.name.as_bytes() <= a))
         });
         kids[start..].iter().filter_map(move |&c| {
             let n = self.arena.get(c)?;

@@ -36,6 +36,15 @@ impl Name {
         }
     }
 
+    /// The name's bytes: comparing these skips the UTF-8 check `as_str` makes, and orders
+    /// names as `str` does.
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Name::Inline { len, buf } => &buf[..usize::from(*len)],
+            Name::Heap(s) => s.as_bytes(),
+        }
+    }
+
     pub(super) fn as_str(&self) -> &str {
         match self {
             // Always valid: built from a `&str` cut at its end.
@@ -44,6 +53,33 @@ impl Name {
             }
             Name::Heap(s) => s,
         }
+    }
+}
+
+/// Child slots, sorted by name. Boxed: most nodes are leaves, and an empty `Option<Box>`
+/// is 8 bytes where an empty `Vec` is 24.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Kids(#[allow(clippy::box_collection)] Option<Box<Vec<u32>>>);
+
+impl Kids {
+    pub(super) fn as_slice(&self) -> &[u32] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    pub(super) fn vec_mut(&mut self) -> &mut Vec<u32> {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    pub(super) fn from_vec(v: Vec<u32>) -> Kids {
+        Kids((!v.is_empty()).then(|| Box::new(v)))
     }
 }
 
@@ -56,7 +92,7 @@ pub struct DataNode {
     /// The ACL cache id snapshots write for this node (-1 for the built-in open nodes).
     pub(super) acl_id: i64,
     /// Children's slots, sorted by name.
-    pub(super) children: Vec<u32>,
+    pub(super) children: Kids,
     pub(super) name: Name,
     /// The parent's slot (`u32::MAX` for the root and for free slots).
     pub(super) parent: u32,
@@ -75,7 +111,7 @@ impl DataNode {
             data,
             acl: acl.1,
             acl_id: acl.0,
-            children: Vec::new(),
+            children: Kids::default(),
             name: Name::new(""),
             parent: u32::MAX,
             kind: EphemeralType::Void,
