@@ -423,7 +423,7 @@ fn dump(tree: &DataTree) -> BTreeMap<String, String> {
         if path.starts_with("/zookeeper") {
             continue; // /zookeeper/config is rewritten from each peer's own config
         }
-        let p = if path.is_empty() { "/" } else { path };
+        let p = if path.is_empty() { "/" } else { &path };
         let stat = tree.stat(p).unwrap();
         out.insert(
             p.to_string(),

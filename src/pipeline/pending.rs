@@ -46,7 +46,7 @@ impl PendingChanges {
         Some(ChangeRecord {
             zxid: node.stat.mzxid,
             stat: Some(node.stat.clone()),
-            data: node.data.clone(),
+            data: node.data_bytes(),
             child_count: node.num_children(),
             acl: node.acl.clone(),
             node_digest,

@@ -88,7 +88,7 @@ impl ReadContext<'_> {
     fn get_data(&mut self, path: &str, watch: bool) -> Result<GetDataResponse, ErrorCode> {
         let node = self.readable(path)?;
         let rsp = GetDataResponse {
-            data: node.data.clone(),
+            data: node.data_bytes(),
             stat: node.client_stat(),
         };
         if watch {
@@ -103,8 +103,7 @@ impl ReadContext<'_> {
         watch: bool,
     ) -> Result<(Vec<String>, crate::jute::data::Stat), ErrorCode> {
         let node = self.readable(path)?;
-        let mut children: Vec<String> = node.children().map(str::to_string).collect();
-        children.sort_unstable();
+        let children = self.tree.children_of(node);
         let stat = node.client_stat();
         if watch {
             self.watches.add_child_watch(path, self.watcher);

@@ -1,8 +1,6 @@
 //! Quota bookkeeping on the tree: `DataTree#updateQuotaStat`, `#updateQuotaForPath`,
 //! `#getCounts` and the hard-limit check of `ZooKeeperServer#checkQuota`.
 
-use bytes::Bytes;
-
 use super::quota::{limit_path, stat_path, StatsTrack};
 use super::{key, DataTree};
 
@@ -11,14 +9,14 @@ impl DataTree {
     /// node's data without touching its stat or the approximate data size.
     pub(super) fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
         let path = stat_path(prefix);
-        let Some(node) = self.nodes.get_mut(path.as_str()) else {
+        let Some(node) = self.node_mut(&path) else {
             tracing::error!(path, "missing quota stat node");
             return;
         };
         let mut stats = StatsTrack::parse(node.data.as_deref().unwrap_or_default());
         stats.set_count(stats.count() + count_diff);
         stats.set_bytes(stats.bytes() + bytes_diff);
-        node.data = Some(Bytes::from(stats.to_text()));
+        node.data = Some(stats.to_text().into_bytes().into_boxed_slice());
     }
 
     /// Recounts the subtree at `real` into its stats node (when that node is created).
@@ -28,7 +26,7 @@ impl DataTree {
         stats.set_bytes(bytes);
         stats.set_count(count);
         let path = stat_path(real);
-        let text = Bytes::from(stats.to_text());
+        let text = stats.to_text().into_bytes().into_boxed_slice();
         if self.with_node_mut(&path, |n| n.data = Some(text)).is_none() {
             tracing::warn!(path, "missing quota stat node");
         }
@@ -40,12 +38,12 @@ impl DataTree {
         let (mut count, mut bytes) = (0i64, 0i64);
         let mut stack = vec![path.to_string()];
         while let Some(p) = stack.pop() {
-            let Some(node) = self.nodes.get(key(&p)) else {
+            let Some(node) = self.node(key(&p)) else {
                 continue;
             };
             count += 1;
             bytes += i64::try_from(node.data_len()).unwrap_or(i64::MAX);
-            stack.extend(node.children().map(|c| format!("{p}/{c}")));
+            stack.extend(self.child_nodes(node).map(|(c, _)| format!("{p}/{c}")));
         }
         (count, bytes)
     }

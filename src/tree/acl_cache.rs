@@ -42,6 +42,9 @@ pub struct AclCache {
     /// `aclIndex`: the last id handed out.
     index: i64,
     open_unsafe: Arc<Vec<Acl>>,
+    /// The id `by_list` gave the last list interned, while `by_list` is unchanged: most
+    /// creates repeat one list, and probing the map needs an owned copy of it.
+    last: Option<i64>,
 }
 
 impl Default for AclCache {
@@ -51,6 +54,7 @@ impl Default for AclCache {
             by_list: HashMap::new(),
             index: 0,
             open_unsafe: Arc::new(Acl::open_unsafe()),
+            last: None,
         }
     }
 }
@@ -58,6 +62,17 @@ impl Default for AclCache {
 impl AclCache {
     /// `convertAcls`: the id and shared list for `acl`, counting one more user.
     pub fn intern(&mut self, acl: &[Acl]) -> (i64, Arc<Vec<Acl>>) {
+        let repeat = self.last.and_then(|id| {
+            self.by_id
+                .get(&id)
+                .filter(|e| e.acl.as_slice() == acl)
+                .map(|_| id)
+        });
+        if let Some(id) = repeat {
+            self.add_usage(id);
+            let shared = self.get(id).unwrap_or(&self.open_unsafe).clone();
+            return (id, shared);
+        }
         let probe = AclKey(Arc::new(acl.to_vec()));
         let id = match self.by_list.get(&probe) {
             Some(id) => *id,
@@ -75,6 +90,7 @@ impl AclCache {
                 id
             }
         };
+        self.last = Some(id);
         self.add_usage(id);
         let shared = self.get(id).unwrap_or(&self.open_unsafe).clone();
         (id, shared)
@@ -98,6 +114,7 @@ impl AclCache {
         if e.refs == 0 {
             if let Some(e) = self.by_id.remove(&id) {
                 self.by_list.remove(&AclKey(e.acl));
+                self.last = None;
             }
         }
     }
@@ -140,6 +157,7 @@ impl AclCache {
         self.index = self.index.max(id);
         let acl = Arc::new(acl);
         self.by_list.insert(AclKey(acl.clone()), id);
+        self.last = None;
         self.by_id.insert(
             id,
             Entry {
@@ -161,6 +179,7 @@ impl AclCache {
         for id in unused {
             if let Some(e) = self.by_id.remove(&id) {
                 self.by_list.remove(&AclKey(e.acl));
+                self.last = None;
             }
         }
     }

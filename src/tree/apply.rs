@@ -160,7 +160,19 @@ impl DataTree {
     ) -> Option<R> {
         let k = key(path);
         let tracked = self.options.digest_enabled && digest::is_tracked(k);
-        let node = self.nodes.get_mut(k)?;
+        let idx = self.arena.lookup(k)?;
+        self.with_slot_mut(idx, k, tracked, f)
+    }
+
+    /// [`DataTree::with_node_mut`] for a node already looked up.
+    fn with_slot_mut<R>(
+        &mut self,
+        idx: u32,
+        k: &str,
+        tracked: bool,
+        f: impl FnOnce(&mut DataNode) -> R,
+    ) -> Option<R> {
+        let node = self.arena.get_mut(idx)?;
         if tracked {
             self.digest = self.digest.wrapping_sub(node.digest(k));
         }
@@ -185,17 +197,18 @@ impl DataTree {
         if child.is_empty() {
             return Err(ErrorCode::BAD_ARGUMENTS);
         }
-        let Some(parent_node) = self.node(parent) else {
+        let Some(parent_idx) = self.arena.lookup(parent) else {
             return Err(ErrorCode::NO_NODE);
         };
-        let exists = parent_node.has_child(child);
+        let exists = self.arena.child(parent_idx, child).is_some();
         // The reference counts the ACL before the existence check, so a replayed create
         // keeps one extra reference (it matters for which ACLs a snapshot lists).
         let acl = self.acl_cache.intern(n.acl);
         if exists {
             return Err(ErrorCode::NODE_EXISTS);
         }
-        self.with_node_mut(parent, |p| {
+        let tracked = self.options.digest_enabled && digest::is_tracked(key(parent));
+        self.with_slot_mut(parent_idx, key(parent), tracked, |p| {
             let cversion = match n.parent_cversion {
                 -1 => p.stat.cversion.wrapping_add(1),
                 v => v,
@@ -205,7 +218,6 @@ impl DataTree {
                 p.stat.cversion = cversion;
                 p.stat.pzxid = zxid;
             }
-            p.children.insert(child.into());
         });
         let stat = StatPersisted {
             czxid: zxid,
@@ -218,15 +230,16 @@ impl DataTree {
             ephemeral_owner: n.owner,
             pzxid: zxid,
         };
-        let mut node = DataNode::new(n.data.cloned(), acl, stat);
+        let data = n.data.map(|d| Box::<[u8]>::from(&d[..]));
+        let mut node = DataNode::new(data, acl, stat);
         node.kind = EphemeralType::of(n.owner, self.options.ephemeral);
-        self.data_size += node_size(n.path, n.data);
+        self.data_size += node_size(n.path, n.data.map(|d| &d[..]));
         if self.options.digest_enabled {
             self.digest = self.digest.wrapping_add(node.digest(n.path));
         }
         let client_stat = node.client_stat();
         let kind = node.kind;
-        self.nodes.insert(n.path.into(), node);
+        self.arena.insert(parent_idx, child, node);
         match kind {
             EphemeralType::Container => {
                 self.containers.insert(n.path.into());
@@ -275,19 +288,23 @@ impl DataTree {
         let Some((parent, child)) = split_parent(path).filter(|(_, c)| !c.is_empty()) else {
             return Err(ErrorCode::NO_NODE);
         };
-        self.with_node_mut(parent, |p| {
-            p.children.remove(child);
+        let parent_idx = self.arena.lookup(parent).ok_or(ErrorCode::NO_NODE)?;
+        let tracked = self.options.digest_enabled && digest::is_tracked(key(parent));
+        self.with_slot_mut(parent_idx, key(parent), tracked, |p| {
             if zxid > p.stat.pzxid {
                 p.stat.pzxid = zxid;
             }
         })
         .ok_or(ErrorCode::NO_NODE)?;
-        let node = self.nodes.remove(path).ok_or(ErrorCode::NO_NODE)?;
+        let node = self
+            .arena
+            .remove(parent_idx, child)
+            .ok_or(ErrorCode::NO_NODE)?;
         if self.options.digest_enabled {
             self.digest = self.digest.wrapping_sub(node.digest(path));
         }
         self.acl_cache.release(node.acl_id);
-        self.data_size -= node_size(path, node.data.as_ref());
+        self.data_size -= node_size(path, node.data.as_deref());
         match node.kind {
             EphemeralType::Container => {
                 self.containers.remove(path);
@@ -329,6 +346,7 @@ impl DataTree {
         out: &mut Vec<WatchTrigger>,
     ) -> Result<Stat, ErrorCode> {
         let new_len = data.as_ref().map_or(0, |d| d.len());
+        let data = data.map(|d| Box::<[u8]>::from(&d[..]));
         let (old_len, stat) = self
             .with_node_mut(path, |n| {
                 let old = n.data_len();

@@ -10,14 +10,12 @@
 //!   keeps the sizes the snapshot stored for them;
 //! - ACL cache entries no node uses are dropped, the others count their users.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use bytes::Bytes;
-
+use super::arena::ROOT;
 use super::ephemeral::EphemeralType;
-use super::quota::{QuotaPrefixes, LIMIT_NODE, QUOTA_ZOOKEEPER};
-use super::{key, split_parent, AclCache, DataNode, DataTree, TreeOptions};
+use super::quota::{LIMIT_NODE, QUOTA_ZOOKEEPER};
+use super::{split_parent, DataNode, DataTree, TreeOptions};
 use crate::jute::data::{Acl, StatPersisted};
 
 /// Why a node could not be added; the snapshot reader adds the file and offset.
@@ -38,6 +36,11 @@ pub enum TreeLoadError {
 pub struct TreeBuilder {
     tree: DataTree,
     has_root: bool,
+    /// The path of the last node added, and the slots of its ancestors (itself included)
+    /// with their path lengths: a snapshot lists a node right after its parent or a
+    /// sibling's subtree, so the parent is almost always on this chain.
+    last_path: String,
+    chain: Vec<(usize, u32)>,
 }
 
 /// What a node whose ACL id is missing from the cache gets: no permission for anyone.
@@ -49,20 +52,17 @@ fn unknown_acl() -> Arc<Vec<Acl>> {
 
 impl TreeBuilder {
     pub fn new(options: TreeOptions) -> Self {
+        TreeBuilder::with_capacity(options, 0)
+    }
+
+    /// A builder with room for about `nodes` nodes.
+    pub fn with_capacity(options: TreeOptions, nodes: usize) -> Self {
+        let root = DataNode::new(None, (0, Arc::new(Vec::new())), StatPersisted::default());
         TreeBuilder {
-            tree: DataTree {
-                nodes: HashMap::default(),
-                ephemerals: HashMap::new(),
-                containers: BTreeSet::new(),
-                ttls: BTreeSet::new(),
-                acl_cache: AclCache::default(),
-                quotas: QuotaPrefixes::default(),
-                options,
-                digest: 0,
-                data_size: 0,
-                last_processed_zxid: 0,
-            },
+            tree: DataTree::empty(options, root, nodes),
             has_root: false,
+            last_path: String::new(),
+            chain: Vec::new(),
         }
     }
 
@@ -71,37 +71,54 @@ impl TreeBuilder {
         self.tree.acl_cache.insert_loaded(id, acl);
     }
 
+    /// The parent slot of `path` and its last component.
+    fn parent_of<'p>(&mut self, path: &'p str) -> Result<(u32, &'p str), TreeLoadError> {
+        let (parent, name) =
+            split_parent(path).ok_or_else(|| TreeLoadError::BadPath(path.to_string()))?;
+        if name.is_empty() || !path.starts_with('/') {
+            return Err(TreeLoadError::BadPath(path.to_string()));
+        }
+        let cached = self
+            .chain
+            .iter()
+            .rposition(|&(len, _)| len == parent.len())
+            .filter(|_| self.last_path.get(..parent.len()) == Some(parent));
+        let idx = match cached {
+            Some(at) => {
+                self.chain.truncate(at + 1);
+                self.chain[at].1
+            }
+            None => {
+                let idx = self.tree.arena.lookup(parent).filter(|_| self.has_root);
+                let idx = idx.ok_or_else(|| TreeLoadError::MissingParent {
+                    path: path.to_string(),
+                    parent: parent.to_string(),
+                })?;
+                self.chain.clear();
+                self.chain.push((parent.len(), idx));
+                idx
+            }
+        };
+        Ok((idx, name))
+    }
+
     /// One node as the snapshot stores it; `path` is "" for the root.
     pub fn add_node(
         &mut self,
         path: &str,
-        data: Option<Bytes>,
+        data: Option<Box<[u8]>>,
         acl_id: i64,
         stat: StatPersisted,
     ) -> Result<(), TreeLoadError> {
-        let t = &mut self.tree;
-        let k = key(path);
-        if t.nodes.contains_key(k) {
-            return Err(TreeLoadError::Duplicate(path.to_string()));
-        }
-        let parent_name = if path.is_empty() {
+        let parent = if path.is_empty() {
+            if self.has_root {
+                return Err(TreeLoadError::Duplicate(String::new()));
+            }
             None
         } else {
-            let (parent, name) =
-                split_parent(path).ok_or_else(|| TreeLoadError::BadPath(path.to_string()))?;
-            if name.is_empty() || !path.starts_with('/') {
-                return Err(TreeLoadError::BadPath(path.to_string()));
-            }
-            let p = t
-                .nodes
-                .get_mut(key(parent))
-                .ok_or_else(|| TreeLoadError::MissingParent {
-                    path: path.to_string(),
-                    parent: parent.to_string(),
-                })?;
-            p.children.insert(name.into());
-            Some(())
+            Some(self.parent_of(path)?)
         };
+        let t = &mut self.tree;
         let acl = match t.acl_cache.get(acl_id) {
             Some(list) => list.clone(),
             None => {
@@ -112,27 +129,47 @@ impl TreeBuilder {
         t.acl_cache.add_usage(acl_id);
         let mut node = DataNode::new(data, (acl_id, acl), stat);
         node.kind = EphemeralType::of(node.stat.ephemeral_owner, t.options.ephemeral);
-        if t.options.digest_enabled {
-            t.digest = t.digest.wrapping_add(node.digest(k));
-        }
-        if parent_name.is_some() {
-            match node.kind {
-                EphemeralType::Container => {
-                    t.containers.insert(path.into());
-                }
-                EphemeralType::Ttl => {
-                    t.ttls.insert(path.into());
-                }
-                EphemeralType::Normal => {
-                    let owner = node.stat.ephemeral_owner;
-                    t.ephemerals.entry(owner).or_default().insert(path.into());
-                }
-                EphemeralType::Void => {}
-            }
+        let digest = if t.options.digest_enabled {
+            node.digest(path)
         } else {
+            0
+        };
+        let kind = node.kind;
+        let owner = node.stat.ephemeral_owner;
+        let Some((parent, name)) = parent else {
+            let root = &mut t.arena.get_mut(ROOT).ok_or(TreeLoadError::NoRoot)?;
+            root.data = node.data;
+            root.acl = node.acl;
+            root.acl_id = node.acl_id;
+            root.stat = node.stat;
+            root.kind = node.kind;
+            t.digest = t.digest.wrapping_add(digest);
             self.has_root = true;
+            self.last_path.clear();
+            self.chain.clear();
+            self.chain.push((0, ROOT));
+            return Ok(());
+        };
+        let idx = t
+            .arena
+            .push_loaded(parent, name, node)
+            .ok_or_else(|| TreeLoadError::Duplicate(path.to_string()))?;
+        t.digest = t.digest.wrapping_add(digest);
+        match kind {
+            EphemeralType::Container => {
+                t.containers.insert(path.into());
+            }
+            EphemeralType::Ttl => {
+                t.ttls.insert(path.into());
+            }
+            EphemeralType::Normal => {
+                t.ephemerals.entry(owner).or_default().insert(path.into());
+            }
+            EphemeralType::Void => {}
         }
-        t.nodes.insert(k.into(), node);
+        self.last_path.clear();
+        self.last_path.push_str(path);
+        self.chain.push((path.len(), idx));
         Ok(())
     }
 
@@ -143,6 +180,7 @@ impl TreeBuilder {
             return Err(TreeLoadError::NoRoot);
         }
         let t = &mut self.tree;
+        t.arena.sort_children();
         t.data_size = t.full_data_size();
         t.setup_quota();
         t.acl_cache.purge_unused();
@@ -155,14 +193,14 @@ impl DataTree {
     /// `DataTree#setupQuota`: every leaf under /zookeeper/quota named `zookeeper_limits`
     /// marks a quota'd path, whose stats node is recounted from the tree.
     fn setup_quota(&mut self) {
-        if !self.nodes.contains_key(QUOTA_ZOOKEEPER) {
+        if self.node(QUOTA_ZOOKEEPER).is_none() {
             return;
         }
         let end = format!("/{LIMIT_NODE}");
         let mut found = Vec::new();
         let mut stack = vec![QUOTA_ZOOKEEPER.to_string()];
         while let Some(path) = stack.pop() {
-            let Some(node) = self.nodes.get(key(&path)) else {
+            let Some(node) = self.node(&path) else {
                 continue;
             };
             if node.children.is_empty() {
@@ -175,7 +213,7 @@ impl DataTree {
                 }
                 continue;
             }
-            stack.extend(node.children().map(|c| format!("{path}/{c}")));
+            stack.extend(self.child_nodes(node).map(|(c, _)| format!("{path}/{c}")));
         }
         for real in found {
             self.update_quota_for_path(&real);

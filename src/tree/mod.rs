@@ -7,10 +7,11 @@
 //! which `(path, event)` pairs a txn fires and the pipeline delivers them.
 //!
 //! Invariants:
-//! - nodes live in one map keyed by full path; the root is stored under "/" and also answers
-//!   to "" (the reference keeps both keys, which shows in [`DataTree::node_count`]);
-//! - every parent lists each child's last component; `ephemerals` / `containers` / `ttls`
-//!   index nodes by their `ephemeralOwner` kind, fixed at creation;
+//! - nodes live in an arena ([`arena`]) addressed by slot, each storing only its last path
+//!   component; the root answers to "/" and "" (the reference keeps both keys, which shows
+//!   in [`DataTree::node_count`]);
+//! - every parent lists its children's slots sorted by name; `ephemerals` / `containers` /
+//!   `ttls` index nodes by their `ephemeralOwner` kind, fixed at creation;
 //! - `digest` is the wrapping sum of [`digest::node_digest`] over every node outside
 //!   `/zookeeper/`, updated around each change (`NodeHashMapImpl#preChange/postChange`);
 //! - replaying a txn whose effect is already there returns its error code and never panics.
@@ -18,6 +19,7 @@
 mod accounting;
 mod acl_cache;
 mod apply;
+mod arena;
 pub mod digest;
 mod ephemeral;
 pub mod load;
@@ -31,8 +33,6 @@ pub mod quota;
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
-
-use bytes::Bytes;
 
 pub use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 pub use ephemeral::{EphemeralOptions, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
@@ -95,9 +95,7 @@ impl Default for TreeOptions {
 
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// ahash: SipHash dominated lookups; ahash is randomly keyed, so paths chosen by
-    /// clients still cannot force collisions.
-    nodes: HashMap<Box<str>, DataNode, ahash::RandomState>,
+    arena: arena::Arena,
     /// Session → its ephemeral paths. Like the reference, a session's entry stays (maybe
     /// empty) until its closeSession, which the `dump` four-letter word shows.
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
@@ -133,7 +131,7 @@ fn java_len(s: &str) -> i64 {
 }
 
 /// `DataTree.getNodeSize`.
-fn node_size(path: &str, data: Option<&Bytes>) -> i64 {
+fn node_size(path: &str, data: Option<&[u8]>) -> i64 {
     java_len(path) + data.map_or(0, |d| i64::try_from(d.len()).unwrap_or(i64::MAX))
 }
 
@@ -159,8 +157,31 @@ impl DataTree {
     }
 
     pub fn with_options(options: TreeOptions) -> Self {
-        let mut t = DataTree {
-            nodes: HashMap::default(),
+        let acl_cache = AclCache::default();
+        let open = (OPEN_UNSAFE_ACL_ID, acl_cache.open_unsafe());
+        let root = DataNode::new(Some(Box::default()), open.clone(), StatPersisted::default());
+        let mut t = DataTree::empty(options, root, 8);
+        t.acl_cache = acl_cache;
+        if t.options.digest_enabled {
+            t.digest = t.arena.root().digest("");
+        }
+        for path in [PROC_ZOOKEEPER, QUOTA_ZOOKEEPER] {
+            t.insert_builtin(path, open.clone());
+        }
+        let read = t.acl_cache.intern(&Acl::read_unsafe());
+        t.insert_builtin(CONFIG_ZOOKEEPER, read);
+        // `DataTree#addConfigNode` sets its ACL with version -1, which lands in aversion.
+        if let Some(config) = t.node_mut(CONFIG_ZOOKEEPER) {
+            config.stat.aversion = -1;
+        }
+        t.data_size = t.full_data_size();
+        t
+    }
+
+    /// A tree holding only `root`, with room for `capacity` nodes.
+    pub(super) fn empty(options: TreeOptions, root: DataNode, capacity: usize) -> Self {
+        DataTree {
+            arena: arena::Arena::new(root, capacity),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -170,43 +191,39 @@ impl DataTree {
             digest: 0,
             data_size: 0,
             last_processed_zxid: 0,
-        };
-        let open = (OPEN_UNSAFE_ACL_ID, t.acl_cache.open_unsafe());
-        for path in ["/", PROC_ZOOKEEPER, QUOTA_ZOOKEEPER] {
-            t.insert_builtin(path, open.clone());
         }
-        let read = t.acl_cache.intern(&Acl::read_unsafe());
-        t.insert_builtin(CONFIG_ZOOKEEPER, read);
-        // `DataTree#addConfigNode` sets its ACL with version -1, which lands in aversion.
-        if let Some(config) = t.nodes.get_mut(CONFIG_ZOOKEEPER) {
-            config.stat.aversion = -1;
-        }
-        t.data_size = t.full_data_size();
-        t
     }
 
     fn insert_builtin(&mut self, path: &str, acl: (i64, std::sync::Arc<Vec<Acl>>)) {
-        let node = DataNode::new(Some(Bytes::new()), acl, StatPersisted::default());
+        let node = DataNode::new(Some(Box::default()), acl, StatPersisted::default());
         if self.options.digest_enabled {
             self.digest = self.digest.wrapping_add(node.digest(path));
         }
-        if let Some((parent, name)) = split_parent(path).filter(|(_, n)| !n.is_empty()) {
-            if let Some(p) = self.nodes.get_mut(key(parent)) {
-                p.children.insert(name.into());
-            }
+        if let Some((parent, name)) = self.arena.lookup_parent(path) {
+            self.arena.insert(parent, name, node);
         }
-        self.nodes.insert(path.into(), node);
+    }
+
+    pub(super) fn node_mut(&mut self, path: &str) -> Option<&mut DataNode> {
+        let idx = self.arena.lookup(path)?;
+        self.arena.get_mut(idx)
     }
 
     /// `DataTree#approximateDataSize`: a full recount over the reference's map, where the
     /// root appears twice (as "" and "/").
     pub fn full_data_size(&self) -> i64 {
-        let root = self.nodes.get("/").map_or(0, |r| r.data_len() as i64);
-        root + self
-            .nodes
-            .iter()
-            .map(|(p, n)| node_size(p, n.data.as_ref()))
-            .sum::<i64>()
+        let root = self.arena.root();
+        let mut total = 2 * root.data_len() as i64 + 1;
+        // (node, Java length of its path) depth-first; the root's children start at "/".
+        let mut stack: Vec<(&DataNode, i64)> = vec![(root, 0)];
+        while let Some((node, len)) = stack.pop() {
+            for (name, child) in self.arena.children_of(node) {
+                let child_len = len + 1 + java_len(name);
+                total += child_len + child.data_len() as i64;
+                stack.push((child, child_len));
+            }
+        }
+        total
     }
 
     pub fn options(&self) -> TreeOptions {
@@ -215,7 +232,7 @@ impl DataTree {
 
     /// A node by path; "/" (or "") is the root.
     pub fn node(&self, path: &str) -> Option<&DataNode> {
-        self.nodes.get(key(path))
+        self.arena.get(self.arena.lookup(path)?)
     }
 
     pub fn stat(&self, path: &str) -> Option<Stat> {
@@ -224,8 +241,42 @@ impl DataTree {
 
     /// Child names in sorted order.
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.node(path)
-            .map(|n| n.children().map(str::to_string).collect())
+        self.node(path).map(|n| self.children_of(n))
+    }
+
+    /// A node's child names in sorted order.
+    pub fn children_of(&self, node: &DataNode) -> Vec<String> {
+        self.arena
+            .children_of(node)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// A node's children (name, node) in name order.
+    pub fn child_nodes<'a>(
+        &'a self,
+        node: &'a DataNode,
+    ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
+        self.arena.children_of(node)
+    }
+
+    /// The children of the node at `path` whose names sort after `after` (all for `None`),
+    /// in name order: a cursor that survives changes to the set, for work spread over many
+    /// steps (the live snapshot). Empty if there is no such node.
+    pub fn children_after<'a>(
+        &'a self,
+        path: &str,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
+        let kids: &[u32] = self.node(path).map_or(&[], |n| n.children.as_slice());
+        let start = after.map_or(0, |a| {
+            let a = a.as_bytes();
+            kids.partition_point(|&c| self.arena.get(c).is_some_and(|n| n.name.as_bytes() <= a))
+        });
+        kids[start..].iter().filter_map(move |&c| {
+            let n = self.arena.get(c)?;
+            Some((n.name(), n))
+        })
     }
 
     /// `DataTree#getAllChildrenNumber`: every descendant; for "/" the node count without the
@@ -233,17 +284,14 @@ impl DataTree {
     pub fn all_children_number(&self, path: &str) -> Option<i32> {
         let node = self.node(path)?;
         if path == "/" {
-            return Some(i32::try_from(self.nodes.len() - 1).unwrap_or(i32::MAX));
+            return Some(i32::try_from(self.arena.len() - 1).unwrap_or(i32::MAX));
         }
         let mut count: i64 = 0;
-        let mut stack: Vec<(String, &DataNode)> = vec![(path.to_string(), node)];
-        while let Some((p, n)) = stack.pop() {
-            for c in n.children() {
-                let child = format!("{p}/{c}");
-                if let Some(cn) = self.nodes.get(child.as_str()) {
-                    count += 1;
-                    stack.push((child, cn));
-                }
+        let mut stack: Vec<&DataNode> = vec![node];
+        while let Some(n) = stack.pop() {
+            for (_, child) in self.arena.children_of(n) {
+                count += 1;
+                stack.push(child);
             }
         }
         Some(i32::try_from(count).unwrap_or(i32::MAX))
@@ -301,7 +349,7 @@ impl DataTree {
     /// `getNodeCount` (mntr `zk_znode_count`): the reference's map size, which holds the
     /// root twice — a fresh tree reports 5.
     pub fn node_count(&self) -> usize {
-        self.nodes.len() + 1
+        self.arena.len() + 1
     }
 
     /// `cachedApproximateDataSize` (mntr `zk_approximate_data_size`).
@@ -349,7 +397,7 @@ impl DataTree {
     }
 
     /// Every node with its path, in no particular order (the root as "/").
-    pub fn iter_nodes(&self) -> impl Iterator<Item = (&str, &DataNode)> {
-        self.nodes.iter().map(|(p, n)| (&**p, n))
+    pub fn iter_nodes(&self) -> impl Iterator<Item = (String, &DataNode)> {
+        self.arena.iter().map(|(i, n)| (self.arena.path_of(i), n))
     }
 }

@@ -7,8 +7,6 @@
 
 use std::io::{self, Read, Write};
 
-use bytes::Bytes;
-
 use super::javaorder::{child_set_capacity, copy_capacity, long_hash, sort_like_java, string_hash};
 use super::stream::{CheckedReader, CheckedWriter, FaultKind, ReadResult};
 use crate::jute::data::{Acl, Id, StatPersisted};
@@ -172,8 +170,16 @@ pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) ->
     write_acl_map(w, tree.acl_cache().iter().map(|(id, l)| (id, l.as_slice())))?;
     if let Some(root) = tree.node("/") {
         let mut record = Vec::new();
-        let mut stack: Vec<(String, &DataNode)> = vec![(String::new(), root)];
-        while let Some((path, node)) = stack.pop() {
+        // One path buffer for the walk: each entry is (its parent's path length, name, node).
+        let mut path = String::new();
+        let mut stack: Vec<(usize, &str, &DataNode)> = vec![(0, "", root)];
+        let mut children: Vec<(&str, &DataNode)> = Vec::new();
+        while let Some((parent_len, name, node)) = stack.pop() {
+            path.truncate(parent_len);
+            if parent_len > 0 || !name.is_empty() {
+                path.push('/');
+                path.push_str(name);
+            }
             record.clear();
             encode_node(
                 &mut record,
@@ -183,21 +189,21 @@ pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) ->
                 &node.stat,
             )?;
             w.raw(&record)?;
-            let mut children: Vec<(String, &DataNode)> = node
-                .children()
-                .filter_map(|c| {
-                    let p = format!("{path}/{c}");
-                    tree.node(&p).map(|n| (p, n))
-                })
-                .collect();
+            if node.num_children() == 0 {
+                continue;
+            }
+            children.clear();
+            children.extend(tree.child_nodes(node));
             let cap = child_set_capacity(children.len());
-            let name_hash =
-                |e: &(String, &DataNode)| string_hash(e.0.rsplit('/').next().unwrap_or_default());
-            sort_like_java(&mut children, cap, name_hash, |e| {
-                (e.1.stat.czxid, e.0.clone())
-            });
+            sort_like_java(
+                &mut children,
+                cap,
+                |e| string_hash(e.0),
+                |e| (e.1.stat.czxid, e.0),
+            );
             // Reversed onto the stack so they pop in order.
-            stack.extend(children.into_iter().rev());
+            let len = path.len();
+            stack.extend(children.iter().rev().map(|&(n, c)| (len, n, c)));
         }
     }
     w.string("/")
@@ -222,7 +228,7 @@ pub(super) fn read_tree<R: Read>(
         if path == "/" {
             break;
         }
-        let data = r.buffer("node data")?.map(Bytes::from);
+        let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
         let acl_id = r.i64("node acl")?;
         let stat = read_stat(r)?;
         b.add_node(&path, data, acl_id, stat)

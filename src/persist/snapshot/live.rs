@@ -93,22 +93,19 @@ impl Frame {
     /// Takes up to `max` more children (existing at the start zxid) into a new sorted run;
     /// returns how many names it looked at.
     fn collect(&mut self, tree: &DataTree, start_zxid: i64, max: usize) -> usize {
-        let Some(dir) = tree.node(&self.path) else {
+        if tree.node(&self.path).is_none() {
             self.end_collection();
             return 1;
-        };
+        }
         let mut run = Vec::new();
         let mut seen = 0;
         let mut last = None;
-        for name in dir.children_after(self.cursor.as_deref()) {
+        for (name, child) in tree.children_after(&self.path, self.cursor.as_deref()) {
             if seen == max {
                 break;
             }
             seen += 1;
             last = Some(name);
-            let Some(child) = tree.node(&self.child_path(name)) else {
-                continue;
-            };
             if child.stat.czxid <= start_zxid {
                 run.push(Entry {
                     bucket: bucket(string_hash(name), self.cap),

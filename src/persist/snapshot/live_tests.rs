@@ -395,7 +395,7 @@ fn assert_same_tree(live: &DataTree, got: &DataTree) {
     let nodes = |t: &DataTree| -> BTreeMap<String, String> {
         t.iter_nodes()
             .map(|(p, n)| {
-                let kids: Vec<&str> = n.children().collect();
+                let kids = t.children_of(n);
                 let v = format!("{:?} {:?} {:?} {kids:?}", n.data, n.stat, n.acl);
                 (p.to_string(), v)
             })

@@ -1,0 +1,312 @@
+//! Node storage for [`super::DataTree`]: replaces the reference's `NodeHashMapImpl`
+//! (a map from full path to `DataNode`) with an arena of nodes addressed by `u32` slot,
+//! so each path component is stored once, in its own node.
+//!
+//! Invariants:
+//! - slot [`ROOT`] is the root; it is never freed and is not in `index`;
+//! - every other live node is in `index` under `(parent slot, name)` and in its parent's
+//!   `children`, which stay sorted by name (except inside a [`Arena::push_loaded`] batch,
+//!   which [`Arena::sort_children`] ends);
+//! - a freed slot has `parent == NONE` and is on `free` until reused.
+
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+use super::node::{DataNode, Kids, Name};
+use crate::jute::data::{Acl, StatPersisted};
+
+pub(super) const ROOT: u32 = 0;
+pub(super) const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+pub(super) struct Arena {
+    slots: Vec<DataNode>,
+    free: Vec<u32>,
+    /// Slot of each non-root node, hashed by (parent slot, name).
+    index: HashTable<u32>,
+    /// Randomly keyed, so client-chosen names cannot force collisions.
+    hasher: ahash::RandomState,
+    live: usize,
+    /// What freed slots hold, so they keep no ACL list alive.
+    vacant_acl: Arc<Vec<Acl>>,
+}
+
+fn slot_hash(hasher: &ahash::RandomState, parent: u32, name: &[u8]) -> u64 {
+    hasher.hash_one((parent, name))
+}
+
+impl Arena {
+    /// An arena holding only `root`, with room for `capacity` nodes.
+    pub(super) fn new(mut root: DataNode, capacity: usize) -> Arena {
+        root.parent = NONE;
+        root.name = Name::new("");
+        let mut slots = Vec::with_capacity(capacity.max(1));
+        slots.push(root);
+        Arena {
+            slots,
+            free: Vec::new(),
+            index: HashTable::with_capacity(capacity),
+            hasher: ahash::RandomState::new(),
+            live: 1,
+            vacant_acl: Arc::new(Vec::new()),
+        }
+    }
+
+    /// Live nodes, the root included.
+    pub(super) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(super) fn get(&self, idx: u32) -> Option<&DataNode> {
+        self.slots
+            .get(idx as usize)
+            .filter(|n| idx == ROOT || n.parent != NONE)
+    }
+
+    pub(super) fn get_mut(&mut self, idx: u32) -> Option<&mut DataNode> {
+        self.slots
+            .get_mut(idx as usize)
+            .filter(|n| idx == ROOT || n.parent != NONE)
+    }
+
+    pub(super) fn root(&self) -> &DataNode {
+        &self.slots[ROOT as usize]
+    }
+
+    /// The child of `parent` called `name`.
+    pub(super) fn child(&self, parent: u32, name: &str) -> Option<u32> {
+        let name = name.as_bytes();
+        let h = slot_hash(&self.hasher, parent, name);
+        let slots = &self.slots;
+        self.index
+            .find(h, |&i| {
+                slots
+                    .get(i as usize)
+                    .is_some_and(|n| n.parent == parent && n.name.as_bytes() == name)
+            })
+            .copied()
+    }
+
+    /// The slot of an absolute path; "" and "/" are the root. Empty components never match.
+    pub(super) fn lookup(&self, path: &str) -> Option<u32> {
+        if path.is_empty() || path == "/" {
+            return Some(ROOT);
+        }
+        let rest = path.strip_prefix('/')?;
+        rest.split('/')
+            .try_fold(ROOT, |cur, name| self.child(cur, name))
+    }
+
+    /// The slot of `path`'s parent and `path`'s last component.
+    pub(super) fn lookup_parent<'p>(&self, path: &'p str) -> Option<(u32, &'p str)> {
+        let (parent, name) = super::split_parent(path)?;
+        Some((self.lookup(parent)?, name))
+    }
+
+    fn alloc(&mut self, node: DataNode) -> u32 {
+        self.live += 1;
+        if let Some(idx) = self.free.pop() {
+            self.slots[idx as usize] = node;
+            idx
+        } else {
+            self.slots.push(node);
+            u32::try_from(self.slots.len() - 1).unwrap_or(NONE)
+        }
+    }
+
+    fn index_insert(&mut self, parent: u32, name: &str, idx: u32) {
+        let h = slot_hash(&self.hasher, parent, name.as_bytes());
+        let Arena {
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        index.insert_unique(h, idx, |&i| {
+            let n = &slots[i as usize];
+            slot_hash(hasher, n.parent, n.name.as_bytes())
+        });
+    }
+
+    /// Adds `node` as `parent`'s child `name` (which must not exist), keeping the parent's
+    /// children sorted.
+    pub(super) fn insert(&mut self, parent: u32, name: &str, mut node: DataNode) -> u32 {
+        node.parent = parent;
+        node.name = Name::new(name);
+        let idx = self.alloc(node);
+        self.index_insert(parent, name, idx);
+        let mut kids = std::mem::take(&mut self.slots[parent as usize].children);
+        let slots = &self.slots;
+        let pos = kids
+            .as_slice()
+            .binary_search_by(|&c| slots[c as usize].name.as_bytes().cmp(name.as_bytes()))
+            .unwrap_or_else(|p| p);
+        kids.vec_mut().insert(pos, idx);
+        self.slots[parent as usize].children = kids;
+        idx
+    }
+
+    /// Adds a node during a load: the parent's children are left unsorted until
+    /// [`Arena::sort_children`]. `None` (dropping the node) if the name is taken.
+    pub(super) fn push_loaded(
+        &mut self,
+        parent: u32,
+        name: &str,
+        mut node: DataNode,
+    ) -> Option<u32> {
+        if self.child(parent, name).is_some() {
+            return None;
+        }
+        node.parent = parent;
+        node.name = Name::new(name);
+        let idx = self.alloc(node);
+        self.index_insert(parent, name, idx);
+        self.slots[parent as usize].children.vec_mut().push(idx);
+        Some(idx)
+    }
+
+    /// Sorts every node's children by name (after a load).
+    pub(super) fn sort_children(&mut self) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].children.len() < 2 {
+                continue;
+            }
+            let kids = std::mem::take(&mut self.slots[i].children);
+            let slots = &self.slots;
+            let mut named: Vec<(&[u8], u32)> = kids
+                .as_slice()
+                .iter()
+                .map(|&c| (slots[c as usize].name.as_bytes(), c))
+                .collect();
+            named.sort_unstable();
+            let sorted: Vec<u32> = named.into_iter().map(|(_, c)| c).collect();
+            self.slots[i].children = Kids::from_vec(sorted);
+        }
+    }
+
+    /// Removes `parent`'s child `name` and returns it (with no children: a node deleted
+    /// while it still had some takes them along, which valid txns never ask for).
+    pub(super) fn remove(&mut self, parent: u32, name: &str) -> Option<DataNode> {
+        let idx = self.child(parent, name)?;
+        let kids = &mut self.slots[parent as usize].children;
+        kids.vec_mut().retain(|&c| c != idx);
+        if kids.is_empty() {
+            *kids = Kids::default();
+        }
+        let node = self.release(idx);
+        let mut orphans = node.children.as_slice().to_vec();
+        while let Some(child) = orphans.pop() {
+            let gone = self.release(child);
+            orphans.extend_from_slice(gone.children.as_slice());
+        }
+        Some(node)
+    }
+
+    /// Frees `idx`'s slot (dropping it from the index) and returns what it held.
+    fn release(&mut self, idx: u32) -> DataNode {
+        let (parent, h) = {
+            let n = &self.slots[idx as usize];
+            (
+                n.parent,
+                slot_hash(&self.hasher, n.parent, n.name.as_bytes()),
+            )
+        };
+        if let Ok(entry) = self.index.find_entry(h, |&i| i == idx) {
+            entry.remove();
+        }
+        let vacant = DataNode::new(None, (0, self.vacant_acl.clone()), StatPersisted::default());
+        let node = std::mem::replace(&mut self.slots[idx as usize], vacant);
+        debug_assert_ne!(parent, NONE);
+        self.free.push(idx);
+        self.live -= 1;
+        node
+    }
+
+    /// The full path of a live slot ("/" for the root).
+    pub(super) fn path_of(&self, idx: u32) -> String {
+        if idx == ROOT {
+            return "/".to_string();
+        }
+        let mut names = Vec::new();
+        let mut cur = idx;
+        while cur != ROOT && cur != NONE {
+            let n = &self.slots[cur as usize];
+            names.push(n.name.as_str());
+            cur = n.parent;
+        }
+        let mut p = String::new();
+        for name in names.iter().rev() {
+            p.push('/');
+            p.push_str(name);
+        }
+        p
+    }
+
+    /// Children of a node, in name order.
+    pub(super) fn children_of<'a>(
+        &'a self,
+        node: &'a DataNode,
+    ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
+        node.children.as_slice().iter().filter_map(move |&c| {
+            let n = self.slots.get(c as usize)?;
+            Some((n.name.as_str(), n))
+        })
+    }
+
+    /// Every live slot with its node.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &DataNode)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| *i == ROOT as usize || n.parent != NONE)
+            .map(|(i, n)| (u32::try_from(i).unwrap_or(NONE), n))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn leaf() -> DataNode {
+        DataNode::new(None, (0, Arc::new(Vec::new())), StatPersisted::default())
+    }
+
+    #[test]
+    fn slots_are_reused_and_children_stay_sorted() {
+        let mut a = Arena::new(leaf(), 0);
+        let long = "x".repeat(40);
+        for name in ["b", "a", long.as_str(), "c"] {
+            a.insert(ROOT, name, leaf());
+        }
+        let names = |a: &Arena| -> Vec<String> {
+            a.children_of(a.root())
+                .map(|(n, _)| n.to_string())
+                .collect()
+        };
+        assert_eq!(names(&a), ["a", "b", "c", long.as_str()]);
+        let b = a.lookup("/b").unwrap();
+        let under = a.insert(b, "deep", leaf());
+        assert_eq!(a.path_of(under), "/b/deep");
+        assert!(a.remove(ROOT, "b").is_some());
+        assert_eq!(a.len(), 4);
+        assert!(a.lookup("/b").is_none() && a.lookup("/b/deep").is_none());
+        let again = a.insert(ROOT, "d", leaf());
+        assert!(again == b || again == under);
+        assert_eq!(a.lookup("/d"), Some(again));
+        assert!(a.lookup("/a//").is_none() && a.lookup("a").is_none());
+    }
+
+    #[test]
+    fn loaded_children_are_sorted_at_the_end() {
+        let mut a = Arena::new(leaf(), 4);
+        for name in ["z", "m", "a"] {
+            a.push_loaded(ROOT, name, leaf()).unwrap();
+        }
+        assert!(a.push_loaded(ROOT, "m", leaf()).is_none());
+        a.sort_children();
+        let got: Vec<&str> = a.children_of(a.root()).map(|(n, _)| n).collect();
+        assert_eq!(got, ["a", "m", "z"]);
+    }
+}
