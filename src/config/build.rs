@@ -109,7 +109,45 @@ fn defaults(cfg_path: &Path, text: &str, raw: Vec<(String, String)>) -> ServerCo
         groups: BTreeMap::new(),
         weights: BTreeMap::new(),
         my_id: None,
+        config_version: 0,
     }
+}
+
+/// `QuorumPeerConfig#parse`'s dynamic file: membership lines only (`server.N`, `group.N`,
+/// `weight.N`), no `version=` inside; the version is the hex suffix of the file name.
+pub(super) fn add_dynamic(
+    cfg: &mut ServerConfig,
+    text: &str,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let file = path.display().to_string();
+    let entries = properties::parse(text).map_err(|e| ConfigError::Value {
+        file: file.clone(),
+        line: e.line,
+        key: "(line)".to_owned(),
+        problem: "Malformed \\uxxxx encoding.".to_owned(),
+    })?;
+    for e in &entries {
+        let (key, value) = (e.key.trim(), e.value.trim());
+        let ctx = Ctx {
+            file: file.clone(),
+            line: e.line,
+            key,
+        };
+        if key == "version" {
+            return Err(ctx.err("dynamic file shouldn't have version inside"));
+        }
+        apply_membership(cfg, &ctx, value)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    cfg.config_version = name
+        .rsplit_once('.')
+        .and_then(|(_, hex)| u64::from_str_radix(hex, 16).ok())
+        .map_or(0, |v| v as i64);
+    Ok(())
 }
 
 pub(super) fn build(text: &str, cfg_path: &Path) -> Result<ServerConfig, ConfigError> {

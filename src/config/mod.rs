@@ -142,6 +142,8 @@ pub struct ServerConfig {
     pub weights: BTreeMap<i64, String>,
     /// From `<dataDir>/myid`; filled by [`load`] only.
     pub my_id: Option<i64>,
+    /// The membership's version: the hex suffix of `dynamicConfigFile`'s name (0 without).
+    pub config_version: i64,
 }
 
 impl ServerConfig {
@@ -173,6 +175,13 @@ pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         source,
     })?;
     let mut cfg = parse(&properties::decode(&bytes), path)?;
+    if let Some(dynamic) = cfg.raw_value("dynamicConfigFile").map(PathBuf::from) {
+        let bytes = std::fs::read(&dynamic).map_err(|source| ConfigError::Io {
+            path: dynamic.clone(),
+            source,
+        })?;
+        build::add_dynamic(&mut cfg, &properties::decode(&bytes), &dynamic)?;
+    }
     let myid_path = cfg.data_dir.join("myid");
     if myid_path.is_file() {
         let text = std::fs::read_to_string(&myid_path).map_err(|source| ConfigError::Io {

@@ -207,3 +207,45 @@ fn shipped_conf_zoo_cfg_parses() {
     assert_eq!(c.data_dir, Path::new("data"));
     assert_eq!(c.tick_time_ms, 2000);
 }
+
+#[test]
+fn dynamic_config_file_supplies_membership_and_version() {
+    let dir = std::env::temp_dir().join(format!("fk-dyncfg-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/myid"), "2\n").unwrap();
+    let dynamic = dir.join("zoo.cfg.dynamic.100000000");
+    std::fs::write(
+        &dynamic,
+        "server.1=127.0.0.1:2888:3888;2181\nserver.2=127.0.0.1:2889:3889;2182\n\
+         server.3=127.0.0.1:2890:3890:observer;2183\n",
+    )
+    .unwrap();
+    let main = dir.join("zoo.cfg");
+    std::fs::write(
+        &main,
+        format!(
+            "tickTime=2000\ninitLimit=5\nsyncLimit=2\ndataDir={}\ndynamicConfigFile={}\n",
+            dir.join("data").display(),
+            dynamic.display()
+        ),
+    )
+    .unwrap();
+    let c = load(&main).unwrap();
+    assert_eq!(c.servers.len(), 3);
+    assert_eq!(c.my_id, Some(2));
+    assert_eq!(c.config_version, 0x1_0000_0000);
+    assert!(!c.is_standalone());
+    assert_eq!(
+        c.servers[&3].learner_type,
+        LearnerType::Observer,
+        "observer from the dynamic file"
+    );
+
+    std::fs::write(&dynamic, "server.1=127.0.0.1:2888:3888\nversion=1\n").unwrap();
+    let e = load(&main).unwrap_err().to_string();
+    assert!(
+        e.contains("dynamic file shouldn't have version inside"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

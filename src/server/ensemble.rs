@@ -55,9 +55,9 @@ struct Peer {
 pub(super) fn verifier(cfg: &ServerConfig) -> Result<QuorumVerifier, String> {
     let members = cfg.servers.values().cloned();
     if cfg.groups.is_empty() {
-        Ok(QuorumVerifier::majority(members, 0))
+        Ok(QuorumVerifier::majority(members, cfg.config_version))
     } else {
-        QuorumVerifier::hierarchical(members, &cfg.groups, &cfg.weights, 0)
+        QuorumVerifier::hierarchical(members, &cfg.groups, &cfg.weights, cfg.config_version)
             .map_err(|e| e.to_string())
     }
 }
