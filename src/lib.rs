@@ -4,7 +4,11 @@
 //! client:  bytes ─conn─▶ frame ─request─▶ Request ─▶ prep (txn + digest) ─▶ pipeline::sync (log thread, group fsync) ─▶ apply
 //!          conn writer ◀── per-connection queue (replies + watch events, in order) ◀── tree.apply + watch.trigger
 //!          reads wait only behind their own session's in-flight writes
-//! quorum:  election (3888: cnxmgr + fle) ─▶ zab (2888: packets, sync planner) — leader/learner not wired yet
+//! quorum:  server::ensemble (QuorumPeer loop): load db ─▶ election (3888: cnxmgr + fle) ─▶ role
+//!          leader:  prep ─▶ LeaderEngine.propose (PROPOSAL to followers + own log) ─▶ quorum of ACKs ─▶ apply
+//!          learner: sync (zab::learner driver, DIFF/TRUNC/SNAP) ─▶ core: writes forwarded as REQUEST,
+//!                   PROPOSAL logged + ACKed after fsync, COMMIT applied and answers the local request
+//!          both engines run inside the core task (pipeline/core/{leading,following}.rs); zab/*/net own the sockets
 //! ```
 //!
 //! | module | job |
@@ -14,13 +18,13 @@
 //! | `conn` | client port: listener, framing, handshake, per-connection reader/writer |
 //! | `request` | Request enum from RequestHeader + record; path validation |
 //! | `session` | session table, ids and passwords as the reference builds them, expiry buckets |
-//! | `pipeline` | prep (ACL, txn building) → sync (log) → apply (tree + watches + replies) |
+//! | `pipeline` | prep (ACL, txn building) → sync (log) → apply (tree + watches + replies); the core also runs the leader / learner engine of its role |
 //! | `tree` | DataTree: znodes, Stat, ephemerals, containers/TTL, quotas, digest |
 //! | `watch` | one-shot, persistent and persistent-recursive watches |
 //! | `persist` | txn log, snapshots, recovery, purge, epoch files (the only module touching files) |
-//! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection, ZAB wire layer + sync planner (2888) |
+//! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection, ZAB: wire layer, sync planner, leader and learner engines (sans-IO) and their sockets (2888) |
 //! | `admin` | four-letter words, AdminServer (`/commands`), Prometheus `/metrics` |
-//! | `server` | assembly: storage at start-up, core, listeners, autopurge, shutdown |
+//! | `server` | assembly: storage at start-up, core, listeners, autopurge, shutdown; `ensemble`: the QuorumPeer loop (elect, lead / follow, elect again) |
 
 pub mod admin;
 pub mod config;

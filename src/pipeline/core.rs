@@ -4,7 +4,9 @@
 //! `FinalRequestProcessor` in one sequence), which gives per-session FIFO order and
 //! "watch event before any response that reflects the change" by construction.
 //!
-//! Until the durable txn log lands, the log stage is empty: state lives in memory only.
+//! In an ensemble the core also runs its role's engine ([`Role`]): a leader proposes what
+//! prep produces and applies on commit; a learner forwards writes and applies the leader's
+//! commits (see `leading` and `following`).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -3,8 +3,9 @@
 //! `FastLeaderElection` as a sans-IO engine plus its driver, and ZAB's wire layer and pure
 //! decisions (`zab`: QuorumPacket stream, typed packets, the DIFF/TRUNC/SNAP planner).
 //!
-//! Invariant: only `cnxmgr` (and, later, zab's leader/learner handlers) own sockets; the
-//! election engine, `verifier` and `zab`'s planner are pure.
+//! Invariant: only `cnxmgr` and zab's `driver` / `net` modules own sockets; the election
+//! engine, `verifier`, zab's planner and the leader / learner engines are pure. The serving
+//! pipeline drives the engines (`pipeline::core`); `server::ensemble` runs the peer loop.
 
 pub mod cnxmgr;
 pub mod election;

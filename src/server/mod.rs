@@ -1,5 +1,7 @@
-//! Assembly (`ZooKeeperServerMain`): config → tree → core task → client listener; shutdown on
-//! SIGINT/SIGTERM. Standalone only for now, with state in memory.
+//! Assembly (`ZooKeeperServerMain` / `QuorumPeerMain`): config → client listener, admin and
+//! metrics endpoints → a standalone core over the recovered data directory, or the ensemble
+//! peer loop ([`ensemble`]) when zoo.cfg lists a distributed ensemble; shutdown on
+//! SIGINT/SIGTERM.
 
 mod ensemble;
 mod four_letter;
