@@ -22,7 +22,7 @@ use super::{
     Role,
 };
 use crate::jute::codes::OpCode;
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::{TxnBody, TxnEntry};
 use crate::quorum::zab::learner::net::{spawn_link, FromLeader, LinkTasks};
 use crate::quorum::zab::learner::{LeaderLink, LearnerAction, LearnerEngine};
 use crate::quorum::zab::packet::{LearnerRequest, Sender, SessionTouch, ZabMessage};
@@ -189,12 +189,16 @@ impl CoreState {
         self.last_zxid = self.last_zxid.max(txn.header.zxid);
         let session_id = txn.header.client_id;
         if txn.header.op == OpCode::CREATE_SESSION {
+            // the session table is the global one (`ZKDatabase#sessionsWithTimeouts`): snapshots
+            // taken here must list sessions created through any server
+            if let TxnBody::CreateSession(t) = &txn.body {
+                let now = self.now_ms();
+                self.sessions.add_session(session_id, t.time_out, now);
+            }
             if let Some(p) = self
                 .following()
                 .and_then(|f| f.connecting.remove(&session_id))
             {
-                let now = self.now_ms();
-                self.sessions.add_session(session_id, p.timeout, now);
                 self.complete(
                     txn,
                     &applied,
