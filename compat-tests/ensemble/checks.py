@@ -281,6 +281,7 @@ def check_trunc(ens, ctx):
     LearnerHandler#queueCommittedProposals)."""
     root = "/ens_trunc"
     write_some(ens.nodes[0], root, 3, "t")
+    attempts = []
     for attempt in range(1, 4):
         old = ens.leader()
         voters = [n for n in ens.voters() if n is not old]
@@ -299,6 +300,7 @@ def check_trunc(ens, ctx):
                        f"was SIGKILLed")
         logged = last_logged(old)
         log(f"trunc attempt {attempt}: {old.name}'s last logged txn: {logged}")
+        attempts.append(f"{old.name}: {logged or 'no txn readable by TxnLogToolkit'}")
         for n in voters:
             n.start(ens.cmd(n))
         ens.wait_healthy(60, nodes=[n for n in ens.nodes if n is not old])
@@ -322,8 +324,9 @@ def check_trunc(ens, ctx):
             close(zk)
         expect_sync_mode(old, mark, "TRUNC", new)
         return
-    raise Fail("could not provoke TRUNC in 3 attempts: the leader never logged the create "
-               "before giving up leadership")
+    raise Fail("could not provoke TRUNC in 3 attempts: the old leader's newest log.* did not "
+               "end with the uncommitted create (TxnLogToolkit --dump, last txn per attempt: "
+               + "; ".join(attempts) + ")")
 
 
 def last_logged(node):
@@ -353,7 +356,7 @@ def partition(ens, victim, root):
     others = [n for n in ens.nodes if n is not victim]
     was_leader = victim.mode() == "leader"
     # a session on the victim opened before: anything it gets acknowledged must persist
-    vz = client(victim, timeout=4.0)
+    vz = client(victim, timeout=30.0)  # outlives the SIGSTOP
     victim.signal(signal.SIGSTOP)
     acked = []
     try:
