@@ -32,6 +32,10 @@ class Fail(Exception):
     pass
 
 
+class Fatal(Fail):
+    """Raised inside a wait_until predicate: stop waiting, this will not get better."""
+
+
 def log(*a):
     import sys
     print("[ensemble]", *a, file=sys.stderr, flush=True)
@@ -73,6 +77,8 @@ def wait_until(what, pred, timeout, step=0.2):
             r = pred()
             if r:
                 return r
+        except Fatal:
+            raise
         except Exception as e:  # a node not answering yet
             last = e
         if time.time() > deadline:
@@ -239,28 +245,28 @@ class Ensemble:
         return "modes: " + ", ".join(f"{k}={v}" for k, v in self.modes().items())
 
     def expected_mode_ok(self, n, m):
+        if not n.alive():
+            raise Fatal(f"{n.name} exited (status {n.proc.returncode})")
+        if m == "standalone":
+            raise Fatal(f"{n.name} serves standalone although its zoo.cfg lists "
+                        f"{len(self.nodes)} servers")
         if n.observer:
             return m == "observer"
         return m in ("leader", "follower")
 
     def wait_serving(self, n, timeout=60):
         def ok():
-            if not n.alive():
-                raise Fail(f"{n.name} exited (status {n.proc.returncode})\n" + n.log_tail())
             return self.expected_mode_ok(n, n.mode())
         try:
             wait_until(f"{n.name} to serve in the quorum", ok, timeout)
         except Fail as e:
-            raise Fail(f"{e}\n  {self.status()}\n" + n.log_tail()) from None
+            raise Fail(f"{e}\n  {self.status()}\n" + self.tails([n])) from None
 
     def wait_healthy(self, timeout=60, nodes=None):
         """Every (given, running) node serves in its role and there is exactly one leader."""
         nodes = nodes or [n for n in self.nodes if n.alive() and not n.stopped]
 
         def ok():
-            for n in nodes:
-                if not n.alive():
-                    raise Fail(f"{n.name} exited (status {n.proc.returncode})")
             modes = [n.mode() for n in nodes]
             if not all(self.expected_mode_ok(n, m) for n, m in zip(nodes, modes)):
                 return False
