@@ -34,11 +34,13 @@ from checks import CHECKS  # noqa: E402
 from kz import converge  # noqa: E402
 
 Z, F = "zk", "ferro"
-# mix name -> [(kind, observer)]
+# mix name -> [(kind, observer)], node i+1 = entry i. With equal zxids FastLeaderElection
+# picks the highest sid, so 2zk_1ferro starts with a reference leader and a candidate
+# follower, 1zk_2ferro the other way round.
 MIXES = {
     "3ferro": [(F, False)] * 3,
     "5ferro": [(F, False)] * 5,
-    "2zk_1ferro": [(Z, False), (Z, False), (F, False)],
+    "2zk_1ferro": [(F, False), (Z, False), (Z, False)],
     "1zk_2ferro": [(Z, False), (F, False), (F, False)],
     "3zk_ferro_observer": [(Z, False)] * 3 + [(F, True)],
     "3ferro_zk_observer": [(F, False)] * 3 + [(Z, True)],
