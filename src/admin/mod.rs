@@ -21,6 +21,7 @@ pub mod json;
 mod mntr;
 mod mntr_names;
 pub mod prometheus;
+mod quorum;
 pub mod stats;
 #[cfg(test)]
 mod tests;
