@@ -10,7 +10,12 @@
 //! from a fresh [`ServerView`] at scrape time, via the same `mntr` rendering, so the two never
 //! disagree.
 //!
-//! Differences: the labelled families (`*_per_namespace` summary sets, gauge and counter sets
+//! In an ensemble the gauges follow the role, as the reference registers them: `quorum_size`
+//! on every member, the leader's learner and proposal-size gauges on the leader;
+//! `peer_state` and `observer_master_id` are `mntr`-only values, not provider metrics.
+//!
+//! Differences: the labelled families (among them the leader's
+//! `<sid>_learner_handler_qp_*` sets, `*_per_namespace` summary sets, gauge and counter sets
 //! keyed by `key`) are not exported; a summary reports NaN quantiles until it has observations,
 //! as simpleclient does. `exportJvmInfo` has no JVM to describe: when true (the default) only
 //! the `process_*` metrics we can know natively are exported (`process_open_fds`,
