@@ -1,5 +1,6 @@
-//! `mntr`: `MonitorCommand` = `zk_version`, `zk_server_state`, then every metric of the
-//! default provider as `zk_<name>\t<value>`, in the order 3.8.0 printed them.
+//! `mntr`: `MonitorCommand` = `zk_version`, `zk_server_state`, in an ensemble
+//! `zk_peer_state` (and an observer's `zk_observer_master_id`), then every metric of the
+//! default provider as `zk_<name>\t<value>`, in the order 3.8.0 printed them for the role.
 //!
 //! Gauges come from the view; counters and summaries ferrokeeper does not measure yet are
 //! printed as the reference prints an untouched metric (0, and `0.0` for averages), so
@@ -8,8 +9,8 @@
 use std::fmt::Write;
 
 use super::javafmt::java_double;
-use super::mntr_names::{COUNTERS, GAUGES, SUMMARIES};
-use super::view::ServerView;
+use super::mntr_names::{gauges, COUNTERS, LEARNER_SUMMARY_SETS, SUMMARIES};
+use super::view::{LeaderView, ServerView};
 
 /// A gauge's value text, or None for a name we do not know (printed as 0).
 fn gauge(v: &ServerView, name: &str) -> Option<String> {
@@ -37,13 +38,77 @@ fn gauge(v: &ServerView, name: &str) -> Option<String> {
         "open_file_descriptor_count" => v.open_file_descriptor_count.map(|n| n.to_string()),
         "max_file_descriptor_count" => v.max_file_descriptor_count.map(|n| n.to_string()),
         "uptime" => int(v.uptime_ms),
-        _ => None,
+        "quorum_size" => v.quorum.as_ref().map(|q| q.quorum_size.to_string()),
+        _ => leader_gauge(v.quorum.as_ref()?.leader.as_ref()?, name),
     }
 }
 
-pub(super) fn mntr(v: &ServerView) -> String {
+/// `LeaderZooKeeperServer#registerMetrics`' gauges.
+fn leader_gauge(l: &LeaderView, name: &str) -> Option<String> {
+    let n = match name {
+        "learners" => l.learners as i64,
+        "synced_followers" => l.synced_followers as i64,
+        "synced_non_voting_followers" => l.synced_non_voting_followers as i64,
+        "synced_observers" => l.synced_observers as i64,
+        "pending_syncs" => l.pending_syncs as i64,
+        "leader_uptime" => l.leader_uptime_ms as i64,
+        "last_proposal_size" => l.last_proposal_size,
+        "min_proposal_size" => l.min_proposal_size,
+        "max_proposal_size" => l.max_proposal_size,
+        _ => return None,
+    };
+    Some(n.to_string())
+}
+
+/// The lines `ZooKeeperServer#dumpMonitorValues` and its quorum overrides print first.
+fn monitor_values(v: &ServerView) -> String {
     let mut out = format!("zk_version\t{}\nzk_server_state\t{}\n", v.version, v.mode);
-    for name in GAUGES {
+    if let Some(q) = &v.quorum {
+        let _ = writeln!(out, "zk_peer_state\t{}", q.peer_state);
+        // `ObserverZooKeeperServer#dumpMonitorValues`: the learner master it syncs from.
+        if v.mode == "observer" {
+            let _ = writeln!(out, "zk_observer_master_id\t{}", q.leader_id);
+        }
+    }
+    out
+}
+
+/// An untouched summary's five (or nine, with percentiles) lines.
+fn empty_summary(out: &mut String, name: &str, percentiles: bool) {
+    let _ = write!(
+        out,
+        "zk_avg_{name}\t0.0\nzk_min_{name}\t0\nzk_max_{name}\t0\nzk_cnt_{name}\t0\nzk_sum_{name}\t0\n"
+    );
+    if percentiles {
+        for p in ["p50", "p95", "p99", "p999"] {
+            let _ = writeln!(out, "zk_{p}_{name}\t0");
+        }
+    }
+}
+
+/// Java's `String#hashCode`, spread as `ConcurrentHashMap#spread` does.
+fn java_spread_hash(s: &str) -> i32 {
+    let h = s
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff
+}
+
+/// Learner sids in the order a default-sized `ConcurrentHashMap` of their names iterates.
+fn learner_keys(l: &LeaderView) -> Vec<String> {
+    let mut keys: Vec<(i32, i64)> = l
+        .learner_sids
+        .iter()
+        .map(|sid| (java_spread_hash(&sid.to_string()) & 15, *sid))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter().map(|(_, sid)| sid.to_string()).collect()
+}
+
+pub(super) fn mntr(v: &ServerView) -> String {
+    let mut out = monitor_values(v);
+    for name in gauges(v) {
         let value = gauge(v, name).unwrap_or_else(|| "0".to_owned());
         let _ = writeln!(out, "zk_{name}\t{value}");
     }
@@ -51,13 +116,13 @@ pub(super) fn mntr(v: &ServerView) -> String {
         let _ = writeln!(out, "zk_{name}\t0");
     }
     for (name, percentiles) in SUMMARIES {
-        let _ = write!(
-            out,
-            "zk_avg_{name}\t0.0\nzk_min_{name}\t0\nzk_max_{name}\t0\nzk_cnt_{name}\t0\nzk_sum_{name}\t0\n"
-        );
-        if percentiles {
-            for p in ["p50", "p95", "p99", "p999"] {
-                let _ = writeln!(out, "zk_{p}_{name}\t0");
+        empty_summary(&mut out, name, percentiles);
+    }
+    if let Some(l) = v.quorum.as_ref().and_then(|q| q.leader.as_ref()) {
+        let keys = learner_keys(l);
+        for (set, percentiles) in LEARNER_SUMMARY_SETS {
+            for key in &keys {
+                empty_summary(&mut out, &format!("{key}_{set}"), percentiles);
             }
         }
     }

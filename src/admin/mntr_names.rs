@@ -1,7 +1,22 @@
 //! Metric names in the order 3.8.0's `mntr` printed them (captured from the real server).
+//!
+//! The gauges live in a hash map in the reference (`DefaultMetricsProvider`), so registering
+//! the ensemble gauges (`QuorumZooKeeperServer`, `LeaderZooKeeperServer#registerMetrics`)
+//! reshuffles the order: each role has its own captured list.
 
-/// Gauges after `zk_version` / `zk_server_state`.
-pub(super) const GAUGES: [&str; 24] = [
+use super::view::ServerView;
+
+/// The gauges of a server in `v`'s role, in its `mntr` order.
+pub(super) fn gauges(v: &ServerView) -> &'static [&'static str] {
+    match &v.quorum {
+        None => &GAUGES,
+        Some(q) if q.leader.is_some() => &LEADER_GAUGES,
+        Some(_) => &LEARNER_GAUGES,
+    }
+}
+
+/// A standalone server's gauges, after `zk_version` / `zk_server_state`.
+const GAUGES: [&str; 24] = [
     "ephemerals_count",
     "num_alive_connections",
     "avg_latency",
@@ -26,6 +41,80 @@ pub(super) const GAUGES: [&str; 24] = [
     "outstanding_tls_handshake",
     "min_client_response_size",
     "non_mtls_local_conn_count",
+];
+
+/// A follower's or observer's: the standalone ones then `quorum_size`.
+const LEARNER_GAUGES: [&str; 25] = [
+    "ephemerals_count",
+    "num_alive_connections",
+    "avg_latency",
+    "outstanding_requests",
+    "znode_count",
+    "global_sessions",
+    "non_mtls_remote_conn_count",
+    "last_client_response_size",
+    "packets_sent",
+    "packets_received",
+    "max_client_response_size",
+    "connection_drop_probability",
+    "watch_count",
+    "auth_failed_count",
+    "min_latency",
+    "max_file_descriptor_count",
+    "approximate_data_size",
+    "open_file_descriptor_count",
+    "local_sessions",
+    "uptime",
+    "max_latency",
+    "outstanding_tls_handshake",
+    "min_client_response_size",
+    "non_mtls_local_conn_count",
+    "quorum_size",
+];
+
+/// A leader's: its learner and proposal gauges fall in between the others.
+const LEADER_GAUGES: [&str; 34] = [
+    "ephemerals_count",
+    "num_alive_connections",
+    "avg_latency",
+    "min_proposal_size",
+    "outstanding_requests",
+    "znode_count",
+    "global_sessions",
+    "non_mtls_remote_conn_count",
+    "last_client_response_size",
+    "packets_sent",
+    "packets_received",
+    "max_proposal_size",
+    "max_client_response_size",
+    "synced_followers",
+    "connection_drop_probability",
+    "watch_count",
+    "synced_non_voting_followers",
+    "synced_observers",
+    "auth_failed_count",
+    "min_latency",
+    "max_file_descriptor_count",
+    "approximate_data_size",
+    "open_file_descriptor_count",
+    "last_proposal_size",
+    "pending_syncs",
+    "leader_uptime",
+    "local_sessions",
+    "uptime",
+    "max_latency",
+    "outstanding_tls_handshake",
+    "learners",
+    "min_client_response_size",
+    "non_mtls_local_conn_count",
+    "quorum_size",
+];
+
+/// The leader's per-learner summary sets (`LearnerHandler`), keyed by sid: `(name,
+/// has_percentiles)`, printed after every plain summary.
+pub(super) const LEARNER_SUMMARY_SETS: [(&str, bool); 2] = [
+    ("learner_handler_qp_size", false),
+    ("learner_handler_qp_time_ms", true),
 ];
 
 /// Counters (`ServerMetrics`), all `SimpleCounter`s.

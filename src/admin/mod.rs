@@ -9,7 +9,9 @@
 //! `<word> is not executed because it is not in the whitelist.`; words that need a running
 //! server answer [`words::ZK_NOT_SERVING`] otherwise, as the reference does; `srst` resets
 //! [`ServerStats`] and `crst` calls the view's connection-reset hook. Output shapes are
-//! checked line by line against captures from the real server in `fixtures/`.
+//! checked line by line against captures from the real server in `fixtures/`; an ensemble
+//! member's (leader, follower, observer) against captures from a real ensemble in
+//! `fixtures/ensemble/` (see [`quorum`] for its `conf` lines).
 //!
 //! Not done here (caller's job): the connection counts a four-letter word as one packet
 //! received (`NIOServerCnxn#checkFourLetterWord`), and for `stmk` reads the 8-byte mask that
@@ -21,6 +23,7 @@ pub mod json;
 mod mntr;
 mod mntr_names;
 pub mod prometheus;
+mod quorum;
 pub mod stats;
 #[cfg(test)]
 mod tests;

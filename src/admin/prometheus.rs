@@ -10,7 +10,12 @@
 //! from a fresh [`ServerView`] at scrape time, via the same `mntr` rendering, so the two never
 //! disagree.
 //!
-//! Differences: the labelled families (`*_per_namespace` summary sets, gauge and counter sets
+//! In an ensemble the gauges follow the role, as the reference registers them: `quorum_size`
+//! on every member, the leader's learner and proposal-size gauges on the leader;
+//! `peer_state` and `observer_master_id` are `mntr`-only values, not provider metrics.
+//!
+//! Differences: the labelled families (among them the leader's
+//! `<sid>_learner_handler_qp_*` sets, `*_per_namespace` summary sets, gauge and counter sets
 //! keyed by `key`) are not exported; a summary reports NaN quantiles until it has observations,
 //! as simpleclient does. `exportJvmInfo` has no JVM to describe: when true (the default) only
 //! the `process_*` metrics we can know natively are exported (`process_open_fds`,
@@ -32,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{self, HttpEndpointError, HttpResponse, Req, ViewRequest, ViewSource};
 use super::mntr::mntr;
-use super::mntr_names::{COUNTERS, GAUGES, SUMMARIES};
+use super::mntr_names::{gauges, COUNTERS, SUMMARIES};
 use super::stats::ServerStats;
 use super::view::ServerView;
 use crate::config::ServerConfig;
@@ -203,7 +208,7 @@ fn families(view: &ServerView) -> Vec<MetricFamily> {
         .collect();
     let value = |name: &str| values.get(name).copied().unwrap_or(0.0);
     let mut out = Vec::new();
-    out.extend(GAUGES.iter().map(|n| gauge(n, value(n))));
+    out.extend(gauges(view).iter().map(|n| gauge(n, value(n))));
     out.extend(COUNTERS.iter().map(|n| counter(n, value(n))));
     out.extend(
         SUMMARIES
@@ -261,5 +266,28 @@ mod tests {
         assert!(!text.contains("per_namespace"));
         assert!(!text.lines().any(|l| l.starts_with("zk_")));
         assert!(!render(&view(), false).contains("process_open_fds"));
+    }
+
+    #[test]
+    fn ensemble_gauges() {
+        use crate::admin::tests::{ensemble_view, Role};
+        let leader = render(&ensemble_view(Role::Leader), false);
+        for expected in [
+            "# TYPE synced_followers gauge\nsynced_followers 2\n",
+            "# TYPE learners gauge\nlearners 3\n",
+            "# TYPE leader_uptime gauge\nleader_uptime 16136\n",
+            "# TYPE min_proposal_size gauge\nmin_proposal_size -1\n",
+            "# TYPE quorum_size gauge\nquorum_size 3\n",
+        ] {
+            assert!(
+                leader.contains(expected),
+                "missing {expected:?} in\n{leader}"
+            );
+        }
+        // `dumpMonitorValues` strings and the labelled learner sets are not provider gauges
+        assert!(!leader.contains("peer_state") && !leader.contains("learner_handler"));
+        let follower = render(&ensemble_view(Role::Follower), false);
+        assert!(follower.contains("quorum_size 3\n") && !follower.contains("learners"));
+        assert!(!render(&view(), false).contains("quorum_size"));
     }
 }

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use super::*;
 use crate::config::{self, FourLetterWhitelist};
 
+mod ensemble;
+pub(crate) use ensemble::{view as ensemble_view, Role};
+
 const REF_VERSION: &str = "3.8.0-${mvngit.commit.id}, built on 2024-12-29 17:54 UTC";
 const S0: i64 = 0x100000a48b50000;
 const S1: i64 = 0x100000a48b50001;

@@ -71,6 +71,9 @@ pub struct LeaderView {
     pub last_proposal_size: i64,
     pub min_proposal_size: i64,
     pub max_proposal_size: i64,
+    /// Sids of the synced learners, whose `LearnerHandler`s own a `<sid>_learner_handler_qp_*`
+    /// summary in `mntr`.
+    pub learner_sids: Vec<i64>,
 }
 
 /// This server's part in an ensemble (None for a standalone server).
@@ -81,7 +84,7 @@ pub struct QuorumView {
     /// Voting members (`zk_quorum_size`).
     pub quorum_size: u64,
     pub leader_id: i64,
-    /// The synced learners' sids when leading.
+    /// Set when leading.
     pub leader: Option<LeaderView>,
 }
 

@@ -78,6 +78,18 @@ pub(super) fn stat(v: &ServerView, with_clients: bool) -> String {
         v.mode,
         v.node_count
     );
+    // `StatCommand`: a leader adds its `Leader#getProposalStats` (`BufferStats#toString`).
+    if v.mode == "leader" {
+        let l = v.quorum.as_ref().and_then(|q| q.leader.as_ref());
+        let (last, min, max) = l.map_or((-1, -1, -1), |l| {
+            (
+                l.last_proposal_size,
+                l.min_proposal_size,
+                l.max_proposal_size,
+            )
+        });
+        let _ = writeln!(out, "Proposal sizes last/min/max: {last}/{min}/{max}");
+    }
     out
 }
 
@@ -92,10 +104,10 @@ pub(super) fn cons(v: &ServerView) -> String {
     out
 }
 
-/// `conf`: `ZooKeeperServer#dumpConf`.
+/// `conf`: `ZooKeeperServer#dumpConf`, plus `QuorumZooKeeperServer#dumpConf` in an ensemble.
 pub(super) fn conf(v: &ServerView) -> String {
     let c = &v.config;
-    format!(
+    let mut out = format!(
         "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog={}\nserverId={}\n",
         c.client_port.map_or(-1, i32::from),
         c.secure_client_port.map_or(-1, i32::from),
@@ -109,7 +121,11 @@ pub(super) fn conf(v: &ServerView) -> String {
         c.max_session_timeout_ms,
         c.client_port_listen_backlog,
         v.server_id
-    )
+    );
+    if v.quorum.is_some() {
+        out.push_str(&super::quorum::conf_lines(v));
+    }
+    out
 }
 
 /// `dump`: sessions by expiry bucket, ephemerals by session, connections by expiry.

@@ -162,6 +162,7 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
                 last_proposal_size: last,
                 min_proposal_size: min,
                 max_proposal_size: max,
+                learner_sids: synced.iter().map(|(sid, _)| *sid).collect(),
             };
             (format!("leading - {phase}"), Some(view))
         }

@@ -14,7 +14,7 @@ use super::super::json::{CommandResponse, Json};
 use super::super::mntr::mntr;
 use super::super::view::{ConnectionView, ServerView};
 use super::super::words::ZK_NOT_SERVING;
-use super::sysprops;
+use super::{ensemble, sysprops};
 
 /// What a command needs besides the view.
 pub(crate) struct Ctx<'a> {
@@ -279,9 +279,8 @@ fn lsnp(_: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     put(r, "timestamp", -1i64)
 }
 
-/// Standalone: not a `QuorumZooKeeperServer`.
-fn leader(_: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
-    put(r, "error", "server is not initialized")
+fn leader(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
+    ensemble::leader(ctx.view, r)
 }
 
 /// `dumpMonitorValues` then the provider's dump: the `mntr` lines without `zk_`, numbers as
@@ -298,7 +297,7 @@ fn monitor(ctx: &Ctx<'_>, mut r: CommandResponse) -> CommandResponse {
 }
 
 fn mntr_value(key: &str, value: &str) -> Json {
-    if matches!(key, "version" | "server_state") {
+    if matches!(key, "version" | "server_state" | "peer_state") {
         return Json::from(value);
     }
     if let Ok(n) = value.parse::<i64>() {
@@ -340,7 +339,15 @@ fn srvr(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     let r = put(r, "version", v.version.as_str());
     let r = put(r, "read_only", v.read_only);
     let r = put(r, "server_stats", stats);
-    let r = put(r, "client_response", client_response);
+    let mut r = put(r, "client_response", client_response);
+    // `SrvrCommand`: a leader adds `Leader#getProposalStats`.
+    if let Some(l) = v.quorum.as_ref().and_then(|q| q.leader.as_ref()) {
+        let proposal = Json::obj()
+            .with("last_buffer_size", l.last_proposal_size)
+            .with("min_buffer_size", l.min_proposal_size)
+            .with("max_buffer_size", l.max_proposal_size);
+        r = put(r, "proposal_stats", proposal);
+    }
     put(r, "node_count", v.node_count)
 }
 
@@ -354,9 +361,8 @@ fn srst(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     r
 }
 
-fn observers(_: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
-    let r = put(r, "synced_observers", 0i64);
-    put(r, "observers", Json::Arr(Vec::new()))
+fn observers(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
+    ensemble::observers(ctx.view, r)
 }
 
 fn sysp(ctx: &Ctx<'_>, mut r: CommandResponse) -> CommandResponse {
@@ -366,8 +372,8 @@ fn sysp(ctx: &Ctx<'_>, mut r: CommandResponse) -> CommandResponse {
     r
 }
 
-fn voting_view(_: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
-    put(r, "current_config", Json::obj())
+fn voting_view(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
+    ensemble::voting_view(ctx.view, r)
 }
 
 /// `WatchesReport#toMap`: session → watched paths, in the view's order.
@@ -412,8 +418,6 @@ fn wchs(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     put(r, "num_total_watches", w.len() as u64)
 }
 
-/// Standalone: not a quorum peer.
-fn zabstate(_: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
-    let r = put(r, "voting", false);
-    put(r, "zabstate", "")
+fn zabstate(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
+    ensemble::zabstate(ctx.view, r)
 }

@@ -14,6 +14,7 @@
 //! `ZooKeeperServerMain#runFromConfig`.
 
 mod commands;
+mod ensemble;
 mod sysprops;
 #[cfg(test)]
 mod tests;

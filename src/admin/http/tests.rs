@@ -237,3 +237,62 @@ fn listing_and_query_parsing() {
         "/commands/ruok%zz"
     );
 }
+
+/// Ensemble answers (`fixtures/http/ensemble/<role>_<command>.txt`, the ensemble of
+/// `admin::tests::ensemble`).
+mod ensemble {
+    use super::{answer, fixture, parse, shape, top_keys};
+    use crate::admin::tests::{ensemble_view, Role};
+
+    const ROLES: [Role; 3] = [Role::Leader, Role::Follower, Role::Observer];
+
+    fn capture(role: Role, command: &str) -> String {
+        fixture(&format!("ensemble/{}_{command}", role.name()))
+    }
+
+    #[test]
+    fn exact_answers() {
+        for role in ROLES {
+            let v = ensemble_view(role);
+            for name in ["leader", "voting_view", "zabstate"] {
+                assert_eq!(answer(name, "", &v), capture(role, name), "{role:?} {name}");
+            }
+        }
+        let follower = ensemble_view(Role::Follower);
+        assert_eq!(
+            answer("obsr", "", &follower),
+            capture(Role::Follower, "observers")
+        );
+    }
+
+    #[test]
+    fn same_keys_and_shapes() {
+        for role in ROLES {
+            let v = ensemble_view(role);
+            for name in ["srvr", "observers"] {
+                let (ours, theirs) = (answer(name, "", &v), capture(role, name));
+                assert_eq!(top_keys(&ours), top_keys(&theirs), "{role:?} {name}");
+                if name == "srvr" {
+                    assert_eq!(shape(&parse(&ours)), shape(&parse(&theirs)), "{role:?}");
+                }
+            }
+            let strip = |keys: Vec<String>| -> Vec<String> {
+                keys.into_iter()
+                    .filter(|k| !k.ends_with("_per_namespace"))
+                    .collect()
+            };
+            let ours = answer("mntr", "", &v);
+            assert_eq!(
+                strip(top_keys(&ours)),
+                strip(top_keys(&capture(role, "mntr"))),
+                "{role:?}"
+            );
+            assert_eq!(
+                parse(&ours)["peer_state"],
+                parse(&capture(role, "mntr"))["peer_state"]
+            );
+        }
+        let leader = parse(&answer("observers", "", &ensemble_view(Role::Leader)));
+        assert_eq!(leader["synced_observers"], 1);
+    }
+}
