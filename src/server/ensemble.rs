@@ -208,7 +208,19 @@ impl Peer {
         opts
     }
 
-    fn core(&self, tree: DataTree, leader_id: i64) -> CoreState {
+    fn core(&self, mut tree: DataTree, leader_id: i64) -> CoreState {
+        if leader_id >= 0 {
+            // `initConfigInZKDatabase`: at start-up and after every sync (a SNAP brings the
+            // leader's copy, replaced by our own, ZOOKEEPER-2819)
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            tree.init_config_node(
+                self.verifier.to_string().as_bytes(),
+                self.verifier.version(),
+                now,
+            );
+        }
         let mut config = core_config(&self.cfg);
         config.myid = self.my_id;
         let mut core = CoreState::new(config, tree, self.stats.clone());

@@ -20,6 +20,7 @@ mod accounting;
 mod acl_cache;
 mod apply;
 mod arena;
+mod config_node;
 pub mod digest;
 mod ephemeral;
 pub mod load;
