@@ -215,3 +215,24 @@ fn silent_learner_is_dropped_after_sync_limit() {
     assert!(!closed.contains(&Some(2)));
     assert!(e.is_serving());
 }
+
+#[test]
+fn a_learner_sync_waits_for_the_proposals_before_it() {
+    let (mut e, epoch) = serving();
+    let h = &mut ();
+    // nothing outstanding: SYNC goes out at once, to that learner only
+    let a = e.learner_sync(2);
+    assert_eq!(sent(&a, 2), vec![T::SYNC]);
+    assert!(sent(&a, 1).is_empty());
+    // a proposal outstanding: the SYNC follows its COMMIT
+    let z1 = (epoch << 32) + 1;
+    e.propose(txn(z1)).unwrap();
+    assert!(e.learner_sync(2).is_empty());
+    assert_eq!(e.pending_sync_count(), 1);
+    e.handle(Event::LocalDurable(z1), h);
+    let a = e.handle(Event::Packet(1, ack(z1)), h);
+    assert_eq!(sent(&a, 2), vec![T::COMMIT, T::SYNC]);
+    assert_eq!(e.pending_sync_count(), 0);
+    let (last, min, max) = e.proposal_sizes();
+    assert!(last > 0 && last == min && min == max);
+}
