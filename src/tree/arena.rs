@@ -53,6 +53,22 @@ impl Arena {
         }
     }
 
+    /// Room for `additional` more nodes without growing the slots or the index.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.slots
+            .reserve(additional.saturating_sub(self.free.len()));
+        let Arena {
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        index.reserve(additional, |&i| {
+            let n = &slots[i as usize];
+            slot_hash(hasher, n.parent, n.name.as_bytes())
+        });
+    }
+
     /// Live nodes, the root included.
     pub(super) fn len(&self) -> usize {
         self.live

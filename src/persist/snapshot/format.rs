@@ -215,7 +215,18 @@ pub(super) fn read_tree<R: Read>(
     options: TreeOptions,
     zxid: i64,
 ) -> ReadResult<DataTree> {
-    let mut b = TreeBuilder::new(options);
+    read_tree_sized(r, options, zxid, 0)
+}
+
+/// [`read_tree`] into a tree with room for about `nodes` nodes, so the node table and its
+/// index do not grow (and rehash) step by step.
+pub(super) fn read_tree_sized<R: Read>(
+    r: &mut CheckedReader<R>,
+    options: TreeOptions,
+    zxid: i64,
+    nodes: usize,
+) -> ReadResult<DataTree> {
+    let mut b = TreeBuilder::with_capacity(options, nodes);
     let count = r.i32("acl map size")?;
     for _ in 0..count.max(0) {
         let id = r.i64("acl id")?;

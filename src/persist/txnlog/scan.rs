@@ -144,7 +144,7 @@ impl FileScan {
         if eor[0] != END_OF_RECORD {
             return self.stop(offset, "missing end-of-record byte 'B'");
         }
-        if crc != i64::from(adler2::adler32_slice(&bytes)) {
+        if crc != i64::from(super::adler32(&bytes)) {
             return self.stop(offset, "CRC check failed");
         }
         Ok(Step::Record(RawRecord {
@@ -247,7 +247,7 @@ impl FileScan {
         }
         let mut bytes = vec![0u8; len];
         read_at(&self.path, file, &mut bytes, p + RECORD_PREFIX_LEN)?;
-        Ok(crc == i64::from(adler2::adler32_slice(&bytes)))
+        Ok(crc == i64::from(super::adler32(&bytes)))
     }
 }
 
