@@ -169,7 +169,6 @@ fn read_stat<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<StatPersisted> {
 pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) -> io::Result<()> {
     write_acl_map(w, tree.acl_cache().iter().map(|(id, l)| (id, l.as_slice())))?;
     if let Some(root) = tree.node("/") {
-        let mut record = Vec::new();
         // One path buffer for the walk: each entry is (its parent's path length, name, node).
         let mut path = String::new();
         let mut stack: Vec<(usize, &str, &DataNode)> = vec![(0, "", root)];
@@ -180,15 +179,15 @@ pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) ->
                 path.push('/');
                 path.push_str(name);
             }
-            record.clear();
-            encode_node(
-                &mut record,
-                &path,
-                node.data.as_deref(),
-                node.acl_id(),
-                &node.stat,
-            )?;
-            w.raw(&record)?;
+            w.append(|block| {
+                encode_node(
+                    block,
+                    &path,
+                    node.data.as_deref(),
+                    node.acl_id(),
+                    &node.stat,
+                )
+            })?;
             if node.num_children() == 0 {
                 continue;
             }

@@ -235,7 +235,7 @@ fn write_checked<W: Write>(out: W, tree: &DataTree, sessions: &[(i64, i32)]) -> 
         format::write_digest(&mut w, tree.last_processed_zxid(), tree.digest())?;
         w.seal()?;
     }
-    let mut out = w.into_inner();
+    let mut out = w.into_inner()?;
     out.flush()?;
     Ok(out)
 }
@@ -467,7 +467,8 @@ pub fn serialize_snap_stream(
 ) -> io::Result<()> {
     let mut w = CheckedWriter::new(out);
     format::write_sessions(&mut w, sessions)?;
-    format::write_tree(&mut w, tree)
+    format::write_tree(&mut w, tree)?;
+    w.into_inner().map(drop)
 }
 
 /// Reads a SNAP payload from the front of `input`; returns the tree (its last processed

@@ -224,31 +224,63 @@ impl<R: Read> CheckedReader<R> {
     }
 }
 
-/// Writes Jute primitives, checksumming them.
-pub(super) struct CheckedWriter<W> {
+/// Writes Jute primitives, checksumming them. Bytes gather in one block that is summed and
+/// handed on whole: a block at least as large as the caller's `BufWriter` passes through it
+/// without another copy.
+pub(super) struct CheckedWriter<W: Write> {
     inner: W,
-    adler: BlockAdler,
+    adler: Adler32,
+    block: Vec<u8>,
 }
+
+/// Bytes a [`CheckedWriter`] gathers before summing and writing them.
+const WRITE_BLOCK: usize = 1 << 20;
 
 impl<W: Write> CheckedWriter<W> {
     pub(super) fn new(inner: W) -> Self {
         CheckedWriter {
             inner,
-            adler: BlockAdler::new(),
+            adler: Adler32::new(),
+            block: Vec::with_capacity(WRITE_BLOCK + 4096),
         }
     }
 
-    pub(super) fn into_inner(self) -> W {
-        self.inner
+    /// Everything written so far handed on, and the inner writer back.
+    pub(super) fn into_inner(mut self) -> io::Result<W> {
+        self.flush_block()?;
+        Ok(self.inner)
+    }
+
+    fn flush_block(&mut self) -> io::Result<()> {
+        self.adler.write(&self.block);
+        let r = self.inner.write_all(&self.block);
+        self.block.clear();
+        r
     }
 
     pub(super) fn checksum(&self) -> i64 {
-        self.adler.value()
+        let mut a = self.adler.clone();
+        a.write(&self.block);
+        i64::from(a.finish())
     }
 
     pub(super) fn raw(&mut self, b: &[u8]) -> io::Result<()> {
-        self.adler.update(b);
-        self.inner.write_all(b)
+        self.append(|block| {
+            block.extend_from_slice(b);
+            Ok(())
+        })
+    }
+
+    /// Lets `f` encode straight into the pending block.
+    pub(super) fn append(
+        &mut self,
+        f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        f(&mut self.block)?;
+        if self.block.len() >= WRITE_BLOCK {
+            self.flush_block()?;
+        }
+        Ok(())
     }
 
     pub(super) fn i32(&mut self, v: i32) -> io::Result<()> {
@@ -297,7 +329,7 @@ mod tests {
         w.raw(b"ZKSN").unwrap();
         assert_eq!(w.checksum(), 0x0341_0147);
         w.seal().unwrap();
-        let v = w.into_inner();
+        let v = w.into_inner().unwrap();
         assert_eq!(&v[4..12], &0x0341_0147_i64.to_be_bytes());
         assert_eq!(&v[12..], &[0, 0, 0, 1, b'/']);
     }
