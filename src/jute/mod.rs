@@ -8,5 +8,6 @@ pub mod prim;
 pub mod proto;
 pub mod quorum;
 pub mod txn;
+pub mod txn_ref;
 
 pub use prim::{DecodeError, Jute};

@@ -9,7 +9,7 @@ use super::error::PersistError;
 use super::snapshot::{self, SnapshotError};
 use super::txnlog;
 use crate::jute::codes::OpCode;
-use crate::jute::txn::TxnBody;
+use crate::jute::txn_ref::{TxnEntryRef, TxnRef};
 use crate::tree::{DataTree, TreeOptions};
 
 /// What recovery rebuilt.
@@ -33,6 +33,53 @@ pub enum RestoreError {
          (set snapshot.trust.empty=true to replay the log from zero)"
     )]
     LogWithoutSnapshot { snap_dir: PathBuf, last: i64 },
+}
+
+/// One txn into the tree and the session table (`FileTxnSnapLog#processTransaction`), with
+/// the digest checks `DataTree#compareDigest` makes.
+fn replay_one(
+    tree: &mut DataTree,
+    sessions: &mut std::collections::BTreeMap<i64, i32>,
+    entry: &TxnEntryRef<'_>,
+    snapshot_digest: Option<(i64, i64)>,
+) {
+    let zxid = entry.header.zxid;
+    match (entry.header.op, &entry.body) {
+        (OpCode::CREATE_SESSION, TxnRef::CreateSession(time_out)) => {
+            sessions.insert(entry.header.client_id, *time_out);
+        }
+        (OpCode::CLOSE_SESSION, _) => {
+            sessions.remove(&entry.header.client_id);
+        }
+        _ => {}
+    }
+    tree.apply_replay(entry);
+    if !tree.digest_matches_at(zxid, entry.digest.as_ref()) {
+        tracing::warn!(
+            zxid = format_args!("0x{zxid:x}"),
+            "digest mismatch while replaying the txn log"
+        );
+    }
+    if let Some((at, digest)) = snapshot_digest {
+        if at == zxid && tree.digest() != digest {
+            tracing::warn!(
+                zxid = format_args!("0x{at:x}"),
+                "tree digest differs from the one the snapshot recorded"
+            );
+        }
+    }
+}
+
+/// Roughly how many nodes replaying the log after `zxid` may create: its files' sizes over
+/// a small create's logged size (preallocated zeros make it an overestimate, which costs
+/// only index buckets).
+fn estimated_nodes(log_dir: &Path, zxid: i64) -> usize {
+    let bytes: u64 = txnlog::log_files(log_dir, zxid)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    usize::try_from(bytes / 160).unwrap_or(0).min(1 << 26)
 }
 
 /// `version-2` under a data or log dir: the only layout 3.8 reads.
@@ -64,34 +111,13 @@ pub fn restore(
         }
     };
     let mut sessions: std::collections::BTreeMap<i64, i32> = sessions.into_iter().collect();
+    tree.reserve_nodes(estimated_nodes(log_dir, tree.last_processed_zxid()));
     let mut replayed = 0u64;
-    for logged in txnlog::read_txns(log_dir, tree.last_processed_zxid())? {
-        let logged = logged?;
-        let entry = &logged.entry;
-        match (&entry.header.op, &entry.body) {
-            (&OpCode::CREATE_SESSION, TxnBody::CreateSession(t)) => {
-                sessions.insert(entry.header.client_id, t.time_out);
-            }
-            (&OpCode::CLOSE_SESSION, _) => {
-                sessions.remove(&entry.header.client_id);
-            }
-            _ => {}
-        }
-        tree.apply(entry);
-        if !tree.digest_matches(entry) {
-            tracing::warn!(
-                zxid = format_args!("0x{:x}", entry.header.zxid),
-                "digest mismatch while replaying the txn log"
-            );
-        }
-        if let Some((zxid, digest)) = snapshot_digest {
-            if zxid == entry.header.zxid && tree.digest() != digest {
-                tracing::warn!(
-                    zxid = format_args!("0x{zxid:x}"),
-                    "tree digest differs from the one the snapshot recorded"
-                );
-            }
-        }
+    let mut txns = txnlog::read_txns(log_dir, tree.last_processed_zxid())?;
+    while let Some(raw) = txns.next_raw() {
+        let raw = raw?;
+        let entry = TxnEntryRef::decode(&raw.bytes).map_err(|e| raw.undecodable(e))?;
+        replay_one(&mut tree, &mut sessions, &entry, snapshot_digest);
         replayed += 1;
     }
     tracing::info!(

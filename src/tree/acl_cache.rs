@@ -10,6 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::jute::data::Acl;
+use crate::jute::txn_ref::AclsRef;
 
 /// `ReferenceCountedACLCache.OPEN_UNSAFE_ACL_ID`.
 pub const OPEN_UNSAFE_ACL_ID: i64 = -1;
@@ -45,6 +46,9 @@ pub struct AclCache {
     /// The id `by_list` gave the last list interned, while `by_list` is unchanged: most
     /// creates repeat one list, and probing the map needs an owned copy of it.
     last: Option<i64>,
+    /// The last encoded list [`AclCache::intern_encoded`] decoded: replayed creates repeat
+    /// the same bytes, so they skip decoding (and its allocations).
+    last_encoded: Option<(Vec<u8>, Vec<Acl>)>,
 }
 
 impl Default for AclCache {
@@ -55,6 +59,7 @@ impl Default for AclCache {
             index: 0,
             open_unsafe: Arc::new(Acl::open_unsafe()),
             last: None,
+            last_encoded: None,
         }
     }
 }
@@ -94,6 +99,17 @@ impl AclCache {
         self.add_usage(id);
         let shared = self.get(id).unwrap_or(&self.open_unsafe).clone();
         (id, shared)
+    }
+
+    /// [`AclCache::intern`] for a list still in its Jute encoding (`vector<ACL>`).
+    pub fn intern_encoded(&mut self, acl: AclsRef<'_>) -> (i64, Arc<Vec<Acl>>) {
+        let cached = match self.last_encoded.take() {
+            Some((bytes, list)) if bytes == acl.0 => (bytes, list),
+            _ => (acl.0.to_vec(), acl.to_vec()),
+        };
+        let r = self.intern(&cached.1);
+        self.last_encoded = Some(cached);
+        r
     }
 
     /// `addUsage`: one more node uses `id` (ignored for -1 and unknown ids).
@@ -208,5 +224,24 @@ mod tests {
         assert_eq!(**c.get(OPEN_UNSAFE_ACL_ID).unwrap(), Acl::open_unsafe());
         c.release(OPEN_UNSAFE_ACL_ID);
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn encoded_lists_intern_like_decoded_ones() {
+        use crate::jute::Jute;
+        let mut c = AclCache::default();
+        let read = Acl::read_unsafe().to_vec();
+        let open = Acl::open_unsafe().to_vec();
+        let (a, _) = c.intern_encoded(AclsRef(&read));
+        let (b, lb) = c.intern_encoded(AclsRef(&open));
+        let (b2, lb2) = c.intern_encoded(AclsRef(&open));
+        assert_eq!((a, b, b2), (1, 2, 2));
+        assert!(Arc::ptr_eq(&lb, &lb2));
+        assert_eq!(c.usage(2), 2);
+        c.release(2);
+        c.release(2);
+        assert_eq!(c.intern_encoded(AclsRef(&open)).0, 3);
+        assert_eq!(c.intern(&Acl::read_unsafe()).0, 1);
+        assert_eq!(c.usage(1), 2);
     }
 }

@@ -3,17 +3,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::ephemeral::{EphemeralType, CONTAINER_EPHEMERAL_OWNER};
+use super::ephemeral::EphemeralType;
 use super::quota::{trim_quota_path, LIMIT_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, STAT_NODE};
-use super::{
-    digest, event_path, key, node_size, split_parent, Applied, AppliedResult, DataNode, DataTree,
-    WatchTrigger,
-};
+use super::replay::{AclArg, Effects, NewNode, Op};
+use super::{digest, key, node_size, split_parent, Applied, AppliedResult, DataNode, DataTree};
 use crate::jute::codes::{ErrorCode, EventType, OpCode};
 use crate::jute::data::{Acl, Stat, StatPersisted};
-use crate::jute::txn::{TxnBody, TxnEntry, TxnHeader};
+use crate::jute::txn::{TxnEntry, TxnHeader};
 
 type Outcome = (ErrorCode, AppliedResult);
 
@@ -29,23 +25,13 @@ const MULTI_OPS: [OpCode; 8] = [
     OpCode::CHECK,
 ];
 
-/// A create as `createNode` takes it.
-struct NewNode<'a> {
-    path: &'a str,
-    data: Option<&'a Bytes>,
-    acl: &'a [Acl],
-    owner: i64,
-    parent_cversion: i32,
-}
-
 impl DataTree {
     /// Applies one logged txn; `last_processed_zxid` becomes the max with its zxid.
     pub fn apply(&mut self, txn: &TxnEntry) -> Applied {
         let mut triggers = Vec::new();
-        let (err, result) = self.process(&txn.header, &txn.body, &mut triggers);
-        if txn.header.zxid > self.last_processed_zxid {
-            self.last_processed_zxid = txn.header.zxid;
-        }
+        let op = Op::of_body(txn.header.client_id, &txn.body);
+        let (err, result) = self.process(txn.header.op, &txn.header, &op, &mut triggers);
+        self.advance_zxid(txn.header.zxid);
         Applied {
             err,
             result,
@@ -53,84 +39,102 @@ impl DataTree {
         }
     }
 
-    fn process(&mut self, hdr: &TxnHeader, body: &TxnBody, out: &mut Vec<WatchTrigger>) -> Outcome {
-        if let Some(n) = new_node(hdr, body) {
-            let Ok(n) = n else {
-                // The prep stage validated the TTL; the reference would throw past processTxn.
-                return (ErrorCode::BAD_ARGUMENTS, AppliedResult::None);
-            };
-            let (path, parent_cversion) = (n.path, n.parent_cversion);
-            let outcome = self.create(hdr, n, out);
-            // A replayed plain create that finds its node (a fuzzy snapshot already holds
-            // it) still moves the parent's cversion/pzxid forward (`DataTree#processTxn`).
-            if hdr.op == OpCode::CREATE && outcome.0 == ErrorCode::NODE_EXISTS {
-                let parent = split_parent(path).map_or("", |(p, _)| p);
-                if self
-                    .set_cversion_pzxid(parent, parent_cversion, hdr.zxid)
-                    .is_err()
-                {
-                    return (ErrorCode::NO_NODE, AppliedResult::None);
-                }
-            }
-            return outcome;
+    pub(super) fn advance_zxid(&mut self, zxid: i64) {
+        if zxid > self.last_processed_zxid {
+            self.last_processed_zxid = zxid;
         }
-        match body {
-            TxnBody::Delete(t) => to_outcome(self.delete_node(&t.path, hdr.zxid, out)),
-            TxnBody::SetData(t) => {
-                let r = self.set_data(&t.path, t.data.clone(), t.version, hdr, out);
+    }
+
+    /// `DataTree#processTxn` for one (sub-)txn of type `code`: results and watch triggers
+    /// are built only where `E` wants them.
+    pub(super) fn process<E: Effects>(
+        &mut self,
+        code: OpCode,
+        hdr: &TxnHeader,
+        op: &Op<'_>,
+        fx: &mut E,
+    ) -> Outcome {
+        match op {
+            Op::Create(None) => {
+                // The prep stage validated the TTL; the reference would throw past processTxn.
+                (ErrorCode::BAD_ARGUMENTS, AppliedResult::None)
+            }
+            Op::Create(Some(n)) => {
+                let outcome = self.create(hdr, n, fx);
+                // A replayed plain create that finds its node (a fuzzy snapshot already holds
+                // it) still moves the parent's cversion/pzxid forward (`DataTree#processTxn`).
+                if code == OpCode::CREATE && outcome.0 == ErrorCode::NODE_EXISTS {
+                    let parent = split_parent(n.path).map_or("", |(p, _)| p);
+                    if self
+                        .set_cversion_pzxid(parent, n.parent_cversion, hdr.zxid)
+                        .is_err()
+                    {
+                        return (ErrorCode::NO_NODE, AppliedResult::None);
+                    }
+                }
+                outcome
+            }
+            Op::Delete(path) => to_outcome(self.delete_node(path, hdr.zxid, fx)),
+            Op::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let r = self.set_data(path, *data, *version, hdr, fx);
                 to_outcome(r.map(AppliedResult::DataSet))
             }
-            TxnBody::SetAcl(t) => {
-                let r = self.set_acl(&t.path, &t.acl, t.version);
+            Op::SetAcl { path, acl, version } => {
+                let r = self.set_acl(path, *acl, *version);
                 to_outcome(r.map(AppliedResult::AclSet))
             }
-            TxnBody::CloseSession(t) => {
-                let paths = t.as_ref().map(|t| t.paths2_delete.as_slice());
-                self.kill_session(hdr.client_id, hdr.zxid, paths, out);
+            Op::CloseSession(paths) => {
+                self.kill_session(hdr.client_id, hdr.zxid, paths.as_deref(), fx);
                 (ErrorCode::OK, AppliedResult::None)
             }
-            TxnBody::Error(e) => (ErrorCode(e.err), AppliedResult::None),
-            TxnBody::Check(_) => (ErrorCode::OK, AppliedResult::Checked),
-            TxnBody::Multi(subs) => self.multi(hdr, subs, out),
-            TxnBody::CreateSession(_)
-            | TxnBody::Create(_)
-            | TxnBody::CreateV0(_)
-            | TxnBody::CreateTtl(_)
-            | TxnBody::CreateContainer(_) => (ErrorCode::OK, AppliedResult::None),
+            Op::Error(e) => (ErrorCode(*e), AppliedResult::None),
+            Op::Check => (ErrorCode::OK, AppliedResult::Checked),
+            Op::Multi(subs) => self.multi(hdr, subs, fx),
+            Op::Nothing => (ErrorCode::OK, AppliedResult::None),
         }
     }
 
-    fn create(&mut self, hdr: &TxnHeader, n: NewNode<'_>, out: &mut Vec<WatchTrigger>) -> Outcome {
-        let path = n.path.to_string();
-        to_outcome(
-            self.create_node(n, hdr.zxid, hdr.time, out)
-                .map(|stat| AppliedResult::Created { path, stat }),
-        )
+    fn create<E: Effects>(&mut self, hdr: &TxnHeader, n: &NewNode<'_>, fx: &mut E) -> Outcome {
+        match self.create_node(n, hdr.zxid, hdr.time, fx) {
+            Ok(stat) if E::LIVE => (
+                ErrorCode::OK,
+                AppliedResult::Created {
+                    path: n.path.to_string(),
+                    stat,
+                },
+            ),
+            Ok(_) => (ErrorCode::OK, AppliedResult::None),
+            Err(e) => (e, AppliedResult::None),
+        }
     }
 
-    fn multi(
+    fn multi<E: Effects>(
         &mut self,
         hdr: &TxnHeader,
-        subs: &[(OpCode, TxnBody)],
-        out: &mut Vec<WatchTrigger>,
+        subs: &[(OpCode, Op<'_>)],
+        fx: &mut E,
     ) -> Outcome {
         // A multi that failed in prep is logged with every sub-txn an ErrorTxn; should any
         // sub-txn be an error, the others are turned into errors too.
         let failed = subs.iter().any(|(op, _)| *op == OpCode::ERROR);
         let mut post_failed = false;
         let mut err = ErrorCode::OK;
-        let mut results = Vec::with_capacity(subs.len());
-        for (op, body) in subs {
-            if !MULTI_OPS.contains(op) {
+        let mut results = Vec::with_capacity(if E::LIVE { subs.len() } else { 0 });
+        for (code, op) in subs {
+            if !MULTI_OPS.contains(code) {
                 tracing::warn!(
-                    op = op.0,
+                    op = code.0,
                     zxid = hdr.zxid,
                     "invalid type of op in multi txn"
                 );
                 break;
             }
-            post_failed |= *op == OpCode::ERROR;
-            let sub = if failed && *op != OpCode::ERROR {
+            post_failed |= *code == OpCode::ERROR;
+            let sub = if failed && *code != OpCode::ERROR {
                 let ec = if post_failed {
                     ErrorCode::RUNTIME_INCONSISTENCY
                 } else {
@@ -138,16 +142,14 @@ impl DataTree {
                 };
                 (ec, AppliedResult::None)
             } else {
-                let sub_hdr = TxnHeader {
-                    op: *op,
-                    ..hdr.clone()
-                };
-                self.process(&sub_hdr, body, out)
+                self.process(*code, hdr, op, fx)
             };
             if sub.0 != ErrorCode::OK && err == ErrorCode::OK {
                 err = sub.0;
             }
-            results.push(sub);
+            if E::LIVE {
+                results.push(sub);
+            }
         }
         (err, AppliedResult::Multi(results))
     }
@@ -184,12 +186,12 @@ impl DataTree {
     }
 
     /// `DataTree#createNode`.
-    fn create_node(
+    fn create_node<E: Effects>(
         &mut self,
-        n: NewNode<'_>,
+        n: &NewNode<'_>,
         zxid: i64,
         time: i64,
-        out: &mut Vec<WatchTrigger>,
+        fx: &mut E,
     ) -> Result<Stat, ErrorCode> {
         let Some((parent, child)) = split_parent(n.path) else {
             return Err(ErrorCode::NO_NODE);
@@ -203,7 +205,7 @@ impl DataTree {
         let exists = self.arena.child(parent_idx, child).is_some();
         // The reference counts the ACL before the existence check, so a replayed create
         // keeps one extra reference (it matters for which ACLs a snapshot lists).
-        let acl = self.acl_cache.intern(n.acl);
+        let acl = self.intern_acl(n.acl);
         if exists {
             return Err(ErrorCode::NODE_EXISTS);
         }
@@ -230,10 +232,10 @@ impl DataTree {
             ephemeral_owner: n.owner,
             pzxid: zxid,
         };
-        let data = n.data.map(|d| Box::<[u8]>::from(&d[..]));
+        let data = n.data.map(Box::<[u8]>::from);
         let mut node = DataNode::new(data, acl, stat);
         node.kind = EphemeralType::of(n.owner, self.options.ephemeral);
-        self.data_size += node_size(n.path, n.data.map(|d| &d[..]));
+        self.data_size += node_size(n.path, n.data);
         if self.options.digest_enabled {
             self.digest = self.digest.wrapping_add(node.digest(n.path));
         }
@@ -254,11 +256,8 @@ impl DataTree {
             EphemeralType::Void => {}
         }
         self.quota_on_create(parent, child, n.path, n.data.map_or(0, |d| d.len()));
-        out.push(trigger(n.path, EventType::NODE_CREATED));
-        out.push(WatchTrigger {
-            path: event_path(parent),
-            event: EventType::NODE_CHILDREN_CHANGED,
-        });
+        fx.fire(n.path, EventType::NODE_CREATED);
+        fx.fire(key(parent), EventType::NODE_CHILDREN_CHANGED);
         Ok(client_stat)
     }
 
@@ -279,11 +278,11 @@ impl DataTree {
 
     /// `DataTree#deleteNode`. The parent's pzxid moves forward even when the child is
     /// already gone (fuzzy-snapshot replay); its stored cversion never changes on delete.
-    fn delete_node(
+    fn delete_node<E: Effects>(
         &mut self,
         path: &str,
         zxid: i64,
-        out: &mut Vec<WatchTrigger>,
+        fx: &mut E,
     ) -> Result<AppliedResult, ErrorCode> {
         let Some((parent, child)) = split_parent(path).filter(|(_, c)| !c.is_empty()) else {
             return Err(ErrorCode::NO_NODE);
@@ -328,25 +327,22 @@ impl DataTree {
             let len = i64::try_from(node.data_len()).unwrap_or(i64::MAX);
             self.update_quota_stat(&prefix, -len, -1);
         }
-        out.push(trigger(path, EventType::NODE_DELETED));
-        out.push(WatchTrigger {
-            path: event_path(parent),
-            event: EventType::NODE_CHILDREN_CHANGED,
-        });
+        fx.fire(path, EventType::NODE_DELETED);
+        fx.fire(key(parent), EventType::NODE_CHILDREN_CHANGED);
         Ok(AppliedResult::Deleted)
     }
 
     /// `DataTree#setData`: version is the txn's (already incremented by prep).
-    fn set_data(
+    fn set_data<E: Effects>(
         &mut self,
         path: &str,
-        data: Option<Bytes>,
+        data: Option<&[u8]>,
         version: i32,
         hdr: &TxnHeader,
-        out: &mut Vec<WatchTrigger>,
+        fx: &mut E,
     ) -> Result<Stat, ErrorCode> {
-        let new_len = data.as_ref().map_or(0, |d| d.len());
-        let data = data.map(|d| Box::<[u8]>::from(&d[..]));
+        let new_len = data.map_or(0, <[u8]>::len);
+        let data = data.map(Box::<[u8]>::from);
         let (old_len, stat) = self
             .with_node_mut(path, |n| {
                 let old = n.data_len();
@@ -363,16 +359,16 @@ impl DataTree {
             self.update_quota_stat(&prefix, diff, 0);
         }
         self.data_size += diff;
-        out.push(trigger(path, EventType::NODE_DATA_CHANGED));
+        fx.fire(path, EventType::NODE_DATA_CHANGED);
         Ok(stat)
     }
 
     /// `DataTree#setACL`: the old list is released before the new one is counted, so
     /// re-setting a node's only-used list gives it a fresh id, as in the reference.
-    fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
+    fn set_acl(&mut self, path: &str, acl: AclArg<'_>, version: i32) -> Result<Stat, ErrorCode> {
         let old = self.node(path).ok_or(ErrorCode::NO_NODE)?.acl_id;
         self.acl_cache.release(old);
-        let (id, list): (i64, Arc<Vec<Acl>>) = self.acl_cache.intern(acl);
+        let (id, list): (i64, Arc<Vec<Acl>>) = self.intern_acl(acl);
         self.with_node_mut(path, |n| {
             n.stat.aversion = version;
             n.acl = list;
@@ -384,23 +380,23 @@ impl DataTree {
 
     /// `DataTree#killSession`: first the txn's paths in order, then any ephemeral of the
     /// session the txn did not list (sorted); missing nodes are skipped.
-    fn kill_session(
+    fn kill_session<E: Effects>(
         &mut self,
         session: i64,
         zxid: i64,
-        txn_paths: Option<&[String]>,
-        out: &mut Vec<WatchTrigger>,
+        txn_paths: Option<&[&str]>,
+        fx: &mut E,
     ) {
         let local = self.ephemerals.remove(&session);
         for p in txn_paths.unwrap_or_default() {
-            self.delete_ephemeral(session, p, zxid, out);
+            self.delete_ephemeral(session, p, zxid, fx);
         }
         let Some(mut local) = local else {
             return;
         };
         if let Some(paths) = txn_paths {
             for p in paths {
-                local.remove(p.as_str());
+                local.remove(*p);
             }
             if !local.is_empty() {
                 tracing::warn!(
@@ -412,18 +408,12 @@ impl DataTree {
             }
         }
         for p in local {
-            self.delete_ephemeral(session, &p, zxid, out);
+            self.delete_ephemeral(session, &p, zxid, fx);
         }
     }
 
-    fn delete_ephemeral(
-        &mut self,
-        session: i64,
-        path: &str,
-        zxid: i64,
-        out: &mut Vec<WatchTrigger>,
-    ) {
-        if self.delete_node(path, zxid, out).is_err() {
+    fn delete_ephemeral<E: Effects>(&mut self, session: i64, path: &str, zxid: i64, fx: &mut E) {
+        if self.delete_node(path, zxid, fx).is_err() {
             tracing::warn!(
                 path,
                 session = format_args!("{session:#x}"),
@@ -451,47 +441,6 @@ impl DataTree {
             }
         })
         .ok_or(ErrorCode::NO_NODE)
-    }
-}
-
-/// The create a txn body describes (`Err` for an out-of-range TTL), `None` if not a create.
-fn new_node<'a>(hdr: &TxnHeader, body: &'a TxnBody) -> Option<Result<NewNode<'a>, ()>> {
-    let owner = |ephemeral: bool| if ephemeral { hdr.client_id } else { 0 };
-    let (path, data, acl, owner, parent_cversion) = match body {
-        TxnBody::Create(t) => (
-            &t.path,
-            &t.data,
-            &t.acl,
-            owner(t.ephemeral),
-            t.parent_cversion,
-        ),
-        TxnBody::CreateV0(t) => (&t.path, &t.data, &t.acl, owner(t.ephemeral), -1),
-        TxnBody::CreateTtl(t) => match EphemeralType::ttl_to_owner(t.ttl) {
-            Some(o) => (&t.path, &t.data, &t.acl, o, t.parent_cversion),
-            None => return Some(Err(())),
-        },
-        TxnBody::CreateContainer(t) => (
-            &t.path,
-            &t.data,
-            &t.acl,
-            CONTAINER_EPHEMERAL_OWNER,
-            t.parent_cversion,
-        ),
-        _ => return None,
-    };
-    Some(Ok(NewNode {
-        path,
-        data: data.as_ref(),
-        acl,
-        owner,
-        parent_cversion,
-    }))
-}
-
-fn trigger(path: &str, event: EventType) -> WatchTrigger {
-    WatchTrigger {
-        path: path.to_string(),
-        event,
     }
 }
 

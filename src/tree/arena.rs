@@ -53,6 +53,21 @@ impl Arena {
         }
     }
 
+    /// Room for `additional` more nodes in the index, so it does not rehash step by step
+    /// (the slots grow by reallocation, which for a large table moves no bytes).
+    pub(super) fn reserve(&mut self, additional: usize) {
+        let Arena {
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        index.reserve(additional, |&i| {
+            let n = &slots[i as usize];
+            slot_hash(hasher, n.parent, n.name.as_bytes())
+        });
+    }
+
     /// Live nodes, the root included.
     pub(super) fn len(&self) -> usize {
         self.live
@@ -138,11 +153,19 @@ impl Arena {
         self.index_insert(parent, name, idx);
         let mut kids = std::mem::take(&mut self.slots[parent as usize].children);
         let slots = &self.slots;
-        let pos = kids
-            .as_slice()
-            .binary_search_by(|&c| slots[c as usize].name.as_bytes().cmp(name.as_bytes()))
-            .unwrap_or_else(|p| p);
-        kids.vec_mut().insert(pos, idx);
+        let after_last = kids.as_slice().last().map_or(true, |&c| {
+            slots[c as usize].name.as_bytes() < name.as_bytes()
+        });
+        if after_last {
+            // Names often arrive in order (sequential nodes, bulk loads): append.
+            kids.vec_mut().push(idx);
+        } else {
+            let pos = kids
+                .as_slice()
+                .binary_search_by(|&c| slots[c as usize].name.as_bytes().cmp(name.as_bytes()))
+                .unwrap_or_else(|p| p);
+            kids.vec_mut().insert(pos, idx);
+        }
         self.slots[parent as usize].children = kids;
         idx
     }

@@ -29,6 +29,7 @@ mod node;
 #[allow(clippy::unwrap_used)]
 mod oracle_tests;
 pub mod quota;
+mod replay;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
@@ -140,11 +141,6 @@ fn node_size(path: &str, data: Option<&[u8]>) -> i64 {
 fn split_parent(path: &str) -> Option<(&str, &str)> {
     let i = path.rfind('/')?;
     Some((&path[..i], &path[i + 1..]))
-}
-
-/// The path watch events name for a parent ("" is reported as "/").
-fn event_path(parent: &str) -> String {
-    key(parent).to_string()
 }
 
 impl DataTree {
@@ -366,21 +362,7 @@ impl DataTree {
     /// Compares with the digest a txn carries (`DataTree#compareDigest`), after applying it.
     /// True when they agree or there is nothing to compare.
     pub fn digest_matches(&self, txn: &crate::jute::txn::TxnEntry) -> bool {
-        match &txn.digest {
-            Some(d) if self.options.digest_enabled && d.version == digest::DIGEST_VERSION => {
-                let ok = d.tree_digest == self.digest;
-                if !ok {
-                    tracing::warn!(
-                        zxid = format_args!("{:#x}", txn.header.zxid),
-                        expected = d.tree_digest,
-                        actual = self.digest,
-                        "digest mismatch"
-                    );
-                }
-                ok
-            }
-            _ => true,
-        }
+        self.digest_matches_at(txn.header.zxid, txn.digest.as_ref())
     }
 
     /// Container nodes, sorted (ContainerManager candidates).

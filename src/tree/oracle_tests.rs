@@ -87,6 +87,16 @@ fn ext_tree() -> DataTree {
 
 #[test]
 fn matches_reference_datatree() {
+    check_against_reference(false);
+}
+
+/// Start-up replay (encoded, decoded borrowing, `apply_replay`) ends in the same tree.
+#[test]
+fn replay_matches_reference_datatree() {
+    check_against_reference(true);
+}
+
+fn check_against_reference(replay: bool) {
     let mut t = ext_tree();
     assert_eq!(
         (t.digest(), t.node_count(), t.approximate_data_size()),
@@ -303,13 +313,15 @@ fn matches_reference_datatree() {
     ];
     for (i, (op, body, err, digest, size, count)) in steps.into_iter().enumerate() {
         let zxid = i as i64 + 1;
-        let applied = t.apply(&entry(op, zxid, body));
-        let got = (
-            applied.err.0,
-            t.digest(),
-            t.approximate_data_size(),
-            t.node_count(),
-        );
+        let e = entry(op, zxid, body);
+        let err = if replay {
+            let bytes = e.to_vec();
+            t.apply_replay(&crate::jute::txn_ref::TxnEntryRef::decode(&bytes).unwrap());
+            err
+        } else {
+            t.apply(&e).err.0
+        };
+        let got = (err, t.digest(), t.approximate_data_size(), t.node_count());
         assert_eq!(got, (err, digest, size, count), "step zxid {zxid}");
         if zxid == 13 {
             let stats = t.node("/zookeeper/quota/a/zookeeper_stats").unwrap();

@@ -169,7 +169,6 @@ fn read_stat<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<StatPersisted> {
 pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) -> io::Result<()> {
     write_acl_map(w, tree.acl_cache().iter().map(|(id, l)| (id, l.as_slice())))?;
     if let Some(root) = tree.node("/") {
-        let mut record = Vec::new();
         // One path buffer for the walk: each entry is (its parent's path length, name, node).
         let mut path = String::new();
         let mut stack: Vec<(usize, &str, &DataNode)> = vec![(0, "", root)];
@@ -180,15 +179,15 @@ pub(super) fn write_tree<W: Write>(w: &mut CheckedWriter<W>, tree: &DataTree) ->
                 path.push('/');
                 path.push_str(name);
             }
-            record.clear();
-            encode_node(
-                &mut record,
-                &path,
-                node.data.as_deref(),
-                node.acl_id(),
-                &node.stat,
-            )?;
-            w.raw(&record)?;
+            w.append(|block| {
+                encode_node(
+                    block,
+                    &path,
+                    node.data.as_deref(),
+                    node.acl_id(),
+                    &node.stat,
+                )
+            })?;
             if node.num_children() == 0 {
                 continue;
             }
@@ -215,7 +214,18 @@ pub(super) fn read_tree<R: Read>(
     options: TreeOptions,
     zxid: i64,
 ) -> ReadResult<DataTree> {
-    let mut b = TreeBuilder::new(options);
+    read_tree_sized(r, options, zxid, 0)
+}
+
+/// [`read_tree`] into a tree with room for about `nodes` nodes, so the node table and its
+/// index do not grow (and rehash) step by step.
+pub(super) fn read_tree_sized<R: Read>(
+    r: &mut CheckedReader<R>,
+    options: TreeOptions,
+    zxid: i64,
+    nodes: usize,
+) -> ReadResult<DataTree> {
+    let mut b = TreeBuilder::with_capacity(options, nodes);
     let count = r.i32("acl map size")?;
     for _ in 0..count.max(0) {
         let id = r.i64("acl id")?;

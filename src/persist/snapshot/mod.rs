@@ -235,7 +235,7 @@ fn write_checked<W: Write>(out: W, tree: &DataTree, sessions: &[(i64, i32)]) -> 
         format::write_digest(&mut w, tree.last_processed_zxid(), tree.digest())?;
         w.seal()?;
     }
-    let mut out = w.into_inner();
+    let mut out = w.into_inner()?;
     out.flush()?;
     Ok(out)
 }
@@ -264,24 +264,26 @@ pub fn read_snapshot_with_limit(
         .metadata()
         .map_err(|e| SnapshotError::io(path, e))?
         .len();
-    let file = BufReader::new(file);
+    let file = BufReader::with_capacity(1 << 20, file);
     let result = match SnapshotCompression::of_file_name(name) {
         SnapshotCompression::None => {
             // Nothing in a plain file can be longer than the file.
             let cap = max_item.min(usize::try_from(len).unwrap_or(usize::MAX));
-            read_checked(file, cap, tree_options, zxid)
+            read_checked_sized(file, cap, tree_options, zxid, nodes_in(len, 1))
         }
-        SnapshotCompression::Gzip => read_checked(
+        SnapshotCompression::Gzip => read_checked_sized(
             flate2::read::MultiGzDecoder::new(file),
             max_item,
             tree_options,
             zxid,
+            nodes_in(len, 2),
         ),
-        SnapshotCompression::Snappy => read_checked(
+        SnapshotCompression::Snappy => read_checked_sized(
             xerial::XerialReader::new(file),
             max_item,
             tree_options,
             zxid,
+            nodes_in(len, 2),
         ),
     };
     let (tree, sessions, stored) = result.map_err(|f| SnapshotError::damaged(path, f))?;
@@ -314,16 +316,35 @@ pub fn read_snapshot_with_limit(
 
 type Loaded = (DataTree, Vec<(i64, i32)>, Option<(i64, i32, i64)>);
 
+/// About how many nodes a snapshot file of `len` bytes holds: a node record is at least
+/// 84 bytes plus its path and data, `ratio` the compression assumed.
+fn nodes_in(len: u64, ratio: u64) -> usize {
+    usize::try_from(len.saturating_mul(ratio) / 128)
+        .unwrap_or(0)
+        .min(1 << 26)
+}
+
+#[cfg(test)]
 fn read_checked<R: Read>(
     input: R,
     max_item: usize,
     options: TreeOptions,
     zxid: i64,
 ) -> Result<Loaded, Fault> {
+    read_checked_sized(input, max_item, options, zxid, 0)
+}
+
+fn read_checked_sized<R: Read>(
+    input: R,
+    max_item: usize,
+    options: TreeOptions,
+    zxid: i64,
+    nodes: usize,
+) -> Result<Loaded, Fault> {
     let mut r = CheckedReader::new(input, max_item);
     format::read_header(&mut r)?;
     let sessions = format::read_sessions(&mut r)?;
-    let tree = format::read_tree(&mut r, options, zxid)?;
+    let tree = format::read_tree_sized(&mut r, options, zxid, nodes)?;
     format::check_seal(&mut r)?;
     let mut digest = None;
     if options.digest_enabled {
@@ -446,7 +467,8 @@ pub fn serialize_snap_stream(
 ) -> io::Result<()> {
     let mut w = CheckedWriter::new(out);
     format::write_sessions(&mut w, sessions)?;
-    format::write_tree(&mut w, tree)
+    format::write_tree(&mut w, tree)?;
+    w.into_inner().map(drop)
 }
 
 /// Reads a SNAP payload from the front of `input`; returns the tree (its last processed

@@ -7,7 +7,7 @@
 
 use std::io::{self, Read, Write};
 
-use adler2::Adler32;
+use simd_adler32::Adler32;
 
 /// `jute.maxbuffer` default (`BinaryInputArchive.maxBuffer`).
 pub const JUTE_MAX_BUFFER: usize = 0xfffff;
@@ -15,6 +15,9 @@ pub const JUTE_MAX_BUFFER: usize = 0xfffff;
 /// The longest string or buffer `BinaryInputArchive#checkLength` accepts by default:
 /// maxBuffer plus `zookeeper.jute.maxbuffer.extrasize`, which defaults to maxBuffer.
 pub(super) const DEFAULT_MAX_ITEM: usize = JUTE_MAX_BUFFER * 2;
+
+/// Items up to this length are read into one exact allocation.
+const SMALL_ITEM: usize = 64 * 1024;
 
 /// What went wrong while reading, and where.
 #[derive(Debug)]
@@ -37,10 +40,49 @@ pub enum FaultKind {
 
 pub(super) type ReadResult<T> = Result<T, Fault>;
 
+/// Bytes gathered before the checksum takes them: Adler-32 pays a modulo reduction per
+/// call, so feeding it each 4-byte field costs far more than the sum itself.
+const SUM_BLOCK: usize = 64 * 1024;
+
+/// A running Adler-32 fed in large blocks.
+#[derive(Clone)]
+struct BlockAdler {
+    adler: Adler32,
+    pending: Vec<u8>,
+}
+
+impl BlockAdler {
+    fn new() -> Self {
+        BlockAdler {
+            adler: Adler32::new(),
+            pending: Vec::with_capacity(SUM_BLOCK),
+        }
+    }
+
+    fn update(&mut self, b: &[u8]) {
+        if self.pending.len() + b.len() > SUM_BLOCK {
+            self.adler.write(&self.pending);
+            self.pending.clear();
+            if b.len() >= SUM_BLOCK {
+                self.adler.write(b);
+                return;
+            }
+        }
+        self.pending.extend_from_slice(b);
+    }
+
+    /// `Adler32#getValue` of everything so far.
+    fn value(&self) -> i64 {
+        let mut a = self.adler.clone();
+        a.write(&self.pending);
+        i64::from(a.finish())
+    }
+}
+
 /// Reads Jute primitives, counting bytes and checksumming them.
 pub(super) struct CheckedReader<R> {
     inner: R,
-    adler: Adler32,
+    adler: BlockAdler,
     offset: u64,
     max_item: usize,
 }
@@ -49,7 +91,7 @@ impl<R: Read> CheckedReader<R> {
     pub(super) fn new(inner: R, max_item: usize) -> Self {
         CheckedReader {
             inner,
-            adler: Adler32::new(),
+            adler: BlockAdler::new(),
             offset: 0,
             max_item,
         }
@@ -61,7 +103,7 @@ impl<R: Read> CheckedReader<R> {
 
     /// `Adler32#getValue` of everything read so far.
     pub(super) fn checksum(&self) -> i64 {
-        i64::from(self.adler.checksum())
+        self.adler.value()
     }
 
     pub(super) fn fault(&self, offset: u64, kind: FaultKind) -> Fault {
@@ -80,7 +122,7 @@ impl<R: Read> CheckedReader<R> {
                 Err(e) => return Err(self.io_fault(e, what)),
             }
         }
-        self.adler.write_slice(&buf[..got]);
+        self.adler.update(&buf[..got]);
         self.offset += got as u64;
         Ok(got)
     }
@@ -145,6 +187,15 @@ impl<R: Read> CheckedReader<R> {
                     },
                 )
             })?;
+        if n <= SMALL_ITEM {
+            // The common case: one exact allocation (a lying length wastes at most this).
+            let mut v = vec![0u8; n];
+            let got = self.fill_upto(&mut v, what)?;
+            if got != n {
+                return Err(self.fault(start, FaultKind::Truncated(what)));
+            }
+            return Ok(Some(v));
+        }
         // Read through `take` so a lying length costs no more memory than the bytes present.
         let mut v = Vec::new();
         let got = (&mut self.inner)
@@ -154,7 +205,7 @@ impl<R: Read> CheckedReader<R> {
                 offset: start,
                 kind: FaultKind::Io(e),
             })?;
-        self.adler.write_slice(&v);
+        self.adler.update(&v);
         self.offset += got as u64;
         if got != n {
             return Err(self.fault(start, FaultKind::Truncated(what)));
@@ -166,37 +217,70 @@ impl<R: Read> CheckedReader<R> {
     pub(super) fn string(&mut self, what: &'static str) -> ReadResult<String> {
         let start = self.offset;
         match self.buffer(what)? {
-            Some(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+            Some(b) => Ok(String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
             None => Err(self.fault(start, FaultKind::Invalid(format!("null {what}")))),
         }
     }
 }
 
-/// Writes Jute primitives, checksumming them.
-pub(super) struct CheckedWriter<W> {
+/// Writes Jute primitives, checksumming them. Bytes gather in one block that is summed and
+/// handed on whole: a block at least as large as the caller's `BufWriter` passes through it
+/// without another copy.
+pub(super) struct CheckedWriter<W: Write> {
     inner: W,
     adler: Adler32,
+    block: Vec<u8>,
 }
+
+/// Bytes a [`CheckedWriter`] gathers before summing and writing them.
+const WRITE_BLOCK: usize = 1 << 20;
 
 impl<W: Write> CheckedWriter<W> {
     pub(super) fn new(inner: W) -> Self {
         CheckedWriter {
             inner,
             adler: Adler32::new(),
+            block: Vec::with_capacity(WRITE_BLOCK + 4096),
         }
     }
 
-    pub(super) fn into_inner(self) -> W {
-        self.inner
+    /// Everything written so far handed on, and the inner writer back.
+    pub(super) fn into_inner(mut self) -> io::Result<W> {
+        self.flush_block()?;
+        Ok(self.inner)
+    }
+
+    fn flush_block(&mut self) -> io::Result<()> {
+        self.adler.write(&self.block);
+        let r = self.inner.write_all(&self.block);
+        self.block.clear();
+        r
     }
 
     pub(super) fn checksum(&self) -> i64 {
-        i64::from(self.adler.checksum())
+        let mut a = self.adler.clone();
+        a.write(&self.block);
+        i64::from(a.finish())
     }
 
     pub(super) fn raw(&mut self, b: &[u8]) -> io::Result<()> {
-        self.adler.write_slice(b);
-        self.inner.write_all(b)
+        self.append(|block| {
+            block.extend_from_slice(b);
+            Ok(())
+        })
+    }
+
+    /// Lets `f` encode straight into the pending block.
+    pub(super) fn append(
+        &mut self,
+        f: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        f(&mut self.block)?;
+        if self.block.len() >= WRITE_BLOCK {
+            self.flush_block()?;
+        }
+        Ok(())
     }
 
     pub(super) fn i32(&mut self, v: i32) -> io::Result<()> {
@@ -245,9 +329,36 @@ mod tests {
         w.raw(b"ZKSN").unwrap();
         assert_eq!(w.checksum(), 0x0341_0147);
         w.seal().unwrap();
-        let v = w.into_inner();
+        let v = w.into_inner().unwrap();
         assert_eq!(&v[4..12], &0x0341_0147_i64.to_be_bytes());
         assert_eq!(&v[12..], &[0, 0, 0, 1, b'/']);
+    }
+
+    #[test]
+    fn block_checksum_equals_one_pass_over_the_stream() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i ^ (i >> 5)) as u8).collect();
+        let mut w = CheckedWriter::new(Vec::new());
+        let mut at = 0;
+        for (i, step) in [4usize, 8, 1, 70_000, 3, 130_000]
+            .iter()
+            .cycle()
+            .enumerate()
+        {
+            let end = (at + step).min(bytes.len());
+            w.raw(&bytes[at..end]).unwrap();
+            at = end;
+            if i % 5 == 0 {
+                let sum = i64::from(adler2::adler32_slice(&bytes[..at]));
+                assert_eq!(w.checksum(), sum);
+            }
+            if at == bytes.len() {
+                break;
+            }
+        }
+        assert_eq!(w.checksum(), i64::from(adler2::adler32_slice(&bytes)));
+        let mut r = CheckedReader::new(&bytes[..], DEFAULT_MAX_ITEM);
+        while r.i64_or_eof("x").unwrap().is_some() {}
+        assert_eq!(r.checksum(), i64::from(adler2::adler32_slice(&bytes)));
     }
 
     #[test]

@@ -175,5 +175,5 @@ fn write_body(
         format::write_digest(&mut w, zxid, digest)?;
         w.seal()?;
     }
-    w.into_inner().flush()
+    w.into_inner()?.flush()
 }

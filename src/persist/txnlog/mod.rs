@@ -23,7 +23,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use reader::{read_txns, read_txns_limited, LoggedTxn, TxnLogIter};
+pub use reader::{read_txns, read_txns_limited, LoggedTxn, RawTxn, TxnLogIter};
 pub use writer::{CommitStats, TxnLog, TxnLogOptions};
 
 use crate::persist::error::PersistError;
@@ -44,6 +44,13 @@ pub(crate) const END_OF_RECORD: u8 = 0x42;
 pub(crate) const FILE_HEADER_LEN: u64 = 16;
 /// Before each record: long checksum, int length.
 pub(crate) const RECORD_PREFIX_LEN: u64 = 12;
+
+/// `Adler32` over one txn (`Util#writeTxnBytes` / `FileTxnIterator#next`), vectorised.
+pub(crate) fn adler32(bytes: &[u8]) -> u32 {
+    let mut a = simd_adler32::Adler32::new();
+    a.write(bytes);
+    a.finish()
+}
 
 /// `Util#makeLogName`: `log.` + `Long.toHexString(zxid)`.
 pub fn log_file_name(zxid: i64) -> String {

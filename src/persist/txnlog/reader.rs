@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use super::scan::{FileScan, Step};
 use super::{select_log_files, sorted_log_files, DEFAULT_MAX_TXN_LEN};
 use crate::jute::txn::TxnEntry;
+use crate::jute::txn_ref::TxnEntryRef;
+use crate::jute::DecodeError;
 use crate::persist::error::PersistError;
 
 /// One txn read from the log.
@@ -15,6 +17,24 @@ pub struct LoggedTxn {
     /// The txn exactly as logged (TxnHeader + record + optional TxnDigest).
     pub bytes: Vec<u8>,
     pub entry: TxnEntry,
+}
+
+/// One intact record, not yet decoded.
+#[derive(Debug)]
+pub struct RawTxn {
+    pub zxid: i64,
+    /// The file and offset it was read from, for [`RawTxn::undecodable`].
+    pub path: PathBuf,
+    pub offset: u64,
+    /// The txn exactly as logged (TxnHeader + record + optional TxnDigest).
+    pub bytes: Vec<u8>,
+}
+
+impl RawTxn {
+    /// The error for a record whose checksum holds but whose txn does not decode.
+    pub fn undecodable(&self, e: DecodeError) -> PersistError {
+        PersistError::corrupt(&self.path, self.offset, format!("undecodable txn: {e}"))
+    }
 }
 
 /// Iterator over every txn with zxid > `after`. Yields `Err` at most once, then ends.
@@ -60,7 +80,40 @@ impl TxnLogIter {
         self.torn.as_ref().map(|(p, o)| (p.as_path(), *o))
     }
 
+    /// The next txn after `after` as its logged bytes, for a caller that decodes it itself
+    /// (start-up replay, with [`crate::jute::txn_ref::TxnEntryRef`]); records it skips are
+    /// still checked to decode. `None` at the end of the log.
+    pub fn next_raw(&mut self) -> Option<Result<RawTxn, PersistError>> {
+        if self.finished {
+            return None;
+        }
+        match self.advance_raw() {
+            Ok(Some(txn)) => Some(Ok(txn)),
+            Ok(None) => {
+                self.finished = true;
+                None
+            }
+            Err(e) => {
+                self.finished = true;
+                self.current = None;
+                Some(Err(e))
+            }
+        }
+    }
+
     fn advance(&mut self) -> Result<Option<LoggedTxn>, PersistError> {
+        let Some(raw) = self.advance_raw()? else {
+            return Ok(None);
+        };
+        let entry = TxnEntry::from_bytes(&raw.bytes).map_err(|e| raw.undecodable(e))?;
+        Ok(Some(LoggedTxn {
+            zxid: raw.zxid,
+            bytes: raw.bytes,
+            entry,
+        }))
+    }
+
+    fn advance_raw(&mut self) -> Result<Option<RawTxn>, PersistError> {
         loop {
             let Some(scan) = self.current.as_mut() else {
                 let Some((zxid, path)) = self.files.pop_front() else {
@@ -73,19 +126,20 @@ impl TxnLogIter {
             match scan.step()? {
                 Step::Record(r) => {
                     let zxid = r.zxid()?;
+                    let raw = RawTxn {
+                        zxid,
+                        path: r.path,
+                        offset: r.offset,
+                        bytes: r.bytes,
+                    };
+                    if zxid > self.after {
+                        self.last_in_file = zxid;
+                        return Ok(Some(raw));
+                    }
                     // Decoded even when skipped, as SerializeUtils#deserializeTxn does while
                     // the reference fast-forwards: an undecodable intact record is corrupt.
-                    let entry = TxnEntry::from_bytes(&r.bytes).map_err(|e| {
-                        PersistError::corrupt(&r.path, r.offset, format!("undecodable txn: {e}"))
-                    })?;
+                    TxnEntryRef::decode(&raw.bytes).map_err(|e| raw.undecodable(e))?;
                     self.last_in_file = zxid;
-                    if zxid > self.after {
-                        return Ok(Some(LoggedTxn {
-                            zxid,
-                            bytes: r.bytes,
-                            entry,
-                        }));
-                    }
                 }
                 Step::End => self.current = None,
                 Step::Damaged { offset, reason } => {

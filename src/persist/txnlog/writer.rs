@@ -122,7 +122,7 @@ impl TxnLog {
             let log = self.create_file(zxid);
             self.current = Some(self.poison_on_err(log)?);
         }
-        let crc = i64::from(adler2::adler32_slice(txn_bytes));
+        let crc = i64::from(super::adler32(txn_bytes));
         self.pending.extend_from_slice(&crc.to_be_bytes());
         self.pending.extend_from_slice(&len.to_be_bytes());
         self.pending.extend_from_slice(txn_bytes);
