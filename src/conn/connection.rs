@@ -14,7 +14,7 @@ use super::listener::ConnLimits;
 use crate::jute::codes::OpCode;
 use crate::jute::proto::ConnectRequest;
 use crate::jute::Jute;
-use crate::pipeline::{ConnId, CoreMsg, CoreState, Outbound};
+use crate::pipeline::{outbound_queue, ConnId, CoreMsg, CoreState, Outbound, OutboundRx};
 
 /// Recognises a four-letter word from the first four bytes of a connection and returns the
 /// read-only job that renders its answer against the core's state.
@@ -151,7 +151,7 @@ pub(super) async fn connection(
             return;
         }
     };
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (out_tx, out_rx) = outbound_queue();
     let closed = CancellationToken::new();
     let writer = tokio::spawn(writer(wr, out_rx, closed.clone()));
     let hello = CoreMsg::Connect {
@@ -212,11 +212,7 @@ async fn read_loop(
 
 /// Drains the session's queue; everything queued before a Close is written first. Frames
 /// queued together go out in one write; nothing is buffered between batches.
-async fn writer(
-    mut wr: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-    closed: CancellationToken,
-) {
+async fn writer(mut wr: OwnedWriteHalf, mut rx: OutboundRx, closed: CancellationToken) {
     let mut close = false;
     while !close {
         let msg = tokio::select! {
@@ -239,7 +235,7 @@ async fn writer(
                 }
             }
             if size < WRITE_BATCH {
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
         }
         let written = match batch.as_slice() {

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::auth::authenticate;
+use super::outbound::OutboundTx;
 use super::pending::PendingChanges;
 use super::prep::{PrepConfig, PrepContext};
 use super::reads::ReadContext;
@@ -40,7 +41,7 @@ pub enum CoreMsg {
         conn: ConnId,
         remote: SocketAddr,
         req: ConnectRequest,
-        out: mpsc::UnboundedSender<Outbound>,
+        out: OutboundTx,
     },
     Packet {
         conn: ConnId,
@@ -78,7 +79,7 @@ pub struct CoreConfig {
 /// One client connection as the core knows it.
 #[derive(Debug)]
 pub struct ConnState {
-    pub out: mpsc::UnboundedSender<Outbound>,
+    pub out: OutboundTx,
     pub remote: SocketAddr,
     /// 0 until the session is established.
     pub session_id: i64,

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod core;
+pub mod outbound;
 pub mod pending;
 pub mod prep;
 pub mod reads;
@@ -13,4 +14,5 @@ pub mod results;
 pub mod sync;
 
 pub use self::core::{run, run_role, ConnId, CoreConfig, CoreMsg, CoreState, SnapshotConfig};
+pub use outbound::{outbound_queue, OutboundRx, OutboundTx};
 pub use reply::Outbound;

@@ -120,6 +120,10 @@ pub(super) fn view(
         watch_count: state.watches.watch_count() as u64,
         ephemerals: state.tree.sessions_with_ephemerals(),
         sessions,
+        // `getDataDirSize` sizes the txn log dir and `getLogDirSize` the snapshot dir (the
+        // reference's names are swapped; the numbers follow it)
+        data_dir_size: crate::persist::dir_size(&cfg.data_log_dir.join("version-2")),
+        log_dir_size: crate::persist::dir_size(&cfg.data_dir.join("version-2")),
         snap_dir: cfg.data_dir.join("version-2").display().to_string(),
         log_dir: cfg.data_log_dir.join("version-2").display().to_string(),
         digests,

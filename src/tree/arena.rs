@@ -153,18 +153,13 @@ impl Arena {
         self.index_insert(parent, name, idx);
         let mut kids = std::mem::take(&mut self.slots[parent as usize].children);
         let slots = &self.slots;
-        let after_last = kids.as_slice().last().map_or(true, |&c| {
-            slots[c as usize].name.as_bytes() < name.as_bytes()
-        });
+        let name_of = |c: u32| slots.get(c as usize).map_or(&[][..], |n| n.name.as_bytes());
+        let after_last = kids.last().map_or(true, |c| name_of(c) < name.as_bytes());
         if after_last {
             // Names often arrive in order (sequential nodes, bulk loads): append.
-            kids.vec_mut().push(idx);
+            kids.push(idx);
         } else {
-            let pos = kids
-                .as_slice()
-                .binary_search_by(|&c| slots[c as usize].name.as_bytes().cmp(name.as_bytes()))
-                .unwrap_or_else(|p| p);
-            kids.vec_mut().insert(pos, idx);
+            kids.insert_sorted(idx, name.as_bytes(), name_of);
         }
         self.slots[parent as usize].children = kids;
         idx
@@ -185,7 +180,7 @@ impl Arena {
         node.name = Name::new(name);
         let idx = self.alloc(node);
         self.index_insert(parent, name, idx);
-        self.slots[parent as usize].children.vec_mut().push(idx);
+        self.slots[parent as usize].children.push(idx);
         Some(idx)
     }
 
@@ -198,9 +193,8 @@ impl Arena {
             let kids = std::mem::take(&mut self.slots[i].children);
             let slots = &self.slots;
             let mut named: Vec<(&[u8], u32)> = kids
-                .as_slice()
                 .iter()
-                .map(|&c| (slots[c as usize].name.as_bytes(), c))
+                .map(|c| (slots[c as usize].name.as_bytes(), c))
                 .collect();
             named.sort_unstable();
             let sorted: Vec<u32> = named.into_iter().map(|(_, c)| c).collect();
@@ -212,16 +206,20 @@ impl Arena {
     /// while it still had some takes them along, which valid txns never ask for).
     pub(super) fn remove(&mut self, parent: u32, name: &str) -> Option<DataNode> {
         let idx = self.child(parent, name)?;
-        let kids = &mut self.slots[parent as usize].children;
-        kids.vec_mut().retain(|&c| c != idx);
-        if kids.is_empty() {
-            *kids = Kids::default();
+        let mut kids = std::mem::take(&mut self.slots[parent as usize].children);
+        let slots = &self.slots;
+        let name_of = |c: u32| slots.get(c as usize).map_or(&[][..], |n| n.name.as_bytes());
+        if !kids.remove_sorted(idx, name.as_bytes(), name_of) {
+            // not where its name says: keep the list consistent the slow way
+            let rest: Vec<u32> = kids.iter().filter(|&c| c != idx).collect();
+            kids = Kids::from_vec(rest);
         }
+        self.slots[parent as usize].children = kids;
         let node = self.release(idx);
-        let mut orphans = node.children.as_slice().to_vec();
+        let mut orphans = node.children.to_vec();
         while let Some(child) = orphans.pop() {
             let gone = self.release(child);
-            orphans.extend_from_slice(gone.children.as_slice());
+            orphans.extend(gone.children.iter());
         }
         Some(node)
     }
@@ -271,7 +269,7 @@ impl Arena {
         &'a self,
         node: &'a DataNode,
     ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
-        node.children.as_slice().iter().filter_map(move |&c| {
+        node.children.iter().filter_map(move |c| {
             let n = self.slots.get(c as usize)?;
             Some((n.name.as_str(), n))
         })
@@ -331,5 +329,33 @@ mod tests {
         a.sort_children();
         let got: Vec<&str> = a.children_of(a.root()).map(|(n, _)| n).collect();
         assert_eq!(got, ["a", "m", "z"]);
+    }
+
+    #[test]
+    fn a_wide_parent_stays_sorted_across_chunks() {
+        let mut a = Arena::new(leaf(), 16);
+        // interleaved names, as concurrent sessions create them: never append-only
+        let mut names: Vec<String> = (0..5000u32)
+            .map(|i| format!("c{}_{}", i % 64, i / 64))
+            .collect();
+        for n in &names {
+            a.insert(ROOT, n, leaf());
+        }
+        names.sort();
+        let listed = |a: &Arena| -> Vec<String> {
+            a.children_of(a.root()).map(|(n, _)| n.to_string()).collect()
+        };
+        assert_eq!(listed(&a), names);
+        // remove every third, from the middle out
+        let gone: Vec<String> = names.iter().step_by(3).cloned().collect();
+        for n in gone.iter().rev() {
+            assert!(a.remove(ROOT, n).is_some(), "{n}");
+        }
+        names.retain(|n| !gone.contains(n));
+        assert_eq!(listed(&a), names);
+        assert_eq!(a.root().children.len(), names.len());
+        for n in &names {
+            assert!(a.child(ROOT, n).is_some());
+        }
     }
 }

@@ -265,12 +265,11 @@ impl DataTree {
         path: &str,
         after: Option<&str>,
     ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
-        let kids: &[u32] = self.node(path).map_or(&[], |n| n.children.as_slice());
-        let start = after.map_or(0, |a| {
-            let a = a.as_bytes();
-            kids.partition_point(|&c| self.arena.get(c).is_some_and(|n| n.name.as_bytes() <= a))
-        });
-        kids[start..].iter().filter_map(move |&c| {
+        let name_of = move |c: u32| self.arena.get(c).map_or(&[][..], |n| n.name.as_bytes());
+        let kids = self
+            .node(path)
+            .map(|n| n.children.iter_after(after.map(str::as_bytes), name_of));
+        kids.into_iter().flatten().filter_map(move |c| {
             let n = self.arena.get(c)?;
             Some((n.name(), n))
         })

@@ -56,31 +56,170 @@ impl Name {
     }
 }
 
-/// Child slots, sorted by name. Boxed: most nodes are leaves, and an empty `Option<Box>`
-/// is 8 bytes where an empty `Vec` is 24.
+/// Entries per chunk of a parent's child list: an insert or removal moves at most one
+/// chunk, so a parent with a million children costs O(log n + CHUNK) per change instead of
+/// a memmove of the whole list.
+const CHUNK: usize = 512;
+
 #[derive(Debug, Clone, Default)]
-pub(super) struct Kids(#[allow(clippy::box_collection)] Option<Box<Vec<u32>>>);
+struct KidChunks {
+    len: usize,
+    /// Non-empty chunks; concatenated, the slots sorted by name.
+    chunks: Vec<Vec<u32>>,
+}
+
+/// Child slots, sorted by name (see [`CHUNK`]). Boxed: most nodes are leaves, and an empty
+/// `Option<Box>` is 8 bytes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Kids(Option<Box<KidChunks>>);
 
 impl Kids {
-    pub(super) fn as_slice(&self) -> &[u32] {
-        self.0.as_deref().map_or(&[], Vec::as_slice)
-    }
-
     pub(super) fn len(&self) -> usize {
-        self.as_slice().len()
+        self.0.as_ref().map_or(0, |k| k.len)
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
+        self.len() == 0
     }
 
-    pub(super) fn vec_mut(&mut self) -> &mut Vec<u32> {
-        self.0.get_or_insert_with(Box::default)
+    pub(super) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0
+            .iter()
+            .flat_map(|k| k.chunks.iter().flat_map(|c| c.iter().copied()))
+    }
+
+    pub(super) fn to_vec(&self) -> Vec<u32> {
+        self.iter().collect()
+    }
+
+    pub(super) fn last(&self) -> Option<u32> {
+        self.0
+            .as_ref()
+            .and_then(|k| k.chunks.last())
+            .and_then(|c| c.last().copied())
     }
 
     pub(super) fn from_vec(v: Vec<u32>) -> Kids {
-        Kids((!v.is_empty()).then(|| Box::new(v)))
+        if v.is_empty() {
+            return Kids(None);
+        }
+        let len = v.len();
+        let chunks = if len <= 2 * CHUNK {
+            vec![v]
+        } else {
+            v.chunks(CHUNK).map(<[u32]>::to_vec).collect()
+        };
+        Kids(Some(Box::new(KidChunks { len, chunks })))
     }
+
+    /// Append at the end (names in order, or a load that sorts afterwards).
+    pub(super) fn push(&mut self, idx: u32) {
+        let k = self.0.get_or_insert_with(Box::default);
+        match k.chunks.last_mut() {
+            Some(c) if c.len() < 2 * CHUNK => c.push(idx),
+            _ => k.chunks.push(vec![idx]),
+        }
+        k.len += 1;
+    }
+
+    /// Insert `idx` (named `name`) keeping the order; `name_of` reads a slot's name.
+    pub(super) fn insert_sorted<'a>(
+        &mut self,
+        idx: u32,
+        name: &[u8],
+        name_of: impl Fn(u32) -> &'a [u8],
+    ) {
+        let k = self.0.get_or_insert_with(Box::default);
+        let (ci, pos) = position(k, name, &name_of);
+        if k.chunks.is_empty() {
+            k.chunks.push(Vec::new());
+        }
+        let ci = ci.min(k.chunks.len() - 1);
+        let pos = if ci < k.chunks.len() && pos <= k.chunks[ci].len() {
+            pos
+        } else {
+            k.chunks[ci].len()
+        };
+        let chunk = &mut k.chunks[ci];
+        chunk.insert(pos, idx);
+        if chunk.len() > 2 * CHUNK {
+            let tail = chunk.split_off(CHUNK);
+            k.chunks.insert(ci + 1, tail);
+        }
+        k.len += 1;
+    }
+
+    /// Remove `idx` (named `name`); false if it is not there.
+    pub(super) fn remove_sorted<'a>(
+        &mut self,
+        idx: u32,
+        name: &[u8],
+        name_of: impl Fn(u32) -> &'a [u8],
+    ) -> bool {
+        let Some(k) = self.0.as_mut() else {
+            return false;
+        };
+        let (ci, pos) = position(k, name, &name_of);
+        let found = k
+            .chunks
+            .get(ci)
+            .and_then(|c| c.get(pos))
+            .is_some_and(|&c| c == idx);
+        if !found {
+            return false;
+        }
+        k.chunks[ci].remove(pos);
+        if k.chunks[ci].is_empty() {
+            k.chunks.remove(ci);
+        }
+        k.len -= 1;
+        if k.len == 0 {
+            self.0 = None;
+        }
+        true
+    }
+
+    /// The slots whose names sort after `after` (all for `None`), in order.
+    pub(super) fn iter_after<'a>(
+        &'a self,
+        after: Option<&[u8]>,
+        name_of: impl Fn(u32) -> &'a [u8],
+    ) -> impl Iterator<Item = u32> + 'a {
+        let (ci, pos) = match (self.0.as_deref(), after) {
+            (Some(k), Some(a)) => {
+                let ci = k
+                    .chunks
+                    .partition_point(|c| c.last().is_some_and(|&l| name_of(l) <= a));
+                let pos = k
+                    .chunks
+                    .get(ci)
+                    .map_or(0, |c| c.partition_point(|&s| name_of(s) <= a));
+                (ci, pos)
+            }
+            _ => (0, 0),
+        };
+        self.0.iter().flat_map(move |k| {
+            k.chunks
+                .iter()
+                .enumerate()
+                .skip(ci)
+                .flat_map(move |(i, c)| c[if i == ci { pos } else { 0 }..].iter().copied())
+        })
+    }
+}
+
+/// (chunk, position) of the first slot whose name is not below `name`; the chunk is the
+/// last one when every name is below.
+fn position<'a>(k: &KidChunks, name: &[u8], name_of: &impl Fn(u32) -> &'a [u8]) -> (usize, usize) {
+    if k.chunks.is_empty() {
+        return (0, 0);
+    }
+    let ci = k
+        .chunks
+        .partition_point(|c| c.last().is_some_and(|&l| name_of(l) < name))
+        .min(k.chunks.len() - 1);
+    let pos = k.chunks[ci].partition_point(|&s| name_of(s) < name);
+    (ci, pos)
 }
 
 #[derive(Debug, Clone)]

@@ -3,11 +3,10 @@
 
 use std::net::SocketAddr;
 
-use tokio::sync::mpsc;
-
 use super::{check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState, Role};
 use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
+use crate::pipeline::outbound::OutboundTx;
 use crate::pipeline::reply::Outbound;
 use crate::session::check_passwd;
 
@@ -17,7 +16,7 @@ impl CoreState {
         conn: ConnId,
         remote: SocketAddr,
         req: ConnectRequest,
-        out: mpsc::UnboundedSender<Outbound>,
+        out: OutboundTx,
     ) {
         if !self.serving {
             // `NIOServerCnxn`: "ZooKeeperServer not running" closes the connection
