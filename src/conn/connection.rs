@@ -151,111 +151,136 @@ pub(super) async fn connection(
             return;
         }
     };
-    let (out_tx, out_rx) = outbound_queue();
-    let closed = CancellationToken::new();
-    let writer = tokio::spawn(writer(wr, out_rx, closed.clone()));
+    let (out_tx, mut out_rx) = outbound_queue();
     let hello = CoreMsg::Connect {
         conn,
         remote,
         req,
         out: out_tx,
     };
+    let mut wr = wr;
     if core.send(hello).await.is_ok() {
-        read_loop(&mut rd, conn, &core, limits, remote, &closed, &shutdown).await;
+        let session = Session {
+            conn,
+            core: &core,
+            limits,
+            remote,
+        };
+        session
+            .serve(&mut rd, &mut wr, &mut out_rx, &shutdown)
+            .await;
     }
+    let _ = wr.shutdown().await;
     let _ = core.send(CoreMsg::Disconnected { conn }).await;
-    closed.cancel();
-    let _ = writer.await;
 }
 
-async fn read_loop(
-    rd: &mut FrameReader,
+/// An established connection: one task reads requests and writes what the core queued
+/// (a second task per connection cost every idle session its stack and bookkeeping).
+struct Session<'a> {
     conn: ConnId,
-    core: &mpsc::Sender<CoreMsg>,
-    limits: &ConnLimits,
+    core: &'a mpsc::Sender<CoreMsg>,
+    limits: &'a ConnLimits,
     remote: SocketAddr,
-    closed: &CancellationToken,
-    shutdown: &CancellationToken,
-) {
-    loop {
-        let frame = tokio::select! {
-            _ = closed.cancelled() => return,
-            _ = shutdown.cancelled() => return,
-            f = rd.next_frame(limits.max_frame) => f,
-        };
+}
+
+impl Session<'_> {
+    /// Until the client or the core closes, or shutdown. Reading is cancel-safe (its state
+    /// lives in `rd`), so whichever side is ready goes first; a batch of replies is written
+    /// to the end before the next frame is read.
+    async fn serve(
+        &self,
+        rd: &mut FrameReader,
+        wr: &mut OwnedWriteHalf,
+        out: &mut OutboundRx,
+        shutdown: &CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                msg = out.recv() => {
+                    let Some(first) = msg else { return };
+                    match write_batch(wr, out, first).await {
+                        Ok(false) => {}
+                        Ok(true) | Err(_) => return,
+                    }
+                }
+                _ = shutdown.cancelled() => return,
+                frame = rd.next_frame(self.limits.max_frame) => {
+                    if !self.request(frame).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hand one frame to the core; false when the connection must end.
+    async fn request(&self, frame: Result<Bytes, FrameError>) -> bool {
         let frame = match frame {
             Ok(f) => f,
-            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return false
+            }
             Err(e) => {
-                tracing::warn!(client = %remote, error = %e, "bad frame; closing connection");
-                return;
+                tracing::warn!(client = %self.remote, error = %e, "bad frame; closing connection");
+                return false;
             }
         };
         if frame.len() < 8 {
-            tracing::warn!(client = %remote, len = frame.len(), "frame shorter than a RequestHeader; closing");
-            return;
+            tracing::warn!(client = %self.remote, len = frame.len(), "frame shorter than a RequestHeader; closing");
+            return false;
         }
         let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         let op = OpCode(i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
         let msg = CoreMsg::Packet {
-            conn,
+            conn: self.conn,
             xid,
             op,
             body: frame.slice(8..),
             received: tokio::time::Instant::now(),
         };
-        if core.send(msg).await.is_err() {
-            return;
-        }
+        self.core.send(msg).await.is_ok()
     }
 }
 
-/// Drains the session's queue; everything queued before a Close is written first. Frames
-/// queued together go out in one write; nothing is buffered between batches.
-async fn writer(mut wr: OwnedWriteHalf, mut rx: OutboundRx, closed: CancellationToken) {
+/// Write `first` and whatever else is queued (up to [`WRITE_BATCH`] bytes) in one write;
+/// Ok(true) when a Close was among them (everything before it is written first).
+async fn write_batch(
+    wr: &mut OwnedWriteHalf,
+    out: &mut OutboundRx,
+    first: Outbound,
+) -> std::io::Result<bool> {
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut size = 0;
     let mut close = false;
-    while !close {
-        let msg = tokio::select! {
-            m = rx.recv() => m,
-            _ = closed.cancelled() => None,
-        };
-        let Some(first) = msg else { break };
-        let mut batch: Vec<Bytes> = Vec::new();
-        let mut size = 0;
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Outbound::Frame(frame) => {
-                    size += frame.len();
-                    batch.push(frame);
-                }
-                Outbound::Close => {
-                    close = true;
-                    break;
-                }
+    let mut next = Some(first);
+    while let Some(msg) = next.take() {
+        match msg {
+            Outbound::Frame(frame) => {
+                size += frame.len();
+                batch.push(frame);
             }
-            if size < WRITE_BATCH {
-                next = rx.try_recv();
+            Outbound::Close => {
+                close = true;
+                break;
             }
         }
-        let written = match batch.as_slice() {
-            [] => Ok(()),
-            [one] => wr.write_all(one).await,
-            many => {
-                let mut out = Vec::with_capacity(size);
-                for f in many {
-                    out.extend_from_slice(f);
-                }
-                wr.write_all(&out).await
-            }
-        };
-        if written.is_err() {
-            closed.cancel();
-            return;
+        if size < WRITE_BATCH {
+            next = out.try_recv();
         }
     }
-    let _ = wr.shutdown().await;
-    closed.cancel();
+    match batch.as_slice() {
+        [] => {}
+        [one] => wr.write_all(one).await?,
+        many => {
+            let mut buf = Vec::with_capacity(size);
+            for f in many {
+                buf.extend_from_slice(f);
+            }
+            wr.write_all(&buf).await?;
+        }
+    }
+    Ok(close)
 }
 
 async fn answer_four_letter(

@@ -343,7 +343,9 @@ mod tests {
         }
         names.sort();
         let listed = |a: &Arena| -> Vec<String> {
-            a.children_of(a.root()).map(|(n, _)| n.to_string()).collect()
+            a.children_of(a.root())
+                .map(|(n, _)| n.to_string())
+                .collect()
         };
         assert_eq!(listed(&a), names);
         // remove every third, from the middle out
