@@ -48,34 +48,9 @@ pub(super) fn client_address(v: &ServerView, spec: &QuorumServerSpec) -> Option<
 }
 
 /// `QuorumServer#toString`: addresses sorted by host, type, and the client address only
-/// when the `server.N` line gave one.
+/// when the `server.N` line gave one (the same text the quorum config carries).
 pub(super) fn member_string(spec: &QuorumServerSpec) -> String {
-    let mut quorum: Vec<(&str, u16)> = spec
-        .addresses
-        .iter()
-        .map(|a| (a.host.as_str(), a.quorum_port))
-        .collect();
-    let mut election: Vec<(&str, u16)> = spec
-        .addresses
-        .iter()
-        .map(|a| (a.host.as_str(), a.election_port))
-        .collect();
-    quorum.sort_by(|a, b| a.0.cmp(b.0));
-    election.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = quorum
-        .iter()
-        .zip(&election)
-        .map(|((host, qp), (_, ep))| format!("{}:{qp}:{ep}", delimited_host(host)))
-        .collect::<Vec<_>>()
-        .join("|");
-    out.push_str(match spec.learner_type {
-        LearnerType::Participant => ":participant",
-        LearnerType::Observer => ":observer",
-    });
-    if let Some((host, port)) = &spec.client_address {
-        let _ = write!(out, ";{}", host_port(host, *port));
-    }
-    out
+    crate::quorum::verifier::server_string(spec)
 }
 
 /// Ports of this server's quorum or election addresses, `|`-joined.

@@ -121,12 +121,7 @@ pub(super) fn add_dynamic(
     path: &Path,
 ) -> Result<(), ConfigError> {
     let file = path.display().to_string();
-    let entries = properties::parse(text).map_err(|e| ConfigError::Value {
-        file: file.clone(),
-        line: e.line,
-        key: "(line)".to_owned(),
-        problem: "Malformed \\uxxxx encoding.".to_owned(),
-    })?;
+    let entries = parse_entries(text, &file)?;
     for e in &entries {
         let (key, value) = (e.key.trim(), e.value.trim());
         let ctx = Ctx {
@@ -150,14 +145,19 @@ pub(super) fn add_dynamic(
     Ok(())
 }
 
-pub(super) fn build(text: &str, cfg_path: &Path) -> Result<ServerConfig, ConfigError> {
-    let file = cfg_path.display().to_string();
-    let entries = properties::parse(text).map_err(|e| ConfigError::Value {
-        file: file.clone(),
+/// `Properties#load`'s entries, or the reference's error for a bad `\\u` escape.
+fn parse_entries(text: &str, file: &str) -> Result<Vec<properties::Entry>, ConfigError> {
+    properties::parse(text).map_err(|e| ConfigError::Value {
+        file: file.to_owned(),
         line: e.line,
         key: "(line)".to_owned(),
         problem: "Malformed \\uxxxx encoding.".to_owned(),
-    })?;
+    })
+}
+
+pub(super) fn build(text: &str, cfg_path: &Path) -> Result<ServerConfig, ConfigError> {
+    let file = cfg_path.display().to_string();
+    let entries = parse_entries(text, &file)?;
     let mut latest = BTreeMap::new();
     let mut raw = Vec::with_capacity(entries.len());
     for e in &entries {
