@@ -244,42 +244,36 @@ impl Session<'_> {
 }
 
 /// Write `first` and whatever else is queued (up to [`WRITE_BATCH`] bytes) in one write;
-/// Ok(true) when a Close was among them (everything before it is written first).
+/// Ok(true) when a Close was among them (everything before it is written first). A lone
+/// reply, the common case, is written as is, without a batch buffer.
 async fn write_batch(
     wr: &mut OwnedWriteHalf,
     out: &mut OutboundRx,
     first: Outbound,
 ) -> std::io::Result<bool> {
-    let mut batch: Vec<Bytes> = Vec::new();
-    let mut size = 0;
+    let Outbound::Frame(first) = first else {
+        return Ok(true);
+    };
+    let Some(second) = out.try_recv() else {
+        wr.write_all(&first).await?;
+        return Ok(false);
+    };
+    let mut buf = Vec::from(&first[..]);
+    let mut next = Some(second);
     let mut close = false;
-    let mut next = Some(first);
     while let Some(msg) = next.take() {
         match msg {
-            Outbound::Frame(frame) => {
-                size += frame.len();
-                batch.push(frame);
-            }
+            Outbound::Frame(frame) => buf.extend_from_slice(&frame),
             Outbound::Close => {
                 close = true;
                 break;
             }
         }
-        if size < WRITE_BATCH {
+        if buf.len() < WRITE_BATCH {
             next = out.try_recv();
         }
     }
-    match batch.as_slice() {
-        [] => {}
-        [one] => wr.write_all(one).await?,
-        many => {
-            let mut buf = Vec::with_capacity(size);
-            for f in many {
-                buf.extend_from_slice(f);
-            }
-            wr.write_all(&buf).await?;
-        }
-    }
+    wr.write_all(&buf).await?;
     Ok(close)
 }
 

@@ -63,6 +63,7 @@ const CHUNK: usize = 512;
 
 #[derive(Debug, Clone, Default)]
 struct KidChunks {
+    /// The total over `chunks`, kept so `numChildren` (every Stat) is O(1).
     len: usize,
     /// Non-empty chunks; concatenated, the slots sorted by name.
     chunks: Vec<Vec<u32>>,
@@ -130,16 +131,10 @@ impl Kids {
         name_of: impl Fn(u32) -> &'a [u8],
     ) {
         let k = self.0.get_or_insert_with(Box::default);
-        let (ci, pos) = position(k, name, &name_of);
         if k.chunks.is_empty() {
             k.chunks.push(Vec::new());
         }
-        let ci = ci.min(k.chunks.len() - 1);
-        let pos = if ci < k.chunks.len() && pos <= k.chunks[ci].len() {
-            pos
-        } else {
-            k.chunks[ci].len()
-        };
+        let (ci, pos) = position(k, name, &name_of);
         let chunk = &mut k.chunks[ci];
         chunk.insert(pos, idx);
         if chunk.len() > 2 * CHUNK {
