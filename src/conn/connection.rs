@@ -1,16 +1,19 @@
 //! One client connection: handshake, then frames to the core and queued replies back.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::listener::ConnLimits;
+use super::listener::{ConnLimits, PerIpGuard};
 use crate::jute::codes::OpCode;
 use crate::jute::proto::ConnectRequest;
 use crate::jute::Jute;
@@ -37,69 +40,97 @@ enum FrameError {
 }
 
 /// Length-prefixed frames off the socket, buffering only while data is arriving.
+#[derive(Default)]
 struct FrameReader {
-    rd: OwnedReadHalf,
     buf: BytesMut,
 }
 
-impl FrameReader {
-    fn new(rd: OwnedReadHalf) -> Self {
-        FrameReader {
-            rd,
-            buf: BytesMut::new(),
-        }
-    }
+/// Read readiness as one small future: tokio's `readable()` is a chain of async fns of some
+/// 200 bytes, held by every idle connection's task.
+async fn readable(stream: &TcpStream) -> std::io::Result<()> {
+    std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await
+}
 
+impl FrameReader {
     /// Read until at least `n` bytes are buffered.
-    async fn fill(&mut self, n: usize) -> Result<(), FrameError> {
+    async fn fill(&mut self, stream: &TcpStream, n: usize) -> Result<(), FrameError> {
         while self.buf.len() < n {
-            if self.buf.is_empty() {
-                // wait for data without holding a buffer, then read what is there
-                self.rd.readable().await?;
-                self.buf.reserve(READ_CHUNK.max(n));
-                match self.rd.try_read_buf(&mut self.buf) {
-                    Ok(0) => return Err(eof()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        self.buf = BytesMut::new();
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                self.buf.reserve(READ_CHUNK.max(n - self.buf.len()));
-                if self.rd.read_buf(&mut self.buf).await? == 0 {
-                    return Err(eof());
-                }
-            }
+            readable(stream).await?;
+            self.read_ready(stream, n)?;
         }
         Ok(())
     }
 
-    /// The next frame's length prefix, not consumed (the four-letter-word sniff).
-    async fn peek_len(&mut self) -> Result<i32, FrameError> {
-        self.fill(4).await?;
-        Ok(i32::from_be_bytes([
-            self.buf[0],
-            self.buf[1],
-            self.buf[2],
-            self.buf[3],
-        ]))
+    /// Read what the socket has, towards `n` buffered bytes; the buffer is allocated only
+    /// now that data is there, and given back if there was none after all.
+    fn read_ready(&mut self, stream: &TcpStream, n: usize) -> Result<(), FrameError> {
+        self.buf
+            .reserve(READ_CHUNK.max(n.saturating_sub(self.buf.len())));
+        match stream.try_read_buf(&mut self.buf) {
+            Ok(0) => Err(eof()),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if self.buf.is_empty() {
+                    self.buf = BytesMut::new();
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
-    async fn next_frame(&mut self, max: usize) -> Result<Bytes, FrameError> {
-        let len = self.peek_len().await?;
+    /// The next frame's length prefix, not consumed (the four-letter-word sniff).
+    async fn peek_len(&mut self, stream: &TcpStream) -> Result<i32, FrameError> {
+        self.fill(stream, 4).await?;
+        Ok(self.buffered_len().unwrap_or_default())
+    }
+
+    fn buffered_len(&self) -> Option<i32> {
+        let b = self.buf.get(..4)?;
+        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A whole frame already buffered, taken out; `Ok(None)` when more bytes are needed.
+    fn take_frame(&mut self, max: usize) -> Result<Option<Bytes>, FrameError> {
+        let Some(len) = self.buffered_len() else {
+            return Ok(None);
+        };
         let size = usize::try_from(len).map_err(|_| FrameError::Length(len))?;
         if size > max {
             return Err(FrameError::Length(len));
         }
-        self.fill(4 + size).await?;
+        if self.buf.len() < 4 + size {
+            return Ok(None);
+        }
         let _ = self.buf.split_to(4);
         let body = self.buf.split_to(size).freeze();
         if self.buf.is_empty() {
             // release the chunk once its frames are out (they keep their own part alive)
             self.buf = BytesMut::new();
         }
-        Ok(body)
+        Ok(Some(body))
+    }
+
+    /// The next frame. A poll function rather than an async fn: its future is what every
+    /// idle connection's task holds, so its size is paid per session.
+    fn next_frame<'a>(
+        &'a mut self,
+        stream: &'a TcpStream,
+        max: usize,
+    ) -> impl Future<Output = Result<Bytes, FrameError>> + 'a {
+        std::future::poll_fn(move |cx| loop {
+            if let Some(frame) = self.take_frame(max)? {
+                return Poll::Ready(Ok(frame));
+            }
+            let want = match self.buffered_len().map(usize::try_from) {
+                Some(Ok(size)) => 4 + size,
+                _ => 4,
+            };
+            if let Err(e) = std::task::ready!(stream.poll_read_ready(cx)) {
+                return Poll::Ready(Err(e.into()));
+            }
+            self.read_ready(stream, want)?;
+        })
     }
 }
 
@@ -107,19 +138,24 @@ fn eof() -> FrameError {
     FrameError::Io(std::io::ErrorKind::UnexpectedEof.into())
 }
 
+/// A new connection's task: the four-letter-word sniff or the handshake. An established
+/// session then gets a task of its own ([`Session::serve`]) and this one ends, so what
+/// 10,000 idle sessions hold is only the small serving state, not the handshake's timers
+/// and messages as well.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     remote: SocketAddr,
     conn: ConnId,
     core: mpsc::Sender<CoreMsg>,
-    limits: &ConnLimits,
+    limits: ConnLimits,
     four_letter: FourLetterHandler,
     shutdown: CancellationToken,
+    guard: PerIpGuard,
 ) {
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
-    let mut rd = FrameReader::new(rd);
-    let first = match tokio::time::timeout(limits.handshake_timeout, rd.peek_len()).await {
+    let mut rd = FrameReader::default();
+    let first = match tokio::time::timeout(limits.handshake_timeout, rd.peek_len(&stream)).await {
         Ok(Ok(first)) => first,
         Ok(Err(e)) => {
             tracing::debug!(client = %remote, error = %e, "connection closed before handshake");
@@ -131,19 +167,22 @@ pub(super) async fn connection(
         }
     };
     if let Some(job) = four_letter(first.to_be_bytes()) {
-        answer_four_letter(wr, &core, job).await;
+        answer_four_letter(stream, &core, job).await;
         return;
     }
-    let connect =
-        match tokio::time::timeout(limits.handshake_timeout, rd.next_frame(limits.max_frame)).await
-        {
-            Ok(Ok(body)) => ConnectRequest::from_bytes(&body),
-            Ok(Err(e)) => {
-                tracing::warn!(client = %remote, error = %e, "bad connect frame; closing");
-                return;
-            }
-            Err(_) => return,
-        };
+    let connect = match tokio::time::timeout(
+        limits.handshake_timeout,
+        rd.next_frame(&stream, limits.max_frame),
+    )
+    .await
+    {
+        Ok(Ok(body)) => ConnectRequest::from_bytes(&body),
+        Ok(Err(e)) => {
+            tracing::warn!(client = %remote, error = %e, "bad connect frame; closing");
+            return;
+        }
+        Err(_) => return,
+    };
     let req = match connect {
         Ok(req) => req,
         Err(e) => {
@@ -151,112 +190,149 @@ pub(super) async fn connection(
             return;
         }
     };
-    let (out_tx, mut out_rx) = outbound_queue();
+    let (out_tx, out_rx) = outbound_queue();
     let hello = CoreMsg::Connect {
         conn,
         remote,
         req,
         out: out_tx,
     };
-    let mut wr = wr;
-    if core.send(hello).await.is_ok() {
-        let session = Session {
-            conn,
-            core: &core,
-            limits,
-            remote,
-        };
-        session
-            .serve(&mut rd, &mut wr, &mut out_rx, &shutdown)
-            .await;
+    if core.send(hello).await.is_err() {
+        let _ = stream.shutdown().await;
+        return;
     }
-    let _ = wr.shutdown().await;
-    let _ = core.send(CoreMsg::Disconnected { conn }).await;
+    let session = Session {
+        conn,
+        core,
+        max_frame: limits.max_frame,
+        remote,
+        stream,
+        rd,
+        out: out_rx,
+        shutdown,
+        _guard: guard,
+    };
+    tokio::spawn(session.serve());
 }
 
 /// An established connection: one task reads requests and writes what the core queued
 /// (a second task per connection cost every idle session its stack and bookkeeping).
-struct Session<'a> {
+struct Session {
     conn: ConnId,
-    core: &'a mpsc::Sender<CoreMsg>,
-    limits: &'a ConnLimits,
+    core: mpsc::Sender<CoreMsg>,
+    max_frame: usize,
     remote: SocketAddr,
+    stream: TcpStream,
+    rd: FrameReader,
+    out: OutboundRx,
+    shutdown: CancellationToken,
+    /// The connection's maxClientCnxns slot, given back when the session's task ends.
+    _guard: PerIpGuard,
 }
 
-impl Session<'_> {
-    /// Until the client or the core closes, or shutdown. Reading is cancel-safe (its state
-    /// lives in `rd`), so whichever side is ready goes first; a batch of replies is written
-    /// to the end before the next frame is read.
-    async fn serve(
-        &self,
-        rd: &mut FrameReader,
-        wr: &mut OwnedWriteHalf,
-        out: &mut OutboundRx,
-        shutdown: &CancellationToken,
-    ) {
+impl Session {
+    /// Until the client or the core closes, or shutdown; then the core is told. (An async
+    /// block, not an async fn taking `self`: that would hold the session twice.)
+    #[allow(clippy::manual_async_fn)]
+    fn serve(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            self.serve_frames().await;
+            let _ = self.stream.shutdown().await;
+            let gone = CoreMsg::Disconnected { conn: self.conn };
+            if let Err(Some(msg)) = try_to_core(&self.core, gone) {
+                wait_for_core(&self.core, msg).await;
+            }
+        }
+    }
+
+    /// Reading is cancel-safe (its state lives in `rd`), so whichever side is ready goes
+    /// first; a batch of replies is written to the end before the next frame is read.
+    async fn serve_frames(&mut self) {
         loop {
-            tokio::select! {
+            // the handlers run after the select so that its futures are gone by then: the
+            // task is sized by the larger of the two, not their sum
+            let ready = tokio::select! {
                 biased;
-                msg = out.recv() => {
-                    let Some(first) = msg else { return };
-                    match write_batch(wr, out, first).await {
-                        Ok(false) => {}
-                        Ok(true) | Err(_) => return,
+                msg = self.out.recv() => Ready::Out(msg),
+                _ = self.shutdown.cancelled() => return,
+                frame = self.rd.next_frame(&self.stream, self.max_frame) => Ready::Frame(frame),
+            };
+            match ready {
+                Ready::Out(None) => return,
+                Ready::Out(Some(first)) => {
+                    let (bytes, close) = gather(&mut self.out, first);
+                    match write_now(&mut self.stream, bytes) {
+                        Ok(None) => {}
+                        Ok(Some(wait)) => {
+                            if wait.await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                    if close {
+                        return;
                     }
                 }
-                _ = shutdown.cancelled() => return,
-                frame = rd.next_frame(self.limits.max_frame) => {
-                    if !self.request(frame).await {
+                Ready::Frame(frame) => {
+                    let Some(msg) = self.packet(frame) else {
                         return;
+                    };
+                    match try_to_core(&self.core, msg) {
+                        Ok(()) => {}
+                        Err(Some(msg)) => {
+                            if !wait_for_core(&self.core, msg).await {
+                                return;
+                            }
+                        }
+                        Err(None) => return,
                     }
                 }
             }
         }
     }
 
-    /// Hand one frame to the core; false when the connection must end.
-    async fn request(&self, frame: Result<Bytes, FrameError>) -> bool {
+    /// The core's message for one frame; None when the connection must end.
+    fn packet(&self, frame: Result<Bytes, FrameError>) -> Option<CoreMsg> {
         let frame = match frame {
             Ok(f) => f,
-            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return false
-            }
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
             Err(e) => {
                 tracing::warn!(client = %self.remote, error = %e, "bad frame; closing connection");
-                return false;
+                return None;
             }
         };
         if frame.len() < 8 {
             tracing::warn!(client = %self.remote, len = frame.len(), "frame shorter than a RequestHeader; closing");
-            return false;
+            return None;
         }
         let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         let op = OpCode(i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
-        let msg = CoreMsg::Packet {
+        Some(CoreMsg::Packet {
             conn: self.conn,
             xid,
             op,
             body: frame.slice(8..),
             received: tokio::time::Instant::now(),
-        };
-        self.core.send(msg).await.is_ok()
+        })
     }
 }
 
-/// Write `first` and whatever else is queued (up to [`WRITE_BATCH`] bytes) in one write;
-/// Ok(true) when a Close was among them (everything before it is written first). A lone
-/// reply, the common case, is written as is, without a batch buffer.
-async fn write_batch(
-    wr: &mut OwnedWriteHalf,
-    out: &mut OutboundRx,
-    first: Outbound,
-) -> std::io::Result<bool> {
+/// What woke an established connection.
+enum Ready {
+    Out(Option<Outbound>),
+    Frame(Result<Bytes, FrameError>),
+}
+
+/// `first` and whatever else is queued (up to [`WRITE_BATCH`] bytes) as one buffer, and
+/// whether a Close was among them (everything before it is still written). A lone reply, the
+/// common case, is the frame itself, without a batch buffer.
+fn gather(out: &mut OutboundRx, first: Outbound) -> (Bytes, bool) {
     let Outbound::Frame(first) = first else {
-        return Ok(true);
+        return (Bytes::new(), true);
     };
     let Some(second) = out.try_recv() else {
-        wr.write_all(&first).await?;
-        return Ok(false);
+        return (first, false);
     };
     let mut buf = Vec::from(&first[..]);
     let mut next = Some(second);
@@ -273,12 +349,49 @@ async fn write_batch(
             next = out.try_recv();
         }
     }
-    wr.write_all(&buf).await?;
-    Ok(close)
+    (Bytes::from(buf), close)
+}
+
+/// The rest of a write that has to wait for room in the socket.
+type WriteWait<'a> = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + 'a>>;
+
+/// Write `bytes` now as far as the socket takes them; the socket nearly always takes them
+/// all. Only waiting for room is a future, kept on the heap while it waits, so that an idle
+/// connection's task stays small.
+fn write_now(stream: &mut TcpStream, bytes: Bytes) -> std::io::Result<Option<WriteWait<'_>>> {
+    let written = match stream.try_write(&bytes) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    if written >= bytes.len() {
+        return Ok(None);
+    }
+    let rest = bytes.slice(written..);
+    Ok(Some(Box::pin(async move { stream.write_all(&rest).await })))
+}
+
+/// Hand `msg` to the core: `Err(Some(msg))` when its queue is full (globalOutstandingLimit)
+/// and the caller must wait with [`wait_for_core`], `Err(None)` once the core is gone.
+fn try_to_core(core: &mpsc::Sender<CoreMsg>, msg: CoreMsg) -> Result<(), Option<CoreMsg>> {
+    match core.try_send(msg) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(msg)) => Err(Some(msg)),
+        Err(TrySendError::Closed(_)) => Err(None),
+    }
+}
+
+/// The rare wait for room in the core's queue, on the heap: inline, its future would be the
+/// largest part of every idle connection's task.
+fn wait_for_core(
+    core: &mpsc::Sender<CoreMsg>,
+    msg: CoreMsg,
+) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+    Box::pin(async move { core.send(msg).await.is_ok() })
 }
 
 async fn answer_four_letter(
-    mut wr: OwnedWriteHalf,
+    mut wr: TcpStream,
     core: &mpsc::Sender<CoreMsg>,
     job: Box<dyn FnOnce(&mut CoreState) -> String + Send>,
 ) {

@@ -113,9 +113,15 @@ pub async fn serve(
         let limits = limits.clone();
         let four_letter = four_letter.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            connection(stream, remote, id, core, &limits, four_letter, shutdown).await;
-            drop(guard);
-        });
+        tokio::spawn(connection(
+            stream,
+            remote,
+            id,
+            core,
+            limits,
+            four_letter,
+            shutdown,
+            guard,
+        ));
     }
 }

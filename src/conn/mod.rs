@@ -1,6 +1,6 @@
 //! The client port (`NIOServerCnxnFactory`, `NIOServerCnxn`): accept with a per-IP cap
-//! (maxClientCnxns), a first-four-bytes sniff for four-letter words, the handshake, then one
-//! reader and one writer task per connection. The network side knows nothing of the tree: it
+//! (maxClientCnxns), a first-four-bytes sniff for four-letter words and the handshake in one
+//! task, then one small task per session that reads requests and writes what is queued. The network side knows nothing of the tree: it
 //! hands frames to the core and writes what the core queues for it.
 
 mod connection;
