@@ -198,6 +198,9 @@ async fn start_standalone(
     let log = LogStage::spawn(storage.log, durable_tx)
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     state.attach_persistence(log, storage.snapshots, &storage.sessions);
+    if storage.snapshot_pending {
+        state.take_startup_snapshot();
+    }
     Ok(tokio::spawn(pipeline::run(state, core_rx, durable_rx)))
 }
 

@@ -1,5 +1,6 @@
 //! Opening the data directory at start-up (`ZooKeeperServer#loadData`): recover, take the
-//! clean snapshot the reference takes after loading, and open the txn log for appends.
+//! clean snapshot the reference takes after loading (here, unless the directory had none, in
+//! the background once clients are served), and open the txn log for appends.
 
 use crate::config::ServerConfig;
 use crate::persist::restore::{restore, version_dir, RestoreError};
@@ -29,6 +30,8 @@ pub(super) struct Storage {
     pub(super) sessions: Vec<(i64, i32)>,
     pub(super) log: TxnLog,
     pub(super) snapshots: SnapshotConfig,
+    /// The start-up snapshot is still to be taken, by the core as a fuzzy snapshot.
+    pub(super) snapshot_pending: bool,
 }
 
 pub(super) fn compression(name: &str) -> SnapshotCompression {
@@ -59,23 +62,29 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
     }
     let restored = restore(&snap_dir, &log_dir, tree_options, cfg.snapshot_trust_empty)?;
     let snapshots = snapshot_config(cfg);
-    let zxid = restored.tree.last_processed_zxid();
-    // `ZooKeeperServer#loadData` takes this snapshot with syncSnap=false: every txn in it is
-    // already durable in the log, and a torn file is skipped for an older one at the next start
-    snapshot::write_snapshot(
-        &snapshots.snap_dir,
-        zxid,
-        &restored.tree,
-        &restored.sessions,
-        snapshots.compression,
-        false,
-    )?;
+    // `ZooKeeperServer#loadData` takes this snapshot before serving. Every txn in it is
+    // already durable in the log, so with an older snapshot on disk it can as well be written
+    // while clients are served (a restart then replays from the older one): serving starts a
+    // whole snapshot write sooner. Without one it is written now, so that no log is ever
+    // left without a snapshot to replay it onto.
+    let snapshot_pending = restored.snapshot.is_some();
+    if !snapshot_pending {
+        snapshot::write_snapshot(
+            &snapshots.snap_dir,
+            restored.tree.last_processed_zxid(),
+            &restored.tree,
+            &restored.sessions,
+            snapshots.compression,
+            false,
+        )?;
+    }
     let log = TxnLog::open(&log_dir, txn_log_options(cfg))?;
     Ok(Storage {
         tree: restored.tree,
         sessions: restored.sessions,
         log,
         snapshots,
+        snapshot_pending,
     })
 }
 

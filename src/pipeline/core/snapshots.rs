@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::oneshot;
 
 use super::CoreState;
 pub(crate) use crate::persist::snapshot::SnapshotPart;
@@ -40,6 +41,8 @@ pub(crate) const MAX_SLICE_GAP: Duration = Duration::from_millis(10);
 pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
 /// Messages the channel to the snapshot thread holds (≈ 4 MiB of chunks).
 pub(crate) const CHANNEL_CHUNKS: usize = 64;
+/// Longest a clean shutdown waits for the snapshot in progress to be filed.
+const FINISH_WAIT: Duration = Duration::from_secs(60);
 
 /// Where and how snapshots are written.
 #[derive(Debug, Clone)]
@@ -62,6 +65,8 @@ pub(crate) struct SnapshotPolicy {
     /// From a snapshot's start until its thread has finished with it.
     running: Arc<AtomicBool>,
     live: Option<LiveSnapshot>,
+    /// Resolves once the snapshot thread has filed (or given up) the snapshot it was given.
+    filed: Option<oneshot::Receiver<()>>,
 }
 
 impl SnapshotPolicy {
@@ -75,6 +80,7 @@ impl SnapshotPolicy {
             bytes: 0,
             running: Arc::new(AtomicBool::new(false)),
             live: None,
+            filed: None,
         };
         p.reroll();
         p
@@ -258,6 +264,18 @@ impl CoreState {
         self.start_snapshot();
     }
 
+    /// The snapshot `ZooKeeperServer#loadData` takes after recovery, here fuzzy and sliced
+    /// between requests like any other: clients are served meanwhile, and until it is filed
+    /// the previous snapshot and the log hold everything. Needs [`CoreState::attach_persistence`].
+    pub fn take_startup_snapshot(&mut self) {
+        let Some(policy) = self.snapshots.as_mut() else {
+            return;
+        };
+        if !policy.running.swap(true, Ordering::AcqRel) {
+            self.start_snapshot();
+        }
+    }
+
     /// A fuzzy snapshot of the tree as it stands starts; the core loop drives it.
     fn start_snapshot(&mut self) {
         let sessions = self.sessions.sessions();
@@ -272,6 +290,7 @@ impl CoreState {
             fsync: policy.config.fsync,
         };
         let running = policy.running.clone();
+        let (filed_tx, filed_rx) = oneshot::channel();
         let on_done: SnapshotDone = Box::new(move |result| {
             match result {
                 Ok(path) => tracing::info!(file = %path.display(), "snapshot written"),
@@ -279,13 +298,37 @@ impl CoreState {
                 Err(e) => tracing::error!(error = %e, "snapshot failed"),
             }
             running.store(false, Ordering::Release);
+            let _ = filed_tx.send(());
         });
+        policy.filed = Some(filed_rx);
         match spawn_snapshot_writer(target, sessions, CHANNEL_CHUNKS, on_done) {
             Ok(tx) => policy.live = Some(LiveSnapshot::new(job, tx)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the snapshot thread");
                 policy.running.store(false, Ordering::Release);
             }
+        }
+    }
+
+    /// On a clean shutdown: complete the snapshot in progress, if any, and wait (bounded)
+    /// until it is filed, so that a server stopped soon after start still leaves its
+    /// start-up snapshot, as the reference (which writes it before serving) does.
+    pub(super) async fn finish_snapshot(&mut self) {
+        let finish = async {
+            loop {
+                match self.snapshot_work() {
+                    SnapshotWork::Idle => break,
+                    SnapshotWork::Blocked(tx) => super::timers::room_in(Some(tx)).await,
+                    SnapshotWork::Ready | SnapshotWork::Overdue => {}
+                }
+                self.snapshot_slice();
+            }
+            if let Some(filed) = self.snapshots.as_mut().and_then(|p| p.filed.take()) {
+                let _ = filed.await;
+            }
+        };
+        if tokio::time::timeout(FINISH_WAIT, finish).await.is_err() {
+            tracing::warn!("shutting down before the snapshot in progress was written");
         }
     }
 

@@ -27,7 +27,10 @@ pub async fn run(
 ) -> Result<(), String> {
     match run_role(&mut state, &mut rx, &mut durable, None).await {
         CoreExit::Fatal(e) => Err(e),
-        CoreExit::Shutdown | CoreExit::Reelect(_) => Ok(()),
+        CoreExit::Shutdown | CoreExit::Reelect(_) => {
+            state.finish_snapshot().await;
+            Ok(())
+        }
     }
 }
 
@@ -95,7 +98,7 @@ pub async fn run_role(
 }
 
 /// Resolves once the snapshot thread's channel has room (or is closed).
-async fn room_in(tx: Option<mpsc::Sender<SnapshotPart>>) {
+pub(super) async fn room_in(tx: Option<mpsc::Sender<SnapshotPart>>) {
     if let Some(tx) = tx {
         // the permit is dropped at once: the next slice's try_send takes the room
         let _ = tx.reserve().await;
