@@ -1,10 +1,17 @@
 //! The log stage (`SyncRequestProcessor`): a dedicated thread owns the txn log. It takes every
 //! txn queued since its last fsync, appends them all, fsyncs once (group commit), and reports
 //! the highest durable zxid back to the core, which only then applies and acknowledges them.
+//!
+//! Group size: pipelining clients split into two groups that alternate — one waits in the
+//! queue while the other's fsync runs, and returns only after it — so each fsync would serve
+//! about half of what is in flight. When fewer txns are queued than the last group plus those
+//! (what was in flight a moment ago), the thread waits for the rest, never longer than one
+//! fsync lasts: the groups merge and one fsync serves them all. A lone writer is never held
+//! (its group is itself), and the wait is the smaller the cheaper a commit is (forceSync=no).
 
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -37,6 +44,8 @@ pub struct LogStage {
 
 /// The largest group one fsync serves (`zookeeper.maxBatchSize` is 1000 in 3.8).
 const MAX_BATCH: usize = 1000;
+/// Longest a group waits for stragglers, whatever a commit costs.
+const MAX_GATHER: Duration = Duration::from_millis(1);
 
 impl LogStage {
     pub fn spawn(
@@ -75,30 +84,79 @@ fn run(
     rx: &std_mpsc::Receiver<SyncRequest>,
     events: &mpsc::UnboundedSender<SyncEvent>,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut last = None;
-        let mut next = Some(first);
-        let mut count = 0;
-        while let Some(req) = next.take() {
-            match apply(log, req) {
-                Ok(Some(zxid)) => last = Some(zxid),
-                Ok(None) => {}
-                Err(e) => return fatal(events, e),
-            }
-            count += 1;
-            if count < MAX_BATCH {
-                next = rx.try_recv().ok();
+    let mut last_group = 0usize;
+    // how long a commit takes, smoothed: the longest a group waits for stragglers
+    let mut commit_time = Duration::ZERO;
+    loop {
+        // what queued while the last commit ran: the other group
+        let (first, waited) = match rx.try_recv() {
+            Ok(req) => (req, false),
+            Err(std_mpsc::TryRecvError::Empty) => match rx.recv() {
+                Ok(req) => (req, true),
+                Err(_) => return,
+            },
+            Err(std_mpsc::TryRecvError::Disconnected) => return,
+        };
+        let mut group = Group::default();
+        if let Err(e) = group.take(log, first, rx) {
+            return fatal(events, e);
+        }
+        let queued = if waited { 0 } else { group.count };
+        // the last group's clients are sending again: wait for them, one commit at most
+        let expected = (last_group + queued).min(MAX_BATCH);
+        let until = Instant::now() + commit_time.min(MAX_GATHER);
+        while group.count < expected {
+            let left = until.saturating_duration_since(Instant::now());
+            let Ok(req) = rx.recv_timeout(left) else {
+                break;
+            };
+            if let Err(e) = group.take(log, req, rx) {
+                return fatal(events, e);
             }
         }
-        let Some(zxid) = last else { continue };
+        let Some(zxid) = group.last_zxid else {
+            continue;
+        };
         let started = Instant::now();
         if let Err(e) = log.commit() {
             return fatal(events, e);
         }
-        tracing::trace!(zxid, count, elapsed = ?started.elapsed(), "group commit");
+        let took = started.elapsed();
+        commit_time = (commit_time * 7 + took) / 8;
+        tracing::trace!(zxid, count = group.count, elapsed = ?took, "group commit");
+        last_group = group.count;
         if events.send(SyncEvent::Durable { zxid }).is_err() {
             return;
         }
+    }
+}
+
+/// The txns one commit will make durable.
+#[derive(Default)]
+struct Group {
+    count: usize,
+    last_zxid: Option<i64>,
+}
+
+impl Group {
+    /// Append `req` and whatever else is queued already (up to [`MAX_BATCH`]).
+    fn take(
+        &mut self,
+        log: &mut TxnLog,
+        req: SyncRequest,
+        rx: &std_mpsc::Receiver<SyncRequest>,
+    ) -> Result<(), crate::persist::error::PersistError> {
+        let mut next = Some(req);
+        while let Some(req) = next.take() {
+            if let Some(zxid) = apply(log, req)? {
+                self.last_zxid = Some(zxid);
+            }
+            self.count += 1;
+            if self.count < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        Ok(())
     }
 }
 
