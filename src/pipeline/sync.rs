@@ -7,7 +7,8 @@
 //! about half of what is in flight. When fewer txns are queued than the last group plus those
 //! (what was in flight a moment ago), the thread waits for the rest, never longer than one
 //! fsync lasts: the groups merge and one fsync serves them all. A lone writer is never held
-//! (its group is itself), and the wait is the smaller the cheaper a commit is (forceSync=no).
+//! (its group is itself), the wait is the smaller the cheaper a commit is (forceSync=no),
+//! and with many txns in flight it is not needed (the groups are large already).
 
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
@@ -38,7 +39,11 @@ pub enum SyncEvent {
 }
 
 pub struct LogStage {
-    tx: std_mpsc::Sender<SyncRequest>,
+    tx: std_mpsc::Sender<Vec<SyncRequest>>,
+    /// Submitted since the last [`LogStage::flush`]: handed over together, so that the
+    /// requests one turn of the core produced wake the log thread once.
+    pending: Vec<SyncRequest>,
+    stopped: bool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -46,30 +51,49 @@ pub struct LogStage {
 const MAX_BATCH: usize = 1000;
 /// Longest a group waits for stragglers, whatever a commit costs.
 const MAX_GATHER: Duration = Duration::from_millis(1);
+/// Groups are gathered only while this few txns are in flight.
+const GATHER_MAX: usize = 32;
 
 impl LogStage {
     pub fn spawn(
         mut log: TxnLog,
         events: mpsc::UnboundedSender<SyncEvent>,
     ) -> std::io::Result<LogStage> {
-        let (tx, rx) = std_mpsc::channel::<SyncRequest>();
+        let (tx, rx) = std_mpsc::channel::<Vec<SyncRequest>>();
         let thread = std::thread::Builder::new()
             .name("txnlog-sync".into())
             .spawn(move || run(&mut log, &rx, &events))?;
         Ok(LogStage {
             tx,
+            pending: Vec::new(),
+            stopped: false,
             thread: Some(thread),
         })
     }
 
-    /// Queue work; false if the log thread has stopped (after a fatal error).
-    pub fn submit(&self, req: SyncRequest) -> bool {
-        self.tx.send(req).is_ok()
+    /// Queue work until the next [`LogStage::flush`]; false if the log thread has stopped
+    /// (after a fatal error).
+    pub fn submit(&mut self, req: SyncRequest) -> bool {
+        self.pending.push(req);
+        !self.stopped
+    }
+
+    /// Hand what was submitted to the log thread; the core calls it before it waits for
+    /// anything. False if the log thread has stopped.
+    pub fn flush(&mut self) -> bool {
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            if self.tx.send(batch).is_err() {
+                self.stopped = true;
+            }
+        }
+        !self.stopped
     }
 }
 
 impl Drop for LogStage {
     fn drop(&mut self) {
+        self.flush();
         // closing the channel ends the thread after it has committed what it holds
         let (dead_tx, _) = std_mpsc::channel();
         drop(std::mem::replace(&mut self.tx, dead_tx));
@@ -81,7 +105,7 @@ impl Drop for LogStage {
 
 fn run(
     log: &mut TxnLog,
-    rx: &std_mpsc::Receiver<SyncRequest>,
+    rx: &std_mpsc::Receiver<Vec<SyncRequest>>,
     events: &mpsc::UnboundedSender<SyncEvent>,
 ) {
     let mut last_group = 0usize;
@@ -103,7 +127,14 @@ fn run(
         }
         let queued = if waited { 0 } else { group.count };
         // the last group's clients are sending again: wait for them, one commit at most
-        let expected = (last_group + queued).min(MAX_BATCH);
+        // (only small groups: larger ones already share their fsyncs well, and the core,
+        // not the disk, paces them, so waiting would only add latency)
+        let in_flight = last_group + queued;
+        let expected = if in_flight <= GATHER_MAX {
+            in_flight
+        } else {
+            0
+        };
         let until = Instant::now() + commit_time.min(MAX_GATHER);
         while group.count < expected {
             let left = until.saturating_duration_since(Instant::now());
@@ -139,19 +170,21 @@ struct Group {
 }
 
 impl Group {
-    /// Append `req` and whatever else is queued already (up to [`MAX_BATCH`]).
+    /// Append `reqs` and whatever else is queued already (up to about [`MAX_BATCH`]).
     fn take(
         &mut self,
         log: &mut TxnLog,
-        req: SyncRequest,
-        rx: &std_mpsc::Receiver<SyncRequest>,
+        reqs: Vec<SyncRequest>,
+        rx: &std_mpsc::Receiver<Vec<SyncRequest>>,
     ) -> Result<(), crate::persist::error::PersistError> {
-        let mut next = Some(req);
-        while let Some(req) = next.take() {
-            if let Some(zxid) = apply(log, req)? {
-                self.last_zxid = Some(zxid);
+        let mut next = Some(reqs);
+        while let Some(reqs) = next.take() {
+            for req in reqs {
+                if let Some(zxid) = apply(log, req)? {
+                    self.last_zxid = Some(zxid);
+                }
+                self.count += 1;
             }
-            self.count += 1;
             if self.count < MAX_BATCH {
                 next = rx.try_recv().ok();
             }

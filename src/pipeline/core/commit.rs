@@ -72,7 +72,7 @@ impl CoreState {
             self.propose(txn);
             return;
         }
-        match &self.log {
+        match &mut self.log {
             Some(log) => {
                 let bytes = txn.to_vec();
                 let len = bytes.len();
@@ -97,7 +97,7 @@ impl CoreState {
         let zxid = txn.header.zxid;
         let bytes = txn.to_vec();
         let len = bytes.len();
-        match &self.log {
+        match &mut self.log {
             Some(log) => {
                 if !log.submit(SyncRequest::Append { zxid, bytes }) {
                     tracing::error!(zxid, "the log stage has stopped");
@@ -107,6 +107,21 @@ impl CoreState {
             None => tracing::error!(zxid, "no txn log to append to"),
         }
         self.note_logged(len);
+    }
+
+    /// Hand the txns of this turn of the loop to the log thread (one wake-up for all).
+    pub(super) fn flush_log(&mut self) {
+        let Some(log) = &mut self.log else {
+            return;
+        };
+        if !log.flush() {
+            tracing::error!(
+                "the log stage has stopped; txns submitted to it will not be acknowledged"
+            );
+            if !matches!(self.role, Role::Standalone) {
+                self.reelect("the txn log stopped");
+            }
+        }
     }
 
     /// The log stage made everything up to `zxid` durable.

@@ -258,7 +258,7 @@ impl CoreState {
             tracing::warn!("too busy to snapshot, skipping");
             return;
         }
-        if let Some(log) = &self.log {
+        if let Some(log) = &mut self.log {
             log.submit(SyncRequest::Roll);
         }
         self.start_snapshot();

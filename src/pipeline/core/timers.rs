@@ -56,6 +56,8 @@ pub async fn run_role(
     half_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     half_tick.tick().await;
     loop {
+        // everything this turn logged goes to the log thread before the loop waits
+        state.flush_log();
         if let Some(reason) = state.reelect.take() {
             return CoreExit::Reelect(reason);
         }
@@ -84,7 +86,17 @@ pub async fn run_role(
                 QuorumIn::Learner(msg) => state.on_leader_message(msg),
             },
             msg = rx.recv() => match msg {
-                Some(msg) => state.handle(msg),
+                Some(msg) => {
+                    state.handle(msg);
+                    // and what else is queued: the txns of the lot reach the log thread
+                    // in one hand-over
+                    for _ in 1..DRAIN_MAX {
+                        match rx.try_recv() {
+                            Ok(msg) => state.handle(msg),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => return CoreExit::Shutdown,
             },
             _ = half_tick.tick(), if leading => state.leader_half_tick(),
@@ -96,6 +108,9 @@ pub async fn run_role(
         }
     }
 }
+
+/// Most client messages the core handles in one turn of its loop.
+const DRAIN_MAX: usize = 64;
 
 /// Resolves once the snapshot thread's channel has room (or is closed).
 pub(super) async fn room_in(tx: Option<mpsc::Sender<SnapshotPart>>) {
