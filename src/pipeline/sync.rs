@@ -8,7 +8,9 @@
 //! (what was in flight a moment ago), the thread waits for the rest, never longer than one
 //! fsync lasts: the groups merge and one fsync serves them all. A lone writer is never held
 //! (its group is itself), the wait is the smaller the cheaper a commit is (forceSync=no),
-//! and with many txns in flight it is not needed (the groups are large already).
+//! and with many txns in flight it is not needed (the groups are large already). Clients
+//! that do not wait for their replies (a fixed request rate) do not come back as a group: a
+//! wait that ends without the rest turns waiting off for the next [`GATHER_BACKOFF`] groups.
 
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
@@ -50,7 +52,9 @@ pub struct LogStage {
 /// The largest group one fsync serves (`zookeeper.maxBatchSize` is 1000 in 3.8).
 const MAX_BATCH: usize = 1000;
 /// Longest a group waits for stragglers, whatever a commit costs.
-const MAX_GATHER: Duration = Duration::from_millis(1);
+const MAX_GATHER: Duration = Duration::from_micros(500);
+/// Groups committed without waiting after a wait that was in vain.
+const GATHER_BACKOFF: u32 = 32;
 /// Groups are gathered only while this few txns are in flight.
 const GATHER_MAX: usize = 32;
 
@@ -109,6 +113,7 @@ fn run(
     events: &mpsc::UnboundedSender<SyncEvent>,
 ) {
     let mut last_group = 0usize;
+    let mut skip_gathers = 0u32;
     // how long a commit takes, smoothed: the longest a group waits for stragglers
     let mut commit_time = Duration::ZERO;
     loop {
@@ -130,7 +135,10 @@ fn run(
         // (only small groups: larger ones already share their fsyncs well, and the core,
         // not the disk, paces them, so waiting would only add latency)
         let in_flight = last_group + queued;
-        let expected = if in_flight <= GATHER_MAX {
+        let expected = if skip_gathers > 0 {
+            skip_gathers -= 1;
+            0
+        } else if in_flight <= GATHER_MAX {
             in_flight
         } else {
             0
@@ -139,6 +147,7 @@ fn run(
         while group.count < expected {
             let left = until.saturating_duration_since(Instant::now());
             let Ok(req) = rx.recv_timeout(left) else {
+                skip_gathers = GATHER_BACKOFF;
                 break;
             };
             if let Err(e) = group.take(log, req, rx) {
