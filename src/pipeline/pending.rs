@@ -29,6 +29,9 @@ pub struct PendingChanges {
     by_path: HashMap<String, Vec<ChangeRecord>>,
     /// The tree digest after each pending change, in zxid order (`precalculatedDigest`).
     digests: VecDeque<(i64, i64)>,
+    /// Every record's zxid and path in the order added (zxid order), so that applying a txn
+    /// visits only its own paths instead of every pending one.
+    order: VecDeque<(i64, String)>,
 }
 
 impl PendingChanges {
@@ -65,6 +68,7 @@ impl PendingChanges {
     }
 
     pub fn add(&mut self, path: &str, rec: ChangeRecord) {
+        self.order.push_back((rec.zxid, path.to_string()));
         self.by_path.entry(path.to_string()).or_default().push(rec);
     }
 
@@ -84,10 +88,19 @@ impl PendingChanges {
         while self.digests.front().is_some_and(|(z, _)| *z <= zxid) {
             self.digests.pop_front();
         }
-        self.by_path.retain(|_, stack| {
-            stack.retain(|r| r.zxid > zxid);
-            !stack.is_empty()
-        });
+        while self.order.front().is_some_and(|(z, _)| *z <= zxid) {
+            let Some((_, path)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(stack) = self.by_path.get_mut(&path) {
+                // records are pushed in zxid order: the applied ones are at the bottom
+                let done = stack.iter().take_while(|r| r.zxid <= zxid).count();
+                stack.drain(..done);
+                if stack.is_empty() {
+                    self.by_path.remove(&path);
+                }
+            }
+        }
     }
 
     /// Paths whose pending state says a session owns (true) or no longer has (false) them.
@@ -107,5 +120,52 @@ impl PendingChanges {
 
     pub fn is_empty(&self) -> bool {
         self.by_path.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(zxid: i64, version: i32) -> ChangeRecord {
+        ChangeRecord {
+            zxid,
+            stat: Some(StatPersisted {
+                version,
+                ..StatPersisted::default()
+            }),
+            data: None,
+            child_count: 0,
+            acl: Arc::new(Vec::new()),
+            node_digest: 0,
+        }
+    }
+
+    fn version(p: &PendingChanges, tree: &DataTree, path: &str) -> Option<i32> {
+        p.get(tree, path).and_then(|r| r.stat).map(|s| s.version)
+    }
+
+    #[test]
+    fn applying_drops_exactly_the_records_up_to_the_applied_zxid() {
+        let tree = DataTree::new(false);
+        let mut p = PendingChanges::default();
+        p.add("/a", rec(1, 1));
+        p.add("/b", rec(2, 1));
+        p.add("/a", rec(3, 2));
+        p.add("/c", rec(4, 1));
+        p.rollback(4);
+        p.applied_through(1);
+        assert_eq!(version(&p, &tree, "/a"), Some(2), "zxid 3 still pending");
+        assert_eq!(version(&p, &tree, "/b"), Some(1));
+        p.applied_through(3);
+        assert_eq!(
+            version(&p, &tree, "/a"),
+            None,
+            "back to the tree (no /a there)"
+        );
+        assert_eq!(version(&p, &tree, "/c"), None, "rolled back");
+        assert!(p.is_empty());
+        p.applied_through(4);
+        assert!(p.is_empty());
     }
 }
