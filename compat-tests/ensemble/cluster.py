@@ -41,15 +41,29 @@ def log(*a):
     print("[ensemble]", *a, file=sys.stderr, flush=True)
 
 
+# Every port handed out in this run: the kernel may give a port that was free a moment ago to
+# the next bind(0) again, and two nodes of one ensemble once got the same client port that way.
+_HANDED_OUT = set()
+
+
 def free_ports(n):
-    """n distinct free ports (all sockets held open until all are chosen)."""
-    socks = []
+    """n free ports, distinct from each other and from every port handed out before in this run
+    (all candidate sockets are held open until all are chosen)."""
+    socks, ports = [], []
     try:
-        for _ in range(n):
+        for _ in range(50 * n):
+            if len(ports) == n:
+                break
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                ports.append(port)
+        if len(ports) < n:
+            raise Fail(f"could not find {n} unused ports")
+        return ports
     finally:
         for s in socks:
             s.close()
