@@ -14,8 +14,6 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -62,10 +60,8 @@ pub(crate) struct SnapshotPolicy {
     size_roll: i64,
     txns: i64,
     bytes: i64,
-    /// From a snapshot's start until its thread has finished with it.
-    running: Arc<AtomicBool>,
     live: Option<LiveSnapshot>,
-    /// Resolves once the snapshot thread has filed (or given up) the snapshot it was given.
+    /// From a snapshot's start: resolves once its thread has filed (or given up) the file.
     filed: Option<oneshot::Receiver<()>>,
 }
 
@@ -78,7 +74,6 @@ impl SnapshotPolicy {
             size_roll: 0,
             txns: 0,
             bytes: 0,
-            running: Arc::new(AtomicBool::new(false)),
             live: None,
             filed: None,
         };
@@ -102,6 +97,18 @@ impl SnapshotPolicy {
         } else {
             0
         };
+    }
+
+    /// A snapshot is between its start and its file being written (or given up).
+    fn busy(&mut self) -> bool {
+        let Some(filed) = self.filed.as_mut() else {
+            return false;
+        };
+        if matches!(filed.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            return true;
+        }
+        self.filed = None;
+        false
     }
 
     /// Count one logged txn; true when it is time to roll and snapshot.
@@ -254,7 +261,7 @@ impl CoreState {
         policy.txns = 0;
         policy.bytes = 0;
         policy.reroll();
-        if policy.running.swap(true, Ordering::AcqRel) {
+        if policy.busy() {
             tracing::warn!("too busy to snapshot, skipping");
             return;
         }
@@ -271,7 +278,7 @@ impl CoreState {
         let Some(policy) = self.snapshots.as_mut() else {
             return;
         };
-        if !policy.running.swap(true, Ordering::AcqRel) {
+        if !policy.busy() {
             self.start_snapshot();
         }
     }
@@ -289,7 +296,7 @@ impl CoreState {
             compression: policy.config.compression,
             fsync: policy.config.fsync,
         };
-        let running = policy.running.clone();
+        // dropped unsent (the thread not started) it reads as filed, too
         let (filed_tx, filed_rx) = oneshot::channel();
         let on_done: SnapshotDone = Box::new(move |result| {
             match result {
@@ -297,7 +304,6 @@ impl CoreState {
                 // a failed snapshot loses nothing: the txn log still holds every txn
                 Err(e) => tracing::error!(error = %e, "snapshot failed"),
             }
-            running.store(false, Ordering::Release);
             let _ = filed_tx.send(());
         });
         policy.filed = Some(filed_rx);
@@ -305,7 +311,6 @@ impl CoreState {
             Ok(tx) => policy.live = Some(LiveSnapshot::new(job, tx)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the snapshot thread");
-                policy.running.store(false, Ordering::Release);
             }
         }
     }
