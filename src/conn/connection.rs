@@ -4,7 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
@@ -45,20 +45,21 @@ struct FrameReader {
     buf: BytesMut,
 }
 
-/// Read readiness as one small future: tokio's `readable()` is a chain of async fns of some
-/// 200 bytes, held by every idle connection's task.
-async fn readable(stream: &TcpStream) -> std::io::Result<()> {
-    std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await
-}
-
 impl FrameReader {
-    /// Read until at least `n` bytes are buffered.
-    async fn fill(&mut self, stream: &TcpStream, n: usize) -> Result<(), FrameError> {
+    /// Read until at least `n` bytes are buffered. Handshake and requests wait for bytes only
+    /// through this poll function: its futures are what every idle connection's task holds,
+    /// so their size is paid per session (tokio's `readable()` is a chain of some 200 bytes).
+    fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: &TcpStream,
+        n: usize,
+    ) -> Poll<Result<(), FrameError>> {
         while self.buf.len() < n {
-            readable(stream).await?;
+            std::task::ready!(stream.poll_read_ready(cx))?;
             self.read_ready(stream, n)?;
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     /// Read what the socket has, towards `n` buffered bytes; the buffer is allocated only
@@ -81,7 +82,7 @@ impl FrameReader {
 
     /// The next frame's length prefix, not consumed (the four-letter-word sniff).
     async fn peek_len(&mut self, stream: &TcpStream) -> Result<i32, FrameError> {
-        self.fill(stream, 4).await?;
+        std::future::poll_fn(|cx| self.poll_fill(cx, stream, 4)).await?;
         Ok(self.buffered_len().unwrap_or_default())
     }
 
@@ -111,8 +112,7 @@ impl FrameReader {
         Ok(Some(body))
     }
 
-    /// The next frame. A poll function rather than an async fn: its future is what every
-    /// idle connection's task holds, so its size is paid per session.
+    /// The next frame.
     fn next_frame<'a>(
         &'a mut self,
         stream: &'a TcpStream,
@@ -126,10 +126,7 @@ impl FrameReader {
                 Some(Ok(size)) => 4 + size,
                 _ => 4,
             };
-            if let Err(e) = std::task::ready!(stream.poll_read_ready(cx)) {
-                return Poll::Ready(Err(e.into()));
-            }
-            self.read_ready(stream, want)?;
+            std::task::ready!(self.poll_fill(cx, stream, want))?;
         })
     }
 }
@@ -249,8 +246,8 @@ impl Session {
     /// first; a batch of replies is written to the end before the next frame is read.
     async fn serve_frames(&mut self) {
         loop {
-            // the handlers run after the select so that its futures are gone by then: the
-            // task is sized by the larger of the two, not their sum
+            // the select only says what is ready; the handlers below need the stream and the
+            // queue the select's futures borrow, and they await only the rare boxed waits
             let ready = tokio::select! {
                 biased;
                 msg = self.out.recv() => Ready::Out(msg),
