@@ -52,11 +52,11 @@ pub struct LogStage {
 /// The largest group one fsync serves (`zookeeper.maxBatchSize` is 1000 in 3.8).
 const MAX_BATCH: usize = 1000;
 /// Longest a group waits for stragglers, whatever a commit costs.
-const MAX_GATHER: Duration = Duration::from_micros(500);
+const GATHER_MAX_WAIT: Duration = Duration::from_micros(500);
 /// Groups committed without waiting after a wait that was in vain.
 const GATHER_BACKOFF: u32 = 32;
 /// Groups are gathered only while this few txns are in flight.
-const GATHER_MAX: usize = 32;
+const GATHER_MAX_IN_FLIGHT: usize = 32;
 
 impl LogStage {
     pub fn spawn(
@@ -138,12 +138,12 @@ fn run(
         let expected = if skip_gathers > 0 {
             skip_gathers -= 1;
             0
-        } else if in_flight <= GATHER_MAX {
+        } else if in_flight <= GATHER_MAX_IN_FLIGHT {
             in_flight
         } else {
             0
         };
-        let until = Instant::now() + commit_time.min(MAX_GATHER);
+        let until = Instant::now() + commit_time.min(GATHER_MAX_WAIT);
         while group.count < expected {
             let left = until.saturating_duration_since(Instant::now());
             let Ok(req) = rx.recv_timeout(left) else {
