@@ -26,12 +26,14 @@ pub struct ChangeRecord {
 /// Pending changes, a stack per path so a rolled-back multi uncovers what was there before.
 #[derive(Debug, Default)]
 pub struct PendingChanges {
-    by_path: HashMap<String, Vec<ChangeRecord>>,
+    by_path: HashMap<Arc<str>, Vec<ChangeRecord>>,
     /// The tree digest after each pending change, in zxid order (`precalculatedDigest`).
     digests: VecDeque<(i64, i64)>,
     /// Every record's zxid and path in the order added (zxid order), so that applying a txn
     /// visits only its own paths instead of every pending one.
-    order: VecDeque<(i64, String)>,
+    /// The key is shared with `by_path`: a path already pending (a parent under many
+    /// creates) costs no allocation.
+    order: VecDeque<(i64, Arc<str>)>,
 }
 
 impl PendingChanges {
@@ -68,8 +70,12 @@ impl PendingChanges {
     }
 
     pub fn add(&mut self, path: &str, rec: ChangeRecord) {
-        self.order.push_back((rec.zxid, path.to_string()));
-        self.by_path.entry(path.to_string()).or_default().push(rec);
+        let key = match self.by_path.get_key_value(path) {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(path),
+        };
+        self.order.push_back((rec.zxid, key.clone()));
+        self.by_path.entry(key).or_default().push(rec);
     }
 
     /// Drop every record of `zxid` (a failed multi, `PrepRequestProcessor#rollbackPendingChanges`).
@@ -92,12 +98,12 @@ impl PendingChanges {
             let Some((_, path)) = self.order.pop_front() else {
                 break;
             };
-            if let Some(stack) = self.by_path.get_mut(&path) {
+            if let Some(stack) = self.by_path.get_mut(&*path) {
                 // records are pushed in zxid order: the applied ones are at the bottom
                 let done = stack.iter().take_while(|r| r.zxid <= zxid).count();
                 stack.drain(..done);
                 if stack.is_empty() {
-                    self.by_path.remove(&path);
+                    self.by_path.remove(&*path);
                 }
             }
         }
@@ -110,8 +116,8 @@ impl PendingChanges {
             .filter_map(|(path, stack)| {
                 let rec = stack.last()?;
                 match &rec.stat {
-                    None => Some((path.clone(), false)),
-                    Some(s) if s.ephemeral_owner == session_id => Some((path.clone(), true)),
+                    None => Some((path.to_string(), false)),
+                    Some(s) if s.ephemeral_owner == session_id => Some((path.to_string(), true)),
                     Some(_) => None,
                 }
             })
