@@ -75,11 +75,9 @@ impl LogStage {
         })
     }
 
-    /// Queue work until the next [`LogStage::flush`]; false if the log thread has stopped
-    /// (after a fatal error).
-    pub fn submit(&mut self, req: SyncRequest) -> bool {
+    /// Queue work until the next [`LogStage::flush`], which reports a stopped log thread.
+    pub fn submit(&mut self, req: SyncRequest) {
         self.pending.push(req);
-        !self.stopped
     }
 
     /// Hand what was submitted to the log thread; the core calls it before it waits for

@@ -77,12 +77,8 @@ impl CoreState {
                 let bytes = txn.to_vec();
                 let len = bytes.len();
                 self.in_flight.push_back(InFlight { txn, done });
-                if !log.submit(SyncRequest::Append { zxid, bytes }) {
-                    tracing::error!(
-                        zxid,
-                        "the log stage has stopped; this txn will not be acknowledged"
-                    );
-                }
+                // a stopped log stage is reported (once per turn) by `flush_log`
+                log.submit(SyncRequest::Append { zxid, bytes });
                 self.note_logged(len);
             }
             None => {
@@ -98,18 +94,14 @@ impl CoreState {
         let bytes = txn.to_vec();
         let len = bytes.len();
         match &mut self.log {
-            Some(log) => {
-                if !log.submit(SyncRequest::Append { zxid, bytes }) {
-                    tracing::error!(zxid, "the log stage has stopped");
-                    self.reelect("the txn log stopped");
-                }
-            }
+            Some(log) => log.submit(SyncRequest::Append { zxid, bytes }),
             None => tracing::error!(zxid, "no txn log to append to"),
         }
         self.note_logged(len);
     }
 
-    /// Hand the txns of this turn of the loop to the log thread (one wake-up for all).
+    /// Hand the txns of this turn of the loop to the log thread (one wake-up for all). If it
+    /// has stopped, nothing submitted will be acknowledged: a learner or leader leaves its role.
     pub(super) fn flush_log(&mut self) {
         let Some(log) = &mut self.log else {
             return;
