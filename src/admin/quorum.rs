@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use super::view::ServerView;
 use crate::config::{LearnerType, QuorumServerSpec};
+use crate::quorum::verifier::server_string;
 
 /// `QuorumServer#delimitedHostString`: IPv6 literals in brackets.
 pub(super) fn delimited_host(host: &str) -> String {
@@ -45,12 +46,6 @@ pub(super) fn client_address(v: &ServerView, spec: &QuorumServerSpec) -> Option<
         .client_port_address
         .map_or("0.0.0.0".to_owned(), |ip| ip.to_string());
     Some(host_port(&host, port))
-}
-
-/// `QuorumServer#toString`: addresses sorted by host, type, and the client address only
-/// when the `server.N` line gave one (the same text the quorum config carries).
-pub(super) fn member_string(spec: &QuorumServerSpec) -> String {
-    crate::quorum::verifier::server_string(spec)
 }
 
 /// Ports of this server's quorum or election addresses, `|`-joined.
@@ -95,7 +90,8 @@ pub(super) fn conf_lines(v: &ServerView) -> String {
         peer_type(v)
     );
     for (sid, spec) in &c.servers {
-        let _ = writeln!(out, "server.{sid}={}", member_string(spec));
+        // `QuorumServer#toString`, the same text the quorum config carries
+        let _ = writeln!(out, "server.{sid}={}", server_string(spec));
     }
     out.push_str("version=0");
     out
