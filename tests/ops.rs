@@ -408,6 +408,125 @@ async fn multi_is_atomic_with_per_op_results() {
     server.shutdown().await;
 }
 
+/// One multi of `ops`; the reply header must say `err` with no body, and an ErrorTxn must have
+/// taken the next zxid (the reference logs one and answers with its zxid).
+async fn multi_fails_whole(c: &mut Client, ops: Vec<MultiOp>, err: ErrorCode) {
+    let before = c.last_zxid;
+    let r = c.call(OpCode::MULTI, &MultiRequest { ops }).await;
+    assert_eq!(r.err(), err);
+    assert!(r.body.is_empty(), "no per-op results: {:?}", r.body);
+    assert_eq!(r.header.zxid, before + 1, "an ErrorTxn took a zxid");
+}
+
+/// Recorded against the Debian 3.8.0 server over raw sockets: a create / create2 /
+/// createContainer op carrying a TTL mode inside a multi fails the cast to CreateTTLRequest in
+/// `PrepRequestProcessor#pRequest2TxnCreate`, a non-Keeper exception, so the whole multi is
+/// answered MarshallingError with no body; other bad modes fail per op.
+#[tokio::test]
+async fn multi_create_with_a_ttl_mode_fails_the_whole_multi() {
+    let server = start_server("extendedTypesEnabled=true").await;
+    let mut c = Client::connect(server.client_addr).await;
+    assert_eq!(
+        c.call(OpCode::CREATE, &create("/p", b"", 0)).await.err(),
+        ErrorCode::OK
+    );
+    let bad = |op, flags| MultiOp::Create(op, create("/p/t", b"", flags));
+    for (op, flags) in [
+        (OpCode::CREATE, 5),
+        (OpCode::CREATE2, 6),
+        (OpCode::CREATE_CONTAINER, 5),
+    ] {
+        multi_fails_whole(&mut c, vec![bad(op, flags)], ErrorCode::MARSHALLING_ERROR).await;
+    }
+    // ops before it that would succeed are dropped with it, and leave nothing pending
+    let ok_first = vec![
+        MultiOp::Create(OpCode::CREATE, create("/p/ok", b"", 0)),
+        bad(OpCode::CREATE, 5),
+        MultiOp::Delete(DeleteRequest {
+            path: "/p".into(),
+            version: -1,
+        }),
+    ];
+    multi_fails_whole(&mut c, ok_first, ErrorCode::MARSHALLING_ERROR).await;
+    assert!(!common::exists(&mut c, "/p/ok").await);
+    let r = c.call(OpCode::CREATE, &create("/p/ok", b"", 0)).await;
+    assert_eq!(r.err(), ErrorCode::OK);
+
+    // after an earlier failure the TTL op is never prepped: per-op results as usual
+    let failed_first = MultiRequest {
+        ops: vec![
+            MultiOp::Delete(DeleteRequest {
+                path: "/nope".into(),
+                version: -1,
+            }),
+            bad(OpCode::CREATE, 5),
+        ],
+    };
+    let r = c.call(OpCode::MULTI, &failed_first).await;
+    assert_eq!(r.err(), ErrorCode::OK);
+    assert_eq!(
+        r.decode::<MultiResponse>().results,
+        vec![
+            OpResult::Error(ErrorCode::NO_NODE),
+            OpResult::Error(ErrorCode::RUNTIME_INCONSISTENCY)
+        ]
+    );
+    // unknown flags read as PERSISTENT to pick the op, then fail CreateMode#fromFlag per op
+    for op in [
+        bad(OpCode::CREATE, 99),
+        MultiOp::CreateTtl(CreateTtlRequest {
+            path: "/p/t".into(),
+            data: None,
+            acl: Some(Acl::open_unsafe()),
+            flags: -1,
+            ttl: 100,
+        }),
+    ] {
+        let r = c.call(OpCode::MULTI, &MultiRequest { ops: vec![op] }).await;
+        assert_eq!(
+            r.decode::<MultiResponse>().results,
+            vec![OpResult::Error(ErrorCode::BAD_ARGUMENTS)]
+        );
+    }
+    // the container mode in a plain create op makes a container, answered as create2
+    let container = MultiRequest {
+        ops: vec![bad(OpCode::CREATE, 4)],
+    };
+    let results = c
+        .call(OpCode::MULTI, &container)
+        .await
+        .decode::<MultiResponse>()
+        .results;
+    assert!(
+        matches!(&results[..], [OpResult::Create2(p, _)] if p == "/p/t"),
+        "{results:?}"
+    );
+    // outside a multi the same flags are BadArguments, with no body
+    for (op, flags) in [
+        (OpCode::CREATE, 5),
+        (OpCode::CREATE2, 6),
+        (OpCode::CREATE, 99),
+    ] {
+        let r = c.call(op, &create("/p/u", b"", flags)).await;
+        assert_eq!((r.err(), r.body.len()), (ErrorCode::BAD_ARGUMENTS, 0));
+    }
+    server.shutdown().await;
+
+    // with TTLs disabled the multi fails the same way; a plain create is Unimplemented
+    let server = start_server("").await;
+    let mut c = Client::connect(server.client_addr).await;
+    assert!(common::exists(&mut c, "/").await, "learn the last zxid");
+    multi_fails_whole(
+        &mut c,
+        vec![bad(OpCode::CREATE, 5)],
+        ErrorCode::MARSHALLING_ERROR,
+    )
+    .await;
+    let r = c.call(OpCode::CREATE, &create("/u", b"", 5)).await;
+    assert_eq!((r.err(), r.body.len()), (ErrorCode::UNIMPLEMENTED, 0));
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn acls_digest_auth_whoami_and_super() {
     let digest = ferrokeeper::pipeline::auth::generate_digest("super:test");

@@ -415,6 +415,12 @@ impl PrepContext<'_> {
                 subs.push((OpCode::ERROR, error_txn(ErrorCode::RUNTIME_INCONSISTENCY)));
                 continue;
             }
+            if is_ttl_create_without_ttl(op) {
+                // The reference keeps the earlier ops' pending changes (and their digest in
+                // this ErrorTxn) until the txn is applied; a failed multi leaves none here.
+                self.pending.rollback(self.zxid);
+                return (OpCode::ERROR, error_txn(ErrorCode::MARSHALLING_ERROR));
+            }
             match self.multi_op(op) {
                 Ok(sub) => subs.push(sub),
                 Err(e) => {
@@ -509,6 +515,19 @@ impl PrepContext<'_> {
         }));
         (OpCode::CLOSE_SESSION, body)
     }
+}
+
+/// A create / create2 / createContainer op with a TTL mode (5 or 6), which only createTTL may
+/// carry. 3.8's `MultiOperationRecord#deserialize` rebuilds it with `Op.create(path, data, acl,
+/// flags)`, whose opcode follows the mode (createTTL) while its record stays a CreateRequest,
+/// so `PrepRequestProcessor#pRequest2TxnCreate` fails casting it to CreateTTLRequest. That
+/// ClassCastException is no KeeperException: `pRequest`'s catch-all makes the whole multi one
+/// ErrorTxn(MarshallingError), answered with that code and no body, whatever the other ops
+/// are and whether TTLs are enabled. Only reached while no earlier op failed (later ops are
+/// not prepped). Unknown flags pass the same path as PERSISTENT (`CreateMode#fromFlag(int,
+/// CreateMode)`) and fail per op with BadArguments.
+fn is_ttl_create_without_ttl(op: &MultiOp) -> bool {
+    matches!(op, MultiOp::Create(_, r) if CreateMode(r.flags).is_ttl())
 }
 
 /// A pending delete; `prev_digest` is the node's term the delete takes out of the digest.
