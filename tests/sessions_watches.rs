@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{start_server, Client};
-use ferrokeeper::jute::codes::{ErrorCode, OpCode};
+use ferrokeeper::jute::codes::{perms, ErrorCode, OpCode};
 use ferrokeeper::jute::data::Acl;
 use ferrokeeper::jute::proto::*;
 
@@ -369,5 +369,147 @@ async fn set_watches_after_reconnect_fires_missed_changes() {
         .await
         .expect("registered exist watch fires later");
     assert_eq!((e.event_type, e.path.as_str()), (1, "/sw/later"));
+    server.shutdown().await;
+}
+
+async fn add_digest(c: &mut Client, user_password: &'static str) {
+    let auth = AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Bytes::from_static(user_password.as_bytes()),
+    };
+    c.send_xid(-4, OpCode::AUTH, &ferrokeeper::jute::Jute::to_vec(&auth))
+        .await;
+    assert_eq!(c.recv().await.expect("auth reply").err(), ErrorCode::OK);
+}
+
+/// The events that reached `c` so far: an exists call is answered after every event the
+/// core queued for it before (each write below was answered before this is called).
+async fn events_of(c: &mut Client) -> Vec<(i32, String)> {
+    let r = c
+        .call(
+            OpCode::EXISTS,
+            &ExistsRequest {
+                path: "/".into(),
+                watch: false,
+            },
+        )
+        .await;
+    assert_eq!(r.err(), ErrorCode::OK);
+    c.events.drain(..).map(|e| (e.event_type, e.path)).collect()
+}
+
+async fn set_data(c: &mut Client, path: &str) {
+    let req = SetDataRequest {
+        path: path.into(),
+        data: None,
+        version: -1,
+    };
+    assert_eq!(c.call(OpCode::SET_DATA, &req).await.err(), ErrorCode::OK);
+}
+
+/// CVE-2024-23944 (fixed in 3.8.4 and in the Debian 3.8.0 reference): a watcher is told of a
+/// change only if its connection may READ the node, by the auth it has at that moment — for
+/// persistent-recursive watches on a readable parent too. Same answers from the reference
+/// over raw sockets.
+#[tokio::test]
+async fn watch_events_go_only_to_connections_that_may_read_the_node() {
+    let su = ferrokeeper::pipeline::auth::generate_digest("super:test");
+    let server = start_server(&format!("DigestAuthenticationProvider.superDigest={su}")).await;
+    let addr = server.client_addr;
+    let (mut writer, mut reader, mut blind, mut admin, mut one_shot) = (
+        Client::connect(addr).await,
+        Client::connect(addr).await,
+        Client::connect(addr).await,
+        Client::connect(addr).await,
+        Client::connect(addr).await,
+    );
+    add_digest(&mut writer, "alice:pw").await;
+    add_digest(&mut reader, "alice:pw").await;
+    add_digest(&mut admin, "super:test").await;
+    writer.call(OpCode::CREATE, &create("/p", 0)).await;
+    for c in [&mut reader, &mut blind, &mut admin] {
+        let r = c
+            .call(
+                OpCode::ADD_WATCH,
+                &AddWatchRequest {
+                    path: "/p".into(),
+                    mode: 1,
+                },
+            )
+            .await;
+        assert_eq!(r.err(), ErrorCode::OK);
+    }
+    let children = GetChildrenRequest {
+        path: "/p".into(),
+        watch: true,
+    };
+    one_shot.call(OpCode::GET_CHILDREN, &children).await;
+    let exists = ExistsRequest {
+        path: "/p/noread".into(),
+        watch: true,
+    };
+    one_shot.call(OpCode::EXISTS, &exists).await;
+
+    let with_acl = |path: &str, acl: Acl| CreateRequest {
+        acl: Some(vec![acl]),
+        ..create(path, 0)
+    };
+    let all_but_read = perms::ALL & !perms::READ;
+    for req in [
+        with_acl("/p/noread", Acl::new(all_but_read, "world", "anyone")),
+        with_acl("/p/alice", Acl::new(perms::ALL, "auth", "")),
+        create("/p/open", 0),
+    ] {
+        assert_eq!(writer.call(OpCode::CREATE, &req).await.err(), ErrorCode::OK);
+    }
+    for path in ["/p/noread", "/p/alice", "/p/open"] {
+        set_data(&mut writer, path).await;
+    }
+    let ev = |t: i32, p: &str| (t, p.to_string());
+    assert_eq!(
+        events_of(&mut blind).await,
+        [ev(1, "/p/open"), ev(3, "/p/open")],
+        "no READ on /p/noread, no alice auth for /p/alice"
+    );
+    assert_eq!(
+        events_of(&mut reader).await,
+        [
+            ev(1, "/p/alice"),
+            ev(1, "/p/open"),
+            ev(3, "/p/alice"),
+            ev(3, "/p/open")
+        ]
+    );
+    assert_eq!(events_of(&mut admin).await.len(), 6, "super reads all");
+    // the parent's children changed is checked against the parent's ACL; the one-shot exists
+    // watch on /p/noread was used up by the NodeCreated it was refused
+    assert_eq!(events_of(&mut one_shot).await, [ev(4, "/p")]);
+
+    // the check uses the ACL the change leaves and the auth the connection has by then
+    let open = SetAclRequest {
+        path: "/p/noread".into(),
+        acl: Some(Acl::open_unsafe()),
+        version: -1,
+    };
+    assert_eq!(
+        writer.call(OpCode::SET_ACL, &open).await.err(),
+        ErrorCode::OK
+    );
+    set_data(&mut writer, "/p/noread").await;
+    add_digest(&mut blind, "alice:pw").await;
+    let delete = DeleteRequest {
+        path: "/p/alice".into(),
+        version: -1,
+    };
+    assert_eq!(
+        writer.call(OpCode::DELETE, &delete).await.err(),
+        ErrorCode::OK
+    );
+    assert_eq!(
+        events_of(&mut blind).await,
+        [ev(3, "/p/noread"), ev(2, "/p/alice")]
+    );
+    assert!(events_of(&mut one_shot).await.is_empty());
     server.shutdown().await;
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::auth::authenticate;
+use super::auth::{authenticate, check_acl};
 use super::outbound::OutboundTx;
 use super::pending::PendingChanges;
 use super::prep::{PrepConfig, PrepContext};
@@ -25,13 +25,13 @@ use super::reads::ReadContext;
 use super::reply::{self, Outbound};
 use super::sync::LogStage;
 use crate::admin::ServerStats;
-use crate::jute::codes::{ErrorCode, OpCode};
+use crate::jute::codes::{perms, ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{ConnectRequest, ConnectResponse};
 use crate::jute::txn::TxnEntry;
 use crate::session::{check_passwd, generate_passwd, SessionTracker};
 use crate::tree::DataTree;
-use crate::watch::WatchManager;
+use crate::watch::{WatchManager, WatcherId};
 
 pub type ConnId = u64;
 
@@ -261,12 +261,28 @@ impl CoreState {
         }
     }
 
-    /// The tree applies a durable txn; its watch events go out before any reply.
+    /// The tree applies a durable txn; its watch events go out before any reply, each only to
+    /// watchers whose connection may READ the node as the change left it, by the auth the
+    /// connection has now (CVE-2024-23944: `NIOServerCnxn#process(WatchedEvent, List<ACL>)`
+    /// calls `ZooKeeperServer#checkACL`; a refused watch is used up all the same).
     fn apply_txn(&mut self, txn: &TxnEntry) -> crate::tree::Applied {
         let applied = self.tree.apply(txn);
         self.pending.applied_through(txn.header.zxid);
+        let skip_acl = self.config.prep.skip_acl;
         for trigger in &applied.triggers {
-            for (watcher, event) in self.watches.trigger(&trigger.path, trigger.event) {
+            // what anyone may read (the common open ACL) needs no look-up per watcher
+            let everyone = check_acl(&trigger.acl, perms::READ, &[], skip_acl).is_ok();
+            let conns = &self.conns;
+            let may_read = |w: WatcherId| {
+                everyone
+                    || conns.get(&w).is_some_and(|c| {
+                        check_acl(&trigger.acl, perms::READ, &c.auth, skip_acl).is_ok()
+                    })
+            };
+            let events = self
+                .watches
+                .trigger_filtered(&trigger.path, trigger.event, may_read);
+            for (watcher, event) in events {
                 self.send(watcher, reply::notification(event.event_type, &event.path));
             }
         }

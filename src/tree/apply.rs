@@ -210,7 +210,7 @@ impl DataTree {
             return Err(ErrorCode::NODE_EXISTS);
         }
         let tracked = self.options.digest_enabled && digest::is_tracked(key(parent));
-        self.with_slot_mut(parent_idx, key(parent), tracked, |p| {
+        let parent_acl = self.with_slot_mut(parent_idx, key(parent), tracked, |p| {
             let cversion = match n.parent_cversion {
                 -1 => p.stat.cversion.wrapping_add(1),
                 v => v,
@@ -220,6 +220,7 @@ impl DataTree {
                 p.stat.cversion = cversion;
                 p.stat.pzxid = zxid;
             }
+            Arc::clone(&p.acl)
         });
         let stat = StatPersisted {
             czxid: zxid,
@@ -233,6 +234,7 @@ impl DataTree {
             pzxid: zxid,
         };
         let data = n.data.map(Box::<[u8]>::from);
+        let node_acl = Arc::clone(&acl.1);
         let mut node = DataNode::new(data, acl, stat);
         node.kind = EphemeralType::of(n.owner, self.options.ephemeral);
         self.data_size += node_size(n.path, n.data);
@@ -256,8 +258,9 @@ impl DataTree {
             EphemeralType::Void => {}
         }
         self.quota_on_create(parent, child, n.path, n.data.map_or(0, |d| d.len()));
-        fx.fire(n.path, EventType::NODE_CREATED);
-        fx.fire(key(parent), EventType::NODE_CHILDREN_CHANGED);
+        fx.fire(n.path, EventType::NODE_CREATED, &node_acl);
+        let parent_acl = parent_acl.unwrap_or_default();
+        fx.fire(key(parent), EventType::NODE_CHILDREN_CHANGED, &parent_acl);
         Ok(client_stat)
     }
 
@@ -289,12 +292,14 @@ impl DataTree {
         };
         let parent_idx = self.arena.lookup(parent).ok_or(ErrorCode::NO_NODE)?;
         let tracked = self.options.digest_enabled && digest::is_tracked(key(parent));
-        self.with_slot_mut(parent_idx, key(parent), tracked, |p| {
-            if zxid > p.stat.pzxid {
-                p.stat.pzxid = zxid;
-            }
-        })
-        .ok_or(ErrorCode::NO_NODE)?;
+        let parent_acl = self
+            .with_slot_mut(parent_idx, key(parent), tracked, |p| {
+                if zxid > p.stat.pzxid {
+                    p.stat.pzxid = zxid;
+                }
+                Arc::clone(&p.acl)
+            })
+            .ok_or(ErrorCode::NO_NODE)?;
         let node = self
             .arena
             .remove(parent_idx, child)
@@ -327,8 +332,8 @@ impl DataTree {
             let len = i64::try_from(node.data_len()).unwrap_or(i64::MAX);
             self.update_quota_stat(&prefix, -len, -1);
         }
-        fx.fire(path, EventType::NODE_DELETED);
-        fx.fire(key(parent), EventType::NODE_CHILDREN_CHANGED);
+        fx.fire(path, EventType::NODE_DELETED, &node.acl);
+        fx.fire(key(parent), EventType::NODE_CHILDREN_CHANGED, &parent_acl);
         Ok(AppliedResult::Deleted)
     }
 
@@ -343,14 +348,14 @@ impl DataTree {
     ) -> Result<Stat, ErrorCode> {
         let new_len = data.map_or(0, <[u8]>::len);
         let data = data.map(Box::<[u8]>::from);
-        let (old_len, stat) = self
+        let (old_len, stat, acl) = self
             .with_node_mut(path, |n| {
                 let old = n.data_len();
                 n.data = data;
                 n.stat.mtime = hdr.time;
                 n.stat.mzxid = hdr.zxid;
                 n.stat.version = version;
-                (old, n.client_stat())
+                (old, n.client_stat(), Arc::clone(&n.acl))
             })
             .ok_or(ErrorCode::NO_NODE)?;
         let diff =
@@ -359,7 +364,7 @@ impl DataTree {
             self.update_quota_stat(&prefix, diff, 0);
         }
         self.data_size += diff;
-        fx.fire(path, EventType::NODE_DATA_CHANGED);
+        fx.fire(path, EventType::NODE_DATA_CHANGED, &acl);
         Ok(stat)
     }
 

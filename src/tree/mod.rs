@@ -35,6 +35,7 @@ mod replay;
 mod tests;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 pub use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 pub use ephemeral::{EphemeralOptions, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
@@ -51,6 +52,11 @@ use quota::{QuotaPrefixes, CONFIG_ZOOKEEPER, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER};
 pub struct WatchTrigger {
     pub path: String,
     pub event: EventType,
+    /// The ACL a watcher needs READ on to be told (CVE-2024-23944, 3.8.4's ZOOKEEPER-4799):
+    /// the changed node's as it was at the change — the deleted node's own for NodeDeleted,
+    /// the parent's for NodeChildrenChanged (`DataTree#createNode` / `deleteNode` /
+    /// `setData` pass it to `WatchManager#triggerWatch`).
+    pub acl: Arc<Vec<Acl>>,
 }
 
 /// What a txn produced (`DataTree.ProcessTxnResult` without the header echo).

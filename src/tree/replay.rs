@@ -20,16 +20,18 @@ use crate::jute::txn_ref::{AclsRef, CreateKind, CreateRef, TxnEntryRef, TxnRef};
 pub(super) trait Effects {
     /// Whether per-op results (`AppliedResult`) are wanted.
     const LIVE: bool;
-    fn fire(&mut self, path: &str, event: EventType);
+    /// A watch event on `path`, for watchers with READ on `acl` (see [`WatchTrigger::acl`]).
+    fn fire(&mut self, path: &str, event: EventType, acl: &Arc<Vec<Acl>>);
 }
 
 /// The live path: every watch trigger, for the pipeline to deliver.
 impl Effects for Vec<WatchTrigger> {
     const LIVE: bool = true;
-    fn fire(&mut self, path: &str, event: EventType) {
+    fn fire(&mut self, path: &str, event: EventType, acl: &Arc<Vec<Acl>>) {
         self.push(WatchTrigger {
             path: path.to_string(),
             event,
+            acl: Arc::clone(acl),
         });
     }
 }
@@ -39,7 +41,7 @@ struct Replay;
 
 impl Effects for Replay {
     const LIVE: bool = false;
-    fn fire(&mut self, _path: &str, _event: EventType) {}
+    fn fire(&mut self, _path: &str, _event: EventType, _acl: &Arc<Vec<Acl>>) {}
 }
 
 /// An ACL list as a txn carries it.

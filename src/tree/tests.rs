@@ -2,14 +2,16 @@
 
 use super::oracle_tests::{create, data, entry, SESSION};
 use super::*;
-use crate::jute::codes::OpCode;
+use crate::jute::codes::{perms, OpCode};
 use crate::jute::txn::*;
 use std::sync::Arc;
 
+/// A trigger on a node with the open ACL (every node these tests create has it).
 fn trig(path: &str, event: EventType) -> WatchTrigger {
     WatchTrigger {
         path: path.into(),
         event,
+        acl: Arc::new(Acl::open_unsafe()),
     }
 }
 
@@ -128,6 +130,73 @@ fn delete_moves_parent_pzxid_only() {
     assert_eq!(again.err, ErrorCode::NO_NODE);
     assert!(again.triggers.is_empty());
     assert_eq!(t.node("/a").unwrap().stat.pzxid, 9);
+}
+
+/// Each event carries the ACL 3.8.4+ checks READ on before delivery: the node's own for
+/// NodeCreated / NodeDataChanged / NodeDeleted (as it was at the change), the parent's for
+/// NodeChildrenChanged.
+#[test]
+fn triggers_carry_the_acl_the_watcher_needs_read_on() {
+    let mut t = tree();
+    let no_read = vec![Acl::new(perms::ALL & !perms::READ, "world", "anyone")];
+    let digest = vec![Acl::new(perms::ALL, "digest", "u:x")];
+    let acl_create = |path: &str, acl: &[Acl]| {
+        TxnBody::Create(CreateTxn {
+            path: path.into(),
+            data: None,
+            acl: acl.to_vec(),
+            ephemeral: false,
+            parent_cversion: -1,
+        })
+    };
+    let acls = |a: &Applied| -> Vec<(String, EventType, Vec<Acl>)> {
+        a.triggers
+            .iter()
+            .map(|t| (t.path.clone(), t.event, t.acl.to_vec()))
+            .collect()
+    };
+    let open = Acl::open_unsafe();
+    t.apply(&entry(OpCode::CREATE, 2, acl_create("/p", &digest)));
+    let a = t.apply(&entry(OpCode::CREATE, 3, acl_create("/p/c", &no_read)));
+    assert_eq!(
+        acls(&a),
+        vec![
+            ("/p/c".into(), EventType::NODE_CREATED, no_read.clone()),
+            (
+                "/p".into(),
+                EventType::NODE_CHILDREN_CHANGED,
+                digest.clone()
+            ),
+        ]
+    );
+    let sd = TxnBody::SetData(SetDataTxn {
+        path: "/p/c".into(),
+        data: None,
+        version: 1,
+    });
+    let a = t.apply(&entry(OpCode::SET_DATA, 4, sd));
+    assert_eq!(
+        acls(&a),
+        vec![("/p/c".into(), EventType::NODE_DATA_CHANGED, no_read.clone())]
+    );
+    // a setACL fires nothing, and what fires later is checked against the new list
+    let sa = TxnBody::SetAcl(SetAclTxn {
+        path: "/p/c".into(),
+        acl: open.clone(),
+        version: 1,
+    });
+    assert!(t.apply(&entry(OpCode::SET_ACL, 5, sa)).triggers.is_empty());
+    let d = TxnBody::Delete(DeleteTxn {
+        path: "/p/c".into(),
+    });
+    let a = t.apply(&entry(OpCode::DELETE, 6, d));
+    assert_eq!(
+        acls(&a),
+        vec![
+            ("/p/c".into(), EventType::NODE_DELETED, open),
+            ("/p".into(), EventType::NODE_CHILDREN_CHANGED, digest),
+        ]
+    );
 }
 
 #[test]

@@ -16,9 +16,11 @@
 //! * the `wchs` / `wchc` / `wchp` views show the data table only, as `DataTree#getWatches*`
 //!   does, while [`WatchManager::watch_count`] counts both tables (`DataTree#getWatchCount`).
 //!
-//! Nothing here knows ACLs: 3.8.0 delivers every event; 3.8.4+ drop events the connection may
-//! not READ (ZOOKEEPER-4799, `NIOServerCnxn#process(WatchedEvent, List<ACL>)`), which a caller
-//! gets with [`WatchManager::trigger_filtered`].
+//! Nothing here knows ACLs. The reference (3.8.0 with the CVE-2024-23944 fix, as 3.8.4's
+//! ZOOKEEPER-4799) drops at delivery every event — one-shot or persistent — whose watcher may
+//! not READ the changed node (`NIOServerCnxn#process(WatchedEvent, List<ACL>)`): the pipeline
+//! passes that check to [`WatchManager::trigger_filtered`]. SetWatches' catch-up events are
+//! not filtered (`DataTree#setWatches` calls `process(WatchedEvent)`, which checks no ACL).
 
 mod set_watches;
 mod table;
@@ -128,10 +130,12 @@ impl WatchManager {
     }
 
     /// [`WatchManager::trigger`], then drops the events for watchers `can_read` refuses.
-    /// Watches are used up either way, as in 3.8.4+ where the READ check happens at delivery
-    /// (`ServerCnxn#process(WatchedEvent, List<ACL>)`). `can_read` should check READ on the
-    /// ACL `path` had at the change (the deleted node's own ACL for NodeDeleted, the parent's
-    /// for NodeChildrenChanged). For exact 3.8.0 behaviour use [`WatchManager::trigger`].
+    /// Watches are used up either way, and a watcher refused through the data table gets
+    /// nothing from the child table for the same NodeDeleted, as in the reference where the
+    /// READ check happens at delivery (`ServerCnxn#process(WatchedEvent, List<ACL>)`) after
+    /// `WatchManager#triggerWatch` has taken the watchers. `can_read` should check READ on
+    /// the ACL `path` had at the change (the deleted node's own ACL for NodeDeleted, the
+    /// parent's for NodeChildrenChanged: `tree::WatchTrigger::acl`).
     pub fn trigger_filtered(
         &mut self,
         path: &str,

@@ -300,6 +300,43 @@ fn filtered_trigger_uses_up_watches_it_does_not_deliver() {
     assert_eq!(m.watch_count(), 0);
 }
 
+/// CVE-2024-23944: a persistent-recursive watcher that may not READ a child hears nothing of
+/// it, the watch stays for the next change, and a watcher that may read is told as before.
+#[test]
+fn refused_recursive_and_persistent_watchers_keep_their_watches() {
+    let (reader, blind) = (1, 2);
+    let mut m = WatchManager::new();
+    for w in [reader, blind] {
+        m.add_persistent_watch("/p", w, true);
+    }
+    m.add_persistent_watch("/p/c", blind, false);
+    let only_reader = |w: WatcherId| w == reader;
+    for event in [E::NODE_CREATED, E::NODE_DATA_CHANGED, E::NODE_DELETED] {
+        let ev = m.trigger_filtered("/p/c", event, only_reader);
+        assert_eq!(ids(&ev), [reader], "{event:?}");
+        assert_eq!(ev[0].1.path, "/p/c");
+    }
+    assert_eq!(m.watch_count(), 6, "persistent watches are not used up");
+    // once allowed (say, after an auth packet) the same watches deliver again
+    let ev = m.trigger_filtered("/p/c", E::NODE_DATA_CHANGED, |_| true);
+    assert_eq!(ids(&ev), [reader, blind]);
+}
+
+/// One-shot watches go when their event is refused: the reference takes them out of the
+/// table in `WatchManager#triggerWatch` before `process` checks the ACL. A NodeDeleted refused
+/// through the data table is not sent through the child table either.
+#[test]
+fn refused_one_shot_watches_are_used_up_in_both_tables() {
+    let mut m = WatchManager::new();
+    m.add_data_watch("/s", 1);
+    m.add_child_watch("/s", 1);
+    m.add_child_watch("/s", 2);
+    let ev = m.trigger_filtered("/s", E::NODE_DELETED, |w| w == 2);
+    assert_eq!(ids(&ev), [2]);
+    assert_eq!(m.watch_count(), 0);
+    assert!(m.trigger("/s", E::NODE_CREATED).is_empty());
+}
+
 /// The same steps were run against Apache ZooKeeper 3.8.0 over the raw protocol (two
 /// connections A=1, B=2); the asserted answers, events and counts are what it gave.
 #[test]
