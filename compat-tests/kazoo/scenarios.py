@@ -9,6 +9,7 @@ through the harness's masking.
 """
 import logging
 import sys
+from collections import namedtuple
 import threading
 import time
 import traceback
@@ -16,6 +17,7 @@ import traceback
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (BadVersionError, NoNodeError, NodeExistsError,
                               NotEmptyError, NoAuthError, KazooException)
+from kazoo.protocol.serialization import Watch, int_struct, write_string
 from kazoo.protocol.states import EventType
 from kazoo.security import make_digest_acl, make_acl
 
@@ -336,6 +338,81 @@ def acl_auth(root):
     out("whoami", other.client_id is not None)
     for z in (zk, other):
         z.stop(); z.close()
+
+
+class AddWatch(namedtuple("AddWatch", "path mode")):
+    """addWatch (opcode 106), which kazoo 2.8 lacks; mode 1 is PERSISTENT_RECURSIVE."""
+    type = 106
+
+    def serialize(self):
+        return bytearray(write_string(self.path)) + int_struct.pack(self.mode)
+
+    @classmethod
+    def deserialize(cls, buf, offset):
+        return int_struct.unpack_from(buf, offset)[0]  # ErrorResponse{err}
+
+
+def add_watch(zk, path, mode):
+    result = zk.handler.async_result()
+    zk._call(AddWatch(path, mode), result)
+    return err(result.get, timeout=WAIT)
+
+
+def record_events(zk):
+    """Every notification the connection reads, in order, as (type, path): kazoo 2.8 hands an
+    event only to a one-shot watcher it registered for that exact path."""
+    events = []
+    conn = zk._connection
+    read = conn._read_watch_event
+
+    def recording(buf, offset):
+        watch, _ = Watch.deserialize(buf, offset)
+        events.append((EVENT_NAMES.get(watch.type, watch.type), watch.path))
+        return read(buf, offset)
+
+    conn._read_watch_event = recording
+    return events
+
+
+EVENT_NAMES = {1: "CREATED", 2: "DELETED", 3: "CHANGED", 4: "CHILD"}
+
+
+@scenario
+def persistent_watch_acl(root):
+    """CVE-2024-23944: a persistent-recursive watch on a readable parent reports only the
+    children the watching connection may READ, judged by the auth it has at each change."""
+    owner = client(auth_data=[("digest", "u1:p1")])
+    owner.create(root, b"")
+    watchers = [("anyone", client()),
+                ("u1", client(auth_data=[("digest", "u1:p1")])),
+                ("u2", client(auth_data=[("digest", "u2:p2")]))]
+    logs = {}
+    for name, zk in watchers:
+        logs[name] = record_events(zk)
+        out("addWatch", name, add_watch(zk, root, 1))
+    no_read = make_acl("world", "anyone", write=True, create=True, delete=True, admin=True)
+    out("perms without read", no_read.perms)
+
+    def show(step):
+        for name, zk in watchers:
+            zk.exists(root)  # answered after every event sent to it before
+            out(step, name, logs[name])
+            del logs[name][:]
+
+    owner.create(root + "/noread", b"", acl=[no_read])
+    owner.set(root + "/noread", b"1")
+    owner.create(root + "/u1", b"", acl=[make_digest_acl("u1", "p1", all=True)])
+    owner.set(root + "/u1", b"1")
+    owner.create(root + "/open", b"")
+    owner.set(root + "/open", b"1")
+    show("events")
+    dict(watchers)["u2"].add_auth("digest", "u1:p1")
+    owner.set(root + "/u1", b"2")
+    for child in ("u1", "noread", "open"):
+        owner.delete(root + "/" + child)
+    show("after u2 adds u1")
+    for _, zk in watchers + [("owner", owner)]:
+        zk.stop(); zk.close()
 
 
 @scenario
