@@ -489,7 +489,7 @@ async fn real_followers_and_observer_follow_our_leader() {
     let cnx = Arc::new(cnx);
     let answering = {
         let (cnx, cancel) = (cnx.clone(), cancel.clone());
-        tokio::spawn(async move { answer_notifications(&mut fle, &cnx, &cancel).await })
+        tokio::spawn(async move { answer_notifications(&mut fle, &cnx, &cancel, None).await })
     };
 
     // lead

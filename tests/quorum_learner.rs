@@ -315,7 +315,7 @@ async fn start_ours(ens: &Ensemble, data_dir: &Path) -> OurNode {
     assert!(leader == 1 || leader == 2, "we must not lead: {vote:?}");
     let election_cancel = cancel.child_token();
     let election_task = tokio::spawn(async move {
-        answer_notifications(&mut engine, &cnx, &election_cancel).await;
+        answer_notifications(&mut engine, &cnx, &election_cancel, None).await;
         cnx.halt();
     });
     let (tx, rx) = watch::channel(LearnerStatus {

@@ -11,15 +11,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::storage::{snapshot_config, txn_log_options};
 use super::{core_config, tree_options};
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
-use crate::pipeline::core::{CoreExit, EnsembleInfo, LeaderSetup};
-use crate::pipeline::sync::LogStage;
+use crate::pipeline::core::{CoreExit, EnsembleInfo, LeaderSetup, QuorumInbox};
+use crate::pipeline::sync::{LogStage, SyncEvent};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
 use crate::quorum::election::answer_notifications;
 use crate::quorum::zab::leader::db::recent_committed;
@@ -40,6 +40,14 @@ use crate::tree::DataTree;
 const SNAPSHOT_SIZE_FACTOR: f64 = 0.33;
 /// Pause before electing again after a role failed to start.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// What a role's core is fed besides client messages.
+struct RoleChannels {
+    log_events: mpsc::UnboundedReceiver<SyncEvent>,
+    inbox: QuorumInbox,
+    /// A leader's established epoch, for the election vote.
+    established: Option<oneshot::Receiver<i64>>,
+}
 
 /// Everything that stays the same from one role to the next.
 struct Peer {
@@ -242,16 +250,15 @@ impl Peer {
     async fn serve(
         &self,
         mut state: CoreState,
-        log_events: &mut mpsc::UnboundedReceiver<crate::pipeline::sync::SyncEvent>,
-        inbox: crate::pipeline::core::QuorumInbox,
+        mut role: RoleChannels,
         fle: &mut FastLeaderElection,
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
     ) -> CoreExit {
         let cancel = shutdown.child_token();
         let exit = tokio::select! {
-            e = run_role(&mut state, rx, log_events, Some(inbox)) => e,
-            () = answer_notifications(fle, &self.cnx, &cancel) => {
+            e = run_role(&mut state, rx, &mut role.log_events, Some(role.inbox)) => e,
+            () = answer_notifications(fle, &self.cnx, &cancel, role.established) => {
                 CoreExit::Reelect("the election restarted".to_owned())
             }
             () = shutdown.cancelled() => CoreExit::Shutdown,
@@ -302,12 +309,13 @@ impl Peer {
             sessions: parts.sessions.clone(),
         };
         let mut state = self.core(parts.tree, self.my_id);
-        let (log_tx, mut log_events) = mpsc::unbounded_channel();
+        let (log_tx, log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {
             Ok(l) => l,
             Err(e) => return CoreExit::Fatal(e.to_string()),
         };
         state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
+        let (established, epoch_rx) = oneshot::channel();
         let settings = LeaderSettings::new(
             self.my_id,
             self.verifier.clone(),
@@ -324,10 +332,15 @@ impl Peer {
             },
             snap_dir,
             listener,
+            established,
         });
         tracing::info!(%quorum, "LEADING");
-        self.serve(state, &mut log_events, inbox, fle, rx, shutdown)
-            .await
+        let role = RoleChannels {
+            log_events,
+            inbox,
+            established: Some(epoch_rx),
+        };
+        self.serve(state, role, fle, rx, shutdown).await
     }
 
     async fn follow(
@@ -367,10 +380,16 @@ impl Peer {
         tracing::info!(leader, %leader_addr, observer, "FOLLOWING: syncing with the leader");
         let mut looking = self.looking_core();
         let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
+        let answering = shutdown.child_token();
         let synced = tokio::select! {
             r = sync_with_leader(&params, &mut db) => r,
             _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
+            // LOOKING peers get our vote during the sync too, as WorkerReceiver answers them
+            () = answer_notifications(fle, &self.cnx, &answering, None) => {
+                return CoreExit::Reelect("the election restarted".to_owned());
+            }
         };
+        answering.cancel();
         drop(looking);
         let link = match synced {
             Ok(link) => link,
@@ -379,13 +398,15 @@ impl Peer {
                 return CoreExit::Reelect(e.to_string());
             }
         };
+        // synced at UPTODATE: the new epoch is ours (Learner#syncWithLeader)
+        fle.update_election_vote(db.epochs().current);
         let parts = match tokio::task::block_in_place(|| db.into_parts()) {
             Ok(p) => p,
             Err(e) => return CoreExit::Fatal(e.to_string()),
         };
         let mut state = self.core(parts.tree, leader);
         state.last_zxid = state.tree.last_processed_zxid();
-        let (log_tx, mut log_events) = mpsc::unbounded_channel();
+        let (log_tx, log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {
             Ok(l) => l,
             Err(e) => return CoreExit::Fatal(e.to_string()),
@@ -397,7 +418,11 @@ impl Peer {
             "{}: serving",
             if observer { "OBSERVING" } else { "FOLLOWING" }
         );
-        self.serve(state, &mut log_events, inbox, fle, rx, shutdown)
-            .await
+        let role = RoleChannels {
+            log_events,
+            inbox,
+            established: None,
+        };
+        self.serve(state, role, fle, rx, shutdown).await
     }
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Completion, CoreState, QuorumInbox, Role};
@@ -37,6 +37,8 @@ pub struct LeaderSetup {
     pub snap_dir: PathBuf,
     /// The bound quorum port.
     pub listener: TcpListener,
+    /// Told the new epoch once a quorum acked NEWLEADER, for the election vote.
+    pub established: oneshot::Sender<i64>,
 }
 
 struct LearnerSocket {
@@ -53,6 +55,7 @@ pub struct Leading {
     acceptor: JoinHandle<()>,
     /// When a quorum acked NEWLEADER (`Leader#getUptime`).
     serving_since: Option<tokio::time::Instant>,
+    established: Option<oneshot::Sender<i64>>,
 }
 
 impl Drop for Leading {
@@ -98,6 +101,7 @@ impl CoreState {
             learners: HashMap::new(),
             acceptor,
             serving_since: None,
+            established: Some(setup.established),
         }));
         self.leader_actions(first);
         QuorumInbox::Leader(rx)
@@ -192,6 +196,9 @@ impl CoreState {
             Action::StartServing { zxid } => {
                 tracing::info!(zxid = format_args!("0x{zxid:x}"), "leading: serving");
                 l.serving_since = Some(tokio::time::Instant::now());
+                if let Some(tx) = l.established.take() {
+                    let _ = tx.send(zxid >> 32);
+                }
                 self.tree.set_last_processed_zxid(zxid);
                 self.last_zxid = zxid;
                 self.serving = true;

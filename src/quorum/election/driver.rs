@@ -2,6 +2,7 @@
 //! `FastLeaderElection.Messenger` (WorkerSender / WorkerReceiver threads) and of
 //! `lookForLeader`'s polling that touches the network and the clock.
 
+use tokio::sync::oneshot;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -79,19 +80,39 @@ pub async fn look_for_leader(
 }
 
 /// The `WorkerReceiver` outside an election: answers LOOKING peers with our current vote
-/// until cancelled or the engine is put back to LOOKING.
+/// until cancelled or the engine is put back to LOOKING. `established` brings the epoch the
+/// role establishes later (a leader's, once a quorum acked NEWLEADER), which from then on
+/// is the vote's peer epoch (`QuorumPeer#updateElectionVote`).
 pub async fn answer_notifications(
     engine: &mut FastLeaderElection,
     cnx: &QuorumCnxManager,
     cancel: &CancellationToken,
+    mut established: Option<oneshot::Receiver<i64>>,
 ) {
     let mut deadline = None;
     while !engine.is_electing() {
-        let (sid, bytes) = tokio::select! {
-            _ = cancel.cancelled() => return,
-            m = cnx.recv() => m,
+        let epoch = async {
+            match established.as_mut() {
+                Some(rx) => rx.await.ok(),
+                None => std::future::pending().await,
+            }
         };
-        let actions = engine.on_message(sid, &bytes);
-        let _ = perform(cnx, actions, &mut deadline);
+        let received = tokio::select! {
+            _ = cancel.cancelled() => return,
+            e = epoch => Err(e),
+            m = cnx.recv() => Ok(m),
+        };
+        match received {
+            Ok((sid, bytes)) => {
+                let actions = engine.on_message(sid, &bytes);
+                let _ = perform(cnx, actions, &mut deadline);
+            }
+            Err(epoch) => {
+                established = None;
+                if let Some(e) = epoch {
+                    engine.update_election_vote(e);
+                }
+            }
+        }
     }
 }

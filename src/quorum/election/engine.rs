@@ -170,6 +170,14 @@ impl FastLeaderElection {
         matches!(self.phase, Phase::Looking | Phase::Finalizing)
     }
 
+    /// `QuorumPeer#updateElectionVote`: once the role established its epoch (a leader when a
+    /// quorum acked NEWLEADER, a learner at UPTODATE) the vote it reports to LOOKING peers
+    /// carries that epoch. A joiner counts out-of-election votes by (leader, peer epoch), so
+    /// every member must report the same one (ZOOKEEPER-1732).
+    pub fn update_election_vote(&mut self, peer_epoch: i64) {
+        self.current_vote.peer_epoch = peer_epoch;
+    }
+
     /// The peer left LEADING/FOLLOWING/OBSERVING (`QuorumPeer#setPeerState(LOOKING)`).
     pub fn set_looking(&mut self) {
         self.state = ServerState::Looking;

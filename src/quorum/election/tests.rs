@@ -260,6 +260,55 @@ fn a_peer_joining_an_established_ensemble_follows_its_leader() {
     assert_eq!(sends(&a), vec![(1, 2, 0x1_0000_0000, 4, 1)]);
 }
 
+/// The vote a non-looking peer sends back: (leader, zxid, round, peer epoch, state).
+fn reply_vote(actions: &[Action]) -> Option<(i64, i64, i64, i64, i32)> {
+    actions.iter().find_map(|a| match a {
+        Action::Send { msg, .. } => Some((
+            msg.leader,
+            msg.zxid,
+            msg.election_epoch,
+            msg.peer_epoch,
+            msg.state,
+        )),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_established_epoch_is_reported_to_looking_peers() {
+    // 3 elected 2 in round 4 while the ensemble was in epoch 1; the leader then
+    // established epoch 2 (QuorumPeer#updateElectionVote, ZOOKEEPER-1732)
+    let mut e = engine(3, qv(3));
+    e.look_for_leader(0x1_0000_0005, 1);
+    e.on_message(1, &note(ServerState::Following, 2, 0x1_0000_0005, 4, 1));
+    decided(&e.on_message(2, &note(ServerState::Leading, 2, 0x1_0000_0005, 4, 1))).unwrap();
+    e.update_election_vote(2);
+    let a = e.on_message(1, &note(LOOKING, 1, 0x2_0000_0009, 7, 2));
+    let following = ServerState::Following.to_wire();
+    assert_eq!(reply_vote(&a), Some((2, 0x1_0000_0005, 4, 2, following)));
+}
+
+#[test]
+fn a_joiner_needs_a_quorum_reporting_one_peer_epoch() {
+    // a leader and a follower that report the same established epoch let a joiner in
+    let mut joiner = engine(1, qv(3));
+    joiner.look_for_leader(0x1_0000_0003, 1);
+    joiner.on_message(3, &note(ServerState::Following, 2, 0x1_0000_0005, 4, 2));
+    let a = joiner.on_message(2, &note(ServerState::Leading, 2, 0x1_0000_0007, 5, 2));
+    let (state, vote) = decided(&a).unwrap();
+    assert_eq!(
+        (state, vote.id, vote.peer_epoch),
+        (ServerState::Following, 2, 2)
+    );
+
+    // one that still reported the epoch it was elected in would keep every joiner out
+    let mut joiner = engine(1, qv(3));
+    joiner.look_for_leader(0x1_0000_0003, 1);
+    joiner.on_message(3, &note(ServerState::Following, 2, 0x1_0000_0005, 4, 1));
+    let a = joiner.on_message(2, &note(ServerState::Leading, 2, 0x1_0000_0007, 4, 2));
+    assert!(decided(&a).is_none());
+}
+
 #[test]
 fn non_voters_are_answered_with_the_current_vote() {
     let mut e = engine(1, qv(3));
