@@ -2,7 +2,7 @@
 //! [`crate::quorum::zab::sync_plan::plan_sync`]), `#queueCommittedProposals`'s packets,
 //! `Leader#startForwarding`, then NEWLEADER with `Leader#getQuorumVerifierBytes`.
 //!
-//! Invariant: the packets of a plan, the forwarded proposals and NEWLEADER are queued in
+//! Invariant: the packets of a plan, NEWLEADER and the forwarded proposals are queued in
 //! one go, so no live PROPOSAL or COMMIT can slip between them.
 
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ use crate::quorum::zab::sync_plan::{
 };
 
 impl LeaderEngine {
-    /// `LearnerHandler#syncFollower`, `Leader#startForwarding`, then NEWLEADER.
+    /// `LearnerHandler#syncFollower`, NEWLEADER, then `Leader#startForwarding`.
     pub(super) fn sync_learner(&mut self, conn: ConnId, history: &mut dyn SyncHistory) {
         let Some(l) = self.learners.get(&conn) else {
             return;
@@ -84,12 +84,15 @@ impl LeaderEngine {
             kind,
             how,
         });
-        self.start_forwarding(conn, decision.forward_from);
         let newleader = ZabMessage::NewLeader {
             zxid: make_zxid(self.epoch, 0),
             config: Some(Bytes::from(self.newleader_config().into_bytes())),
         };
         self.send(conn, newleader.to_packet());
+        // Outstanding proposals follow NEWLEADER: their COMMITs come later, and a 3.8
+        // learner that meets a COMMIT after NEWLEADER with no PROPOSAL after it dies on a
+        // NullPointerException (Learner#syncWithLeader, ZOOKEEPER-4394).
+        self.start_forwarding(conn, decision.forward_from);
         if let Some(l) = self.learners.get_mut(&conn) {
             l.stage = Stage::AwaitNewLeaderAck;
             l.pinging = true;

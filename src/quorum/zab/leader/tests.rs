@@ -236,3 +236,21 @@ fn a_learner_sync_waits_for_the_proposals_before_it() {
     let (last, min, max) = e.proposal_sizes();
     assert!(last > 0 && last == min && min == max);
 }
+
+#[test]
+fn a_follower_joining_under_load_gets_outstanding_proposals_after_newleader() {
+    let (mut e, epoch) = serving();
+    let h = &mut ();
+    let z1 = (epoch << 32) + 1;
+    e.propose(txn(z1)).unwrap();
+    e.handle(Event::Disconnected(2), h);
+    e.handle(Event::Connected(5), h);
+    e.handle(Event::Packet(5, info(T::FOLLOWERINFO, 2, epoch)), h);
+    let a = e.handle(Event::Packet(5, ack_epoch(5, epoch << 32)), h);
+    // the COMMIT of z1 comes after NEWLEADER, so its PROPOSAL must too (ZOOKEEPER-4394)
+    let s = sent(&a, 5);
+    assert_eq!(s[s.len() - 2..], [T::NEWLEADER, T::PROPOSAL], "{s:?}");
+    e.handle(Event::LocalDurable(z1), h);
+    let a = e.handle(Event::Packet(1, ack(z1)), h);
+    assert_eq!(sent(&a, 5), vec![T::COMMIT]);
+}
