@@ -102,23 +102,27 @@ def wait_until(what, pred, timeout, step=0.2):
 
 
 class Node:
-    def __init__(self, sid, kind, observer, root):
+    """`host` is the address the node binds and is reached at (127.0.0.1, or its own network
+    namespace's address when `wrap` runs it there, e.g. `ip netns exec NS`)."""
+
+    def __init__(self, sid, kind, observer, root, host="127.0.0.1", wrap=()):
         self.sid, self.kind, self.observer = sid, kind, observer
+        self.host, self.wrap = host, list(wrap)
         self.name = f"{kind}{sid}" + ("(obs)" if observer else "")
         self.dir = os.path.join(root, f"node{sid}-{kind}")
         self.data = os.path.join(self.dir, "data")
         self.cfg = os.path.join(self.dir, "zoo.cfg")
         self.logf = os.path.join(self.dir, "node.log")
         self.client_port, self.quorum_port, self.election_port = free_ports(3)
-        self.hp = f"127.0.0.1:{self.client_port}"
+        self.hp = f"{host}:{self.client_port}"
         self.proc = None
         self.stopped = False  # SIGSTOPped
         self.cmd_override = None  # run this node's files with another server (check 6)
 
     def server_line(self):
         obs = ":observer" if self.observer else ""
-        return (f"server.{self.sid}=127.0.0.1:{self.quorum_port}:{self.election_port}{obs}"
-                f";127.0.0.1:{self.client_port}")
+        return (f"server.{self.sid}={self.host}:{self.quorum_port}:{self.election_port}{obs}"
+                f";{self.host}:{self.client_port}")
 
     def write_cfg(self, servers):
         os.makedirs(self.data, exist_ok=True)
@@ -130,7 +134,7 @@ initLimit=10
 syncLimit=5
 dataDir={self.data}
 clientPort={self.client_port}
-clientPortAddress=127.0.0.1
+clientPortAddress={self.host}
 maxClientCnxns=0
 minSessionTimeout=4000
 maxSessionTimeout=40000
@@ -144,7 +148,7 @@ admin.enableServer=false
         out = open(self.logf, "ab")
         out.write(f"===== start {' '.join(cmd)} {self.cfg} at {time.strftime('%T')}\n".encode())
         out.flush()
-        self.proc = subprocess.Popen(cmd + [self.cfg], stdout=out, stderr=out,
+        self.proc = subprocess.Popen(self.wrap + cmd + [self.cfg], stdout=out, stderr=out,
                                      stdin=subprocess.DEVNULL)
         out.close()
         self.stopped = False
@@ -227,9 +231,11 @@ admin.enableServer=false
 class Ensemble:
     """Nodes described by a mix: list of (kind, observer)."""
 
-    def __init__(self, mix, root, cmds):
+    def __init__(self, mix, root, cmds, place=None):
+        """`place(sid) -> (host, wrap)` puts node sid elsewhere than 127.0.0.1."""
         self.cmds = cmds  # kind -> command list
-        self.nodes = [Node(i + 1, k, o, root) for i, (k, o) in enumerate(mix)]
+        place = place or (lambda sid: ("127.0.0.1", ()))
+        self.nodes = [Node(i + 1, k, o, root, *place(i + 1)) for i, (k, o) in enumerate(mix)]
         servers = "\n".join(n.server_line() for n in self.nodes)
         for n in self.nodes:
             n.write_cfg(servers)
