@@ -11,9 +11,9 @@ A cell is `fault_<mix>_<fault>_<role>-<kind>`: mixes {3ferro, 2zk_1ferro, 1zk_2f
 restart on its dataDir), stop (SIGSTOP beyond syncLimit, then SIGCONT), partition (its veth
 down for longer than syncLimit, then up; one network namespace per node, see netns.py),
 wipe (kill -9, dataDir wiped, restart)}; victim {leader, follower} × {zk, ferro}. Before its
-fault every cell kills and restarts the first leader, so members are in different election
-rounds as in a long-lived ensemble; node order is chosen so that the second election (equal
-zxids: the highest sid wins) gives the victim's role to a node of the victim's kind.
+fault every cell kills and restarts its leader at least once, so members sit in different
+election rounds as in a long-lived ensemble, and again until the victim's role is held by a
+node of the victim's kind.
 
 Each cell, under a kazoo writer per node (creating /fm/w<k>-<i>): the fault, then the victim
 must serve again — `srvr` shows it in its role, one leader in the ensemble, and at least the
@@ -91,11 +91,10 @@ def cell_name(c):
 
 
 def node_order(mix, role, kind):
-    """Kinds by sid. The highest sid is a warm-up leader that each cell kills and restarts
-    before its fault, so the ensemble has been through a leader change (election rounds
-    differ between members, as in any long-lived ensemble) and equal zxids then hand the lead
-    to the second highest sid: of the victim's kind for a leader victim, of the other kind
-    (when there is one) for a follower victim, so followers sync across kinds."""
+    """Kinds by sid, a first guess at who leads after the warm-up leader change (equal zxids:
+    the highest sid wins, so the second highest): of the victim's kind for a leader victim,
+    of the other kind (when there is one) for a follower victim, so followers sync across
+    kinds. Cell.form changes leaders until the guess holds."""
     nz, nf = MIXES[mix]
     kinds = [Z] * nz + [F] * nf
     if role == "leader":
@@ -137,31 +136,34 @@ class Cell:
                        "linearizable": None}
 
     def form(self):
-        """A fresh ensemble whose first leader fits the victim (up to 3 tries: the first
-        election can go to another node when one starts late)."""
+        """A fresh ensemble that has been through at least one leader change (kill -9 and
+        restart of its leader), changed again until the victim's role is held by a node of
+        the victim's kind: who wins depends on the zxids each sync left, not only on sids."""
         last = None
-        for attempt in range(3):
+        for attempt in range(2):
             reap()
             root = tempfile.mkdtemp(prefix=f"{cell_name(self.c())}.{attempt}.", dir=self.tmp)
             place = self.net.place if self.net else None
             ens = Ensemble(node_order(self.mix, self.role, self.kind), root, self.cmds, place)
             try:
                 ens.start(90)
-                warm = ens.leader()
-                warm.stop("kill")
-                ens.wait_healthy(60, nodes=[n for n in ens.nodes if n is not warm])
-                ens.start_node(warm, REJOIN_BOUND)
-                ens.wait_healthy(60)
+                for _ in range(4):
+                    warm = ens.leader()
+                    warm.stop("kill")
+                    ens.wait_healthy(60, nodes=[n for n in ens.nodes if n is not warm])
+                    ens.start_node(warm, REJOIN_BOUND)
+                    ens.wait_healthy(60)
+                    victim = self.pick(ens)
+                    if victim is not None:
+                        return ens, victim
             except Fail as e:
                 ens.stop_all()
-                raise Fail(f"ensemble {ens.describe()} did not form, or its first leader did "
-                           f"not rejoin after kill -9 and restart:\n{e}") from None
-            victim = self.pick(ens)
-            if victim is not None:
-                return ens, victim
+                raise Fail(f"ensemble {ens.describe()} did not form, or its leader did not "
+                           f"rejoin after kill -9 and restart:\n{e}") from None
             last = ens.status()
             ens.stop_all()
-        raise Fail(f"no {self.role} of kind {self.kind} after 3 fresh starts ({last})")
+        raise Fail(f"no {self.role} of kind {self.kind} after 2 fresh starts with 4 leader "
+                   f"changes each ({last})")
 
     def c(self):
         return (self.mix, self.fault, self.role, self.kind)
