@@ -7,6 +7,11 @@
 //! newest notification replaces an unsent one) and the last message sent is repeated on a
 //! fresh connection if nothing newer waits; received messages (1 byte…512 KiB) go to one
 //! queue of 100 that drops its oldest. Messages to our own sid loop back into that queue.
+//!
+//! The election port is bound as `Listener.ListenerHandler#acceptConnections` binds it: an
+//! attempt, on failure an error and a second's pause, at most `electionPortBindRetry` times
+//! (3; 0 = no limit). [`QuorumCnxManager::spawn`] does that in the background while dialling
+//! already works, as the reference's listener thread does, and reports when it gives up.
 
 pub mod initial;
 mod worker;
@@ -18,9 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use initial::{
     format_addr, InitialMessage, InitialMessageError, MAX_ADDR_LEN, PROTOCOL_VERSION_V1,
@@ -33,6 +38,10 @@ pub const PACKET_MAX_SIZE: usize = 512 * 1024;
 pub const RECV_CAPACITY: usize = 100;
 /// `QuorumPeer.OBSERVER_ID`: observers without a configured sid.
 pub const OBSERVER_ID: i64 = i64::MAX;
+/// `Listener.DEFAULT_PORT_BIND_MAX_RETRY`.
+pub const DEFAULT_PORT_BIND_MAX_RETRY: u32 = 3;
+/// The pause after a failed bind (`ListenerHandler#acceptConnections` sleeps 1000 ms).
+const PORT_BIND_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Settings of the connection manager.
 #[derive(Debug, Clone)]
@@ -64,7 +73,7 @@ impl CnxConfig {
             multi_address_enabled: false,
             cnx_timeout: Duration::from_secs(5),
             socket_timeout: Duration::from_secs(20),
-            port_bind_retry: 3,
+            port_bind_retry: DEFAULT_PORT_BIND_MAX_RETRY,
         }
     }
 }
@@ -118,24 +127,85 @@ struct Inner {
     shutdown: CancellationToken,
     observer_counter: AtomicI64,
     next_conn: AtomicU64,
+    /// Where the listener(s) are bound so far.
+    local_addrs: Mutex<Vec<SocketAddr>>,
 }
 
 /// The election connection manager; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct QuorumCnxManager {
     inner: Arc<Inner>,
-    local_addrs: Arc<Vec<SocketAddr>>,
+}
+
+/// Resolves when the election listener has given up on every address
+/// (`Listener#run` leaving with a socket exception, after which 3.8 exits with
+/// `UNABLE_TO_BIND_QUORUM_PORT`); pends forever once one address is bound.
+#[derive(Debug)]
+pub struct ListenerExit(oneshot::Receiver<CnxError>);
+
+impl ListenerExit {
+    /// The last bind error, once no election address could be bound.
+    pub async fn gave_up(self) -> CnxError {
+        match self.0.await {
+            Ok(e) => e,
+            Err(_) => std::future::pending().await,
+        }
+    }
 }
 
 impl QuorumCnxManager {
-    /// Binds the election port(s) (retrying as `Listener#acceptConnections` does) and starts
-    /// accepting.
+    /// Binds the election port(s) (retrying as `Listener#acceptConnections` does), then
+    /// starts accepting; an error once the retries are used up.
     pub async fn start(cfg: CnxConfig) -> Result<Self, CnxError> {
-        let listeners = bind_all(&cfg).await?;
-        let local_addrs = listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect();
+        let targets = listen_targets(&cfg)?;
+        let never = CancellationToken::new();
+        let mut listeners = Vec::new();
+        for t in targets {
+            listeners.push(bind_with_retry(&t, cfg.port_bind_retry, &never).await?);
+        }
+        let manager = Self::new(cfg);
+        for listener in listeners {
+            manager.inner.listen(listener);
+        }
+        Ok(manager)
+    }
+
+    /// `QuorumCnxManager#start` as `QuorumPeer#startLeaderElection` calls it: returns at
+    /// once, usable for dialling, while the election port(s) are bound in the background with
+    /// the retries; the [`ListenerExit`] tells when the listener gave up on all of them.
+    pub fn spawn(cfg: CnxConfig) -> Result<(Self, ListenerExit), CnxError> {
+        let targets = listen_targets(&cfg)?;
+        let manager = Self::new(cfg);
+        let (gave_up_tx, gave_up_rx) = oneshot::channel();
+        let (bound_tx, bound_rx) = mpsc::unbounded_channel();
+        let count = targets.len();
+        for t in targets {
+            let inner = manager.inner.clone();
+            let bound_tx = bound_tx.clone();
+            tokio::spawn(async move {
+                let retry = inner.cfg.port_bind_retry;
+                match bind_with_retry(&t, retry, &inner.shutdown).await {
+                    Ok(listener) => {
+                        let _ = bound_tx.send(None);
+                        inner.listen(listener);
+                    }
+                    Err(e) => {
+                        let _ = bound_tx.send(Some(e));
+                    }
+                }
+            });
+        }
+        drop(bound_tx);
+        tokio::spawn(report_listener_exit(
+            manager.inner.shutdown.clone(),
+            bound_rx,
+            count,
+            gave_up_tx,
+        ));
+        Ok((manager, ListenerExit(gave_up_rx)))
+    }
+
+    fn new(cfg: CnxConfig) -> Self {
         let inner = Arc::new(Inner {
             cfg,
             peers: Mutex::new(Peers::default()),
@@ -144,23 +214,22 @@ impl QuorumCnxManager {
             shutdown: CancellationToken::new(),
             observer_counter: AtomicI64::new(-1),
             next_conn: AtomicU64::new(1),
+            local_addrs: Mutex::new(Vec::new()),
         });
-        for listener in listeners {
-            tokio::spawn(worker::accept_loop(inner.clone(), listener));
-        }
-        Ok(QuorumCnxManager {
-            inner,
-            local_addrs: Arc::new(local_addrs),
-        })
+        QuorumCnxManager { inner }
     }
 
     pub fn my_id(&self) -> i64 {
         self.inner.cfg.my_id
     }
 
-    /// Where the listener(s) ended up (useful with port 0).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.local_addrs
+    /// Where the listener(s) are bound so far (useful with port 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .local_addrs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `toSend`: replace the peer's pending message and make sure we are connected; our own
@@ -236,6 +305,17 @@ impl Inner {
         self.recv.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Accept on a bound election port until halted.
+    fn listen(self: &Arc<Self>, listener: TcpListener) {
+        if let Ok(a) = listener.local_addr() {
+            self.local_addrs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(a);
+        }
+        tokio::spawn(worker::accept_loop(self.clone(), listener));
+    }
+
     fn push_recv(&self, sid: i64, msg: Vec<u8>) {
         let mut q = self.recv_lock();
         if q.len() >= RECV_CAPACITY {
@@ -268,7 +348,8 @@ impl Inner {
     }
 }
 
-async fn bind_all(cfg: &CnxConfig) -> Result<Vec<TcpListener>, CnxError> {
+/// The addresses to listen on: ours, or the wildcard on our port with `quorumListenOnAllIPs`.
+fn listen_targets(cfg: &CnxConfig) -> Result<Vec<String>, CnxError> {
     let mut targets: Vec<String> = Vec::new();
     for a in &cfg.my_election_addrs {
         if cfg.listen_on_all_ips {
@@ -282,33 +363,64 @@ async fn bind_all(cfg: &CnxConfig) -> Result<Vec<TcpListener>, CnxError> {
     if targets.is_empty() {
         return Err(CnxError::NoAddress);
     }
-    let mut out = Vec::new();
-    for t in targets {
-        out.push(bind_with_retry(&t, cfg.port_bind_retry).await?);
-    }
-    Ok(out)
+    Ok(targets)
 }
 
-async fn bind_with_retry(addr: &str, retries: u32) -> Result<TcpListener, CnxError> {
-    let mut attempt = 0u32;
+/// `ListenerHandler#acceptConnections`' bind loop: each failure is logged and followed by a
+/// second's pause; after `max_retry` failures (0: never) the handler leaves.
+async fn bind_with_retry(
+    addr: &str,
+    max_retry: u32,
+    shutdown: &CancellationToken,
+) -> Result<TcpListener, CnxError> {
+    let mut errors = 0u32;
     loop {
-        match TcpListener::bind(addr).await {
+        let source = match TcpListener::bind(addr).await {
             Ok(l) => {
                 info!(addr, "election port listening");
                 return Ok(l);
             }
-            Err(source) => {
-                attempt += 1;
-                if retries != 0 && attempt >= retries {
-                    return Err(CnxError::Bind {
-                        addr: addr.to_owned(),
-                        source,
-                    });
-                }
-                warn!(addr, error = %source, "Exception while listening; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            Err(e) => e,
+        };
+        error!(error = %source, "Exception while listening to address {addr}");
+        errors = errors.saturating_add(1);
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(PORT_BIND_RETRY_PAUSE) => {}
         }
+        if shutdown.is_cancelled() || (max_retry != 0 && errors >= max_retry) {
+            if !shutdown.is_cancelled() {
+                error!(
+                    "Leaving listener thread for address {addr} after {errors} errors. \
+                     Use zookeeper.electionPortBindRetry property to increase retry count."
+                );
+            }
+            return Err(CnxError::Bind {
+                addr: addr.to_owned(),
+                source,
+            });
+        }
+    }
+}
+
+/// `Listener#run`: once every address's handler has left without a bound socket (and we are
+/// not shutting down), the listener is gone for good.
+async fn report_listener_exit(
+    shutdown: CancellationToken,
+    mut bound: mpsc::UnboundedReceiver<Option<CnxError>>,
+    count: usize,
+    gave_up: oneshot::Sender<CnxError>,
+) {
+    let mut last = None;
+    for _ in 0..count {
+        match bound.recv().await {
+            Some(Some(e)) => last = Some(e),
+            // one address listens: the listener stays (the latch never opens)
+            Some(None) | None => return,
+        }
+    }
+    if let Some(e) = last.filter(|_| !shutdown.is_cancelled()) {
+        let _ = gave_up.send(e);
     }
 }
 

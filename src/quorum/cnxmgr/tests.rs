@@ -114,3 +114,41 @@ async fn bind_gives_up_after_the_retries() {
         Err(CnxError::Bind { .. })
     ));
 }
+
+#[tokio::test]
+async fn spawned_listener_reports_when_it_gives_up() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut cfg = CnxConfig::new(1, vec![taken.local_addr().unwrap().to_string()]);
+    cfg.port_bind_retry = 2;
+    let (m, exit) = QuorumCnxManager::spawn(cfg).unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_secs(20), exit.gave_up())
+        .await
+        .expect("the listener gives up after its retries");
+    assert!(matches!(gave_up, CnxError::Bind { .. }));
+    assert!(m.local_addrs().is_empty());
+    m.halt();
+}
+
+#[tokio::test]
+async fn spawned_listener_without_a_retry_limit_binds_once_the_port_is_free() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap();
+    let mut cfg = CnxConfig::new(1, vec![addr.to_string()]);
+    cfg.port_bind_retry = 0;
+    let (m, exit) = QuorumCnxManager::spawn(cfg).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(taken);
+    let mut bound = false;
+    for _ in 0..100 {
+        if m.local_addrs() == vec![addr] {
+            bound = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(bound, "bound after the port was freed");
+    // bound: the listener never reports giving up
+    let waited = tokio::time::timeout(Duration::from_millis(200), exit.gave_up()).await;
+    assert!(waited.is_err());
+    m.halt();
+}
