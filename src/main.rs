@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ferrokeeper::server::ExitCode as ZkExitCode;
 
 /// A drop-in replacement for Apache ZooKeeper 3.8.
 #[derive(Parser)]
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("invalid configuration: {e}");
             eprintln!("ferrokeeper: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(ZkExitCode::InvalidInvocation.value());
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -43,11 +44,22 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(ferrokeeper::server::run(cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(ZkExitCode::ExecutionFinished.value()),
         Err(e) => {
-            tracing::error!("{e}");
+            let code = e.exit_code();
+            // `QuorumPeerMain#main`: the failure is logged with its line, and only the
+            // AdminServer's line also goes to stderr; ours always names the cause there too
+            let line = e.exit_message();
+            match line {
+                Some(line) => tracing::error!("{line}: {e}"),
+                None => tracing::error!("{e}"),
+            }
+            if let (ZkExitCode::ErrorStartingAdminServer, Some(line)) = (code, line) {
+                eprintln!("{line}");
+            }
             eprintln!("ferrokeeper: {e}");
-            ExitCode::FAILURE
+            tracing::error!("Exiting with code {}", code.value());
+            ExitCode::from(code.value())
         }
     }
 }

@@ -6,6 +6,11 @@
 //! Invariants: the database is reloaded from disk before every election (everything logged
 //! counts, as `fastForwardDataBase` does), so the vote carries the last logged zxid; one
 //! core at a time owns the tree; election notifications are answered during every role.
+//!
+//! Taken ports: the election port is bound in the background and the peer stops with
+//! `UNABLE_TO_BIND_QUORUM_PORT` once its retries are used up (`QuorumCnxManager.Listener`);
+//! a leader whose quorum port is taken gives up leading and elects again, as `QuorumPeer#run`
+//! does when the `Leader` constructor throws.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::storage::{snapshot_config, txn_log_options};
-use super::{core_config, tree_options};
+use super::{core_config, tree_options, ServerError};
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
 use crate::pipeline::core::{CoreExit, EnsembleInfo, LeaderSetup, QuorumInbox};
@@ -99,15 +104,18 @@ async fn quorum_addr(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAddr, 
         .ok_or_else(|| format!("{} has no address", a.host))
 }
 
-/// Run the peer until shutdown (Ok) or a fatal storage error (Err).
+/// Run the peer until shutdown (Ok), a fatal storage error, or an election port that could
+/// not be bound (Err).
 pub(super) async fn run_peer(
     cfg: Arc<ServerConfig>,
     mut rx: mpsc::Receiver<CoreMsg>,
     stats: Arc<ServerStats>,
     shutdown: CancellationToken,
-) -> Result<(), String> {
-    let my_id = cfg.my_id.ok_or("no myid for a distributed ensemble")?;
-    let verifier = verifier(&cfg)?;
+) -> Result<(), ServerError> {
+    let my_id = cfg
+        .my_id
+        .ok_or_else(|| ServerError::Startup("no myid for a distributed ensemble".to_owned()))?;
+    let verifier = verifier(&cfg).map_err(ServerError::Startup)?;
     let tick = Duration::from_millis(u64::try_from(cfg.tick_time_ms).unwrap_or(3000));
     let mut cnx_cfg = CnxConfig::new(my_id, election_addrs(&verifier, my_id));
     cnx_cfg.peers = verifier
@@ -125,9 +133,19 @@ pub(super) async fn run_peer(
     {
         cnx_cfg.port_bind_retry = retry;
     }
-    let cnx = QuorumCnxManager::start(cnx_cfg)
-        .await
-        .map_err(|e| e.to_string())?;
+    // `QuorumPeer#startLeaderElection`: the listener binds in the background, we dial meanwhile
+    let (cnx, listener_exit) =
+        QuorumCnxManager::spawn(cnx_cfg).map_err(|e| ServerError::Startup(e.to_string()))?;
+    // the peer stops as for a shutdown once the listener gives up, then reports why
+    let stop = shutdown.child_token();
+    let watcher = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let source = listener_exit.gave_up().await;
+            stop.cancel();
+            source
+        }
+    });
     let mut fle =
         FastLeaderElection::new(ElectionConfig::new(my_id, cfg.peer_type, verifier.clone()));
     let peer = Peer {
@@ -138,9 +156,16 @@ pub(super) async fn run_peer(
         cnx: cnx.clone(),
         tick,
     };
-    let result = peer.run(&mut fle, &mut rx, &shutdown).await;
+    let result = peer.run(&mut fle, &mut rx, &stop).await;
     cnx.halt();
-    result
+    if stop.is_cancelled() && !shutdown.is_cancelled() {
+        if let Ok(source) = watcher.await {
+            return Err(ServerError::ElectionPort { source });
+        }
+    } else {
+        watcher.abort();
+    }
+    result.map_err(ServerError::Fatal)
 }
 
 impl Peer {
@@ -286,8 +311,13 @@ impl Peer {
         let listener = match bind_quorum_port(quorum, self.cfg.quorum_listen_on_all_ips).await {
             Ok(l) => l,
             Err(e) => {
+                // the `Leader` constructor logs this and throws; `QuorumPeer#run` catches it
+                // and goes LOOKING again: the peer stays and takes part in the next election
+                tracing::error!(%quorum, error = %e, "Couldn't bind to {quorum}");
                 tokio::time::sleep(RETRY_PAUSE).await;
-                return CoreExit::Reelect(format!("cannot bind the quorum port {quorum}: {e}"));
+                return CoreExit::Reelect(format!(
+                    "Leader failed to initialize any of the following sockets: [{quorum}]"
+                ));
             }
         };
         let snap_dir = db.snap_dir().to_path_buf();

@@ -2,10 +2,22 @@
 //! metrics endpoints → a standalone core over the recovered data directory, or the ensemble
 //! peer loop ([`ensemble`]) when zoo.cfg lists a distributed ensemble; shutdown on
 //! SIGINT/SIGTERM.
+//!
+//! Listeners start in the reference's order, and a taken port ends the same way
+//! ([`ExitCode`]): the metrics provider first in both modes (`UNEXPECTED_ERROR`); standalone,
+//! the AdminServer before the client port (`ERROR_STARTING_ADMIN_SERVER`, then
+//! `UNEXPECTED_ERROR`, `ZooKeeperServerMain#runFromConfig`); in an ensemble the client port
+//! (`UNEXPECTED_ERROR`, `QuorumPeerMain#runFromConfig`), then the AdminServer, whose failure
+//! is only a warning (`QuorumPeer#start`), then the election port in the background
+//! (`UNABLE_TO_BIND_QUORUM_PORT` once its retries are used up). A leader's quorum port that
+//! cannot be bound means another election, never an exit ([`ensemble`]).
 
 mod ensemble;
+mod exit;
 mod four_letter;
 mod storage;
+
+pub use exit::ExitCode;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -15,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::http::{AdminServer, ViewRequest, ViewSource};
+use crate::admin::http::{AdminServer, HttpEndpointError, ViewRequest, ViewSource};
 use crate::admin::prometheus::MetricsServer;
 use crate::admin::ServerStats;
 use crate::config::ServerConfig;
@@ -29,8 +41,31 @@ use crate::tree::{EphemeralOptions, TreeOptions};
 pub enum ServerError {
     #[error("no clientPort configured: a standalone server needs one")]
     NoClientPort,
-    #[error(transparent)]
-    Http(#[from] crate::admin::http::HttpEndpointError),
+    /// A standalone server's AdminServer could not start (`AdminServerException`).
+    #[error(
+        "Problem starting AdminServer on address {address}, port {port} and command URL \
+         {command_url}: {source}"
+    )]
+    AdminServer {
+        address: String,
+        port: i32,
+        command_url: String,
+        source: HttpEndpointError,
+    },
+    /// `MetricsProviderBootstrap#startMetricsProvider` failed (the `/metrics` port).
+    #[error("Cannot boot MetricsProvider {class}: {source}")]
+    MetricsProvider {
+        class: String,
+        source: HttpEndpointError,
+    },
+    /// No election address could be bound within `electionPortBindRetry` attempts.
+    #[error(
+        "As I'm leaving the listener thread, I won't be able to participate in leader \
+         election any longer: {source}"
+    )]
+    ElectionPort {
+        source: crate::quorum::cnxmgr::CnxError,
+    },
     #[error("cannot bind the client port {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -55,7 +90,7 @@ pub struct RunningServer {
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     /// The core; it ends once every connection is gone, after the log has written what it holds.
-    core: JoinHandle<Result<(), String>>,
+    core: JoinHandle<Result<(), ServerError>>,
 }
 
 impl RunningServer {
@@ -68,6 +103,9 @@ impl RunningServer {
         let _ = self.core.await;
     }
 }
+
+/// How long a signalled server may take to close connections and flush its log.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// zoo.cfg holds Java ints; a negative count or size means none.
 fn non_negative(v: i32) -> usize {
@@ -123,20 +161,38 @@ fn client_addr(cfg: &ServerConfig) -> Option<SocketAddr> {
 
 /// Bind and start; returns once the client port accepts connections.
 pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
+    let standalone = cfg.is_standalone();
+    // both mains boot the metrics provider before anything else
+    let metrics =
+        MetricsServer::bind(&cfg)
+            .await
+            .map_err(|source| ServerError::MetricsProvider {
+                class: cfg.metrics_provider_class_name.clone(),
+                source,
+            })?;
+    // `ZooKeeperServerMain#runFromConfig` starts the AdminServer before the client port
+    let mut admin = if standalone {
+        AdminServer::bind(&cfg)
+            .await
+            .map_err(|source| admin_error(&cfg, source))?
+    } else {
+        None
+    };
     let addr = client_addr(&cfg).ok_or(ServerError::NoClientPort)?;
     let listener = conn::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
     let client_addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
-    let admin = AdminServer::bind(&cfg).await?;
-    let metrics = MetricsServer::bind(&cfg).await?;
+    if !standalone {
+        admin = ensemble_admin_server(&cfg).await;
+    }
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     let metrics_addr = metrics.as_ref().and_then(|m| m.local_addr().ok());
     let cfg = Arc::new(cfg);
     let stats = Arc::new(ServerStats::new());
     let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
-    let core = if cfg.is_standalone() {
+    let core = if standalone {
         start_standalone(cfg.clone(), stats.clone(), core_rx).await?
     } else {
         tokio::spawn(ensemble::run_peer(
@@ -182,12 +238,33 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     })
 }
 
+fn admin_error(cfg: &ServerConfig, source: HttpEndpointError) -> ServerError {
+    ServerError::AdminServer {
+        address: cfg.admin_server_address.clone(),
+        port: cfg.admin_server_port,
+        command_url: cfg.admin_command_url.clone(),
+        source,
+    }
+}
+
+/// `QuorumPeer#start`: an ensemble member whose AdminServer cannot start says so once and
+/// serves on without it (election and quorum included).
+async fn ensemble_admin_server(cfg: &ServerConfig) -> Option<AdminServer> {
+    match AdminServer::bind(cfg).await {
+        Ok(admin) => admin,
+        Err(source) => {
+            tracing::warn!("{}", admin_error(cfg, source));
+            None
+        }
+    }
+}
+
 /// Recover the data directory and start the core of a standalone server.
 async fn start_standalone(
     cfg: Arc<ServerConfig>,
     stats: Arc<ServerStats>,
     core_rx: mpsc::Receiver<CoreMsg>,
-) -> Result<JoinHandle<Result<(), String>>, ServerError> {
+) -> Result<JoinHandle<Result<(), ServerError>>, ServerError> {
     let tree_options = tree_options(&cfg);
     let opening = cfg.clone();
     let storage = tokio::task::spawn_blocking(move || storage::open(&opening, tree_options))
@@ -201,7 +278,11 @@ async fn start_standalone(
     if storage.snapshot_pending {
         state.take_startup_snapshot();
     }
-    Ok(tokio::spawn(pipeline::run(state, core_rx, durable_rx)))
+    Ok(tokio::spawn(async move {
+        pipeline::run(state, core_rx, durable_rx)
+            .await
+            .map_err(ServerError::Fatal)
+    }))
 }
 
 /// `DatadirCleanupManager`: purge at start and then every autopurge.purgeInterval hours.
@@ -256,20 +337,26 @@ fn view_source(
 /// Run until SIGINT or SIGTERM, or until the txn log fails.
 pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     let mut server = start(cfg).await?;
-    tokio::select! {
-        _ = wait_for_signal() => {
-            tracing::info!("shutting down");
-            server.shutdown.cancel();
-            Ok(())
+    let ended = tokio::select! {
+        _ = wait_for_signal() => None,
+        ended = &mut server.core => Some(ended),
+    };
+    let Some(ended) = ended else {
+        tracing::info!("shutting down");
+        // let the core (and an election in progress) finish before the runtime goes away: a
+        // task still polling its timers while the runtime shuts down panics
+        if tokio::time::timeout(SHUTDOWN_GRACE, server.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown did not finish within {SHUTDOWN_GRACE:?}; stopping anyway");
         }
-        ended = &mut server.core => {
-            server.shutdown.cancel();
-            match ended {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(ServerError::Fatal(e)),
-                Err(e) => Err(ServerError::Fatal(e.to_string())),
-            }
-        }
+        return Ok(());
+    };
+    server.shutdown.cancel();
+    match ended {
+        Ok(result) => result,
+        Err(e) => Err(ServerError::Fatal(e.to_string())),
     }
 }
 
