@@ -13,8 +13,10 @@ Model, one register per key, state (value, version) = znode data + Stat.version:
 
 Completions: `ok` (with its result), `fail` (definitely no effect; a failed cas whose
 `error` is absent or "BadVersion" additionally proves version != e at some point of its
-interval, other failures are dropped), `unknown` (timeout / connection loss: the op may take
-effect at any time after its invocation, or never; unknown reads are dropped).
+interval; an op failed with `error` "NoNode" saw the znode missing, which a register that
+exists before the history and is never deleted cannot show, so it is a violation by itself;
+other failures are dropped), `unknown` (timeout / connection loss: the op may take effect
+at any time after its invocation, or never; unknown reads are dropped).
 
 Algorithm: the history is split per key (registers are independent), then each key is
 searched Wing & Gong style as refined by Lowe: a doubly linked list of call and return
@@ -38,7 +40,7 @@ import time
 
 __all__ = ["check", "History", "Result"]
 
-READ, WRITE, CAS, BADVERSION = range(4)
+READ, WRITE, CAS, BADVERSION, NONODE = range(5)
 _KINDS = {"read": READ, "write": WRITE, "cas": CAS}
 _INF = float("inf")
 _ANY = type("AnyValue", (), {"__repr__": lambda self: "<any value>"})()
@@ -88,6 +90,8 @@ def _step(state, op):
         return (rvalue, rver, True)
     if kind == BADVERSION:
         return None if known and ver == op.expected else state
+    if kind == NONODE:
+        return None
     if kind == CAS:
         if known:
             if ver != op.expected:
@@ -151,14 +155,14 @@ def _search(ops, init, budget):
             read_versions.setdefault(op.read[0], set()).add(op.read[1])
     writers = {}  # value -> how many ops (and the initial state) may have written it
     for op in ops:
-        if op.kind != READ and op.kind != BADVERSION:
+        if op.kind == WRITE or op.kind == CAS:
             writers[op.value] = writers.get(op.value, 0) + 1
     if init[0] is not _ANY:
         writers[init[0]] = writers.get(init[0], 0) + 1
     bind = init[0] is not _ANY  # a state wholly unknown may hold any value already
     out = []
     for op in ops:
-        if op.kind == READ or op.kind == BADVERSION:
+        if op.kind != WRITE and op.kind != CAS:
             out.append(op)
         elif op.value not in read_versions:
             out.append(_Op(op.kind, _UNREAD, op.expected, op.new_version, None, op.invoke,
@@ -416,9 +420,13 @@ def _prepare(history):
                 continue
             required, complete = False, _INF
         elif status == "fail":
-            if kind != CAS or h.get("error", "BadVersion") != "BadVersion":
+            error = h.get("error")
+            if error == "NoNode":
+                kind, required = NONODE, True
+            elif kind == CAS and error in (None, "BadVersion"):
+                kind, required = BADVERSION, True
+            else:
                 continue
-            kind, required = BADVERSION, True
         else:
             required = True
             if kind == READ:
@@ -447,7 +455,7 @@ def _window(ops, t0, t1, left_out=()):
         if op.invoke > t1 or (t0 is not None and op.complete < t0):
             continue
         if op.src in left_out or (t0 is not None and op.invoke < t0) or op.complete > t1:
-            if op.kind != READ and op.kind != BADVERSION:
+            if op.kind == WRITE or op.kind == CAS:
                 out.append(op.weaken())
         else:
             out.append(op)
@@ -744,7 +752,3 @@ class History:
         """A snapshot: copies of the op dicts in invocation order."""
         with self._lock:
             return [dict(op) for op in self._ops]
-
-    def __len__(self):
-        with self._lock:
-            return len(self._ops)

@@ -274,9 +274,19 @@ class HandMade(unittest.TestCase):
     def test_unknown_read_dropped_and_failed_write_no_effect(self):
         h = [write("c0", 0.0, 1.0, b"a", 1),
              op("c1", "read", 2.0, None, status="unknown"),
-             op("c1", "write", 3.0, 4.0, status="fail", value=b"no", error="NoNode"),
+             op("c1", "write", 3.0, 4.0, status="fail", value=b"no", error="NoAuth"),
              read("c2", 5.0, 6.0, b"a", 1)]
         self.assertTrue(check(h).ok)
+
+    def test_nonode_rejected(self):
+        # the key exists before the history and nobody deletes it
+        for kind, value in (("read", None), ("write", b"x")):
+            missing = op("c1", kind, 3.0, 4.0, status="fail", value=value, error="NoNode")
+            h = [write("c0", 0.0, 1.0, b"a", 1), missing, read("c2", 5.0, 6.0, b"a", 1)]
+            res = check(h)
+            self.assertEqual(res.status, "violation")
+            self.assertTrue(in_window(res, missing), res.explain())
+            self.assertIn("fail (NoNode)", res.explain())
 
     def test_lost_acknowledged_write_rejected(self):
         lost = write("c1", 2.0, 3.0, b"acked", 2)
