@@ -23,8 +23,10 @@ searched Wing & Gong style as refined by Lowe: a doubly linked list of call and 
 events in time order; the search linearizes a call whose op is still pending, backtracks
 when it reaches the return of an op not yet linearized, and memoizes every (linearized set,
 register state) it has been in, so no configuration is explored twice.  Unknown ops have no
-return event, so they may be linearized anywhere after their call or never.  The search is
-bounded by a state count and a deadline and then answers "undecided".
+return event, so they may be linearized anywhere after their call or never.  Prunings that
+hold for this model (see _search) keep concurrent reads and unknown ops from multiplying
+the configurations.  The search is bounded by a state count and a deadline and then
+answers "undecided".
 
 A violation is reported with a small window that still proves it: the shortest time window
 [t0, t1] whose ops are not linearizable (ops crossing t0 or t1 are weakened to "may or may
@@ -44,8 +46,8 @@ READ, WRITE, CAS, BADVERSION, NONODE = range(5)
 _KINDS = {"read": READ, "write": WRITE, "cas": CAS}
 _INF = float("inf")
 _ANY = type("AnyValue", (), {"__repr__": lambda self: "<any value>"})()
-_EXPLAIN_OPS = 80  # explain() shows at most this many ops of a window
 _UNREAD = type("UnreadValue", (), {"__repr__": lambda self: "<a value no read returns>"})()
+_EXPLAIN_OPS = 80  # explain() shows at most this many ops of a window
 
 
 class _Op:
@@ -136,7 +138,9 @@ def _search(ops, init, budget):
     Returns (verdict, frontier): verdict True: linearizable; False: not; None: the budget
     ran out; frontier: the latest completion time at which the search got stuck.
 
-    Three prunings keep ops of unknown outcome from multiplying the states:
+    Prunings, each keeping every configuration that can still succeed:
+    - a pending op that leaves the state as it is (a matching read, a holding BadVersion)
+      is linearized at once, without trying the alternatives;
     - a value that no read returns is replaced by _UNREAD, so writes of such values are
       interchangeable; among interchangeable unknown ops (same kind and expected version)
       only the earliest invoked pending one may be linearized (any linearization using a
@@ -145,7 +149,10 @@ def _search(ops, init, budget):
       V (else those reads fail): it is checked as if acknowledged with V (not when the
       initial state is wholly unknown, as it may hold that value);
     - while the version is known, a state whose version exceeds the smallest cap of the
-      pending required ops is dropped (kept in a segment tree over the required ops)."""
+      pending required ops is dropped (kept in a segment tree over the required ops);
+    - configurations that differ only in unknown ops that can no longer take effect share
+      one memo entry;
+    - no unknown op is linearized while the state is wholly unknown."""
     n = len(ops)
     if n == 0:
         return True, -_INF
@@ -448,8 +455,8 @@ def _prepare(history):
 
 
 def _window(ops, t0, t1, left_out=()):
-    """The ops of window [t0, t1] (t0 None: from the history's start), ops crossing an edge
-    or listed in `left_out` weakened (reads dropped)."""
+    """The ops of window [t0, t1] (t0 None: from the history's start); those crossing an
+    edge or listed in `left_out` weakened (writes, cas) or dropped (ops that only observe)."""
     out = []
     for op in ops:
         if op.invoke > t1 or (t0 is not None and op.complete < t0):
@@ -473,7 +480,9 @@ class Result:
             violation holds without them) count only as "may or may not have taken effect"
             and are shown because a shown read returned their value
     window_initial  the (value, version) the window starts from; None: any state
-    stats   {"ops", "keys", "states", "seconds"}
+    stats   {"ops", "keys": ops and keys searched (a violation stops the check; ops
+            that carry no information, like unknown reads, are not counted), "states",
+            "seconds"}
     """
 
     def __init__(self, status, key=None, window=None, stats=None, detail=None,
@@ -650,8 +659,10 @@ def check(history, initial=(b"", 0), *, time_limit=60.0, max_states=2_000_000,
     per_key = _prepare(history)
     budget = _Budget(time_limit, max_states)
     undecided = None
+    checked = []  # keys searched so far
     for key in sorted(per_key):
         ops = per_key[key]
+        checked.append(ops)
         if key in known_initial:
             value, version = known_initial[key]
         elif isinstance(initial, dict):
@@ -668,11 +679,11 @@ def check(history, initial=(b"", 0), *, time_limit=60.0, max_states=2_000_000,
             continue
         if verdict is False:
             t0, t1, left_out, stopped = _shrink(ops, init, shrink_time, frontier)
-            checked = _window(ops, t0, t1, left_out)
+            proof = _window(ops, t0, t1, left_out)
             # weakened ops are shown only where a shown read returned their value
-            read_values = {op.read[0] for op in checked if op.kind == READ}
+            read_values = {op.read[0] for op in proof if op.kind == READ}
             window = []
-            for op in checked:
+            for op in proof:
                 if op.weakened and op.value not in read_values:
                     continue
                 d = dict(history[op.src])
@@ -683,18 +694,18 @@ def check(history, initial=(b"", 0), *, time_limit=60.0, max_states=2_000_000,
                               if op.invoke <= t1 and (t0 is None or op.complete >= t0))
             detail = {"t_first": ops[0].invoke, "shrink_stopped": stopped,
                       "left_out": overlapping - len(window)}
-            return Result("violation", key, window, _stats(per_key, budget, t_begin), detail,
+            return Result("violation", key, window, _stats(checked, budget, t_begin), detail,
                           None if t0 is not None else (init[0], init[1]))
     if undecided is not None:
         reason = (f"{budget.states} states (max_states={max_states})"
                   if budget.states >= max_states else f"{time_limit} s (time_limit)")
-        return Result("undecided", undecided, stats=_stats(per_key, budget, t_begin),
+        return Result("undecided", undecided, stats=_stats(checked, budget, t_begin),
                       detail={"reason": reason})
-    return Result("linearizable", stats=_stats(per_key, budget, t_begin))
+    return Result("linearizable", stats=_stats(checked, budget, t_begin))
 
 
-def _stats(per_key, budget, t_begin):
-    return {"ops": sum(len(v) for v in per_key.values()), "keys": len(per_key),
+def _stats(checked, budget, t_begin):
+    return {"ops": sum(len(ops) for ops in checked), "keys": len(checked),
             "states": budget.states, "seconds": time.monotonic() - t_begin}
 
 
