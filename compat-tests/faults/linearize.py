@@ -723,9 +723,11 @@ class History:
     def __init__(self):
         self._lock = threading.Lock()
         self._ops = []
+        self._completed = set()
         self._initial = {}
 
     def invoke(self, client, key, kind, **args):
+        """Record an op about to be sent (args: value, expected_version); its id."""
         if kind not in _KINDS:
             raise ValueError(f"kind {kind!r}")
         bad = set(args) - set(self._ARGS)
@@ -739,13 +741,17 @@ class History:
             return len(self._ops) - 1
 
     def complete(self, op_id, status, result=None, error=None):
+        """Record the outcome of op `op_id` just received: status "ok" (result: (value,
+        version) for a read, the new version or None for write/cas), "fail" or "unknown";
+        `error` names the failure (e.g. "BadVersion", "NoNode", "ConnectionLoss")."""
         now = time.monotonic()
         if status not in ("ok", "fail", "unknown"):
             raise ValueError(f"status {status!r}")
         with self._lock:
-            op = self._ops[op_id]
-            if op["complete"] is not None or op.get("error") is not None:
+            if op_id in self._completed:
                 raise ValueError(f"op {op_id} completed twice")
+            self._completed.add(op_id)
+            op = self._ops[op_id]
             op["status"], op["result"] = status, result
             op["complete"] = None if status == "unknown" else now
             if error is not None:
@@ -760,6 +766,6 @@ class History:
             return dict(self._initial)
 
     def ops(self):
-        """A snapshot: copies of the op dicts in invocation order."""
+        """A snapshot: copies of the op dicts in the order they were recorded."""
         with self._lock:
             return [dict(op) for op in self._ops]

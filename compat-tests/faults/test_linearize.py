@@ -336,6 +336,8 @@ class HandMade(unittest.TestCase):
             rec.invoke("c0", "/k", "cas", version=3)
         with self.assertRaises(ValueError):
             rec.complete(r, "ok", (b"", 0))
+        with self.assertRaises(ValueError):
+            rec.complete(0, "ok", 1)
 
 
 class Randomized(unittest.TestCase):
