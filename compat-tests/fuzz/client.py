@@ -37,6 +37,7 @@ class Session:
         self.sock = None
         self.rbuf = bytearray()
         self.handshaking = False
+        self.handshake_closed = False
         self.closed_by_server = False
         self.session_id = 0
         self.passwd = b"\0" * 16
@@ -72,6 +73,7 @@ class Session:
         self.rbuf = bytearray()
         self.closed_by_server = False
         self.handshaking = True
+        self.handshake_closed = False
         self.pending = {}
         self.pings_sent = self.pings_answered = 0
         self.send_frame(jute.connect_request(self.last_zxid if self.session_id else 0,
@@ -101,7 +103,10 @@ class Session:
     def _closed(self):
         if not self.closed_by_server:
             self.closed_by_server = True
-            self.inbox.append(("closed",))
+            if self.handshaking:            # the runner retries such a connect
+                self.handshake_closed = True
+            else:
+                self.inbox.append(("closed",))
 
     def send(self, opcode, body, xid=None):
         if xid is None:

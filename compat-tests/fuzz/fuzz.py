@@ -116,6 +116,9 @@ def run_case(args, pool, label, ops, nslots, seed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ferro", help="candidate command, started as <cmd> <zoo.cfg>")
+    ap.add_argument("--ref", default=servers.REF_CMD,
+                    help="reference command (default compat-tests/lib/zk-reference, which "
+                         "logs nothing; a class path with slf4j-simple shows why it fails)")
     ap.add_argument("--seeds", help="e.g. 1-20 or 3,7,9 (default: the CI set 1-6)")
     ap.add_argument("--ops", type=int, help=f"ops per sequence (default {CI_OPS})")
     ap.add_argument("--sessions", default=None, help="session counts, e.g. 1,3 (default 1,3)")
@@ -142,7 +145,7 @@ def main():
         ap.error("--ferro is required")
 
     servers.install_cleanup()
-    pool = servers.Pool(args.ferro)
+    pool = servers.Pool(args.ferro, args.ref)
     passed = failed = 0
     start = time.monotonic()
     try:

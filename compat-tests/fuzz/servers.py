@@ -33,7 +33,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REF_CMD = [os.path.join(os.path.dirname(HERE), "lib", "zk-reference")]
+REF_CMD = os.path.join(os.path.dirname(HERE), "lib", "zk-reference")
 SUPER = ("super", "superpw")
 CONTAINER_INTERVAL_MS = 3600000
 RUNNING = []          # every Popen we started and have not reaped
@@ -176,9 +176,9 @@ znode.container.checkIntervalMs={CONTAINER_INTERVAL_MS}
 class Pair:
     """The reference and the candidate on fresh ports and fresh temp dirs."""
 
-    def __init__(self, ferro_cmd):
+    def __init__(self, ferro_cmd, ref_cmd):
         self.root = make_tmp("ferro-fuzz.")
-        self.ref = Server("ref", REF_CMD, self.root)
+        self.ref = Server("ref", shlex.split(ref_cmd), self.root)
         self.fer = Server("ferro", shlex.split(ferro_cmd), self.root)
         self.ref.spawn()
         self.fer.spawn()
@@ -224,12 +224,12 @@ class Pool:
     """Keeps one fresh pair starting in the background, so the next run or shrink
     attempt does not wait for a JVM from scratch."""
 
-    def __init__(self, ferro_cmd):
-        self.ferro_cmd = ferro_cmd
+    def __init__(self, ferro_cmd, ref_cmd):
+        self.ferro_cmd, self.ref_cmd = ferro_cmd, ref_cmd
         self.spare = None
 
     def get(self):
-        pair = self.spare or Pair(self.ferro_cmd)
+        pair = self.spare or Pair(self.ferro_cmd, self.ref_cmd)
         self.spare = None
         try:
             pair.wait_ready(retries=2)
@@ -240,7 +240,7 @@ class Pool:
 
     def prepare(self):
         if self.spare is None:
-            self.spare = Pair(self.ferro_cmd)
+            self.spare = Pair(self.ferro_cmd, self.ref_cmd)
 
     def close(self):
         if self.spare is not None:

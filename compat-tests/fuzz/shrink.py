@@ -5,7 +5,8 @@ in the background), runs the ops in lockstep and disposes of the pair.
 
 `shrink` first tries dropping each expire / restart op (seconds each), then
 does delta debugging (ddmin over the op list: drop chunks, halving the chunk
-size when nothing can go), then drops single sub-ops of multi / multiRead.
+size when nothing can go), then drops single sub-ops of multi / multiRead and
+single requests of a burst.
 A candidate is kept when its first mismatch has the same class (`runner.classify`)
 as the original; everything after that mismatch is cut at once. Each attempt
 runs against fresh servers, so the whole shrink is bounded by a time budget.
@@ -84,9 +85,10 @@ class Shrinker:
     def sub_ops(self, ops):
         i = 0
         while i < len(ops):
+            key = "reqs" if "reqs" in ops[i] else "ops"
             j = 0
-            while i < len(ops) and j < len(ops[i].get("ops", ())) and not self.cut_short:
-                smaller = dict(ops[i], ops=ops[i]["ops"][:j] + ops[i]["ops"][j + 1:])
+            while i < len(ops) and j < len(ops[i].get(key, ())) and not self.cut_short:
+                smaller = dict(ops[i], **{key: ops[i][key][:j] + ops[i][key][j + 1:]})
                 got = self.interesting(ops[:i] + [smaller] + ops[i + 1:])
                 if got is not None:
                     ops = got
