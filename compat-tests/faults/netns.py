@@ -5,7 +5,8 @@ the root namespace, where the test driver and its clients live. Cutting a node o
 `ip link set <its host-side veth> down` — peers and clients lose it at once, as with a
 pulled cable — and healing is `up`. The addresses are the project's own test hosts on a
 /24 that exists only on this bridge (nothing is routed anywhere else). Everything created
-here is removed by `teardown` (also at exit, and on start-up for leftovers of a killed run).
+here is removed by `teardown` (also at exit); names carry the run's PID, so runs side by side
+keep apart and a later run removes what a killed one left.
 
 Where namespaces cannot be made (not root, no `ip`), `available()` says why and the matrix
 runs every node on 127.0.0.1 and skips the partition fault.
@@ -13,11 +14,13 @@ runs every node on 127.0.0.1 and skips the partition fault.
 
 import atexit
 import os
+import re
 import shutil
 import subprocess
 
-SUBNET = "10.231.77"  # bridge .1, node sid at .(10 + sid)
-PREFIX = "fkf"  # every namespace / link this module creates starts with it
+PREFIX = "fkf"  # every namespace / link this module creates: fkf<pid of the run>...
+RUN = f"{PREFIX}{os.getpid()}"
+SUBNET = f"10.231.{os.getpid() % 250}"  # bridge .1, node sid at .(10 + sid); one per run
 
 
 def _ip(*args, check=True):
@@ -43,19 +46,34 @@ def available():
     return None
 
 
+def _dead(name):
+    """A name of this module's made by a run that is no longer alive (killed before its
+    teardown); a run still going keeps its own."""
+    m = re.match(PREFIX + r"(\d+)", name)
+    if not m:
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+        return False
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+
+
 def _leftovers():
-    """Namespaces and links of an earlier run of this module that was killed."""
+    """Namespaces and links of earlier runs of this module that were killed."""
     out = _ip("-o", "link", "show", check=False).stdout.decode(errors="replace")
     for line in out.splitlines():
         parts = line.split(":")
         if len(parts) > 1:
             name = parts[1].strip().split("@")[0]
-            if name.startswith(PREFIX):
+            if _dead(name):
                 _ip("link", "del", name, check=False)
     ns = _ip("netns", "list", check=False).stdout.decode(errors="replace")
     for line in ns.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX):
+        if _dead(name):
             _ip("netns", "del", name, check=False)
 
 
@@ -64,7 +82,7 @@ class Net:
 
     def __init__(self):
         _leftovers()
-        self.bridge = f"{PREFIX}br0"
+        self.bridge = f"{RUN}br"
         self.sids = []
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{SUBNET}.1/24", "dev", self.bridge)
@@ -73,11 +91,11 @@ class Net:
 
     @staticmethod
     def ns(sid):
-        return f"{PREFIX}n{sid}"
+        return f"{RUN}n{sid}"
 
     @staticmethod
     def veth(sid):
-        return f"{PREFIX}v{sid}"
+        return f"{RUN}v{sid}"
 
     @staticmethod
     def host(sid):
