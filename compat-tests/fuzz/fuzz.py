@@ -10,8 +10,10 @@ lockstep against two fresh servers (servers.py, runner.py) and reported as
 `PASS fuzz_seed<N>_s<S>` or `FAIL fuzz_seed<N>_s<S>` with indented details:
 the seed, the op index, both sides' masked transcripts, and the sequence
 shrunk by delta debugging (shrink.py; --shrink-seconds per mismatch, 120 by
-default) as readable lines plus a JSON file for --replay. The last line is
-always `N passed, M failed`; the exit status is non-zero if anything failed.
+default) as readable lines plus a JSON file for --replay. A mismatch class is
+shrunk once per invocation; later failures of that class point at the first.
+The last line is always `N passed, M failed`; the exit status is non-zero if
+anything failed. See README.md.
 
 Without --seeds/--ops/--sessions the fixed CI set runs: seeds 1-6 x 300 ops x
 {1, 3} sessions. The candidate is started as `<cmd> <zoo.cfg>`; the reference

@@ -563,10 +563,13 @@ class Runner:
                 s.drop()
             self.disc_at[slot] = time.monotonic()
         elif k == "reconnect":
-            self.ensure(slot)
-            for s in self.both(slot):
-                s.drop()
-            self.connect(slot)
+            if any(not s.alive for s in self.both(slot)):
+                self.ensure(slot)
+            else:
+                for s in self.both(slot):
+                    s.drop()
+                self.connect(slot)
+            self.disc_at[slot] = None
         elif k == "expire":
             self.expire(slot)
         else:
