@@ -28,6 +28,20 @@ TICK = 1000
 RUNNING = []  # every Popen started, reaped by the driver
 
 
+def reap():
+    """Kill every process this run started and has not stopped (SIGCONT first: a SIGSTOPped
+    one would not die until resumed)."""
+    for p in RUNNING:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait(timeout=10)
+            except Exception:
+                pass
+    RUNNING.clear()
+
+
 class Fail(Exception):
     pass
 

@@ -29,7 +29,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cluster import REF_CMD, RUNNING, Ensemble, Fail, log  # noqa: E402
+from cluster import REF_CMD, Ensemble, Fail, log, reap  # noqa: E402
 from checks import CHECKS  # noqa: E402
 from kz import converge  # noqa: E402
 
@@ -61,18 +61,6 @@ def all_scenarios(controls):
             continue
         out += [(mix, c) for c in BASE_CHECKS + EXTRA.get(mix, [])]
     return out
-
-
-def reap():
-    for p in RUNNING:
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-                p.wait(timeout=10)
-            except Exception:
-                pass
-    RUNNING.clear()
 
 
 class MixRun:

@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ensemble"))
 sys.path.insert(0, HERE)
 
-from cluster import REF_CMD, RUNNING, TICK, Ensemble, Fail, log, wait_until  # noqa: E402
+from cluster import REF_CMD, TICK, Ensemble, Fail, log, reap, wait_until  # noqa: E402
 from kz import Writer, client, close, converge, synced  # noqa: E402
 import netns  # noqa: E402
 
@@ -112,18 +112,6 @@ def node_order(mix, role, kind):
         if zs:
             rest.append(zs.pop())
     return [(k, False) for k in rest + [lead, warmup]]
-
-
-def reap():
-    for p in RUNNING:
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-                p.wait(timeout=10)
-            except Exception:
-                pass
-    RUNNING.clear()
 
 
 class Cell:
