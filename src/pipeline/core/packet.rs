@@ -38,15 +38,13 @@ impl CoreState {
         let req = match Request::decode(op, &body) {
             Ok(Some(req)) => req,
             Ok(None) => {
-                // `UnimplementedRequestProcessor`: answer, then drop the connection
+                // `ZooKeeperServer#submitRequestNow` hands it to `UnimplementedRequestProcessor`
+                // before prep ever stamps a zxid on it: the reply carries the Request's initial
+                // zxid, -1, and the connection is dropped
                 tracing::info!(op = op.0, "unimplemented request type; closing connection");
-                finish_reply(
-                    self,
+                self.send(
                     conn,
-                    xid_,
-                    "NA",
-                    Err(ErrorCode::UNIMPLEMENTED),
-                    received,
+                    reply::reply_header(xid_, -1, ErrorCode::UNIMPLEMENTED),
                 );
                 self.close(conn);
                 return;
