@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{create, start_server, Client};
+use common::{create, exists, start_server, Client};
 use ferrokeeper::jute::codes::{perms, ErrorCode, OpCode};
 use ferrokeeper::jute::data::{Acl, Stat};
 use ferrokeeper::jute::proto::*;
@@ -794,6 +794,33 @@ async fn unknown_opcodes_get_unimplemented_then_close() {
         );
         assert!(c.is_closed().await);
     }
+    server.shutdown().await;
+}
+
+/// createSession (-10) on an established session and a client's deleteContainer (20) are
+/// valid opcodes that prep refuses through an ErrorTxn (3.8's `PrepRequestProcessor`): the
+/// reply takes a new zxid and the connection stays.
+#[tokio::test]
+async fn create_session_and_delete_container_from_a_client_are_error_txns() {
+    let server = start_server("").await;
+    let mut c = Client::connect(server.client_addr).await;
+    let r = c
+        .call(OpCode::CREATE_CONTAINER, &create("/box", b"", 4))
+        .await;
+    let before = r.header.zxid;
+    c.send_xid(5, OpCode::CREATE_SESSION, &[]).await;
+    let r = c.recv().await.expect("reply");
+    assert_eq!(
+        (r.header.xid, r.header.zxid, r.err()),
+        (5, before + 1, ErrorCode::MARSHALLING_ERROR)
+    );
+    c.send_xid(6, OpCode::DELETE_CONTAINER, b"/box").await;
+    let r = c.recv().await.expect("reply");
+    assert_eq!(
+        (r.header.xid, r.header.zxid, r.err()),
+        (6, before + 2, ErrorCode::BAD_ARGUMENTS)
+    );
+    assert!(exists(&mut c, "/box").await, "the container stays");
     server.shutdown().await;
 }
 

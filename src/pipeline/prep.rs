@@ -75,6 +75,9 @@ impl PrepContext<'_> {
                 ErrorCode::RECONFIG_DISABLED
             }),
             Request::CloseSession => Ok(self.close_session()),
+            // see `Request::CreateSession` and `Request::DeleteContainer` for why
+            Request::CreateSession => Err(ErrorCode::MARSHALLING_ERROR),
+            Request::DeleteContainer => Err(ErrorCode::BAD_ARGUMENTS),
             _ => Err(ErrorCode::MARSHALLING_ERROR),
         };
         let (op, body) = result.unwrap_or_else(|e| (OpCode::ERROR, error_txn(e)));

@@ -48,6 +48,15 @@ pub enum Request {
     AddWatch(AddWatchRequest),
     WhoAmI,
     CloseSession,
+    /// createSession (-10) sent on an established session with a body shorter than 4 bytes:
+    /// `PrepRequestProcessor#pRequest2Txn` reads the timeout with `getInt` on the raw body, whose
+    /// BufferUnderflowException becomes MarshallingError through an ErrorTxn.
+    CreateSession,
+    /// deleteContainer (20) sent by a client. `PrepRequestProcessor#pRequest2Txn` takes the
+    /// path from the packet's whole backing array (`request.request.array()`), which begins with
+    /// the RequestHeader, and the type 20 there holds NUL bytes: the path is always refused
+    /// (BadArguments through an ErrorTxn), whatever the body.
+    DeleteContainer,
     /// A known opcode whose record did not decode: the reference answers MarshallingError
     /// (for a write, through an ErrorTxn that is logged like any other) and keeps the
     /// connection.
@@ -101,6 +110,16 @@ impl Request {
             OpCode::ADD_WATCH => Request::AddWatch(rec(body)?),
             OpCode::WHO_AM_I => Request::WhoAmI,
             OpCode::CLOSE_SESSION => Request::CloseSession,
+            OpCode::CREATE_SESSION if body.len() >= 4 => {
+                // Not built: 3.8 would move the session's expiry by this timeout, commit it as
+                // the session's timeout (snapshots keep it) and answer with a second
+                // ConnectResponse frame amid the replies (`FinalRequestProcessor` →
+                // `ZooKeeperServer#finishSessionInit`). Refused as an unknown request instead
+                // (README, compatibility table).
+                return Ok(None);
+            }
+            OpCode::CREATE_SESSION => Request::CreateSession,
+            OpCode::DELETE_CONTAINER => Request::DeleteContainer,
             _ => return Ok(None),
         };
         Ok(Some(req))
@@ -119,6 +138,8 @@ impl Request {
                 | Request::Multi(_)
                 | Request::Reconfig(_)
                 | Request::CloseSession
+                | Request::CreateSession
+                | Request::DeleteContainer
         ) || matches!(self, Request::Malformed(op) if is_write_op(*op))
     }
 }
@@ -131,11 +152,12 @@ impl Request {
             Request::Multi(_) => "MULT",
             Request::MultiRead(_) => "MLTR",
             Request::Create(..) | Request::CreateTtl(_) => "CREA",
-            Request::Delete(_) => "DELE",
+            Request::Delete(_) | Request::DeleteContainer => "DELE",
             Request::SetData(_) => "SETD",
             Request::Reconfig(_) => "RECO",
             Request::SetAcl(_) => "SETA",
             Request::CloseSession => "CLOS",
+            Request::CreateSession => "SESS",
             Request::Sync(_) => "SYNC",
             Request::Check(_) => "CHEC",
             Request::Exists(_) => "EXIS",
@@ -181,6 +203,28 @@ mod tests {
         assert_eq!(Request::decode(OpCode(10), &[]), Ok(None));
         assert_eq!(Request::decode(OpCode(108), &[]), Ok(None));
         assert_eq!(Request::decode(OpCode::NOTIFICATION, &[]), Ok(None));
+    }
+
+    #[test]
+    fn client_create_session_and_delete_container_are_requests() {
+        assert_eq!(
+            Request::decode(OpCode::CREATE_SESSION, &[]),
+            Ok(Some(Request::CreateSession))
+        );
+        assert_eq!(
+            Request::decode(OpCode::CREATE_SESSION, &[0, 0, 1]),
+            Ok(Some(Request::CreateSession))
+        );
+        // not built (README): with a timeout it is refused like an unknown opcode
+        assert_eq!(
+            Request::decode(OpCode::CREATE_SESSION, &5000i32.to_be_bytes()),
+            Ok(None)
+        );
+        assert_eq!(
+            Request::decode(OpCode::DELETE_CONTAINER, b"/a"),
+            Ok(Some(Request::DeleteContainer))
+        );
+        assert!(Request::CreateSession.is_write() && Request::DeleteContainer.is_write());
     }
 
     #[test]

@@ -257,7 +257,12 @@ impl CoreState {
                     .and_then(|b| <[u8; 4]>::try_from(b).ok())
                     .map(i32::from_be_bytes)
                 else {
+                    // `PrepRequestProcessor#pRequest2Txn`'s getInt underflows: an ErrorTxn
                     tracing::warn!(sid, "createSession request without a timeout");
+                    let txn = self
+                        .prep_ctx(session_id, r.cxid, &[])
+                        .error(ErrorCode::MARSHALLING_ERROR);
+                    self.submit_txn(txn, Completion::Internal);
                     return;
                 };
                 let now = self.now_ms();
