@@ -824,6 +824,49 @@ async fn create_session_and_delete_container_from_a_client_are_error_txns() {
     server.shutdown().await;
 }
 
+/// A multiRead holding write ops: `FinalRequestProcessor` throws on the first one after it has
+/// built the MultiResponse, so MarshallingError comes with an empty MultiResponse body; reads
+/// and writes mixed fail to decode (`MultiOperationRecord#add`), so no body at all.
+#[tokio::test]
+async fn multi_read_with_write_ops_is_a_marshalling_error() {
+    let server = start_server("").await;
+    let mut c = Client::connect(server.client_addr).await;
+    c.call(OpCode::CREATE, &create("/r", b"x", 0)).await;
+    let set = MultiOp::SetData(SetDataRequest {
+        path: "/r".into(),
+        data: Some(Bytes::from_static(b"y")),
+        version: -1,
+    });
+    let get = MultiOp::GetData(GetDataRequest {
+        path: "/r".into(),
+        watch: false,
+    });
+    let writes = MultiRequest {
+        ops: vec![set.clone()],
+    };
+    let r = c.call(OpCode::MULTI_READ, &writes).await;
+    assert_eq!(r.err(), ErrorCode::MARSHALLING_ERROR);
+    assert_eq!(r.decode::<MultiResponse>(), MultiResponse::default());
+    for ops in [vec![get.clone(), set.clone()], vec![set, get]] {
+        let r = c.call(OpCode::MULTI_READ, &MultiRequest { ops }).await;
+        assert_eq!((r.err(), r.body.len()), (ErrorCode::MARSHALLING_ERROR, 0));
+    }
+    let r = c
+        .call(
+            OpCode::GET_DATA,
+            &GetDataRequest {
+                path: "/r".into(),
+                watch: false,
+            },
+        )
+        .await;
+    assert_eq!(
+        r.decode::<GetDataResponse>().data.as_deref(),
+        Some(&b"x"[..])
+    );
+    server.shutdown().await;
+}
+
 /// 3.8.0 logs a bare check's txn but its reply (SetDataResponse with a null Stat) fails to
 /// serialize, so nothing is sent; a failing check is answered with its error.
 #[tokio::test]

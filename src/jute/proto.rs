@@ -457,7 +457,7 @@ impl Jute for MultiRequest {
     }
 
     fn decode(input: &[u8]) -> JResult<'_, Self> {
-        let mut ops = Vec::new();
+        let mut ops: Vec<MultiOp> = Vec::new();
         let (mut input, mut header) = MultiHeader::decode(input)?;
         while !header.done {
             let (rest, op) = match header.op {
@@ -496,6 +496,14 @@ impl Jute for MultiRequest {
                     })
                 }
             };
+            // `MultiOperationRecord#add` takes ops of one `Op.OpKind` only: reads and writes
+            // together are "Mixing different kind of ops", an IOException while decoding
+            if ops
+                .first()
+                .is_some_and(|first| first.is_read() != op.is_read())
+            {
+                return fail(DecodeError::Malformed("mixing different kind of ops"));
+            }
             ops.push(op);
             let (r, h) = MultiHeader::decode(rest)?;
             input = r;
@@ -656,5 +664,33 @@ mod tests {
             MultiRequest::from_bytes(&v),
             Err(DecodeError::UnknownValue { .. })
         ));
+    }
+
+    #[test]
+    fn multi_mixing_reads_and_writes_is_an_error() {
+        let get = MultiOp::GetData(GetDataRequest {
+            path: "/a".into(),
+            watch: false,
+        });
+        let set = MultiOp::SetData(SetDataRequest {
+            path: "/a".into(),
+            data: None,
+            version: -1,
+        });
+        for ops in [
+            vec![get.clone(), set.clone()],
+            vec![set.clone(), get.clone()],
+        ] {
+            let bytes = MultiRequest { ops }.to_vec();
+            assert_eq!(
+                MultiRequest::from_bytes(&bytes),
+                Err(DecodeError::Malformed("mixing different kind of ops"))
+            );
+        }
+        // one kind only decodes, even writes meant for a multiRead
+        let writes = MultiRequest {
+            ops: vec![set.clone(), set],
+        };
+        assert_eq!(MultiRequest::from_bytes(&writes.to_vec()), Ok(writes));
     }
 }

@@ -350,9 +350,10 @@ pub(crate) fn finish_reply(
     conn: ConnId,
     xid: i32,
     op: &'static str,
-    result: Result<Vec<u8>, ErrorCode>,
+    answer: impl Into<reply::Answer>,
     received: Instant,
 ) {
+    let answer = answer.into();
     let zxid = state.tree.last_processed_zxid();
     let latency = received.elapsed();
     let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
@@ -367,9 +368,9 @@ pub(crate) fn finish_reply(
         c.last_response_ms = now;
         c.latency.record(latency_ms);
     }
-    let frame = match result {
-        Ok(body) => reply::reply_raw(xid, zxid, ErrorCode::OK, &body),
-        Err(err) => reply::reply_header(xid, zxid, err),
+    let frame = match &answer.body {
+        Some(body) => reply::reply_raw(xid, zxid, answer.err, body),
+        None => reply::reply_header(xid, zxid, answer.err),
     };
     state.send(conn, frame);
 }

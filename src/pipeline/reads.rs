@@ -11,6 +11,7 @@ use crate::jute::proto::{
     MultiResponse, OpResult, SyncResponse, WhoAmIResponse,
 };
 use crate::jute::Jute;
+use crate::pipeline::reply::Answer;
 use crate::request::Request;
 use crate::tree::DataTree;
 use crate::watch::{WatchManager, WatcherId};
@@ -35,8 +36,8 @@ impl ReadContext<'_> {
     }
 
     /// Answer a read; `None` if `req` is not one.
-    pub fn read(&mut self, req: &Request) -> Option<ReadResult> {
-        Some(match req {
+    pub fn read(&mut self, req: &Request) -> Option<Answer> {
+        let result = match req {
             Request::Exists(r) => self.exists(&r.path, r.watch),
             Request::GetData(r) => self.get_data(&r.path, r.watch).map(|r| r.to_vec()),
             Request::GetChildren(r) => self
@@ -64,13 +65,14 @@ impl ReadContext<'_> {
                 path: r.path.clone(),
             }
             .to_vec()),
-            Request::MultiRead(m) => Ok(self.multi_read(&m.ops)),
+            Request::MultiRead(m) => return Some(self.multi_read(&m.ops)),
             Request::CheckWatches(r) => self.watch_op(&r.path, r.watcher_type, false),
             Request::RemoveWatches(r) => self.watch_op(&r.path, r.watcher_type, true),
             Request::AddWatch(r) => self.add_watch(&r.path, r.mode),
             Request::Malformed(_) => Err(ErrorCode::MARSHALLING_ERROR),
             _ => return None,
-        })
+        };
+        Some(result.into())
     }
 
     /// `ZKDatabase#statNode`: the watch is set whether or not the node exists.
@@ -128,24 +130,33 @@ impl ReadContext<'_> {
         .to_vec())
     }
 
-    /// Each op answered on its own; failures become error results. No watches are set.
-    fn multi_read(&mut self, ops: &[MultiOp]) -> Vec<u8> {
-        let results = ops
-            .iter()
-            .map(|op| {
-                let result = match op {
-                    MultiOp::GetChildren(r) => self
-                        .get_children(&r.path, false)
-                        .map(|(children, _)| OpResult::GetChildren(children)),
-                    MultiOp::GetData(r) => self
-                        .get_data(&r.path, false)
-                        .map(|d| OpResult::GetData(d.data, d.stat)),
-                    _ => Err(ErrorCode::MARSHALLING_ERROR),
-                };
-                result.unwrap_or_else(OpResult::Error)
-            })
-            .collect();
-        MultiResponse { results }.to_vec()
+    /// Each op answered on its own; failures become error results. No watches are set
+    /// (`Op.getData(path)` drops the flag). A write op (decoding keeps a multiRead to writes
+    /// only or reads only) throws "Invalid type of readOp" out of
+    /// `FinalRequestProcessor#processRequest`: MarshallingError, and the `MultiResponse` built
+    /// so far is still sent as the body.
+    fn multi_read(&mut self, ops: &[MultiOp]) -> Answer {
+        let mut results = Vec::with_capacity(ops.len());
+        let mut err = ErrorCode::OK;
+        for op in ops {
+            let result = match op {
+                MultiOp::GetChildren(r) => self
+                    .get_children(&r.path, false)
+                    .map(|(children, _)| OpResult::GetChildren(children)),
+                MultiOp::GetData(r) => self
+                    .get_data(&r.path, false)
+                    .map(|d| OpResult::GetData(d.data, d.stat)),
+                _ => {
+                    err = ErrorCode::MARSHALLING_ERROR;
+                    break;
+                }
+            };
+            results.push(result.unwrap_or_else(OpResult::Error));
+        }
+        Answer {
+            err,
+            body: Some(MultiResponse { results }.to_vec()),
+        }
     }
 
     /// `WatcherType.fromInt` rejects unknown types with a runtime exception, which the

@@ -7,6 +7,27 @@ use crate::jute::codes::{xid, ErrorCode, KeeperState};
 use crate::jute::proto::{ConnectResponse, ReplyHeader, WatcherEvent};
 use crate::jute::Jute;
 
+/// What `FinalRequestProcessor` hands `ServerCnxn#sendResponse`: the ReplyHeader's err and the
+/// record after it. The record is null on almost every error; a multiRead that meets a write
+/// op is the exception (its `MultiResponse` was built before the op threw).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub err: ErrorCode,
+    pub body: Option<Vec<u8>>,
+}
+
+impl From<Result<Vec<u8>, ErrorCode>> for Answer {
+    fn from(result: Result<Vec<u8>, ErrorCode>) -> Self {
+        match result {
+            Ok(body) => Answer {
+                err: ErrorCode::OK,
+                body: Some(body),
+            },
+            Err(err) => Answer { err, body: None },
+        }
+    }
+}
+
 /// What goes onto a connection's outbound queue.
 #[derive(Debug, Clone)]
 pub enum Outbound {

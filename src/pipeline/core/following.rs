@@ -276,7 +276,8 @@ impl CoreState {
             return;
         };
         let result = read_ctx(self, conn, &[]).read(&req);
-        let result = result.unwrap_or(Err(crate::jute::codes::ErrorCode::UNIMPLEMENTED));
+        let result =
+            result.unwrap_or_else(|| Err(crate::jute::codes::ErrorCode::UNIMPLEMENTED).into());
         finish_reply(self, conn, xid, req.last_op_name(), result, received);
         self.release_session_queue(session_id, i64::MIN);
     }

@@ -125,7 +125,7 @@ impl CoreState {
                     .map(|c| c.auth.clone())
                     .unwrap_or_default();
                 let result = read_ctx(self, conn, &auth).read(req);
-                let result = result.unwrap_or(Err(ErrorCode::UNIMPLEMENTED));
+                let result = result.unwrap_or_else(|| Err(ErrorCode::UNIMPLEMENTED).into());
                 finish_reply(self, conn, xid_, req.last_op_name(), result, received);
             }
         }
