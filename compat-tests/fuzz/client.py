@@ -17,6 +17,7 @@ as in `ZKWatchManager`), so `reconnect()` can resume it like the Java client's
 import socket
 import struct
 import time
+import zlib
 
 import jute
 
@@ -241,9 +242,10 @@ class Session:
                     self.last_created = res[2]
 
     def watch_lists(self):
-        """Sorted watch lists in SetWatches2 order."""
-        return [sorted(self.watches[k]) for k in ("data", "exist", "child", "persistent",
-                                                   "recursive")]
+        """The watch lists in SetWatches2 order, each in a fixed order that is not sorted
+        (the Java client sends HashMap order; the server must keep the order it gets)."""
+        return [sorted(self.watches[k], key=lambda p: (zlib.crc32(enc_path(p)), p))
+                for k in ("data", "exist", "child", "persistent", "recursive")]
 
     def forget(self):
         """The server no longer holds this session: start the next one from scratch."""

@@ -221,6 +221,8 @@ def classify(op, slot, a, b):
     if ka == kb == "reply":
         ea, eb = _err(a), _err(b)
         what = a.split(" ")[1]
+        if where == "burst":        # named after the request, so unwrapping keeps the class
+            where = what
         if ea != eb:
             return f"{where}: reply {what} err {ea} vs {eb}"
         return f"{where}: reply {what} ({ea}) body differs"
@@ -419,7 +421,8 @@ class Runner:
             dropped = any(s.alive and s.closed_by_server for s in sessions)
             away = self.disc_at[slot] is not None and (now - self.disc_at[slot] > RECONNECT_AFTER
                                                       or op.get("s") == slot)
-            if (dropped or away) and op["k"] != "restart":
+            if (dropped or away) and op["k"] != "restart" and not (
+                    op["k"] == "reconnect" and op["s"] == slot):
                 self.ensure(slot)
 
     # --- ops ---------------------------------------------------------------------

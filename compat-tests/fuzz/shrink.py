@@ -6,7 +6,7 @@ in the background), runs the ops in lockstep and disposes of the pair.
 `shrink` first tries dropping each expire / restart op (seconds each), then
 does delta debugging (ddmin over the op list: drop chunks, halving the chunk
 size when nothing can go), then drops single sub-ops of multi / multiRead and
-single requests of a burst.
+single requests of a burst, and turns a burst of one request into that request.
 A candidate is kept when its first mismatch has the same class (`runner.classify`)
 as the original; everything after that mismatch is cut at once. Each attempt
 runs against fresh servers, so the whole shrink is bounded by a time budget.
@@ -82,6 +82,15 @@ class Shrinker:
                 n = min(len(ops), 2 * n)
         return ops
 
+    def unwrap(self, ops):
+        """A burst of one request becomes that request."""
+        for i in range(len(ops)):
+            if i < len(ops) and ops[i]["k"] == "burst" and len(ops[i]["reqs"]) == 1:
+                got = self.interesting(ops[:i] + [ops[i]["reqs"][0]] + ops[i + 1:])
+                if got is not None:
+                    ops = got
+        return ops
+
     def sub_ops(self, ops):
         i = 0
         while i < len(ops):
@@ -108,4 +117,5 @@ def shrink(pool, ops, nslots, mismatch, budget):
     got = sh.slow_ops(got)
     got = sh.ddmin(got)
     got = sh.sub_ops(got)
+    got = sh.sub_ops(sh.unwrap(got))
     return got, sh.last, sh.runs, sh.cut_short, True
