@@ -281,12 +281,17 @@ impl DataTree {
         })
     }
 
-    /// `DataTree#getAllChildrenNumber`: every descendant; for "/" the node count without the
-    /// root and its alias (so /zookeeper and its children count).
+    /// `DataTree#getAllChildrenNumber`: every descendant. 3.8's node map holds the root under
+    /// two keys, "" and "/" (also after `DataTree#deserialize`): "/" answers the map's size
+    /// without both, while "" counts the keys that start with "/", the "/" alias among them —
+    /// one more than "/" (so /zookeeper and its children count in both).
     pub fn all_children_number(&self, path: &str) -> Option<i32> {
         let node = self.node(path)?;
-        if path == "/" {
-            return Some(i32::try_from(self.arena.len() - 1).unwrap_or(i32::MAX));
+        let without_root = self.arena.len() - 1;
+        match path {
+            "/" => return Some(i32::try_from(without_root).unwrap_or(i32::MAX)),
+            "" => return Some(i32::try_from(without_root + 1).unwrap_or(i32::MAX)),
+            _ => {}
         }
         let mut count: i64 = 0;
         let mut stack: Vec<&DataNode> = vec![node];

@@ -27,6 +27,9 @@ fn fresh_tree_layout() {
     assert_eq!(t.node("").unwrap().stat, t.node("/").unwrap().stat);
     assert_eq!(t.all_children_number("/zookeeper"), Some(2));
     assert_eq!(t.all_children_number("/nope"), None);
+    // the root's "" key counts the "/" alias as a descendant (`DataTree#getAllChildrenNumber`)
+    let from_root = t.all_children_number("/").unwrap_or_default();
+    assert_eq!(t.all_children_number(""), Some(from_root + 1));
     assert_eq!(t.node("/zookeeper/config").unwrap().acl_id(), 1);
     assert_eq!(t.node("/").unwrap().acl_id(), OPEN_UNSAFE_ACL_ID);
     assert_eq!(DataTree::new(false).digest(), 0);
