@@ -160,7 +160,7 @@ impl ReadContext<'_> {
     }
 
     /// `WatcherType.fromInt` rejects unknown types with a runtime exception, which the
-    /// reference answers as a marshalling error.
+    /// reference answers as a marshalling error; so is checkWatches' walk up a relative path.
     fn watch_op(&mut self, path: &str, ty: i32, remove: bool) -> ReadResult {
         let ty = WatcherType(ty);
         if ty.name().is_none() {
@@ -169,7 +169,9 @@ impl ReadContext<'_> {
         let found = if remove {
             self.watches.remove(path, ty, self.watcher)
         } else {
-            self.watches.contains(path, ty, self.watcher)
+            self.watches
+                .contains(path, ty, self.watcher)
+                .map_err(|_| ErrorCode::MARSHALLING_ERROR)?
         };
         if found {
             Ok(Vec::new())

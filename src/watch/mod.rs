@@ -60,17 +60,29 @@ pub struct WatchSummary {
     pub total_watches: usize,
 }
 
-/// `PathParentIterator#forAll`: `path`, then each ancestor up to `/`.
+/// `PathParentIterator#next` met a path with no '/' (3.8 cuts at `lastIndexOf('/')`, -1, and
+/// throws StringIndexOutOfBoundsException). Only checkWatches reaches it: its path is never
+/// validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelativePath;
+
+/// The path `PathParentIterator#next` moves to after `cur` (`None`: past `/`, the end).
+fn parent_step(cur: &str) -> Result<Option<&str>, RelativePath> {
+    match cur.rfind('/') {
+        _ if cur == "/" => Ok(None),
+        Some(0) => Ok(Some("/")),
+        Some(i) => Ok(Some(&cur[..i])),
+        None => Err(RelativePath),
+    }
+}
+
+/// `PathParentIterator#forAll`: `path`, then each ancestor up to `/` (for the validated paths
+/// of a change; a relative path just ends).
 pub(crate) fn parent_paths(path: &str) -> impl Iterator<Item = &str> {
     let mut next = (!path.is_empty()).then_some(path);
     std::iter::from_fn(move || {
         let cur = next?;
-        next = match cur.rfind('/') {
-            _ if cur == "/" => None,
-            Some(0) => Some("/"),
-            Some(i) => Some(&cur[..i]),
-            None => None,
-        };
+        next = parent_step(cur).ok().flatten();
         Some(cur)
     })
 }
@@ -169,13 +181,23 @@ impl WatchManager {
     /// checkWatches (`DataTree#containsWatcher`): Children looks at the child table, Data at
     /// the data table, Any at both; persistent watches are in both tables so every type sees
     /// them. Quirk kept from 3.8: a table answers yes when *any* connection watches `path`
-    /// there (see `Table::contains`). Unknown types answer false.
-    pub fn contains(&self, path: &str, ty: WatcherType, w: WatcherId) -> bool {
+    /// there (see `Table::contains`). Any asks the child table, then the data table even after
+    /// a yes. Unknown types answer false.
+    pub fn contains(
+        &self,
+        path: &str,
+        ty: WatcherType,
+        w: WatcherId,
+    ) -> Result<bool, RelativePath> {
         match ty {
             WatcherType::CHILDREN => self.child.contains(path, w),
             WatcherType::DATA => self.data.contains(path, w),
-            WatcherType::ANY => self.child.contains(path, w) || self.data.contains(path, w),
-            _ => false,
+            WatcherType::ANY => {
+                let child = self.child.contains(path, w)?;
+                let data = self.data.contains(path, w)?;
+                Ok(child || data)
+            }
+            _ => Ok(false),
         }
     }
 

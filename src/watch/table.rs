@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::{parent_paths, WatcherId, WatcherMode};
+use super::{parent_paths, parent_step, RelativePath, WatcherId, WatcherMode};
 use crate::jute::codes::EventType;
 
 #[derive(Debug, Default, Clone)]
@@ -84,9 +84,24 @@ impl Table {
     /// `WatchManager#containsWatcher` as 3.8 has it: true when *any* watcher is on `path` in
     /// this table, whoever asks — the watcher is only consulted for a recursive mode on
     /// `path` itself, which implies the same. (3.9's ZOOKEEPER-4466 rewrite checks the
-    /// watcher; 3.8 does not.)
-    pub(super) fn contains(&self, path: &str, _w: WatcherId) -> bool {
-        self.by_path.contains_key(path)
+    /// watcher; 3.8 does not.) The answer comes from a `PathParentIterator` that steps to the
+    /// next path before yielding the current one: once for `path` alone while the table holds
+    /// no recursive watch (`forPathOnly`), else up to `/` after a miss (`forAll`), so a path
+    /// not starting with '/' can fail with [`RelativePath`].
+    pub(super) fn contains(&self, path: &str, _w: WatcherId) -> Result<bool, RelativePath> {
+        if path.is_empty() {
+            return Ok(false);
+        }
+        let mut next = parent_step(path)?;
+        if self.by_path.contains_key(path) {
+            return Ok(true);
+        }
+        if self.recursive > 0 {
+            while let Some(cur) = next {
+                next = parent_step(cur)?;
+            }
+        }
+        Ok(false)
     }
 
     /// `WatchManager#triggerWatch`: the watchers this change reaches. Watchers on `path`
