@@ -63,6 +63,7 @@ CLOSE_LAG = 1.0             # s one side may lag the other in closing a connecti
 CONNECT_TRIES = 3
 RECONNECT_AFTER = 1.0       # s a deliberately disconnected session stays away at most
 DEFAULT_TIMEOUT = 10000     # ms, a session the runner opens on its own
+TICK = 2.0                  # s, zoo.cfg tickTime: session deadlines are rounded up to it
 MULTISET_KINDS = {"close", "open", "expire"}
 MNTR_KEYS = ("zk_znode_count", "zk_watch_count", "zk_ephemerals_count",
              "zk_approximate_data_size")
@@ -539,7 +540,12 @@ class Runner:
         for s in sessions:
             s.expiring = True
         limit = max(s.negotiated for s in sessions) * 1.5 / 1000 + 10
-        if not self.wait(lambda: all(s.closed_by_server for s in sessions), limit):
+        # The connection may be closed before the session expires (3.8's NIO
+        # ConnectionExpirer rounds its deadline to 10 s, the SessionTracker to tickTime),
+        # and resuming then would renew the session: wait until it must have expired.
+        expired_at = max(s.last_send + s.negotiated / 1000 for s in sessions) + TICK + 0.5
+        if not self.wait(lambda: all(s.closed_by_server for s in sessions)
+                         and time.monotonic() > expired_at, limit):
             for s in sessions:
                 if not s.closed_by_server:
                     s.inbox.append(("note", f"not expired within {limit:.0f}s"))
