@@ -107,7 +107,8 @@ def run_case(args, pool, label, ops, nslots, seed):
         print("    servers did not start: " + str(e).replace("\n", "\n    "))
         return False
     elapsed = time.monotonic() - t0
-    log(f"{label}: {len(ops)} ops in {elapsed:.1f}s")
+    ran = len(ops) if m is None or m.index is None else m.index + 1
+    log(f"{label}: {ran} of {len(ops)} ops in {elapsed:.1f}s")
     if m is None:
         print(f"PASS {label}", flush=True)
         return True

@@ -312,8 +312,10 @@ def _decode(opcode, r):
         return {"data": r.buffer(), "stat": r.stat()}
     if name == "getACL":
         return {"acl": r.vector(r.acl), "stat": r.stat()}
-    if name in ("getChildren", "getEphemerals"):
+    if name == "getChildren":
         return {"children": r.vector(r.ustring)}
+    if name == "getEphemerals":
+        return {"ephemerals": r.vector(r.ustring)}
     if name == "getChildren2":
         return {"children": r.vector(r.ustring), "stat": r.stat()}
     if name == "sync":

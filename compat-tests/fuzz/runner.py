@@ -51,6 +51,7 @@ few `mntr` counts.
 
 import select
 import time
+import zlib
 
 import jute
 from client import Session, enc_path
@@ -124,10 +125,12 @@ class Masker:
             if key == "children":
                 items.sort()
             return "[" + ", ".join(items) + "]"
-        if isinstance(v, bytes):
-            return repr(v) if len(v) <= 64 else f"{v[:16]!r}...({len(v)} bytes)"
-        if isinstance(v, str):
-            return repr(v) if len(v) <= 64 else f"{v[:16]!r}...({len(v)} chars)"
+        if isinstance(v, (bytes, str)) and len(v) > 64:
+            crc = zlib.crc32(v if isinstance(v, bytes) else enc_path(v))
+            return f"{v[:16]!r}...({len(v)} {'bytes' if isinstance(v, bytes) else 'chars'}, " \
+                   f"crc32 {crc:08x})"
+        if isinstance(v, (bytes, str)):
+            return repr(v)
         return str(v)
 
     def multi(self, results):
