@@ -10,8 +10,9 @@ events land in `inbox` in arrival order.
 A session also keeps what a Java client would keep across a reconnect: its id
 and password, the last zxid it saw in a reply, the auth it added and the
 watches it holds (one-shot watches leave the model when their event arrives,
-as in `ZKWatchManager`), so `reconnect()` can resume it like the Java client's
-`primeConnection` does (auth packets first, then setWatches).
+as in `ZKWatchManager`), so the runner (`Runner.connect` / `Runner.prime`) can
+resume it like the Java client's `primeConnection` does (auth packets first,
+then setWatches).
 """
 
 import socket

@@ -87,13 +87,13 @@ TRUNCATABLE = {"create", "create2", "setData", "getData", "exists", "getChildren
 
 
 def pick(rng, weighted):
-    total = sum(w for *_, w in weighted)
-    x = rng.uniform(0, total)
+    """Weighted choice among (value, weight) -> value, or (a, b, weight) -> (a, b)."""
+    x = rng.uniform(0, sum(item[-1] for item in weighted))
     for item in weighted:
         x -= item[-1]
         if x <= 0:
-            return item[0] if len(item) == 2 else item[:-1]
-    return weighted[-1][0] if len(weighted[-1]) == 2 else weighted[-1][:-1]
+            break
+    return item[0] if len(item) == 2 else item[:-1]
 
 
 class Gen:
