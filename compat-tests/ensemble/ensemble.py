@@ -31,7 +31,7 @@ sys.path.insert(0, HERE)
 
 from cluster import REF_CMD, Ensemble, Fail, log, reap  # noqa: E402
 from checks import CHECKS  # noqa: E402
-from kz import converge  # noqa: E402
+from kz import require_converged  # noqa: E402
 
 Z, F = "zk", "ferro"
 # mix name -> [(kind, observer)], node i+1 = entry i. With equal zxids FastLeaderElection
@@ -105,10 +105,7 @@ def run_one(mr, check, ref_cmd):
     ctx = {"notes": [], "ref_cmd": ref_cmd}
     try:
         CHECKS[check](ens, ctx)
-        problems = converge(ens)
-        if problems:
-            raise Fail("after the check, the nodes disagree (check 5):\n" +
-                       "\n".join("  " + p for p in problems))
+        require_converged(ens, "the check (check 5)")
     except Exception as e:
         msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
         details = [f"check {check} on {MIXES_DESC(mr.mix)}", msg.rstrip()]

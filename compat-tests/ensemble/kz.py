@@ -200,3 +200,11 @@ class Writer:
 
     def acks_after(self, t):
         return sum(1 for x in self.ack_times if x > t)
+
+
+def require_converged(ens, after):
+    """converge(), raising Fail with every disagreement; `after` names what just happened."""
+    problems = converge(ens)
+    if problems:
+        raise Fail(f"after {after}, the nodes disagree:\n" +
+                   "\n".join("  " + p for p in problems))

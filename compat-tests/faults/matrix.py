@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ensemble"))
 sys.path.insert(0, HERE)
 
 from cluster import REF_CMD, TICK, Ensemble, Fail, log, reap, wait_until  # noqa: E402
-from kz import Writer, client, close, converge, synced  # noqa: E402
+from kz import Writer, client, close, require_converged, synced  # noqa: E402
 import netns  # noqa: E402
 
 Z, F = "zk", "ferro"
@@ -167,10 +167,7 @@ class Cell:
         ens, victim = self.form()
         try:
             self.exercise(ens, victim)
-            problems = converge(ens)
-            if problems:
-                raise Fail("after the fault the nodes disagree:\n" +
-                           "\n".join("  " + p for p in problems))
+            require_converged(ens, "the fault")
         except Exception as e:
             msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
             try:
