@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Differential fuzzer: Apache ZooKeeper 3.8 (reference) vs. ferrokeeper, op by op.
 
-    fuzz.py --ferro "<cmd>" [--seeds 1-20] [--ops 2000] [--sessions 1,3] [--minutes N]
+    fuzz.py --ferro "<cmd>" [--seeds 1-20] [--ops 2000] [--sessions 1,3] [--minutes N] [NAME...]
     fuzz.py --list                      scenario names of the CI seed set
     fuzz.py --ferro "<cmd>" --replay FILE --sessions S   re-run a saved sequence
 
@@ -134,12 +134,17 @@ def main():
     ap.add_argument("--replay", help="run the ops of this JSON file instead of generating")
     ap.add_argument("--list", action="store_true", help="print the scenario names and exit")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every op's transcripts")
+    ap.add_argument("names", nargs="*",
+                    help="only these cases, as seed<N>_s<S> (compat-tests/run passes them)")
     args = ap.parse_args()
 
     seeds = parse_seeds(args.seeds) if args.seeds else CI_SEEDS
     nops = args.ops or CI_OPS
     sessions = [int(x) for x in args.sessions.split(",")] if args.sessions else CI_SESSIONS
     cases = [(seed, s) for seed in seeds for s in sessions]
+    if args.names:
+        wanted = {n.removeprefix("fuzz_") for n in args.names}
+        cases = [c for c in cases if name(*c).removeprefix("fuzz_") in wanted]
     if args.list:
         for seed, s in cases:
             print(name(seed, s))

@@ -31,7 +31,6 @@ SPECIAL_PATHS = [
     "/\ufffe", "/\udcff", "/a/\udcc3", LONG, "/a/b/c/a", "/a/b/c/a/b",
 ]
 
-DIGESTS = {"alice": "pw1", "bob": "pw2"}
 ACLS = {
     "OPEN": [[31, "world", "anyone"]],
     "READ": [[1, "world", "anyone"]],

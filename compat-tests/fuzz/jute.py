@@ -107,10 +107,6 @@ class Writer:
             self.int(perms).ustring(scheme).ustring(ident)
         return self
 
-    def raw(self, b):
-        self.parts.append(bytes(b))
-        return self
-
     def bytes(self):
         return b"".join(self.parts)
 
@@ -233,9 +229,7 @@ def request_body(op):
         w.ustring(op["path"]).bool(op["watch"])
     elif k == "setData":
         w.ustring(op["path"]).buffer(op["data"]).int(op["version"])
-    elif k in ("getACL", "sync", "getAllChildrenNumber"):
-        w.ustring(op["path"])
-    elif k == "getEphemerals":
+    elif k in ("getACL", "sync", "getAllChildrenNumber", "getEphemerals"):
         w.ustring(op["path"])
     elif k == "setACL":
         w.ustring(op["path"]).acls(op["acl"]).int(op["version"])
@@ -243,8 +237,6 @@ def request_body(op):
         w.ustring(op["path"]).int(op["wtype"])
     elif k == "addWatch":
         w.ustring(op["path"]).int(op["mode"])
-    elif k == "check":
-        w.ustring(op["path"]).int(op["version"])
     elif k in ("multi", "multiRead"):
         for sub in op["ops"]:
             w.int(OP[sub["type"]]).bool(False).int(-1)
@@ -252,7 +244,7 @@ def request_body(op):
         w.int(-1).bool(True).int(-1)
     elif k == "auth":
         w.int(0).ustring(op["scheme"]).buffer(op["cred"])
-    elif k in ("ping", "whoAmI", "closeSession", "unknownOp"):
+    elif k == "whoAmI":
         pass
     else:
         raise ValueError(f"no request encoding for {k}")
