@@ -22,6 +22,8 @@ the barrier both sides' streams are masked and compared:
 * children lists of getChildren / getChildren2 / multiRead getChildren and the
   final tree are sorted: README "Compatibility with Apache ZooKeeper 3.8", row
   "Order of children in getChildren" (3.8 returns HashSet order);
+* getEphemerals path lists are sorted: README row "Order of paths in
+  getEphemerals" (3.8 returns a clone of the session's HashSet);
 * wchc is compared as per-session sorted path lists: README row "Order in
   `wchc`/`wchp`/`dump`".
 
@@ -122,7 +124,7 @@ class Masker:
             return "{" + ", ".join(f"{k}: {self.value(x, k)}" for k, x in v.items()) + "}"
         if isinstance(v, (list, tuple)):
             items = [self.value(x) for x in v]
-            if key == "children":
+            if key in ("children", "ephemerals"):  # the two README rows below
                 items.sort()
             return "[" + ", ".join(items) + "]"
         if isinstance(v, (bytes, str)) and len(v) > 64:
