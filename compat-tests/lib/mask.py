@@ -113,6 +113,9 @@ def main():
         line = line.rstrip()
         # The zkCli Closed event is printed without a newline, glued to the next output.
         line = line.replace("WatchedEvent state:Closed type:None path:null", "")
+        # The client makes the connect event itself and its event thread prints it racing
+        # the first commands (under load it lands inside a banner line that NOISE drops).
+        line = line.replace("WatchedEvent state:SyncConnected type:None path:null", "")
         if any(p.search(line) for p in NOISE):
             continue
         lines.append(mask_line(line))
