@@ -260,34 +260,24 @@ impl LeaderEngine {
         for conn in silent {
             self.close(conn, "learner not heard from in time".to_owned());
         }
-        if full && !self.keeps_synced_quorum() {
-            return;
+        if full && self.phase == Phase::Broadcast {
+            let mut synced: BTreeSet<i64> = self
+                .learners
+                .values()
+                .filter_map(|l| l.sid)
+                .filter(|sid| self.is_participant(*sid))
+                .collect();
+            synced.insert(self.s.my_sid);
+            if !self.s.verifier.contains_quorum(&synced) {
+                let sids: Vec<String> = synced.iter().map(i64::to_string).collect();
+                let why = format!(
+                    "Not sufficient followers synced, only synced with sids: [ {} ]",
+                    sids.join(",")
+                );
+                return self.step_down(why);
+            }
         }
         self.ping_learners();
-    }
-
-    /// `Leader#lead`'s check of `syncedAckSet`: without a quorum of participants still
-    /// connected (ourselves included) the leader steps down. Returns false when it did.
-    pub(super) fn keeps_synced_quorum(&mut self) -> bool {
-        if self.phase != Phase::Broadcast {
-            return true;
-        }
-        let mut synced: BTreeSet<i64> = self
-            .learners
-            .values()
-            .filter_map(|l| l.sid)
-            .filter(|sid| self.is_participant(*sid))
-            .collect();
-        synced.insert(self.s.my_sid);
-        if self.s.verifier.contains_quorum(&synced) {
-            return true;
-        }
-        let sids: Vec<String> = synced.iter().map(i64::to_string).collect();
-        self.step_down(format!(
-            "Not sufficient followers synced, only synced with sids: [ {} ]",
-            sids.join(",")
-        ));
-        false
     }
 
     fn ping_learners(&mut self) {

@@ -212,10 +212,6 @@ impl LeaderEngine {
                     if let Some(l) = self.learners.remove(&conn) {
                         info!(sid = ?l.sid, "learner connection closed");
                         self.out.push(Action::LearnerLost { conn, sid: l.sid });
-                        // the next tick would find the quorum gone: a leader resumed after
-                        // a pause meets its closed learner sockets before its overdue tick
-                        // and must not keep serving clients until a tick later
-                        self.keeps_synced_quorum();
                     }
                 }
                 Event::HalfTick => self.on_half_tick(),
