@@ -42,6 +42,27 @@ def reap():
     RUNNING.clear()
 
 
+def run_dir(prefix, teardown=None):
+    """The run's temp dir (under $ENSEMBLE_TMP); at exit every process is reaped, `teardown`
+    runs and the dir is removed (kept with KEEP_TMP=1). SIGTERM exits through the same path."""
+    import atexit
+    import sys
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("ENSEMBLE_TMP"))
+
+    def cleanup():
+        reap()
+        if teardown:
+            teardown()
+        if os.environ.get("KEEP_TMP"):
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    atexit.register(cleanup)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return tmp
+
+
 class Fail(Exception):
     pass
 

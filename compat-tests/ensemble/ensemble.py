@@ -17,10 +17,7 @@ expected vs got, srvr modes, the tail of every candidate node's log). Every wait
 every process started is stopped by PID; temp dirs are removed unless KEEP_TMP=1.
 """
 
-import atexit
 import os
-import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -29,7 +26,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cluster import REF_CMD, Ensemble, Fail, log, reap  # noqa: E402
+from cluster import REF_CMD, Ensemble, Fail, log, reap, run_dir  # noqa: E402
 from checks import CHECKS  # noqa: E402
 from kz import require_converged  # noqa: E402
 
@@ -147,16 +144,7 @@ def main():
         print(f"unknown scenarios: {bad}", file=sys.stderr)
         return 2
     cmds = {F: args["ferro"], Z: args["ref"]}
-    tmp = tempfile.mkdtemp(prefix="ensemble.", dir=os.environ.get("ENSEMBLE_TMP"))
-
-    def cleanup():
-        reap()
-        if os.environ.get("KEEP_TMP"):
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = run_dir("ensemble.")
     # group by mix, keeping the canonical check order
     order = list(known)
     names = sorted(set(names), key=order.index)

@@ -32,10 +32,8 @@ does not serve within REJOIN_BOUND fails. Every process is stopped by PID; names
 and temp dirs are removed at exit (KEEP_TMP=1 keeps the dirs).
 """
 
-import atexit
 import os
 import re
-import shutil
 import signal
 import statistics
 import sys
@@ -48,7 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ensemble"))
 sys.path.insert(0, HERE)
 
-from cluster import REF_CMD, TICK, Ensemble, Fail, log, reap, wait_until  # noqa: E402
+from cluster import REF_CMD, TICK, Ensemble, Fail, log, reap, run_dir, wait_until  # noqa: E402
 from kz import Writer, client, close, require_converged, synced  # noqa: E402
 import netns  # noqa: E402
 
@@ -383,18 +381,7 @@ def main():
         log(f"network namespaces unavailable ({why}): nodes on 127.0.0.1, partition cells "
             f"skipped")
     cmds = {F: args["ferro"], Z: args["ref"]}
-    tmp = tempfile.mkdtemp(prefix="faults.", dir=os.environ.get("ENSEMBLE_TMP"))
-
-    def cleanup():
-        reap()
-        if net:
-            net.teardown()
-        if os.environ.get("KEEP_TMP"):
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = run_dir("faults.", net.teardown if net else None)
     results, passed, failed = {}, 0, 0
     for rep in range(args["repeat"]):
         for c in chosen:
