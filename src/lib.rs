@@ -25,10 +25,12 @@
 //! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection, ZAB: wire layer, sync planner, leader and learner engines (sans-IO) and their sockets (2888) |
 //! | `admin` | four-letter words, AdminServer (`/commands`), Prometheus `/metrics` |
 //! | `server` | assembly: storage at start-up, core, listeners, autopurge, shutdown; `ensemble`: the QuorumPeer loop (elect, lead / follow, elect again) |
+//! | `javaorder` | iteration orders of Java's hash collections, which the reference's outputs follow |
 
 pub mod admin;
 pub mod config;
 pub mod conn;
+pub(crate) mod javaorder;
 pub mod jute;
 pub mod persist;
 pub mod pipeline;

@@ -22,19 +22,12 @@ the barrier both sides' streams are masked and compared:
 * children lists of getChildren / getChildren2 / multiRead getChildren and the
   final tree are sorted: README "Compatibility with Apache ZooKeeper 3.8", row
   "Order of children in getChildren" (3.8 returns HashSet order);
-* getEphemerals path lists are sorted: README row "Order of paths in
-  getEphemerals" (3.8 returns a clone of the session's HashSet);
 * wchc is compared as per-session sorted path lists: README row "Order in
   `wchc`/`wchp`/`dump`".
 
-The one place events are compared as a multiset: ops whose single txn is a
-closeSession (`close`, `open` on a slot whose session is still alive, `expire`).
-The reference deletes the session's ephemerals in the iteration order of a
-Java HashSet (`DataTree#killSession` over `getEphemerals`), so the NodeDeleted /
-NodeChildrenChanged events a session (the closing one included) gets from that
-one txn come in hash order; for those ops every run of consecutive events in a
-slot's stream is sorted (`MULTISET_KINDS`, `sort_event_runs`). Everywhere else
-order is compared exactly.
+Events are compared in order everywhere, including the NodeDeleted /
+NodeChildrenChanged a closeSession fires in the Java HashSet order of the
+session's ephemerals, which the candidate reproduces.
 
 Not compared at all: the events an expiring session's own connection gets while
 it expires. 3.8 closes an idle connection from two threads: the SessionTracker
@@ -67,7 +60,6 @@ CONNECT_TRIES = 3
 RECONNECT_AFTER = 1.0       # s a deliberately disconnected session stays away at most
 DEFAULT_TIMEOUT = 10000     # ms, a session the runner opens on its own
 TICK = 2.0                  # s, zoo.cfg tickTime: session deadlines are rounded up to it
-MULTISET_KINDS = {"close", "open", "expire"}
 MNTR_KEYS = ("zk_znode_count", "zk_watch_count", "zk_ephemerals_count",
              "zk_approximate_data_size")
 TREE_LIMIT = 5000
@@ -124,7 +116,7 @@ class Masker:
             return "{" + ", ".join(f"{k}: {self.value(x, k)}" for k, x in v.items()) + "}"
         if isinstance(v, (list, tuple)):
             items = [self.value(x) for x in v]
-            if key in ("children", "ephemerals"):  # the two README rows below
+            if key == "children":  # the README row below
                 items.sort()
             return "[" + ", ".join(items) + "]"
         if isinstance(v, (bytes, str)) and len(v) > 64:
@@ -256,20 +248,6 @@ def first_difference(ref, fer):
             j = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
             return slot, (a[j] if j < len(a) else None), (b[j] if j < len(b) else None)
     return None
-
-
-def sort_event_runs(items):
-    """Sort each run of consecutive events, leaving every other item in place."""
-    out, run = [], []
-    for it in items + [None]:
-        if it is not None and it.startswith("event "):
-            run.append(it)
-            continue
-        out.extend(sorted(run))
-        run = []
-        if it is not None:
-            out.append(it)
-    return out
 
 
 class Side:
@@ -616,8 +594,6 @@ class Runner:
             t = {}
             for slot, stream in enumerate(side.streams):
                 items = [side.masker.item(it) for it in stream]
-                if op is not None and op["k"] in MULTISET_KINDS:
-                    items = sort_event_runs(items)
                 if op is not None and op["k"] == "expire" and slot == op["s"]:
                     items = [x for x in items if not x.startswith("event ")]
                 if items:

@@ -109,19 +109,32 @@ impl PendingChanges {
         }
     }
 
-    /// Paths whose pending state says a session owns (true) or no longer has (false) them.
-    pub fn ephemeral_changes(&self, session_id: i64) -> Vec<(String, bool)> {
-        self.by_path
-            .iter()
-            .filter_map(|(path, stack)| {
-                let rec = stack.last()?;
-                match &rec.stat {
-                    None => Some((path.to_string(), false)),
-                    Some(s) if s.ephemeral_owner == session_id => Some((path.to_string(), true)),
-                    Some(_) => None,
-                }
-            })
-            .collect()
+    /// Every pending record in the order added, as the closeSession prep reads them: a delete
+    /// (false) or a node the session owns (true); other records are skipped.
+    pub fn ephemeral_changes(&self, session_id: i64) -> Vec<(Arc<str>, bool)> {
+        // each path's stack holds its records in the order `order` lists them; a rolled-back
+        // record left its `order` entry behind, which finds no record of its zxid
+        let mut next: HashMap<&str, usize> = HashMap::new();
+        let mut changes = Vec::new();
+        for (zxid, path) in &self.order {
+            let Some(stack) = self.by_path.get(&**path) else {
+                continue;
+            };
+            let i = next.entry(&**path).or_insert(0);
+            while stack.get(*i).is_some_and(|r| r.zxid < *zxid) {
+                *i += 1;
+            }
+            let Some(rec) = stack.get(*i).filter(|r| r.zxid == *zxid) else {
+                continue;
+            };
+            *i += 1;
+            match &rec.stat {
+                None => changes.push((path.clone(), false)),
+                Some(s) if s.ephemeral_owner == session_id => changes.push((path.clone(), true)),
+                Some(_) => {}
+            }
+        }
+        changes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -173,5 +186,40 @@ mod tests {
         assert!(p.is_empty());
         p.applied_through(4);
         assert!(p.is_empty());
+    }
+
+    fn owned(zxid: i64, owner: i64) -> ChangeRecord {
+        let mut r = rec(zxid, 0);
+        if let Some(s) = r.stat.as_mut() {
+            s.ephemeral_owner = owner;
+        }
+        r
+    }
+
+    fn gone(zxid: i64) -> ChangeRecord {
+        ChangeRecord {
+            stat: None,
+            ..rec(zxid, 0)
+        }
+    }
+
+    #[test]
+    fn ephemeral_changes_come_in_the_order_added() {
+        let mut p = PendingChanges::default();
+        p.add("/e", owned(1, 7));
+        p.add("/f", owned(2, 7));
+        p.add("/e", gone(3));
+        p.add("/g", owned(3, 8)); // another session's node: skipped
+        p.add("/e", owned(4, 8)); // recreated by another session: the delete still counts
+        p.add("/h", owned(5, 7));
+        p.rollback(5);
+        let changes: Vec<(String, bool)> = p
+            .ephemeral_changes(7)
+            .into_iter()
+            .map(|(path, owned)| (path.to_string(), owned))
+            .collect();
+        let want = [("/e", true), ("/f", true), ("/e", false)];
+        let want: Vec<(String, bool)> = want.iter().map(|(p, o)| (p.to_string(), *o)).collect();
+        assert_eq!(changes, want);
     }
 }

@@ -2,7 +2,6 @@
 //! Validation, ACL and version checks, sequential names, ephemeral owners. A failed check
 //! still yields a txn — an ErrorTxn under the same zxid — as the reference logs it.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -483,17 +482,14 @@ impl PrepContext<'_> {
         }
     }
 
-    /// The session's ephemerals, including ones still pending (`pRequest2Txn` closeSession).
+    /// The session's ephemerals, including ones still pending (`pRequest2Txn` closeSession),
+    /// in the order the reference lists them.
     fn close_session(&mut self) -> (OpCode, TxnBody) {
-        let mut paths: BTreeSet<String> =
-            self.tree.ephemerals(self.session_id).into_iter().collect();
-        for (path, owned) in self.pending.ephemeral_changes(self.session_id) {
-            if owned {
-                paths.insert(path);
-            } else {
-                paths.remove(&path);
-            }
-        }
+        let changes = self.pending.ephemeral_changes(self.session_id);
+        let paths = self.tree.close_session_paths(
+            self.session_id,
+            changes.iter().map(|(p, owned)| (&**p, *owned)),
+        );
         for path in &paths {
             // with digests on, the reference also records each parent's new pzxid
             if let Some(parent_path) =
@@ -556,3 +552,4 @@ fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
     }
     Ok(current.wrapping_add(1))
 }
+

@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::config::servers::parse_server;
 use crate::config::{LearnerType, QuorumServerSpec};
+use crate::javaorder::{bucket, long_hash};
 
 /// Why a `server.N` / `group.N` / `weight.N` set does not make a verifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -236,17 +237,12 @@ pub(crate) fn java_hash_order(keys: impl IntoIterator<Item = i64>) -> Vec<i64> {
     let mut keys: Vec<i64> = keys.into_iter().collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut capacity: u64 = 16;
-    while keys.len() as u64 > capacity * 3 / 4 {
+    let mut capacity = 16;
+    while keys.len() > capacity * 3 / 4 {
         capacity *= 2;
     }
-    let bucket = |k: i64| {
-        let bits = k as u64;
-        let h = (bits ^ (bits >> 32)) as u32;
-        u64::from(h ^ (h >> 16)) & (capacity - 1)
-    };
     // stable sort keeps insertion (ascending) order within a bucket
-    keys.sort_by_key(|k| bucket(*k));
+    keys.sort_by_key(|k| bucket(long_hash(*k), capacity));
     keys
 }
 

@@ -253,7 +253,7 @@ impl DataTree {
             }
             EphemeralType::Normal => {
                 let paths = self.ephemerals.entry(n.owner).or_default();
-                paths.insert(n.path.into());
+                paths.insert(n.path);
             }
             EphemeralType::Void => {}
         }
@@ -384,7 +384,7 @@ impl DataTree {
     }
 
     /// `DataTree#killSession`: first the txn's paths in order, then any ephemeral of the
-    /// session the txn did not list (sorted); missing nodes are skipped.
+    /// session the txn did not list, in the set's order; missing nodes are skipped.
     fn kill_session<E: Effects>(
         &mut self,
         session: i64,
@@ -401,19 +401,19 @@ impl DataTree {
         };
         if let Some(paths) = txn_paths {
             for p in paths {
-                local.remove(*p);
+                local.remove(p);
             }
             if !local.is_empty() {
                 tracing::warn!(
                     session = format_args!("{session:#x}"),
                     zxid = format_args!("{zxid:#x}"),
-                    paths = ?local,
+                    paths = ?local.java_order(),
                     "ephemerals not listed in the closeSession txn"
                 );
             }
         }
-        for p in local {
-            self.delete_ephemeral(session, &p, zxid, fx);
+        for p in local.java_order() {
+            self.delete_ephemeral(session, p, zxid, fx);
         }
     }
 

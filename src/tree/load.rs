@@ -163,7 +163,7 @@ impl TreeBuilder {
                 t.ttls.insert(path.into());
             }
             EphemeralType::Normal => {
-                t.ephemerals.entry(owner).or_default().insert(path.into());
+                t.ephemerals.entry(owner).or_default().insert(path);
             }
             EphemeralType::Void => {}
         }

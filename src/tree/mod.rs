@@ -37,6 +37,8 @@ mod tests;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::javaorder::JavaStringSet;
+
 pub use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 pub use ephemeral::{EphemeralOptions, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
 pub use load::{TreeBuilder, TreeLoadError};
@@ -105,8 +107,9 @@ impl Default for TreeOptions {
 pub struct DataTree {
     arena: arena::Arena,
     /// Session → its ephemeral paths. Like the reference, a session's entry stays (maybe
-    /// empty) until its closeSession, which the `dump` four-letter word shows.
-    ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
+    /// empty) until its closeSession, which the `dump` four-letter word shows; the set keeps
+    /// the reference's iteration order, which decides the order a closeSession deletes in.
+    ephemerals: HashMap<i64, JavaStringSet>,
     containers: BTreeSet<Box<str>>,
     ttls: BTreeSet<Box<str>>,
     acl_cache: AclCache,
@@ -304,28 +307,53 @@ impl DataTree {
         Some(i32::try_from(count).unwrap_or(i32::MAX))
     }
 
-    /// The session's ephemeral paths, sorted.
+    /// The session's ephemeral paths, in the order the reference's set iterates them.
     pub fn ephemerals(&self, session_id: i64) -> Vec<String> {
         self.ephemerals
             .get(&session_id)
-            .map(|s| s.iter().map(|p| p.to_string()).collect())
+            .map(|s| s.java_order().into_iter().map(str::to_owned).collect())
             .unwrap_or_default()
     }
 
     /// getEphemerals (`FinalRequestProcessor`): all of them for a blank or "/" prefix, else
-    /// those whose path starts with `prefix` (a plain string prefix, not per component).
+    /// those whose path starts with `prefix` (a plain string prefix, not per component), in
+    /// the order of the copy `DataTree#getEphemerals` answers with.
     pub fn ephemerals_by_prefix(&self, session_id: i64, prefix: &str) -> Vec<String> {
         let trimmed = prefix.trim_matches(|c: char| c <= ' ');
         let all = trimmed.is_empty() || trimmed == "/";
         self.ephemerals
             .get(&session_id)
             .map(|s| {
-                s.iter()
+                s.java_clone()
+                    .java_order()
+                    .into_iter()
                     .filter(|p| all || p.starts_with(prefix))
-                    .map(|p| p.to_string())
+                    .map(str::to_owned)
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The paths a closeSession txn lists (`PrepRequestProcessor` closeSession): a copy of the
+    /// session's ephemerals, then each pending change in order — a delete removes its path,
+    /// a node the session owns is added — in the copy's iteration order.
+    pub fn close_session_paths<'a>(
+        &self,
+        session_id: i64,
+        pending: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> Vec<String> {
+        let mut paths = self
+            .ephemerals
+            .get(&session_id)
+            .map_or_else(JavaStringSet::default, JavaStringSet::java_clone);
+        for (path, owned) in pending {
+            if owned {
+                paths.insert(path);
+            } else {
+                paths.remove(path);
+            }
+        }
+        paths.java_order().into_iter().map(str::to_owned).collect()
     }
 
     /// Sessions with an ephemerals entry (possibly empty), by id, for `dump`.
@@ -333,7 +361,10 @@ impl DataTree {
         let mut v: Vec<(i64, Vec<String>)> = self
             .ephemerals
             .iter()
-            .map(|(s, paths)| (*s, paths.iter().map(|p| p.to_string()).collect()))
+            .map(|(s, paths)| {
+                let paths = paths.java_order().into_iter().map(str::to_owned).collect();
+                (*s, paths)
+            })
             .collect();
         v.sort_by_key(|(s, _)| *s);
         v
@@ -341,7 +372,7 @@ impl DataTree {
 
     /// `getEphemeralsCount` (mntr `zk_ephemerals_count`).
     pub fn ephemerals_count(&self) -> usize {
-        self.ephemerals.values().map(BTreeSet::len).sum()
+        self.ephemerals.values().map(JavaStringSet::len).sum()
     }
 
     pub fn last_processed_zxid(&self) -> i64 {

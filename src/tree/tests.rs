@@ -253,9 +253,10 @@ fn close_session_deletes_txn_paths_then_the_rest() {
     t.apply(&entry(OpCode::CREATE, 3, create("/p/e1", None, true, 1)));
     t.apply(&entry(OpCode::CREATE, 4, create("/p/e2", None, true, 2)));
     t.apply(&entry(OpCode::CREATE, 5, create("/e3", None, true, 3)));
+    // Java's HashSet iterates these as /p/e2, /p/e1, /e3
     assert_eq!(
         t.ephemerals_by_prefix(SESSION, "/p"),
-        vec!["/p/e1", "/p/e2"]
+        vec!["/p/e2", "/p/e1"]
     );
     assert_eq!(t.ephemerals_by_prefix(SESSION, " / ").len(), 3);
     let close = TxnBody::CloseSession(Some(CloseSessionTxn {
@@ -268,15 +269,38 @@ fn close_session_deletes_txn_paths_then_the_rest() {
         vec![
             trig("/p/e2", EventType::NODE_DELETED),
             trig("/p", EventType::NODE_CHILDREN_CHANGED),
-            trig("/e3", EventType::NODE_DELETED),
-            trig("/", EventType::NODE_CHILDREN_CHANGED),
             trig("/p/e1", EventType::NODE_DELETED),
             trig("/p", EventType::NODE_CHILDREN_CHANGED),
+            trig("/e3", EventType::NODE_DELETED),
+            trig("/", EventType::NODE_CHILDREN_CHANGED),
         ]
     );
     assert!(t.ephemerals(SESSION).is_empty());
     assert!(t.sessions_with_ephemerals().is_empty());
     assert_eq!(t.node("/p").unwrap().stat.pzxid, 6);
+}
+
+/// Orders printed by OpenJDK 17 for the same HashSet operations.
+#[test]
+fn close_session_lists_paths_in_java_order() {
+    let mut t = tree();
+    t.apply(&entry(
+        OpCode::CREATE,
+        2,
+        create("/zookeeper/quota/a", None, false, 1),
+    ));
+    let limits = "/zookeeper/quota/a/zookeeper_limits";
+    t.apply(&entry(OpCode::CREATE, 3, create(limits, None, true, 1)));
+    t.apply(&entry(OpCode::CREATE, 4, create("/a", None, true, 1)));
+    t.apply(&entry(OpCode::CREATE, 5, create("/b", None, true, 1)));
+    assert_eq!(t.ephemerals(SESSION), vec![limits, "/a", "/b"]);
+    // a pending delete of /b, then pending creates of /c and a node under the quota
+    let pending = [("/b", false), ("/c", true), ("/zookeeper/quota/a/x", true)];
+    assert_eq!(
+        t.close_session_paths(SESSION, pending),
+        vec![limits, "/zookeeper/quota/a/x", "/a", "/c"]
+    );
+    assert_eq!(t.close_session_paths(0x99, [("/x", true)]), vec!["/x"]);
 }
 
 #[test]

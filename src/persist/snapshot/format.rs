@@ -7,8 +7,8 @@
 
 use std::io::{self, Read, Write};
 
-use super::javaorder::{child_set_capacity, copy_capacity, long_hash, sort_like_java, string_hash};
 use super::stream::{CheckedReader, CheckedWriter, FaultKind, ReadResult};
+use crate::javaorder::{child_set_capacity, copy_capacity, long_hash, sort_like_java, string_hash};
 use crate::jute::data::{Acl, Id, StatPersisted};
 use crate::jute::persistence::SNAP_MAGIC;
 use crate::tree::{digest, DataNode, DataTree, TreeBuilder, TreeOptions};

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::format::encode_node;
-use super::javaorder::{bucket, child_set_capacity, string_hash};
+use crate::javaorder::{bucket, child_set_capacity, string_hash};
 use crate::jute::data::Acl;
 use crate::tree::{DataNode, DataTree, OPEN_UNSAFE_ACL_ID};
 

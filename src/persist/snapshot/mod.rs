@@ -19,7 +19,6 @@
 //! byte offset of any damage.
 
 mod format;
-mod javaorder;
 mod live;
 mod stream;
 mod writer;
