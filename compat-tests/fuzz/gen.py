@@ -232,7 +232,14 @@ class Gen:
                 op["path"] = "/zz" + op["path"]
         elif kind == "burst":
             n = r.randrange(2, 7)
-            op = {"k": kind, "reqs": [self.op(pick(r, BURST_KINDS), slot) for _ in range(n)]}
+            reqs = [self.op(pick(r, BURST_KINDS), slot) for _ in range(n)]
+            # Reference race: a setACL's ChangeRecord keeps the node's old ACL
+            # (PrepRequestProcessor), so a request behind it in the burst is checked against
+            # the old or the new ACL depending on whether the setACL was applied before the
+            # request was prepped. Only the last request of a burst may be a setACL.
+            acls = [q for q in reqs if q["k"] == "setACL"]
+            reqs = [q for q in reqs if q["k"] != "setACL"] + acls[:1]
+            op = {"k": kind, "reqs": reqs}
         elif kind == "open":
             op = self.open_op()
             self.timeout[slot] = op["timeout"]

@@ -375,7 +375,9 @@ impl PrepContext<'_> {
         let new_version = check_version(stat.aversion, version)?;
         stat.aversion = new_version;
         node.stat = Some(stat);
-        node.acl = Arc::new(acl.clone());
+        // The record keeps the old ACL, as 3.8's (and 3.9's) does: requests prepped before
+        // this txn is applied — the rest of a multi, a pipelined burst — are checked against
+        // the ACL the node had.
         node.zxid = self.zxid;
         self.change(path, node);
         Ok((
@@ -553,3 +555,72 @@ fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
     Ok(current.wrapping_add(1))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::proto::{CreateRequest, SetAclRequest};
+
+    fn world(perms: i32) -> Option<Vec<Acl>> {
+        Some(vec![Acl {
+            perms,
+            id: Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        }])
+    }
+
+    fn create(path: &str) -> Request {
+        Request::Create(
+            OpCode::CREATE,
+            CreateRequest {
+                path: path.into(),
+                data: None,
+                acl: world(perms::ALL),
+                flags: 0,
+            },
+        )
+    }
+
+    fn prep(tree: &DataTree, pending: &mut PendingChanges, zxid: i64, req: &Request) -> TxnEntry {
+        PrepContext {
+            tree,
+            pending,
+            config: &PrepConfig::default(),
+            auth: &[],
+            session_id: 1,
+            cxid: 1,
+            zxid,
+            time: 0,
+        }
+        .prep(req)
+    }
+
+    /// As in 3.8 and 3.9, a setACL's change record keeps the node's old ACL, so a create
+    /// prepped while the setACL is still on its way to the log is checked against the old one.
+    #[test]
+    fn a_pending_set_acl_guards_only_requests_prepped_after_it_applies() {
+        let mut tree = DataTree::new(false);
+        let mut pending = PendingChanges::default();
+        let txn = prep(&tree, &mut pending, 1, &create("/a"));
+        tree.apply(&txn);
+        pending.applied_through(1);
+        let read_only = Request::SetAcl(SetAclRequest {
+            path: "/a".into(),
+            acl: world(perms::READ),
+            version: -1,
+        });
+        let set_acl = prep(&tree, &mut pending, 2, &read_only);
+        assert_eq!(set_acl.header.op, OpCode::SET_ACL);
+        let early = prep(&tree, &mut pending, 3, &create("/a/b"));
+        assert_eq!(early.header.op, OpCode::CREATE);
+        tree.apply(&set_acl);
+        tree.apply(&early);
+        pending.applied_through(3);
+        let late = prep(&tree, &mut pending, 4, &create("/a/c"));
+        assert!(
+            matches!(&late.body, TxnBody::Error(e) if e.err == ErrorCode::NO_AUTH.0),
+            "{late:?}"
+        );
+    }
+}
