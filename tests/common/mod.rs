@@ -15,6 +15,8 @@ use ferrokeeper::server::RunningServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub mod realzk;
+
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A fresh data directory for one test.

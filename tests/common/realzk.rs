@@ -1,0 +1,316 @@
+//! Mixed ensembles on loopback for integration tests: real Apache ZooKeeper 3.8 nodes
+//! (`compat-tests/lib/zk-reference`, each stopped by its PID) beside ferrokeeper nodes served
+//! in this process exactly as the binary serves them (`server::start` on a zoo.cfg). Every
+//! wait is bounded; the directory is removed at the end unless `FK_KEEP_TEST_DIRS` is set
+//! (each real node's output is in `<dir>/n<sid>/out.log`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrokeeper::server::RunningServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::free_port;
+
+pub const PY: &str = "/usr/bin/python3";
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/compat-tests/lib/zk-reference");
+
+/// java, the Debian ZooKeeper jars and python3-kazoo are all there.
+pub fn available() -> bool {
+    let java = Command::new("java")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let kazoo = Command::new(PY)
+        .args(["-c", "import kazoo"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    java && kazoo && Path::new("/usr/share/java/zookeeper.jar").exists()
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub quorum: u16,
+    pub election: u16,
+    pub client: u16,
+}
+
+/// Servers `1..=n` with their ports and data dirs; each is started as a real node or ours.
+pub struct Mixed {
+    pub root: PathBuf,
+    pub ports: Vec<Ports>,
+    pub tick_ms: u64,
+    observers: Vec<usize>,
+    real: HashMap<usize, Child>,
+    ours: HashMap<usize, RunningServer>,
+}
+
+impl Drop for Mixed {
+    fn drop(&mut self) {
+        for (_, mut c) in self.real.drain() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::env::var_os("FK_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+impl Mixed {
+    pub fn new(tag: &str, n: usize, observers: &[usize], tick_ms: u64) -> Mixed {
+        let root =
+            std::env::temp_dir().join(format!("fk-{tag}-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&root).unwrap();
+        let ports = (0..n)
+            .map(|_| Ports {
+                quorum: free_port(),
+                election: free_port(),
+                client: free_port(),
+            })
+            .collect();
+        Mixed {
+            root,
+            ports,
+            tick_ms,
+            observers: observers.to_vec(),
+            real: HashMap::new(),
+            ours: HashMap::new(),
+        }
+    }
+
+    pub fn server_lines(&self) -> String {
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let role = if self.observers.contains(&(i + 1)) {
+                    ":observer"
+                } else {
+                    ""
+                };
+                format!(
+                    "server.{}=127.0.0.1:{}:{}{role}\n",
+                    i + 1,
+                    p.quorum,
+                    p.election
+                )
+            })
+            .collect()
+    }
+
+    /// `sid`'s dataDir.
+    pub fn dir(&self, sid: usize) -> PathBuf {
+        self.root.join(format!("n{sid}"))
+    }
+
+    pub fn client(&self, sid: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[sid - 1].client))
+    }
+
+    /// zoo.cfg and myid in `sid`'s dataDir (kept if already there).
+    fn config(&self, sid: usize) -> PathBuf {
+        let dir = self.dir(sid);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("myid"), format!("{sid}\n")).unwrap();
+        let peer_type = if self.observers.contains(&sid) {
+            "peerType=observer\n"
+        } else {
+            ""
+        };
+        let cfg = format!(
+            "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+             clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
+             {peer_type}{}",
+            self.tick_ms,
+            dir.display(),
+            self.ports[sid - 1].client,
+            self.server_lines()
+        );
+        let path = dir.join("zoo.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        path
+    }
+
+    pub fn start_real(&mut self, sid: usize) {
+        let cfg = self.config(sid);
+        let log = std::fs::File::create(self.dir(sid).join("out.log")).unwrap();
+        let child = Command::new(REFERENCE)
+            .arg(cfg)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.real.insert(sid, child);
+    }
+
+    /// kill -9 by PID.
+    pub fn kill_real(&mut self, sid: usize) {
+        if let Some(mut c) = self.real.remove(&sid) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Serve `sid` from this process, as `ferrokeeper <zoo.cfg>` would.
+    pub async fn start_ours(&mut self, sid: usize) {
+        let cfg = ferrokeeper::config::load(&self.config(sid)).expect("zoo.cfg");
+        let server = ferrokeeper::server::start(cfg).await.expect("node starts");
+        self.ours.insert(sid, server);
+    }
+
+    /// A clean shutdown: the node stops serving and its log is flushed.
+    pub async fn stop_ours(&mut self, sid: usize) {
+        if let Some(s) = self.ours.remove(&sid) {
+            s.shutdown().await;
+        }
+    }
+
+    /// A four-letter word's answer, or None while the port does not answer.
+    pub async fn four(&self, sid: usize, word: &str) -> Option<String> {
+        let mut s = TcpStream::connect(self.client(sid)).await.ok()?;
+        s.write_all(word.as_bytes()).await.ok()?;
+        let mut out = String::new();
+        tokio::time::timeout(Duration::from_secs(3), s.read_to_string(&mut out))
+            .await
+            .ok()?
+            .ok()?;
+        Some(out)
+    }
+
+    /// The value of the `key` line (e.g. "Mode:") of a four-letter word's answer.
+    pub async fn field(&self, sid: usize, word: &str, key: &str) -> Option<String> {
+        let text = self.four(sid, word).await?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_owned())
+    }
+
+    pub async fn mode(&self, sid: usize) -> Option<String> {
+        self.field(sid, "srvr", "Mode:").await
+    }
+
+    /// Wait (at most `secs`) until `sid`'s `srvr` says Mode: `want`.
+    pub async fn wait_mode(&self, sid: usize, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let m = self.mode(sid).await;
+            if m.as_deref() == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {sid}: mode {m:?}, wanted {want}; see {}",
+                self.root.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Wait (at most `secs`) until `sid` stops serving (`srvr` gives no Mode).
+    pub async fn wait_not_serving(&self, sid: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.mode(sid).await.is_some() {
+            assert!(Instant::now() < deadline, "server {sid} still serving");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `srvr`'s Zxid.
+    pub async fn zxid(&self, sid: usize) -> i64 {
+        let z = self.field(sid, "srvr", "Zxid:").await.expect("srvr");
+        i64::from_str_radix(z.trim_start_matches("0x"), 16).unwrap()
+    }
+
+    /// Run a kazoo script (`zk` connected to `sid`) and return its stdout; killed by PID
+    /// after 40 s.
+    pub async fn kazoo(&self, sid: usize, body: &str) -> String {
+        let script = format!(
+            "import json, binascii\nfrom kazoo.client import KazooClient\n\
+             zk = KazooClient(hosts='127.0.0.1:{}', timeout=10)\nzk.start(timeout=30)\n\
+             {body}\nzk.stop()\nzk.close()\n",
+            self.ports[sid - 1].client
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut child = Command::new(PY)
+                .args(["-c", &script])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(40);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    let out = child.wait_with_output().unwrap();
+                    assert!(
+                        out.status.success(),
+                        "kazoo script failed on server {sid}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    return String::from_utf8(out.stdout).unwrap();
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("kazoo script timed out on server {sid}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// `get(path)` through `sid`: (data, mzxid).
+    pub async fn get(&self, sid: usize, path: &str) -> (String, i64) {
+        let out = self
+            .kazoo(
+                sid,
+                &format!("d, st = zk.get('{path}')\nprint(d.decode(), st.mzxid)"),
+            )
+            .await;
+        let (d, z) = out.trim().rsplit_once(' ').unwrap();
+        (d.to_owned(), z.parse().unwrap())
+    }
+
+    /// Every znode but /zookeeper/config (its data is the node's own config text), read
+    /// through `sid` after a sync: path → (hex data, the eleven Stat fields).
+    pub async fn dump(&self, sid: usize) -> BTreeMap<String, (String, Vec<i64>)> {
+        let out = self
+            .kazoo(
+                sid,
+                "zk.sync('/')\nout = {}\n\
+                 def walk(p):\n\
+                 \x20   data, st = zk.get(p)\n\
+                 \x20   if p != '/zookeeper/config':\n\
+                 \x20       out[p] = [binascii.hexlify(data or b'').decode(), [st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.cversion, st.aversion, st.ephemeralOwner, st.dataLength, st.numChildren, st.pzxid]]\n\
+                 \x20   for c in zk.get_children(p):\n\
+                 \x20       walk((p if p != '/' else '') + '/' + c)\n\
+                 walk('/')\n\
+                 print(json.dumps(out))",
+            )
+            .await;
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, e)| {
+                let data = e[0].as_str().unwrap().to_owned();
+                let stat = e[1]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_i64().unwrap())
+                    .collect();
+                (k.clone(), (data, stat))
+            })
+            .collect()
+    }
+}
