@@ -314,3 +314,97 @@ impl Mixed {
             .collect()
     }
 }
+
+/// A kazoo script running beside the test (see [`Mixed::kazoo_background`]); killed by PID
+/// if dropped unfinished.
+pub struct Background {
+    sid: usize,
+    child: Option<Child>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Background {
+    /// Wait (at most 40 s from now) for the script to end; its stdout.
+    pub async fn finish(mut self) -> String {
+        let sid = self.sid;
+        let Some(mut child) = self.child.take() else {
+            return String::new();
+        };
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(40);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    let out = child.wait_with_output().unwrap();
+                    assert!(
+                        out.status.success(),
+                        "kazoo script failed on server {sid}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    return String::from_utf8(out.stdout).unwrap();
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("kazoo script timed out on server {sid}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Mixed {
+    /// Start a kazoo script (`zk` connected to `sid`) and return at once, so that the
+    /// ensemble can change (a node started or stopped) while it writes.
+    pub fn kazoo_background(&self, sid: usize, body: &str) -> Background {
+        let script = format!(
+            "import json, binascii\nfrom kazoo.client import KazooClient\n\
+             zk = KazooClient(hosts='127.0.0.1:{}', timeout=10)\nzk.start(timeout=30)\n\
+             {body}\nzk.stop()\nzk.close()\n",
+            self.ports[sid - 1].client
+        );
+        let child = Command::new(PY)
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Background {
+            sid,
+            child: Some(child),
+        }
+    }
+
+    /// The zxids of the `snapshot.<zxid>` files in `sid`'s dataDir.
+    pub fn snapshots(&self, sid: usize) -> std::collections::BTreeSet<i64> {
+        let Ok(entries) = std::fs::read_dir(self.dir(sid).join("version-2")) else {
+            return Default::default();
+        };
+        entries
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                i64::from_str_radix(name.strip_prefix("snapshot.")?, 16).ok()
+            })
+            .collect()
+    }
+
+    /// A numeric `mntr` value (`key` without the `zk_` prefix).
+    pub async fn mntr(&self, sid: usize, key: &str) -> i64 {
+        let v = self
+            .field(sid, "mntr", &format!("zk_{key}\t"))
+            .await
+            .unwrap_or_else(|| panic!("server {sid}: no zk_{key} in mntr"));
+        v.parse()
+            .unwrap_or_else(|_| panic!("server {sid}: zk_{key} is {v:?}"))
+    }
+}
