@@ -1,6 +1,6 @@
-//! The leader's own database as it starts leading (`ZKDatabase#loadDataBase` with its
-//! committed-log playback, `QuorumPeer#loadDataBase`'s epochs) and the on-disk history a
-//! learner may be synced from (`ZKDatabase#getProposalsFromTxnLog`).
+//! The history a leader syncs learners from: the newest committed txns as
+//! `ZKDatabase#loadDataBase` keeps them (`committedLog`) and the on-disk txn log a DIFF may
+//! be cut from (`ZKDatabase#getProposalsFromTxnLog`).
 //!
 //! Invariant: the committed log handed to the engine is the last `commitLogCount` txns
 //! replayed after the snapshot, ascending, ending at the tree's last processed zxid.
@@ -8,62 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::jute::txn::TxnEntry;
-use crate::persist::epoch::{load_epochs, EpochError, Epochs};
-use crate::persist::restore::{restore, RestoreError};
+use crate::persist::error::PersistError;
 use crate::persist::{snapshot, txnlog};
 use crate::quorum::zab::sync_plan::{txn_log_size_limit, txn_log_usable};
-use crate::tree::{DataTree, TreeOptions};
 
-use super::engine::{LeaderStart, SyncHistory};
-
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    #[error(transparent)]
-    Restore(#[from] RestoreError),
-    #[error(transparent)]
-    Epoch(#[from] EpochError),
-    #[error(transparent)]
-    Log(#[from] crate::persist::error::PersistError),
-}
-
-/// Tree, sessions, epochs and the newest committed txns.
-pub struct LeaderDb {
-    pub tree: DataTree,
-    pub sessions: Vec<(i64, i32)>,
-    pub epochs: Epochs,
-    pub committed_log: Vec<TxnEntry>,
-}
-
-impl LeaderDb {
-    /// Restore from `snap_dir` / `log_dir` (the `version-2` directories).
-    pub fn load(
-        snap_dir: &Path,
-        log_dir: &Path,
-        tree_options: TreeOptions,
-        commit_log_count: usize,
-    ) -> Result<LeaderDb, DbError> {
-        let restored = restore(snap_dir, log_dir, tree_options, false)?;
-        let committed_log = recent_committed(snap_dir, log_dir, commit_log_count)?;
-        let epochs = load_epochs(snap_dir, restored.tree.last_processed_zxid())?;
-        Ok(LeaderDb {
-            tree: restored.tree,
-            sessions: restored.sessions,
-            epochs,
-            committed_log,
-        })
-    }
-
-    /// What the engine starts from.
-    pub fn start(&self) -> LeaderStart {
-        LeaderStart {
-            accepted_epoch: self.epochs.accepted,
-            current_epoch: self.epochs.current,
-            last_processed_zxid: self.tree.last_processed_zxid(),
-            committed_log: self.committed_log.clone(),
-            sessions: self.sessions.clone(),
-        }
-    }
-}
+use super::engine::SyncHistory;
 
 /// The newest `count` txns of the log after the newest snapshot, ascending
 /// (`ZKDatabase#committedLog` as `loadDataBase` fills it).
@@ -71,7 +20,7 @@ pub fn recent_committed(
     snap_dir: &Path,
     log_dir: &Path,
     count: usize,
-) -> Result<Vec<TxnEntry>, DbError> {
+) -> Result<Vec<TxnEntry>, PersistError> {
     let snap_zxid = snapshot::find_snapshots(snap_dir, 1)
         .first()
         .and_then(|p| p.file_name())

@@ -6,11 +6,14 @@
 //!   learner, a half tick, the local log durable up to a zxid, a txn to propose), actions
 //!   out (send a packet, send a SNAP, persist an epoch, log a txn, commit a txn, a learner
 //!   lost, step down).
-//! - [`db`]: the leader's own database as it starts (tree, sessions, epochs, the last
-//!   `commitLogCount` committed txns) and the on-disk history a DIFF may be cut from.
+//! - [`db`]: the last `commitLogCount` committed txns and the on-disk history a DIFF may be
+//!   cut from.
 //! - `sync` / `broadcast`: the engine's per-learner sync and its broadcast phase.
-//! - [`driver`]: the tokio side: the quorum port listener, one reader and one writer task
-//!   per learner, the txn-log thread, the tick timer.
+//! - [`net`]: the quorum port listener, one reader and one writer task per learner.
+//!
+//! The engine's only executor is the core (`pipeline::core::leading`): it feeds the events,
+//! carries out the actions through the same log stage as client writes, and returns the
+//! log's fsync as [`Event::LocalDurable`].
 //!
 //! Invariants: the epoch is `max(acceptedEpoch of a quorum) + 1`; acceptedEpoch is persisted
 //! before any LEADERINFO leaves, currentEpoch before any NEWLEADER; nothing is proposed
@@ -18,7 +21,6 @@
 //! of its proposal (the leader's own = its log fsync) form a quorum.
 
 pub mod db;
-pub mod driver;
 pub mod engine;
 pub mod net;
 
@@ -26,10 +28,7 @@ mod broadcast;
 mod sync;
 mod types;
 
-pub use db::{DiskHistory, LeaderDb};
-pub use driver::{
-    start_leader, LeaderConfig, LeaderEvent, LeaderExit, LeaderHandle, RunningLeader,
-};
+pub use db::DiskHistory;
 pub use engine::{
     Action, ConnId, Event, LeaderEngine, LeaderSettings, LeaderStart, LearnerKind, ProposeError,
     SyncHistory, SyncKind,

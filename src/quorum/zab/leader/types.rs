@@ -6,7 +6,7 @@ use crate::quorum::verifier::QuorumVerifier;
 use crate::quorum::zab::packet::{LearnerRequest, SessionTouch};
 use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
 
-/// The driver's name for one learner connection.
+/// The core's name for one learner connection (`quorum::zab::leader::net`).
 pub type ConnId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
