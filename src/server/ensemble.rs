@@ -32,7 +32,7 @@ use crate::quorum::zab::leader::net::bind_quorum_port;
 use crate::quorum::zab::leader::{DiskHistory, LeaderSettings, LeaderStart};
 use crate::quorum::zab::learner::{
     sync_with_leader, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerParams, LearnerRole,
-    LearnerTimeouts, NoTouches,
+    LearnerTimeouts,
 };
 use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::{
@@ -403,8 +403,6 @@ impl Peer {
                 config_version: self.verifier.version(),
             },
             timeouts,
-            touches: Arc::new(NoTouches),
-            status: None,
             cancel: shutdown.child_token(),
         };
         tracing::info!(leader, %leader_addr, observer, "FOLLOWING: syncing with the leader");

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::engine::LearnerAction;
-use super::TouchTable;
 use crate::jute::codes::OpCode;
 use crate::jute::txn::{TxnBody, TxnEntry};
 use crate::persist::epoch::{self, EpochError, Epochs};
@@ -78,7 +77,6 @@ pub struct LearnerDb {
     unsynced: bool,
     epochs: Epochs,
     last_logged_zxid: i64,
-    digest_mismatches: u64,
     txns_logged: u64,
     txns_applied: u64,
 }
@@ -113,8 +111,6 @@ pub struct Executed {
     pub sends: Vec<ZabMessage>,
     /// UPTODATE was handled with this epoch.
     pub synced: Option<i64>,
-    /// Leader SYNCs to complete.
-    pub syncs_completed: u32,
 }
 
 impl LearnerDb {
@@ -159,7 +155,6 @@ impl LearnerDb {
             unsynced: false,
             epochs,
             last_logged_zxid: zxid,
-            digest_mismatches: 0,
             txns_logged: 0,
             txns_applied: 0,
         })
@@ -186,11 +181,6 @@ impl LearnerDb {
     /// The zxid of the newest txn appended to the log (or loaded).
     pub fn last_logged_zxid(&self) -> i64 {
         self.last_logged_zxid
-    }
-
-    /// Committed txns whose TxnDigest disagreed with the tree after applying them.
-    pub fn digest_mismatches(&self) -> u64 {
-        self.digest_mismatches
     }
 
     pub fn txns_logged(&self) -> u64 {
@@ -226,12 +216,10 @@ impl LearnerDb {
     }
 
     /// Carry out the engine's actions in order (the network ones are collected).
-    /// PING replies carry `touches`' snapshot (`Learner#ping`: `getTouchSnapshot`).
-    pub fn execute(
-        &mut self,
-        actions: Vec<LearnerAction>,
-        touches: &dyn TouchTable,
-    ) -> Result<Executed, LearnerDbError> {
+    /// PING replies carry an empty touch table (`Learner#ping`: `getTouchSnapshot`): this
+    /// runs only until UPTODATE, before any local client is served; afterwards the
+    /// serving pipeline answers PINGs with its own sessions.
+    pub fn execute(&mut self, actions: Vec<LearnerAction>) -> Result<Executed, LearnerDbError> {
         let mut out = Executed::default();
         for action in actions {
             match action {
@@ -239,7 +227,7 @@ impl LearnerDb {
                 LearnerAction::ReplyPing { zxid, authinfo } => {
                     out.sends.push(ZabMessage::PingReply {
                         zxid,
-                        touches: touches.touch_snapshot(),
+                        touches: Vec::new(),
                         authinfo,
                     })
                 }
@@ -252,10 +240,12 @@ impl LearnerDb {
                 LearnerAction::LogTxn(txn) => self.log_txn(&txn)?,
                 LearnerAction::SyncLog => self.sync_log()?,
                 LearnerAction::ApplyTxn(txn) => self.apply(&txn),
-                LearnerAction::SyncCompleted => out.syncs_completed += 1,
                 LearnerAction::Synced { new_epoch } => out.synced = Some(new_epoch),
-                // the driver reads the payload from the stream and calls `replace`
-                LearnerAction::LoadSnap { .. } | LearnerAction::Revalidated { .. } => {}
+                // the driver reads the payload from the stream and calls `replace`;
+                // a leader SYNC before UPTODATE answers no local client (none is served yet)
+                LearnerAction::LoadSnap { .. }
+                | LearnerAction::Revalidated { .. }
+                | LearnerAction::SyncCompleted => {}
             }
         }
         self.sync_log()?;
@@ -306,7 +296,10 @@ impl LearnerDb {
         }
         self.tree.apply(txn);
         if !self.tree.digest_matches(txn) {
-            self.digest_mismatches += 1;
+            tracing::warn!(
+                zxid = format_args!("0x{:x}", txn.header.zxid),
+                "digest mismatch applying a txn from the leader"
+            );
         }
         self.txns_applied += 1;
     }
@@ -388,7 +381,6 @@ mod tests {
     use super::*;
     use crate::jute::data::Acl;
     use crate::jute::txn::{CreateTxn, TxnHeader};
-    use crate::quorum::zab::learner::NoTouches;
 
     fn create(zxid: i64) -> TxnEntry {
         TxnEntry {
@@ -430,7 +422,7 @@ mod tests {
                 zxid: 0x1_0000_0003,
             }),
         ];
-        let out = db.execute(actions, &NoTouches).unwrap();
+        let out = db.execute(actions).unwrap();
         assert_eq!(out.sends.len(), 1);
         assert_eq!(db.last_processed_zxid(), 0x1_0000_0001);
         assert_eq!(db.last_logged_zxid(), 0x1_0000_0003);

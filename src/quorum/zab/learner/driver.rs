@@ -1,16 +1,15 @@
-//! The tokio side of a learner (`Learner#connectToLeader`, `#readPacket`, `#writePacket`,
-//! the read loops of `Follower#followLeader` and `Observer#observeLeader`): owns the TCP
-//! connection to the leader's quorum port, feeds packets to the [`LearnerEngine`] and has
-//! the [`LearnerDb`] carry out its actions.
+//! The tokio side of a learner's sync (`Learner#connectToLeader`, `#registerWithLeader`,
+//! `#syncWithLeader`, `#readPacket`, `#writePacket`): owns the TCP connection to the
+//! leader's quorum port until UPTODATE, feeds packets to the [`LearnerEngine`] and has the
+//! [`LearnerDb`] carry out its actions; then hands the connection to the serving pipeline.
 //!
 //! Invariants: packets already buffered are handled as one batch and the log is fsynced once
 //! for it before any reply is written (group commit); a read that waits longer than
 //! tickTime × initLimit (before NEWLEADER) or tickTime × syncLimit (after) ends the
-//! connection, as the reference's socket timeouts do; on every exit the database is fast
+//! connection, as the reference's socket timeouts do; on every failure the database is fast
 //! forwarded over what it logged, so the next election reports the whole logged history.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -18,13 +17,13 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 
 use super::db::{Executed, LearnerDb, LearnerDbError};
-use super::engine::{LearnerAction, LearnerEngine, LearnerError, SyncMode};
-use super::{LearnerConfig, TouchTable};
+use super::engine::{LearnerAction, LearnerEngine, LearnerError};
+use super::LearnerConfig;
 use crate::jute::quorum::QuorumPacket;
 use crate::jute::Jute;
 use crate::quorum::zab::packet::{PacketError, QuorumPacketType, Sender, ZabMessage};
@@ -58,29 +57,7 @@ impl LearnerTimeouts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LearnerPhase {
-    Connecting,
-    Syncing,
-    /// UPTODATE handled: the database follows the leader's broadcast.
-    Broadcast,
-    Stopped,
-}
-
-/// Published after every batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LearnerStatus {
-    pub phase: LearnerPhase,
-    pub sync_mode: Option<SyncMode>,
-    pub last_processed_zxid: i64,
-    pub last_logged_zxid: i64,
-    pub current_epoch: i64,
-    pub digest_mismatches: u64,
-    /// Leader SYNCs seen (no local clients wait on them yet).
-    pub syncs_completed: u64,
-}
-
-/// Why the learner stopped following.
+/// Why the sync with the leader ended without UPTODATE.
 #[derive(Debug, thiserror::Error)]
 pub enum LearnerExit {
     #[error("cancelled")]
@@ -122,8 +99,6 @@ pub struct LearnerParams {
     pub leader: SocketAddr,
     pub cfg: LearnerConfig,
     pub timeouts: LearnerTimeouts,
-    pub touches: Arc<dyn TouchTable>,
-    pub status: Option<watch::Sender<LearnerStatus>>,
     pub cancel: CancellationToken,
 }
 
@@ -134,18 +109,6 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
     }
-}
-
-/// Connect to the leader, sync, follow its broadcast until cancelled or lost. `db` is
-/// consistent whenever this returns; the serving pipeline or the next election takes it.
-pub async fn run_learner(params: &LearnerParams, db: &mut LearnerDb) -> LearnerExit {
-    let mut status = initial_status(db);
-    publish(params, &status);
-    let exit = match connect(params).await {
-        Ok(stream) => Connection::run(params, stream, db, &mut status).await,
-        Err(e) => e,
-    };
-    stopped(params, db, &mut status, exit)
 }
 
 /// A learner the leader has brought up to date (UPTODATE handled): the engine in its
@@ -164,10 +127,8 @@ pub async fn sync_with_leader(
     params: &LearnerParams,
     db: &mut LearnerDb,
 ) -> Result<LeaderLink, LearnerExit> {
-    let mut status = initial_status(db);
-    publish(params, &status);
     let synced = match connect(params).await {
-        Ok(stream) => Connection::sync(params, stream, db, &mut status).await,
+        Ok(stream) => Connection::sync(params, stream, db).await,
         Err(e) => Err(e),
     };
     match synced {
@@ -176,42 +137,16 @@ pub async fn sync_with_leader(
             reader: conn.reader,
             writer: conn.writer,
         }),
-        Err(exit) => Err(stopped(params, db, &mut status, exit)),
+        Err(exit) => Err(stopped(db, exit)),
     }
 }
 
-fn stopped(
-    params: &LearnerParams,
-    db: &mut LearnerDb,
-    status: &mut LearnerStatus,
-    exit: LearnerExit,
-) -> LearnerExit {
+fn stopped(db: &mut LearnerDb, exit: LearnerExit) -> LearnerExit {
     tracing::warn!("learner stopped: {exit}");
     if let Err(e) = blocking(|| db.fast_forward()) {
         return LearnerExit::Fatal(e);
     }
-    status.phase = LearnerPhase::Stopped;
-    status.last_processed_zxid = db.last_processed_zxid();
-    publish(params, status);
     exit
-}
-
-fn initial_status(db: &LearnerDb) -> LearnerStatus {
-    LearnerStatus {
-        phase: LearnerPhase::Connecting,
-        sync_mode: None,
-        last_processed_zxid: db.last_processed_zxid(),
-        last_logged_zxid: db.last_logged_zxid(),
-        current_epoch: db.epochs().current,
-        digest_mismatches: db.digest_mismatches(),
-        syncs_completed: 0,
-    }
-}
-
-fn publish(params: &LearnerParams, status: &LearnerStatus) {
-    if let Some(tx) = &params.status {
-        tx.send_replace(status.clone());
-    }
 }
 
 async fn connect(params: &LearnerParams) -> Result<TcpStream, LearnerExit> {
@@ -256,29 +191,11 @@ struct Connection<'a> {
 }
 
 impl<'a> Connection<'a> {
-    async fn run(
-        params: &'a LearnerParams,
-        stream: TcpStream,
-        db: &mut LearnerDb,
-        status: &mut LearnerStatus,
-    ) -> LearnerExit {
-        let mut conn = match Connection::sync(params, stream, db, status).await {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
-        loop {
-            if let Err(e) = conn.step(db, status).await {
-                return e;
-            }
-        }
-    }
-
     /// Register and sync; returns once UPTODATE is handled.
     async fn sync(
         params: &'a LearnerParams,
         stream: TcpStream,
         db: &mut LearnerDb,
-        status: &mut LearnerStatus,
     ) -> Result<Connection<'a>, LearnerExit> {
         let (rd, writer) = stream.into_split();
         let epochs = db.epochs();
@@ -293,23 +210,18 @@ impl<'a> Connection<'a> {
                 db.last_processed_zxid(),
             ),
         };
-        status.phase = LearnerPhase::Syncing;
         let start = conn.engine.start();
-        conn.perform(start, db, status).await?;
-        while status.phase != LearnerPhase::Broadcast {
-            conn.step(db, status).await?;
+        let mut synced = conn.perform(start, db).await?;
+        while !synced {
+            synced = conn.step(db).await?;
         }
         Ok(conn)
     }
 
     /// Read one packet, then every packet already buffered (up to a SNAP, whose payload
-    /// follows, or an UPTODATE, after which the serving pipeline may take over); handle
-    /// them as one batch.
-    async fn step(
-        &mut self,
-        db: &mut LearnerDb,
-        status: &mut LearnerStatus,
-    ) -> Result<(), LearnerExit> {
+    /// follows, or an UPTODATE, after which the serving pipeline takes over); handle them
+    /// as one batch. True once UPTODATE is handled.
+    async fn step(&mut self, db: &mut LearnerDb) -> Result<bool, LearnerExit> {
         let first = self.next_packet().await?;
         let mut packets = vec![first];
         while packets.last().is_some_and(|p| {
@@ -336,10 +248,10 @@ impl<'a> Connection<'a> {
                 }
             }
         }
-        self.perform(actions, db, status).await?;
+        let synced = self.perform(actions, db).await?;
         match failure {
             Some(e) => Err(e.into()),
-            None => Ok(()),
+            None => Ok(synced),
         }
     }
 
@@ -361,25 +273,30 @@ impl<'a> Connection<'a> {
     }
 
     /// Persist (fsync included), load a SNAP payload if one follows, then write the replies.
+    /// True once UPTODATE is handled.
     async fn perform(
         &mut self,
         actions: Vec<LearnerAction>,
         db: &mut LearnerDb,
-        status: &mut LearnerStatus,
-    ) -> Result<(), LearnerExit> {
+    ) -> Result<bool, LearnerExit> {
         let snap = actions.iter().find_map(|a| match a {
             LearnerAction::LoadSnap { zxid } => Some(*zxid),
             _ => None,
         });
-        let touches = Arc::clone(&self.params.touches);
-        let executed = blocking(|| db.execute(actions, touches.as_ref()))?;
+        let executed = blocking(|| db.execute(actions))?;
         if let Some(zxid) = snap {
             let payload = self.read_snap(zxid).await?;
             db.replace(payload);
         }
         self.send(&executed).await?;
-        self.update_status(&executed, db, status);
-        Ok(())
+        if executed.synced.is_some() {
+            tracing::info!(
+                zxid = format_args!("0x{:x}", db.last_processed_zxid()),
+                sync = ?self.engine.sync_mode(),
+                "synced with the leader"
+            );
+        }
+        Ok(executed.synced.is_some())
     }
 
     async fn send(&mut self, executed: &Executed) -> Result<(), LearnerExit> {
@@ -396,23 +313,6 @@ impl<'a> Connection<'a> {
             Ok(Err(e)) => Err(LostLeader::Io(e).into()),
             Ok(Ok(())) => Ok(()),
         }
-    }
-
-    fn update_status(&self, executed: &Executed, db: &LearnerDb, status: &mut LearnerStatus) {
-        if executed.synced.is_some() {
-            status.phase = LearnerPhase::Broadcast;
-            tracing::info!(
-                zxid = format_args!("0x{:x}", db.last_processed_zxid()),
-                "synced with the leader"
-            );
-        }
-        status.sync_mode = self.engine.sync_mode();
-        status.last_processed_zxid = db.last_processed_zxid();
-        status.last_logged_zxid = db.last_logged_zxid();
-        status.current_epoch = db.epochs().current;
-        status.digest_mismatches = db.digest_mismatches();
-        status.syncs_completed += u64::from(executed.syncs_completed);
-        publish(self.params, status);
     }
 
     /// The payload after a SNAP packet, parsed on a blocking thread from chunks this task

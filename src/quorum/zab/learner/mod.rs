@@ -7,7 +7,8 @@
 //! - [`engine`]: a sans-IO state machine: typed packets in, [`LearnerAction`]s out;
 //! - [`db`]: the learner's database (tree, sessions, txn log, epochs) that carries the
 //!   actions out, and that the serving pipeline takes over;
-//! - [`driver`]: the tokio loop that owns the connection to the leader's quorum port.
+//! - [`driver`]: the sync (registration up to UPTODATE) over the connection to the leader's
+//!   quorum port, which it then hands to the serving pipeline.
 //!
 //! Invariants (the reference's, with the ordering fixes of 3.8.x: ZOOKEEPER-3911, -4394,
 //! -4643, -4646, -4785):
@@ -23,29 +24,11 @@ pub mod net;
 
 pub use db::{Executed, LearnerDb, LearnerDbError, LearnerDbOptions, LearnerParts};
 pub use driver::{
-    run_learner, sync_with_leader, LeaderLink, LearnerExit, LearnerParams, LearnerPhase,
-    LearnerStatus, LearnerTimeouts, LostLeader,
+    sync_with_leader, LeaderLink, LearnerExit, LearnerParams, LearnerTimeouts, LostLeader,
 };
 pub use engine::{LearnerAction, LearnerEngine, LearnerError, SyncMode};
 
 use crate::config::LearnerType;
-use crate::quorum::zab::packet::SessionTouch;
-
-/// The sessions this learner's clients touched since the last PING
-/// (`LearnerZooKeeperServer#getTouchSnapshot`); taking the snapshot clears it.
-pub trait TouchTable: Send + Sync {
-    fn touch_snapshot(&self) -> Vec<SessionTouch>;
-}
-
-/// No local clients yet: every PING reply carries an empty table.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoTouches;
-
-impl TouchTable for NoTouches {
-    fn touch_snapshot(&self) -> Vec<SessionTouch> {
-        Vec::new()
-    }
-}
 
 /// Who we are to the leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
