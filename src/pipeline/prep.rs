@@ -16,12 +16,7 @@ use crate::jute::txn::{
     CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn, SetDataTxn, TxnBody, TxnDigest, TxnEntry, TxnHeader,
 };
 use crate::request::{validate_path, Request};
-use crate::tree::{digest, DataTree};
-
-/// `EphemeralType.TTL.maxValue()`: 40 bits of milliseconds.
-const MAX_TTL: i64 = 0x00FF_FFFF_FFFF;
-const TTL_OWNER_MASK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
-pub const CONTAINER_OWNER: i64 = i64::MIN;
+use crate::tree::{digest, DataTree, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
 
 /// Server settings prep consults.
 #[derive(Debug, Clone, Default)]
@@ -150,9 +145,9 @@ impl PrepContext<'_> {
         check_acl(acl, perm, self.auth, self.config.skip_acl)
     }
 
+    /// `EphemeralType.get(owner) == NORMAL`: only a session's own ephemerals refuse children.
     fn is_session_ephemeral(&self, owner: i64) -> bool {
-        let ttl = self.config.extended_types_enabled && owner & TTL_OWNER_MASK == TTL_OWNER_MASK;
-        owner != 0 && owner != CONTAINER_OWNER && !ttl
+        EphemeralType::of(owner, self.tree.options().ephemeral) == EphemeralType::Normal
     }
 
     fn create(
@@ -206,9 +201,9 @@ impl PrepContext<'_> {
             return Err(ErrorCode::QUOTA_EXCEEDED);
         }
         let owner = if op == OpCode::CREATE_CONTAINER || mode.is_container() {
-            CONTAINER_OWNER
+            CONTAINER_EPHEMERAL_OWNER
         } else if mode.is_ttl() {
-            TTL_OWNER_MASK | ttl
+            EphemeralType::ttl_to_owner(ttl).ok_or(ErrorCode::BAD_ARGUMENTS)?
         } else if mode.is_ephemeral() {
             self.session_id
         } else {
