@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tracing::{debug, info, warn};
 
-use super::vote::{vote_is_newer, ServerState, Vote};
+use super::vote::{Candidate, ServerState, Vote};
 use super::wire::{NotificationMsg, CURRENT_VERSION};
 use crate::config::LearnerType;
 use crate::quorum::verifier::QuorumVerifier;
@@ -112,9 +112,9 @@ pub struct FastLeaderElection {
     phase: Phase,
     logical_clock: i64,
     /// (leader, zxid, peer epoch) we propose.
-    proposed: (i64, i64, i64),
+    proposed: Candidate,
     /// `getInitId`, `getInitLastLoggedZxid`, `getPeerEpoch` of this round.
-    init: (i64, i64, i64),
+    init: Candidate,
     current_vote: Vote,
     recvset: BTreeMap<i64, Vote>,
     outofelection: BTreeMap<i64, Vote>,
@@ -133,8 +133,8 @@ impl FastLeaderElection {
             state: ServerState::Looking,
             phase: Phase::Idle,
             logical_clock: 0,
-            proposed: (-1, -1, 0),
-            init: (-1, -1, 0),
+            proposed: Candidate::new(-1, -1, 0),
+            init: Candidate::new(-1, -1, 0),
             current_vote,
             recvset: BTreeMap::new(),
             outofelection: BTreeMap::new(),
@@ -159,8 +159,7 @@ impl FastLeaderElection {
     }
     /// `FastLeaderElection#getVote`: what we propose now.
     pub fn proposal(&self) -> Vote {
-        let (id, zxid, epoch) = self.proposed;
-        Vote::new(id, zxid, -1, epoch)
+        self.proposed.vote(-1)
     }
     pub fn verifier(&self) -> &QuorumVerifier {
         &self.cfg.verifier
@@ -201,7 +200,7 @@ impl FastLeaderElection {
         } else {
             (i64::MIN, i64::MIN)
         };
-        self.init = (id, zxid, epoch);
+        self.init = Candidate::new(id, zxid, epoch);
         self.logical_clock += 1;
         self.proposed = self.init;
         info!(
@@ -295,8 +294,7 @@ impl FastLeaderElection {
         let mut out = Vec::new();
         match self.phase {
             Phase::Finalizing => {
-                let (leader, zxid, epoch) = self.proposed;
-                let vote = Vote::new(leader, zxid, self.logical_clock, epoch);
+                let vote = self.proposed.vote(self.logical_clock);
                 self.decide(vote, &mut out);
             }
             Phase::Looking => {

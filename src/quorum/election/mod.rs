@@ -13,7 +13,7 @@ pub use driver::{answer_notifications, look_for_leader, ElectionError};
 pub use engine::{
     Action, ElectionConfig, FastLeaderElection, FINALIZE_WAIT, MAX_NOTIFICATION_INTERVAL,
 };
-pub use vote::{vote_is_newer, ServerState, Vote};
+pub use vote::{Candidate, ServerState, Vote};
 pub use wire::{NotificationMsg, WireError, CURRENT_VERSION};
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ impl FastLeaderElection {
     /// One notification taken from the receive queue by `lookForLeader`.
     pub(super) fn in_loop(&mut self, n: Notification, out: &mut Vec<Action>) {
         if self.phase == Phase::Finalizing {
-            if !self.total_order((n.leader, n.zxid, n.peer_epoch), self.proposed) {
+            if !self.total_order(
+                Candidate::new(n.leader, n.zxid, n.peer_epoch),
+                self.proposed,
+            ) {
                 // not better: dropped, and the finalize wait starts over
                 out.push(Action::SetTimer(FINALIZE_WAIT));
                 return;
@@ -34,10 +37,10 @@ impl FastLeaderElection {
     }
 
     fn looking(&mut self, n: Notification, out: &mut Vec<Action>) {
-        if self.init.1 == -1 || n.zxid == -1 {
+        if self.init.zxid == -1 || n.zxid == -1 {
             return;
         }
-        let theirs = (n.leader, n.zxid, n.peer_epoch);
+        let theirs = Candidate::new(n.leader, n.zxid, n.peer_epoch);
         if n.election_epoch > self.logical_clock {
             self.logical_clock = n.election_epoch;
             self.recvset.clear();
@@ -62,8 +65,7 @@ impl FastLeaderElection {
             n.sid,
             Vote::new(n.leader, n.zxid, n.election_epoch, n.peer_epoch),
         );
-        let (leader, zxid, epoch) = self.proposed;
-        let mine = Vote::new(leader, zxid, self.logical_clock, epoch);
+        let mine = self.proposed.vote(self.logical_clock);
         if self.has_all_quorums(&self.recvset, &mine) {
             self.phase = Phase::Finalizing;
             out.push(Action::SetTimer(FINALIZE_WAIT));
@@ -154,9 +156,9 @@ impl FastLeaderElection {
         });
     }
 
-    /// `totalOrderPredicate` on (leader, zxid, peer epoch) triples.
-    pub(super) fn total_order(&self, new: (i64, i64, i64), cur: (i64, i64, i64)) -> bool {
-        self.cfg.verifier.weight(new.0) != 0 && vote_is_newer(new, cur)
+    /// `totalOrderPredicate`: `new` is ahead of `cur` and its leader has a vote.
+    pub(super) fn total_order(&self, new: Candidate, cur: Candidate) -> bool {
+        self.cfg.verifier.weight(new.leader) != 0 && new > cur
     }
 
     /// `getCurrentAndNextConfigVoters` contains `sid`.
@@ -174,8 +176,7 @@ impl FastLeaderElection {
         if let Some(seen) = &self.cfg.last_seen {
             voters.extend(seen.voting_members());
         }
-        let (leader, zxid, epoch) = self.proposed;
-        let v = Vote::new(leader, zxid, self.logical_clock, epoch);
+        let v = self.proposed.vote(self.logical_clock);
         let msg = self.vote_msg(v, self.logical_clock, ServerState::Looking);
         voters
             .into_iter()

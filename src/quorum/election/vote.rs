@@ -74,12 +74,29 @@ impl Vote {
     }
 }
 
-/// `totalOrderPredicate` without the weight check: is (new) ahead of (cur) by
-/// (peer epoch, zxid, sid)?
-pub fn vote_is_newer(new: (i64, i64, i64), cur: (i64, i64, i64)) -> bool {
-    let (new_id, new_zxid, new_epoch) = new;
-    let (cur_id, cur_zxid, cur_epoch) = cur;
-    (new_epoch, new_zxid, new_id) > (cur_epoch, cur_zxid, cur_id)
+/// The leader a vote proposes, ordered as `totalOrderPredicate` (without its weight check)
+/// orders them: peer epoch, then zxid, then sid. The fields are declared in that order, so
+/// the derived `Ord` is that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Candidate {
+    pub peer_epoch: i64,
+    pub zxid: i64,
+    pub leader: i64,
+}
+
+impl Candidate {
+    pub fn new(leader: i64, zxid: i64, peer_epoch: i64) -> Candidate {
+        Candidate {
+            peer_epoch,
+            zxid,
+            leader,
+        }
+    }
+
+    /// The vote for this candidate in election round `election_epoch`.
+    pub fn vote(self, election_epoch: i64) -> Vote {
+        Vote::new(self.leader, self.zxid, election_epoch, self.peer_epoch)
+    }
 }
 
 #[cfg(test)]
@@ -88,10 +105,11 @@ mod tests {
 
     #[test]
     fn order_is_epoch_then_zxid_then_sid() {
-        assert!(vote_is_newer((1, 0, 2), (3, 0x99, 1)));
-        assert!(vote_is_newer((1, 5, 1), (3, 4, 1)));
-        assert!(vote_is_newer((3, 5, 1), (2, 5, 1)));
-        assert!(!vote_is_newer((2, 5, 1), (2, 5, 1)));
+        let c = Candidate::new;
+        assert!(c(1, 0, 2) > c(3, 0x99, 1));
+        assert!(c(1, 5, 1) > c(3, 4, 1));
+        assert!(c(3, 5, 1) > c(2, 5, 1));
+        assert!(c(2, 5, 1) <= c(2, 5, 1));
     }
 
     #[test]
