@@ -5,9 +5,9 @@
 mod common;
 
 use common::{start_server, Client};
-use ferrokeeper::jute::codes::OpCode;
+use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::data::Acl;
-use ferrokeeper::jute::proto::{CreateRequest, GetDataRequest};
+use ferrokeeper::jute::proto::{CreateRequest, GetDataRequest, RemoveWatchesRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -77,5 +77,23 @@ async fn whitelisted_words_report_live_state() {
     let cons = word(addr, "cons").await;
     assert!(cons.contains("lop=GETD"), "{cons}");
     assert_eq!(word(addr, "isro").await, "rw");
+
+    // as 3.8's watch2Paths, a connection stays counted once its watch is gone
+    let remove = RemoveWatchesRequest {
+        path: "/e".into(),
+        watcher_type: 2,
+    };
+    assert_eq!(
+        c.call(OpCode::REMOVE_WATCHES, &remove).await.err(),
+        ErrorCode::OK
+    );
+    assert_eq!(
+        word(addr, "wchs").await,
+        "1 connections watching 0 paths\nTotal watches:0\n"
+    );
+    assert_eq!(
+        word(addr, "wchc").await,
+        format!("0x{:x}\n\n", c.session_id)
+    );
     server.shutdown().await;
 }

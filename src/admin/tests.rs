@@ -120,9 +120,8 @@ fn view() -> ServerView {
         conn(43282, None),
     ];
     v.data_watches = vec![
-        (S0, "/app/cfg".to_owned()),
-        (S1, "/app/cfg".to_owned()),
-        (S1, "/nothere".to_owned()),
+        (S0, vec!["/app/cfg".to_owned()]),
+        (S1, vec!["/app/cfg".to_owned(), "/nothere".to_owned()]),
     ];
     v.watch_count = 4;
     v.ephemerals = vec![

@@ -103,8 +103,10 @@ pub struct ServerView {
     pub approximate_data_size: u64,
     pub stats: Arc<ServerStats>,
     pub connections: Vec<ConnectionView>,
-    /// Data watches (getData/exists) as (session id, path): what wchs/wchc/wchp show.
-    pub data_watches: Vec<(i64, String)>,
+    /// Data watches (getData/exists/persistent) per connection that has had one, as
+    /// (session id, watched paths), paths possibly empty once they all fired or were removed
+    /// (`WatchManager#watch2Paths`): what wchs/wchc/wchp show.
+    pub data_watches: Vec<(i64, Vec<String>)>,
     /// Data plus child watches (`zk_watch_count`).
     pub watch_count: u64,
     pub ephemerals: Vec<(i64, Vec<String>)>,

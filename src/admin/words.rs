@@ -182,42 +182,50 @@ pub(super) fn envi(v: &ServerView) -> String {
     out
 }
 
-/// `wchs`: `WatchManager#toString` over data watches, then a newline.
+/// `wchs`: `WatchManager#toString` over data watches, then a newline. A connection whose
+/// watches all fired still counts.
 pub(super) fn wchs(v: &ServerView) -> String {
-    let sessions: BTreeMap<i64, ()> = v.data_watches.iter().map(|(s, _)| (*s, ())).collect();
     let paths: BTreeMap<&str, ()> = v
         .data_watches
         .iter()
-        .map(|(_, p)| (p.as_str(), ()))
+        .flat_map(|(_, paths)| paths.iter().map(|p| (p.as_str(), ())))
         .collect();
+    let total: usize = v.data_watches.iter().map(|(_, paths)| paths.len()).sum();
     format!(
-        "{} connections watching {} paths\nTotal watches:{}\n",
-        sessions.len(),
+        "{} connections watching {} paths\nTotal watches:{total}\n",
+        v.data_watches.len(),
         paths.len(),
-        v.data_watches.len()
     )
 }
 
-/// `wchc` (by session) and `wchp` (by path): `WatchManager#dumpWatches`, then a newline.
+/// `wchc` (by connection) and `wchp` (by path): `WatchManager#dumpWatches`, then a newline.
 pub(super) fn wch_dump(v: &ServerView, by_path: bool) -> String {
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for (sid, path) in &v.data_watches {
-        let (k, item) = if by_path {
-            (path.clone(), format!("0x{sid:x}"))
-        } else {
-            (format!("0x{sid:x}"), path.clone())
-        };
-        if !groups.contains_key(&k) {
-            order.push(k.clone());
-        }
-        groups.entry(k).or_default().push(item);
-    }
     let mut out = String::new();
-    for k in order {
-        let _ = writeln!(out, "{k}");
-        for item in groups.get(&k).into_iter().flatten() {
-            let _ = writeln!(out, "\t{item}");
+    if !by_path {
+        for (sid, paths) in &v.data_watches {
+            let _ = writeln!(out, "0x{sid:x}");
+            for p in paths {
+                let _ = writeln!(out, "\t{p}");
+            }
+        }
+        out.push('\n');
+        return out;
+    }
+    let mut groups: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for (sid, paths) in &v.data_watches {
+        for p in paths {
+            let sids = groups.entry(p.as_str()).or_insert_with(|| {
+                order.push(p.as_str());
+                Vec::new()
+            });
+            sids.push(*sid);
+        }
+    }
+    for p in order {
+        let _ = writeln!(out, "{p}");
+        for sid in groups.get(p).into_iter().flatten() {
+            let _ = writeln!(out, "\t0x{sid:x}");
         }
     }
     out.push('\n');

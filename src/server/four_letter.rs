@@ -90,10 +90,7 @@ pub(super) fn view(
         .watches
         .by_watcher()
         .into_iter()
-        .flat_map(|(w, paths)| {
-            let sid = session_of(w);
-            paths.into_iter().map(move |p| (sid, p))
-        })
+        .map(|(w, paths)| (session_of(w), paths))
         .collect();
     let sessions = state
         .sessions

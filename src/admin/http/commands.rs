@@ -376,11 +376,20 @@ fn voting_view(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     ensemble::voting_view(ctx.view, r)
 }
 
-/// `WatchesReport#toMap`: session → watched paths, in the view's order.
+/// `WatchesReport#toMap`: session → watched paths, in the view's order; a connection whose
+/// watches all fired maps to an empty list.
 fn wchc(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     let mut m = Json::obj();
-    for (sid, path) in &ctx.view.data_watches {
-        push_to(&mut m, &sid.to_string(), Json::from(path.as_str()));
+    for (sid, paths) in &ctx.view.data_watches {
+        let key = sid.to_string();
+        if let Json::Obj(fields) = &mut m {
+            if !fields.iter().any(|(k, _)| *k == key) {
+                fields.push((key.clone(), Json::Arr(Vec::new())));
+            }
+        }
+        for p in paths {
+            push_to(&mut m, &key, Json::from(p.as_str()));
+        }
     }
     put(r, "session_id_to_watched_paths", m)
 }
@@ -388,8 +397,10 @@ fn wchc(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
 /// `WatchesPathReport#toMap`: path → watching sessions.
 fn wchp(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     let mut m = Json::obj();
-    for (sid, path) in &ctx.view.data_watches {
-        push_to(&mut m, path, Json::Int(*sid));
+    for (sid, paths) in &ctx.view.data_watches {
+        for p in paths {
+            push_to(&mut m, p, Json::Int(*sid));
+        }
     }
     put(r, "path_to_session_ids", m)
 }
@@ -411,11 +422,14 @@ fn push_to(m: &mut Json, key: &str, item: Json) {
 /// `WatchesSummary#toMap`.
 fn wchs(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     let w = &ctx.view.data_watches;
-    let sessions: std::collections::BTreeSet<i64> = w.iter().map(|(s, _)| *s).collect();
-    let paths: std::collections::BTreeSet<&str> = w.iter().map(|(_, p)| p.as_str()).collect();
-    let r = put(r, "num_connections", sessions.len() as u64);
+    let paths: std::collections::BTreeSet<&str> = w
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(String::as_str))
+        .collect();
+    let total: usize = w.iter().map(|(_, p)| p.len()).sum();
+    let r = put(r, "num_connections", w.len() as u64);
     let r = put(r, "num_paths", paths.len() as u64);
-    put(r, "num_total_watches", w.len() as u64)
+    put(r, "num_total_watches", total as u64)
 }
 
 fn zabstate(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {

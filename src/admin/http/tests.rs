@@ -61,7 +61,7 @@ fn view() -> ServerView {
         expire_at_ms: 1_672_000,
     }];
     v.ephemerals = vec![(SID, vec!["/p/e".to_owned()])];
-    v.data_watches = vec![(SID, "/p".to_owned()), (SID, "/w".to_owned())];
+    v.data_watches = vec![(SID, vec!["/p".to_owned(), "/w".to_owned()])];
     v
 }
 
