@@ -149,34 +149,31 @@ def main():
     order = list(known)
     names = sorted(set(names), key=order.index)
     failed = 0
-    try:
-        for mix in MIXES:
-            checks = [known[n][1] for n in names if known[n][0] == mix]
-            if not checks:
-                continue
-            mr = MixRun(mix, cmds, tmp)
-            t_mix = time.time()
-            try:
-                for check in checks:
-                    t0 = time.time()
-                    name = f"ensemble_{mix}_{check}"
-                    try:
-                        notes = run_one(mr, check, args["ref"])
-                        print(f"PASS {name}", flush=True)
-                        for n in notes:
-                            print("    note: " + n, flush=True)
-                    except Exception as e:
-                        failed += 1
-                        msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                        print(f"FAIL {name}", flush=True)
-                        for ln in msg.rstrip().splitlines():
-                            print("    " + ln, flush=True)
-                    log(f"{name}: {time.time() - t0:.1f}s")
-            finally:
-                mr.teardown()
-                log(f"{mix}: {time.time() - t_mix:.1f}s in all")
-    finally:
-        cleanup()
+    for mix in MIXES:
+        checks = [known[n][1] for n in names if known[n][0] == mix]
+        if not checks:
+            continue
+        mr = MixRun(mix, cmds, tmp)
+        t_mix = time.time()
+        try:
+            for check in checks:
+                t0 = time.time()
+                name = f"ensemble_{mix}_{check}"
+                try:
+                    notes = run_one(mr, check, args["ref"])
+                    print(f"PASS {name}", flush=True)
+                    for n in notes:
+                        print("    note: " + n, flush=True)
+                except Exception as e:
+                    failed += 1
+                    msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
+                    print(f"FAIL {name}", flush=True)
+                    for ln in msg.rstrip().splitlines():
+                        print("    " + ln, flush=True)
+                log(f"{name}: {time.time() - t0:.1f}s")
+        finally:
+            mr.teardown()
+            log(f"{mix}: {time.time() - t_mix:.1f}s in all")
     return 1 if failed else 0
 
 
