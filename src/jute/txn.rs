@@ -257,19 +257,25 @@ impl TxnEntry {
         v
     }
 
-    /// Decode a whole txn; a digest is read when bytes remain after the record.
+    /// Decode a whole txn; a digest is read when bytes remain after the record. Bytes after
+    /// the digest are ignored, as the reference's readers ignore them.
     pub fn from_bytes(input: &[u8]) -> Result<TxnEntry, DecodeError> {
+        TxnEntry::decode_counted(input).map(|(_, e)| e)
+    }
+
+    /// [`TxnEntry::from_bytes`] and how many bytes the txn took.
+    fn decode_counted(input: &[u8]) -> Result<(usize, TxnEntry), DecodeError> {
         let r = (|| {
-            let (input, header) = TxnHeader::decode(input)?;
-            let (input, body) = TxnBody::decode_for(header.op, input)?;
-            let (input, digest) = if input.is_empty() {
-                (input, None)
+            let (rest, header) = TxnHeader::decode(input)?;
+            let (rest, body) = TxnBody::decode_for(header.op, rest)?;
+            let (rest, digest) = if rest.is_empty() {
+                (rest, None)
             } else {
-                let (i, d) = TxnDigest::decode(input)?;
+                let (i, d) = TxnDigest::decode(rest)?;
                 (i, Some(d))
             };
             Ok((
-                input,
+                rest,
                 TxnEntry {
                     header,
                     body,
@@ -277,7 +283,49 @@ impl TxnEntry {
                 },
             ))
         })();
-        super::prim::finish(r).map(|(_, e)| e)
+        super::prim::finish(r).map(|(rest, e)| (input.len() - rest.len(), e))
+    }
+}
+
+/// A txn together with the one encoding every node logs and sends: the bytes a leader puts
+/// in its PROPOSAL, a learner logs as they arrived, and both append to their txn logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedTxn {
+    txn: TxnEntry,
+    bytes: Bytes,
+}
+
+impl EncodedTxn {
+    /// Encode `txn` (the only encoding it gets).
+    pub fn encode(txn: TxnEntry) -> EncodedTxn {
+        let bytes = Bytes::from(txn.to_vec());
+        EncodedTxn { txn, bytes }
+    }
+
+    /// Decode a PROPOSAL's or INFORM's data, keeping the bytes the txn took (without any
+    /// trailing ones, which a re-encode would drop too).
+    pub fn decode(bytes: Bytes) -> Result<EncodedTxn, DecodeError> {
+        let (len, txn) = TxnEntry::decode_counted(&bytes)?;
+        Ok(EncodedTxn {
+            txn,
+            bytes: bytes.slice(..len),
+        })
+    }
+
+    pub fn txn(&self) -> &TxnEntry {
+        &self.txn
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    pub fn zxid(&self) -> i64 {
+        self.txn.header.zxid
+    }
+
+    pub fn into_txn(self) -> TxnEntry {
+        self.txn
     }
 }
 
@@ -313,6 +361,21 @@ mod tests {
                 tree_digest: 42,
             }),
         };
-        assert_eq!(TxnEntry::from_bytes(&entry.to_vec()), Ok(entry));
+        assert_eq!(TxnEntry::from_bytes(&entry.to_vec()), Ok(entry.clone()));
+
+        // a received txn keeps the bytes it took, not what follows its digest
+        let entry = TxnEntry {
+            digest: Some(TxnDigest {
+                version: 2,
+                tree_digest: 5,
+            }),
+            ..entry
+        };
+        let encoded = EncodedTxn::encode(entry.clone());
+        let mut wire = encoded.bytes()[..].to_owned();
+        wire.extend_from_slice(&[0xde, 0xad]);
+        let received = EncodedTxn::decode(Bytes::from(wire)).unwrap();
+        assert_eq!(received.bytes(), encoded.bytes());
+        assert_eq!(received.txn(), &entry);
     }
 }

@@ -16,6 +16,7 @@ use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::persist::txnlog::TxnLog;
@@ -25,7 +26,7 @@ use crate::persist::txnlog::TxnLog;
 pub enum SyncRequest {
     Append {
         zxid: i64,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     /// Start a new log file with the next append (before a snapshot).
     Roll,

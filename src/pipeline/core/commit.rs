@@ -6,7 +6,9 @@
 use tokio::time::Instant;
 
 use super::{connect_response, finish_reply, ConnId, CoreState, Role};
-use crate::jute::txn::TxnEntry;
+use bytes::Bytes;
+
+use crate::jute::txn::{EncodedTxn, TxnEntry};
 use crate::pipeline::results::write_reply;
 use crate::pipeline::sync::SyncRequest;
 use crate::request::Request;
@@ -74,7 +76,7 @@ impl CoreState {
         }
         match &mut self.log {
             Some(log) => {
-                let bytes = txn.to_vec();
+                let bytes = Bytes::from(txn.to_vec());
                 let len = bytes.len();
                 self.in_flight.push_back(InFlight { txn, done });
                 // a stopped log stage is reported (once per turn) by `flush_log`
@@ -88,10 +90,11 @@ impl CoreState {
         }
     }
 
-    /// Append a txn to the log stage (a leader's own proposals, a learner's).
-    pub(super) fn log_txn(&mut self, txn: &TxnEntry) {
-        let zxid = txn.header.zxid;
-        let bytes = txn.to_vec();
+    /// Append a txn to the log stage (a leader's own proposals, a learner's), in the bytes
+    /// the leader proposed.
+    pub(super) fn log_txn(&mut self, txn: &EncodedTxn) {
+        let zxid = txn.zxid();
+        let bytes = txn.bytes().clone();
         let len = bytes.len();
         match &mut self.log {
             Some(log) => log.submit(SyncRequest::Append { zxid, bytes }),

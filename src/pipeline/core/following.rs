@@ -117,7 +117,7 @@ impl CoreState {
                 LearnerAction::LogTxn(txn) => {
                     self.log_txn(&txn);
                     if let Some(f) = self.following() {
-                        f.logged = f.logged.max(txn.header.zxid);
+                        f.logged = f.logged.max(txn.zxid());
                     }
                 }
                 LearnerAction::SyncLog => {}

@@ -15,7 +15,7 @@ use bytes::{BufMut, Bytes};
 use crate::jute::codes::OpCode;
 use crate::jute::data::Id;
 use crate::jute::quorum::{LearnerInfo, QuorumPacket};
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::{EncodedTxn, TxnEntry};
 use crate::jute::{DecodeError, Jute};
 
 /// `Leader`'s packet type constants; unknown values survive a decode.
@@ -109,7 +109,7 @@ pub enum ZabMessage {
     /// TxnHeader + record + optional TxnDigest (`Util#marshallTxnEntry`).
     Proposal {
         zxid: i64,
-        txn: TxnEntry,
+        txn: EncodedTxn,
     },
     Ack {
         zxid: i64,
@@ -147,7 +147,7 @@ pub enum ZabMessage {
     /// Leader → observer: proposal and commit in one.
     Inform {
         zxid: i64,
-        txn: TxnEntry,
+        txn: EncodedTxn,
     },
     /// A reconfig commit: data = long suggested leader id.
     CommitAndActivate {
@@ -230,6 +230,12 @@ fn txn_of(bytes: &[u8], what: &'static str) -> Result<TxnEntry, PacketError> {
     TxnEntry::from_bytes(bytes).map_err(|source| PacketError::Record { what, source })
 }
 
+/// A PROPOSAL's or INFORM's txn, keeping the bytes the leader encoded it to.
+fn encoded_txn_of(p: &QuorumPacket, what: &'static str) -> Result<EncodedTxn, PacketError> {
+    EncodedTxn::decode(p.data.clone().unwrap_or_default())
+        .map_err(|source| PacketError::Record { what, source })
+}
+
 fn touches_of(d: &[u8]) -> Vec<SessionTouch> {
     // `LearnerHandler#run` reads pairs while bytes remain; a ragged tail would throw EOF
     // there, here it is dropped.
@@ -259,11 +265,11 @@ impl ZabMessage {
             }
             QuorumPacketType::PROPOSAL => ZabMessage::Proposal {
                 zxid,
-                txn: txn_of(data_of(p, "PROPOSAL", 0)?, "PROPOSAL")?,
+                txn: encoded_txn_of(p, "PROPOSAL")?,
             },
             QuorumPacketType::INFORM => ZabMessage::Inform {
                 zxid,
-                txn: txn_of(data_of(p, "INFORM", 0)?, "INFORM")?,
+                txn: encoded_txn_of(p, "INFORM")?,
             },
             QuorumPacketType::ACK => ZabMessage::Ack { zxid },
             QuorumPacketType::COMMIT => ZabMessage::Commit { zxid },
@@ -395,7 +401,7 @@ impl ZabMessage {
     pub fn to_packet(&self) -> QuorumPacket {
         use ZabMessage as M;
         let mut authinfo = None;
-        let data: Option<Vec<u8>> = match self {
+        let data: Option<Bytes> = match self {
             M::Request(r) => {
                 authinfo = r.authinfo.clone();
                 let mut d = Vec::with_capacity(16 + r.request.len());
@@ -403,9 +409,9 @@ impl ZabMessage {
                 d.put_i32(r.cxid);
                 d.put_i32(r.op.0);
                 d.put_slice(&r.request);
-                Some(d)
+                Some(d.into())
             }
-            M::Proposal { txn, .. } | M::Inform { txn, .. } => Some(txn.to_vec()),
+            M::Proposal { txn, .. } | M::Inform { txn, .. } => Some(txn.bytes().clone()),
             M::PingReply {
                 touches,
                 authinfo: a,
@@ -417,26 +423,38 @@ impl ZabMessage {
                     d.put_i64(t.session_id);
                     d.put_i32(t.timeout);
                 }
-                Some(d)
+                Some(d.into())
             }
             M::Revalidate {
                 session_id,
                 timeout,
                 ..
-            } => Some([&session_id.to_be_bytes()[..], &timeout.to_be_bytes()].concat()),
+            } => Some(
+                [&session_id.to_be_bytes()[..], &timeout.to_be_bytes()]
+                    .concat()
+                    .into(),
+            ),
             M::RevalidateAnswer {
                 session_id, valid, ..
-            } => Some([&session_id.to_be_bytes()[..], &[u8::from(*valid)]].concat()),
+            } => Some(
+                [&session_id.to_be_bytes()[..], &[u8::from(*valid)]]
+                    .concat()
+                    .into(),
+            ),
             M::CommitAndActivate {
                 suggested_leader_id,
                 ..
-            } => Some(suggested_leader_id.to_be_bytes().to_vec()),
-            M::NewLeader { config, .. } => config.as_deref().map(<[u8]>::to_vec),
-            M::FollowerInfo { info, .. } | M::ObserverInfo { info, .. } => Some(info.to_vec()),
+            } => Some(Bytes::copy_from_slice(&suggested_leader_id.to_be_bytes())),
+            M::NewLeader { config, .. } => config.clone(),
+            M::FollowerInfo { info, .. } | M::ObserverInfo { info, .. } => {
+                Some(info.to_vec().into())
+            }
             M::LeaderInfo {
                 protocol_version, ..
-            } => Some(protocol_version.to_be_bytes().to_vec()),
-            M::AckEpoch { current_epoch, .. } => Some(current_epoch.to_be_bytes().to_vec()),
+            } => Some(Bytes::copy_from_slice(&protocol_version.to_be_bytes())),
+            M::AckEpoch { current_epoch, .. } => {
+                Some(Bytes::copy_from_slice(&current_epoch.to_be_bytes()))
+            }
             M::InformAndActivate {
                 suggested_leader_id,
                 txn,
@@ -444,7 +462,7 @@ impl ZabMessage {
             } => {
                 let mut d = suggested_leader_id.to_be_bytes().to_vec();
                 txn.encode(&mut d);
-                Some(d)
+                Some(d.into())
             }
             M::Ack { .. }
             | M::Commit { .. }
@@ -458,7 +476,7 @@ impl ZabMessage {
         QuorumPacket {
             packet_type: self.packet_type().0,
             zxid: self.zxid(),
-            data: data.map(Bytes::from),
+            data,
             authinfo,
         }
     }

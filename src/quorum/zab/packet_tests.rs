@@ -47,7 +47,7 @@ fn every_message() -> Vec<(ZabMessage, Sender)> {
         (
             ZabMessage::Proposal {
                 zxid: 0x1_0000_0001,
-                txn: entry(0x1_0000_0001),
+                txn: EncodedTxn::encode(entry(0x1_0000_0001)),
             },
             Sender::Leader,
         ),
@@ -85,7 +85,7 @@ fn every_message() -> Vec<(ZabMessage, Sender)> {
         (
             ZabMessage::Inform {
                 zxid: 7,
-                txn: entry(7),
+                txn: EncodedTxn::encode(entry(7)),
             },
             Sender::Leader,
         ),

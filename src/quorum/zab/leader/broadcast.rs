@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 
-use bytes::Bytes;
 use tracing::{debug, warn};
 
 use super::engine::{
@@ -18,7 +17,7 @@ use super::engine::{
 };
 use crate::jute::codes::OpCode;
 use crate::jute::quorum::QuorumPacket;
-use crate::jute::txn::{TxnBody, TxnEntry};
+use crate::jute::txn::{EncodedTxn, TxnBody, TxnEntry};
 use crate::quorum::zab::packet::{QuorumPacketType as T, Sender, ZabMessage};
 use crate::quorum::zab::{counter_of, epoch_of};
 
@@ -43,7 +42,8 @@ impl LeaderEngine {
                 got: zxid,
             });
         }
-        let data = Bytes::from(txn.to_vec());
+        let txn = EncodedTxn::encode(txn);
+        let data = txn.bytes().clone();
         let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
         let (_, min, max) = self.proposal_sizes;
         self.proposal_sizes = (
@@ -51,7 +51,7 @@ impl LeaderEngine {
             if min < 0 { size } else { min.min(size) },
             max.max(size),
         );
-        let packet = proposal_packet(T::PROPOSAL, zxid, data.clone());
+        let packet = proposal_packet(T::PROPOSAL, zxid, data);
         self.last_proposed = zxid;
         let tick = self.tick;
         let followers: Vec<ConnId> = self
@@ -70,7 +70,6 @@ impl LeaderEngine {
         self.outstanding.insert(
             zxid,
             Proposal {
-                data,
                 txn,
                 acks: BTreeSet::new(),
             },
@@ -197,7 +196,7 @@ impl LeaderEngine {
         self.last_committed = zxid;
         self.last_processed = zxid;
         let commit = ZabMessage::Commit { zxid }.to_packet();
-        let inform = proposal_packet(T::INFORM, zxid, p.data.clone());
+        let inform = proposal_packet(T::INFORM, zxid, p.txn.bytes().clone());
         let targets: Vec<(ConnId, LearnerKind)> = self
             .learners
             .iter()
@@ -210,21 +209,24 @@ impl LeaderEngine {
                 LearnerKind::Observer => self.send(conn, inform.clone()),
             }
         }
-        match (&p.txn.header.op, &p.txn.body) {
+        let txn = p.txn.txn();
+        match (&txn.header.op, &txn.body) {
             (&OpCode::CREATE_SESSION, TxnBody::CreateSession(t)) => {
-                self.sessions.insert(p.txn.header.client_id, t.time_out);
+                self.sessions.insert(txn.header.client_id, t.time_out);
             }
             (&OpCode::CLOSE_SESSION, _) => {
-                self.sessions.remove(&p.txn.header.client_id);
+                self.sessions.remove(&txn.header.client_id);
             }
             _ => {}
         }
-        self.committed_log
-            .push_back(Committed { zxid, data: p.data });
+        self.committed_log.push_back(Committed {
+            zxid,
+            data: p.txn.bytes().clone(),
+        });
         while self.committed_log.len() > self.s.commit_log_count.max(1) {
             self.committed_log.pop_front();
         }
-        self.out.push(Action::Commit(p.txn));
+        self.out.push(Action::Commit(p.txn.into_txn()));
         let (due, later): (Vec<_>, Vec<_>) =
             self.pending_syncs.drain(..).partition(|(z, _)| *z <= zxid);
         self.pending_syncs = later;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use crate::jute::quorum::{LearnerInfo, QuorumPacket};
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::EncodedTxn;
 use crate::jute::Jute;
 use crate::quorum::zab::packet::{QuorumPacketType as T, ZabMessage, PROTOCOL_VERSION};
 
@@ -72,8 +72,7 @@ pub(super) struct Committed {
 
 #[derive(Debug, Clone)]
 pub(super) struct Proposal {
-    pub(super) data: Bytes,
-    pub(super) txn: TxnEntry,
+    pub(super) txn: EncodedTxn,
     pub(super) acks: BTreeSet<i64>,
 }
 

@@ -146,7 +146,7 @@ impl LeaderEngine {
             let pending: Vec<(i64, Bytes)> = self
                 .outstanding
                 .range(last_seen + 1..)
-                .map(|(z, p)| (*z, p.data.clone()))
+                .map(|(z, p)| (*z, p.txn.bytes().clone()))
                 .collect();
             for (zxid, data) in pending {
                 self.send(conn, proposal_packet(T::PROPOSAL, zxid, data));

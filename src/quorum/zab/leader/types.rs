@@ -1,7 +1,7 @@
 //! The leader engine's inputs and outputs: settings, start state, events, actions, errors.
 
 use crate::jute::quorum::QuorumPacket;
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::{EncodedTxn, TxnEntry};
 use crate::quorum::verifier::QuorumVerifier;
 use crate::quorum::zab::packet::{LearnerRequest, SessionTouch};
 use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
@@ -123,7 +123,7 @@ pub enum Action {
         zxid: i64,
     },
     /// Append this proposal to the local txn log; report [`Event::LocalDurable`] after fsync.
-    Log(TxnEntry),
+    Log(EncodedTxn),
     /// Apply this txn to the local tree: a quorum acked it.
     Commit(TxnEntry),
     LearnerRequest {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::engine::LearnerAction;
 use crate::jute::codes::OpCode;
-use crate::jute::txn::{TxnBody, TxnEntry};
+use crate::jute::txn::{EncodedTxn, TxnBody, TxnEntry};
 use crate::persist::epoch::{self, EpochError, Epochs};
 use crate::persist::restore::{restore, version_dir, RestoreError};
 use crate::persist::snapshot::{self, SnapshotCompression, SnapshotError};
@@ -264,10 +264,11 @@ impl LearnerDb {
         }
     }
 
-    /// Append (buffered); made durable by the next [`Self::sync_log`].
-    pub fn log_txn(&mut self, txn: &TxnEntry) -> Result<(), LearnerDbError> {
-        let zxid = txn.header.zxid;
-        self.log_mut()?.append(zxid, &txn.to_vec())?;
+    /// Append (buffered) in the bytes the leader sent; made durable by the next
+    /// [`Self::sync_log`].
+    pub fn log_txn(&mut self, txn: &EncodedTxn) -> Result<(), LearnerDbError> {
+        let zxid = txn.zxid();
+        self.log_mut()?.append(zxid, txn.bytes())?;
         self.unsynced = true;
         self.txns_logged += 1;
         self.last_logged_zxid = self.last_logged_zxid.max(zxid);
@@ -413,9 +414,9 @@ mod tests {
         assert!(dir.join("version-2/snapshot.0").exists());
         let actions = vec![
             LearnerAction::PersistAcceptedEpoch(1),
-            LearnerAction::LogTxn(create(0x1_0000_0001)),
-            LearnerAction::LogTxn(create(0x1_0000_0002)),
-            LearnerAction::LogTxn(create(0x1_0000_0003)),
+            LearnerAction::LogTxn(EncodedTxn::encode(create(0x1_0000_0001))),
+            LearnerAction::LogTxn(EncodedTxn::encode(create(0x1_0000_0002))),
+            LearnerAction::LogTxn(EncodedTxn::encode(create(0x1_0000_0003))),
             LearnerAction::ApplyTxn(create(0x1_0000_0001)),
             LearnerAction::PersistCurrentEpoch(1),
             LearnerAction::Send(ZabMessage::Ack {
@@ -432,7 +433,8 @@ mod tests {
         assert!(db.tree().node("/n100000002").is_some());
         assert!(db.tree().node("/n100000003").is_none());
         assert_eq!(db.last_processed_zxid(), 0x1_0000_0002);
-        db.log_txn(&create(0x1_0000_0004)).unwrap();
+        db.log_txn(&EncodedTxn::encode(create(0x1_0000_0004)))
+            .unwrap();
         assert_eq!(db.fast_forward().unwrap(), 1);
         assert!(db.tree().node("/n100000004").is_some());
         drop(db);

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use super::{LearnerConfig, LearnerRole};
 use crate::jute::data::Id;
 use crate::jute::quorum::LearnerInfo;
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::{EncodedTxn, TxnEntry};
 use crate::quorum::zab::packet::{QuorumPacketType, ZabMessage, PROTOCOL_VERSION};
 use crate::quorum::zab::{counter_of, epoch_of, make_zxid};
 
@@ -43,7 +43,7 @@ pub enum LearnerAction {
     /// Write a snapshot of the tree (`ZooKeeperServer#takeSnapshot(syncSnap)`).
     TakeSnapshot { fsync: bool },
     /// Append a txn to the log (buffered until the next fsync).
-    LogTxn(TxnEntry),
+    LogTxn(EncodedTxn),
     /// Make everything appended so far durable now.
     SyncLog,
     /// Apply a committed txn to the tree (and the session table).
@@ -116,7 +116,7 @@ struct SyncState {
     write_to_log: bool,
     newleader_seen: bool,
     /// `packetsNotCommitted` (3.9: `packetsNotLogged`).
-    not_logged: VecDeque<TxnEntry>,
+    not_logged: VecDeque<EncodedTxn>,
     /// `packetsCommitted`.
     committed: VecDeque<i64>,
     /// Logged at NEWLEADER, acknowledged after UPTODATE (ZOOKEEPER-4685).
@@ -138,7 +138,7 @@ pub struct LearnerEngine {
     /// `lastQueued`: the last proposal's zxid, to warn about gaps.
     last_queued: i64,
     /// `FollowerZooKeeperServer.pendingTxns`: logged, waiting for their COMMIT.
-    pending: VecDeque<TxnEntry>,
+    pending: VecDeque<EncodedTxn>,
 }
 
 impl LearnerEngine {
@@ -302,19 +302,19 @@ impl LearnerEngine {
     fn on_syncing(&mut self, msg: ZabMessage) -> Result<Vec<LearnerAction>, LearnerError> {
         match msg {
             ZabMessage::Proposal { txn, .. } => {
-                self.check_order(txn.header.zxid);
+                self.check_order(txn.zxid());
                 self.sync.not_logged.push_back(txn);
                 Ok(Vec::new())
             }
             ZabMessage::Commit { zxid } => Ok(self.sync_commit(zxid)),
             ZabMessage::Inform { txn, .. } => {
-                self.check_order(txn.header.zxid);
+                self.check_order(txn.zxid());
                 if self.sync.write_to_log {
-                    self.sync.committed.push_back(txn.header.zxid);
+                    self.sync.committed.push_back(txn.zxid());
                     self.sync.not_logged.push_back(txn);
                     Ok(Vec::new())
                 } else {
-                    Ok(vec![LearnerAction::ApplyTxn(txn)])
+                    Ok(vec![LearnerAction::ApplyTxn(txn.into_txn())])
                 }
             }
             ZabMessage::CommitAndActivate { zxid, .. }
@@ -344,10 +344,10 @@ impl LearnerEngine {
                 tracing::warn!("Committing 0x{zxid:x}, but got no proposal");
                 Vec::new()
             }
-            Some(p) if p.header.zxid != zxid => {
+            Some(p) if p.zxid() != zxid => {
                 tracing::warn!(
                     "Committing 0x{zxid:x}, but next proposal is 0x{:x}",
-                    p.header.zxid
+                    p.zxid()
                 );
                 Vec::new()
             }
@@ -355,7 +355,7 @@ impl LearnerEngine {
                 .sync
                 .not_logged
                 .pop_front()
-                .map(LearnerAction::ApplyTxn)
+                .map(|t| LearnerAction::ApplyTxn(t.into_txn()))
                 .into_iter()
                 .collect(),
         }
@@ -375,8 +375,8 @@ impl LearnerEngine {
         self.sync.newleader_seen = true;
         if self.cfg.role == LearnerRole::Follower {
             for txn in self.sync.not_logged.drain(..) {
-                if counter_of(txn.header.zxid) != 0 {
-                    self.sync.to_ack.push(txn.header.zxid);
+                if counter_of(txn.zxid()) != 0 {
+                    self.sync.to_ack.push(txn.zxid());
                     self.pending.push_back(txn.clone());
                 }
                 actions.push(LearnerAction::LogTxn(txn));
@@ -440,8 +440,8 @@ impl LearnerEngine {
 
     /// `FollowerZooKeeperServer#logRequest` + `SendAckRequestProcessor`: log, then ACK (the
     /// executor fsyncs before the send). A txn with counter 0 is logged but never pending.
-    fn log_proposal(&mut self, txn: TxnEntry) -> Vec<LearnerAction> {
-        let zxid = txn.header.zxid;
+    fn log_proposal(&mut self, txn: EncodedTxn) -> Vec<LearnerAction> {
+        let zxid = txn.zxid();
         let mut actions = vec![LearnerAction::LogTxn(txn.clone())];
         if counter_of(zxid) != 0 {
             self.pending.push_back(txn);
@@ -456,16 +456,16 @@ impl LearnerEngine {
             tracing::warn!("Committing {zxid:x} without seeing txn");
             return Ok(Vec::new());
         };
-        if head.header.zxid != zxid {
+        if head.zxid() != zxid {
             return Err(LearnerError::UnmatchedCommit {
                 zxid,
-                pending: head.header.zxid,
+                pending: head.zxid(),
             });
         }
         Ok(self
             .pending
             .pop_front()
-            .map(LearnerAction::ApplyTxn)
+            .map(|t| LearnerAction::ApplyTxn(t.into_txn()))
             .into_iter()
             .collect())
     }
@@ -474,7 +474,7 @@ impl LearnerEngine {
     fn follower_packet(&mut self, msg: ZabMessage) -> Result<Vec<LearnerAction>, LearnerError> {
         match msg {
             ZabMessage::Proposal { txn, .. } => {
-                self.check_order(txn.header.zxid);
+                self.check_order(txn.zxid());
                 Ok(self.log_proposal(txn))
             }
             ZabMessage::Commit { zxid } => self.commit(zxid),
@@ -487,10 +487,10 @@ impl LearnerEngine {
     fn observer_packet(&mut self, msg: ZabMessage) -> Result<Vec<LearnerAction>, LearnerError> {
         match msg {
             ZabMessage::Inform { txn, .. } => {
-                self.check_order(txn.header.zxid);
+                self.check_order(txn.zxid());
                 Ok(vec![
                     LearnerAction::LogTxn(txn.clone()),
-                    LearnerAction::ApplyTxn(txn),
+                    LearnerAction::ApplyTxn(txn.into_txn()),
                 ])
             }
             ZabMessage::InformAndActivate { zxid, .. } => Err(LearnerError::Reconfig(zxid)),
@@ -537,20 +537,20 @@ fn observer_catch_up(sync: SyncState, actions: &mut Vec<LearnerAction>) {
         let Some(&next) = committed.front() else {
             tracing::warn!(
                 "Committing nothing, but next proposal is 0x{:x}",
-                txn.header.zxid
+                txn.zxid()
             );
             continue;
         };
-        if txn.header.zxid != next {
+        if txn.zxid() != next {
             tracing::warn!(
                 "Committing 0x{next:x}, but next proposal is 0x{:x}",
-                txn.header.zxid
+                txn.zxid()
             );
             continue;
         }
         committed.pop_front();
         actions.push(LearnerAction::LogTxn(txn.clone()));
-        actions.push(LearnerAction::ApplyTxn(txn));
+        actions.push(LearnerAction::ApplyTxn(txn.into_txn()));
     }
 }
 

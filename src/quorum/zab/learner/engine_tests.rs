@@ -13,6 +13,10 @@ fn cfg(role: LearnerRole) -> LearnerConfig {
     }
 }
 
+fn enc(zxid: i64) -> EncodedTxn {
+    EncodedTxn::encode(txn(zxid))
+}
+
 fn txn(zxid: i64) -> TxnEntry {
     TxnEntry {
         header: TxnHeader {
@@ -40,7 +44,7 @@ fn z(c: i64) -> i64 {
 fn proposal(c: i64) -> ZabMessage {
     ZabMessage::Proposal {
         zxid: z(c),
-        txn: txn(z(c)),
+        txn: enc(z(c)),
     }
 }
 
@@ -160,8 +164,8 @@ fn diff_logs_and_fsyncs_before_epoch_and_newleader_ack_and_commits_after_uptodat
         })
         .unwrap(),
         vec![
-            LearnerAction::LogTxn(txn(z(1))),
-            LearnerAction::LogTxn(txn(z(2))),
+            LearnerAction::LogTxn(enc(z(1))),
+            LearnerAction::LogTxn(enc(z(2))),
             LearnerAction::SyncLog,
             LearnerAction::PersistCurrentEpoch(E),
             ack(z(0)),
@@ -178,7 +182,7 @@ fn diff_logs_and_fsyncs_before_epoch_and_newleader_ack_and_commits_after_uptodat
             ack(z(0)),
             ack(z(1)),
             ack(z(2)),
-            LearnerAction::LogTxn(txn(z(3))),
+            LearnerAction::LogTxn(enc(z(3))),
             ack(z(3)),
             LearnerAction::ApplyTxn(txn(z(1))),
             LearnerAction::ApplyTxn(txn(z(2))),
@@ -217,7 +221,7 @@ fn snap_applies_committed_txns_directly_and_snapshots_with_fsync_at_newleader() 
             LearnerAction::LoadSnap { zxid: z(4) },
             LearnerAction::ApplyTxn(txn(z(5))),
             LearnerAction::TakeSnapshot { fsync: true },
-            LearnerAction::LogTxn(txn(z(6))),
+            LearnerAction::LogTxn(enc(z(6))),
             LearnerAction::SyncLog,
             LearnerAction::PersistCurrentEpoch(E),
             ack(z(0)),
@@ -276,7 +280,7 @@ fn broadcast_follower_acks_after_logging_and_commits_in_order() {
     let mut e = synced(LearnerRole::Follower);
     assert_eq!(
         e.handle(proposal(1)).unwrap(),
-        vec![LearnerAction::LogTxn(txn(z(1))), ack(z(1))]
+        vec![LearnerAction::LogTxn(enc(z(1))), ack(z(1))]
     );
     e.handle(proposal(2)).unwrap();
     assert_eq!(
@@ -325,7 +329,7 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
             },
             ZabMessage::Inform {
                 zxid: z(2),
-                txn: txn(z(2)),
+                txn: enc(z(2)),
             },
             ZabMessage::UpToDate { zxid: -1 },
         ],
@@ -336,9 +340,9 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
             LearnerAction::PersistCurrentEpoch(E),
             ack(z(0)),
             ack(z(0)),
-            LearnerAction::LogTxn(txn(z(1))),
+            LearnerAction::LogTxn(enc(z(1))),
             LearnerAction::ApplyTxn(txn(z(1))),
-            LearnerAction::LogTxn(txn(z(2))),
+            LearnerAction::LogTxn(enc(z(2))),
             LearnerAction::ApplyTxn(txn(z(2))),
             LearnerAction::Synced { new_epoch: E },
         ]
@@ -346,11 +350,11 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
     assert_eq!(
         e.handle(ZabMessage::Inform {
             zxid: z(3),
-            txn: txn(z(3))
+            txn: enc(z(3))
         })
         .unwrap(),
         vec![
-            LearnerAction::LogTxn(txn(z(3))),
+            LearnerAction::LogTxn(enc(z(3))),
             LearnerAction::ApplyTxn(txn(z(3)))
         ]
     );
