@@ -18,6 +18,7 @@ use crate::jute::codes::OpCode;
 use crate::jute::proto::ConnectRequest;
 use crate::jute::Jute;
 use crate::pipeline::{outbound_queue, ConnId, CoreMsg, CoreState, Outbound, OutboundRx};
+use crate::request::Request;
 
 /// Recognises a four-letter word from the first four bytes of a connection and returns the
 /// read-only job that renders its answer against the core's state.
@@ -305,11 +306,21 @@ impl Session {
         }
         let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         let op = OpCode(i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
+        let body = frame.slice(8..);
+        // decoded here, off the core; an unknown opcode (None) is the core's to answer
+        let req = match Request::decode(op, &body) {
+            Ok(req) => req.map(Box::new),
+            Err(e) => {
+                tracing::warn!(client = %self.remote, op = op.0, error = %e, "malformed request record");
+                Some(Box::new(Request::Malformed(op)))
+            }
+        };
         Some(CoreMsg::Packet {
             conn: self.conn,
             xid,
             op,
-            body: frame.slice(8..),
+            req,
+            body,
             received: tokio::time::Instant::now(),
         })
     }

@@ -29,6 +29,7 @@ use crate::jute::codes::{perms, ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{ConnectRequest, ConnectResponse};
 use crate::jute::txn::TxnEntry;
+use crate::request::Request;
 use crate::session::{check_passwd, generate_passwd, SessionTracker};
 use crate::tree::DataTree;
 use crate::watch::{WatchManager, WatcherId};
@@ -43,10 +44,14 @@ pub enum CoreMsg {
         req: ConnectRequest,
         out: OutboundTx,
     },
+    /// A request of an established session, decoded by its connection: `None` for an
+    /// opcode the server does not implement, [`Request::Malformed`] for a record that did
+    /// not decode. `body` is the record as received (a learner forwards it to its leader).
     Packet {
         conn: ConnId,
         xid: i32,
         op: OpCode,
+        req: Option<Box<Request>>,
         body: Bytes,
         /// When the connection read it: latency is measured from here to the reply.
         received: Instant,
@@ -301,11 +306,12 @@ impl CoreState {
                 conn,
                 xid,
                 op,
+                req,
                 body,
                 received,
             } => {
                 self.stats.packet_received();
-                self.packet(conn, xid, op, body, received);
+                self.packet(conn, xid, op, req, body, received);
             }
             CoreMsg::Disconnected { conn } => self.forget_conn(conn),
             CoreMsg::Inspect { f, reply } => {

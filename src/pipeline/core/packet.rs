@@ -15,6 +15,7 @@ impl CoreState {
         conn: ConnId,
         xid_: i32,
         op: OpCode,
+        req: Option<Box<Request>>,
         body: bytes::Bytes,
         received: Instant,
     ) {
@@ -35,9 +36,9 @@ impl CoreState {
         if matches!(self.role, Role::Following(_)) {
             self.learner_touch(session_id);
         }
-        let req = match Request::decode(op, &body) {
-            Ok(Some(req)) => req,
-            Ok(None) => {
+        let req = match req {
+            Some(req) => *req,
+            None => {
                 // `ZooKeeperServer#submitRequestNow` hands it to `UnimplementedRequestProcessor`
                 // before prep ever stamps a zxid on it: the reply carries the Request's initial
                 // zxid, -1, and the connection is dropped
@@ -48,10 +49,6 @@ impl CoreState {
                 );
                 self.close(conn);
                 return;
-            }
-            Err(e) => {
-                tracing::warn!(op = op.0, error = %e, "malformed request record");
-                Request::Malformed(op)
             }
         };
         match req {
