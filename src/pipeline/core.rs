@@ -332,7 +332,7 @@ mod timers;
 
 pub use following::Following;
 pub use leading::{LeaderSetup, Leading};
-pub use role::{CoreExit, EnsembleInfo, QuorumInbox, Role};
+pub use role::{CoreExit, EnsembleInfo, FatalError, QuorumInbox, Role};
 pub use snapshots::SnapshotConfig;
 
 use commit::{Completion, InFlight, Queued};

@@ -13,6 +13,8 @@ pub mod reply;
 pub mod results;
 pub mod sync;
 
-pub use self::core::{run, run_role, ConnId, CoreConfig, CoreMsg, CoreState, SnapshotConfig};
+pub use self::core::{
+    run, run_role, ConnId, CoreConfig, CoreMsg, CoreState, FatalError, SnapshotConfig,
+};
 pub use outbound::{outbound_queue, OutboundRx, OutboundTx};
 pub use reply::Outbound;

@@ -38,7 +38,7 @@ pub enum SyncEvent {
     /// Every txn up to and including this zxid is on disk (fsynced when forceSync=yes).
     Durable { zxid: i64 },
     /// The log could not be written; nothing after the last Durable is safe. The server stops.
-    Fatal(String),
+    Fatal(crate::persist::error::PersistError),
 }
 
 pub struct LogStage {
@@ -213,5 +213,5 @@ fn apply(
 
 fn fatal(events: &mpsc::UnboundedSender<SyncEvent>, e: crate::persist::error::PersistError) {
     tracing::error!(error = %e, "txn log write failed; no further writes are acknowledged");
-    let _ = events.send(SyncEvent::Fatal(e.to_string()));
+    let _ = events.send(SyncEvent::Fatal(e));
 }

@@ -23,7 +23,7 @@ use super::storage::{snapshot_config, txn_log_options};
 use super::{core_config, tree_options, ServerError};
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
-use crate::pipeline::core::{CoreExit, EnsembleInfo, LeaderSetup, QuorumInbox};
+use crate::pipeline::core::{CoreExit, EnsembleInfo, FatalError, LeaderSetup, QuorumInbox};
 use crate::pipeline::sync::{LogStage, SyncEvent};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
 use crate::quorum::election::answer_notifications;
@@ -88,7 +88,13 @@ fn election_addrs(verifier: &QuorumVerifier, sid: i64) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn quorum_addr(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAddr, String> {
+async fn quorum_addr(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAddr, FatalError> {
+    quorum_addr_of(verifier, sid)
+        .await
+        .map_err(|reason| FatalError::QuorumAddress { sid, reason })
+}
+
+async fn quorum_addr_of(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAddr, String> {
     let spec = verifier
         .all_members()
         .get(&sid)
@@ -174,7 +180,7 @@ impl Peer {
         fle: &mut FastLeaderElection,
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), FatalError> {
         loop {
             let mut looking = self.looking_core();
             // the sender stays alive so the looking core's log channel pends
@@ -185,7 +191,10 @@ impl Peer {
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = run_role(&mut looking, rx, &mut idle_durable, None) => return Ok(()),
-                    r = load => r.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?,
+                    r = load => r.map_err(|e| FatalError::Task {
+                        task: "loading the database",
+                        reason: e.to_string(),
+                    })??,
                 }
             };
             let zxid = db.last_processed_zxid();
@@ -325,7 +334,7 @@ impl Peer {
         let epochs = db.epochs();
         let parts = match tokio::task::block_in_place(|| db.into_parts()) {
             Ok(p) => p,
-            Err(e) => return CoreExit::Fatal(e.to_string()),
+            Err(e) => return CoreExit::Fatal(e.into()),
         };
         let committed_log = tokio::task::block_in_place(|| {
             recent_committed(&snap_dir, &log_dir, DEFAULT_COMMIT_LOG_COUNT)
@@ -342,7 +351,7 @@ impl Peer {
         let (log_tx, log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {
             Ok(l) => l,
-            Err(e) => return CoreExit::Fatal(e.to_string()),
+            Err(e) => return CoreExit::Fatal(FatalError::LogThread(e)),
         };
         state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
         let (established, epoch_rx) = oneshot::channel();
@@ -383,7 +392,7 @@ impl Peer {
     ) -> CoreExit {
         let leader_addr = match quorum_addr(&self.verifier, leader).await {
             Ok(a) => a,
-            Err(e) => return CoreExit::Reelect(e),
+            Err(e) => return CoreExit::Reelect(e.to_string()),
         };
         let observer = self.cfg.peer_type == LearnerType::Observer;
         let timeouts = LearnerTimeouts {
@@ -430,14 +439,14 @@ impl Peer {
         fle.update_election_vote(db.epochs().current);
         let parts = match tokio::task::block_in_place(|| db.into_parts()) {
             Ok(p) => p,
-            Err(e) => return CoreExit::Fatal(e.to_string()),
+            Err(e) => return CoreExit::Fatal(e.into()),
         };
         let mut state = self.core(parts.tree, leader);
         state.last_zxid = state.tree.last_processed_zxid();
         let (log_tx, log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {
             Ok(l) => l,
-            Err(e) => return CoreExit::Fatal(e.to_string()),
+            Err(e) => return CoreExit::Fatal(FatalError::LogThread(e)),
         };
         state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
         let inbox = state.start_following(link, timeouts.sync(), observer);

@@ -75,9 +75,8 @@ pub enum ServerError {
     Storage(#[from] storage::StorageError),
     #[error("start-up failed: {0}")]
     Startup(String),
-    /// The txn log could not be written: nothing more can be acknowledged.
     #[error("stopping: {0}")]
-    Fatal(String),
+    Fatal(#[from] crate::pipeline::FatalError),
 }
 
 /// A started server; dropping the handle does not stop it — call [`RunningServer::shutdown`].
@@ -356,7 +355,10 @@ pub async fn run(cfg: ServerConfig) -> Result<(), ServerError> {
     server.shutdown.cancel();
     match ended {
         Ok(result) => result,
-        Err(e) => Err(ServerError::Fatal(e.to_string())),
+        Err(e) => Err(ServerError::Fatal(crate::pipeline::FatalError::Task {
+            task: "the server",
+            reason: e.to_string(),
+        })),
     }
 }
 

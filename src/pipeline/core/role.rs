@@ -5,8 +5,10 @@
 use tokio::sync::mpsc;
 
 use super::{Following, Leading};
+use crate::persist::error::PersistError;
 use crate::quorum::zab::leader::net::Incoming;
 use crate::quorum::zab::learner::net::FromLeader;
+use crate::quorum::zab::learner::LearnerDbError;
 
 /// What this server is.
 pub enum Role {
@@ -68,13 +70,33 @@ impl QuorumInbox {
     }
 }
 
+/// Why a server stops on its own; each names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FatalError {
+    /// The log stage could not write or fsync: nothing after the last durable zxid may be
+    /// acknowledged (`SyncRequestProcessor` exits the JVM).
+    #[error("txn log write failed: {0}")]
+    TxnLog(#[source] PersistError),
+    #[error("cannot start the txn log thread: {0}")]
+    LogThread(#[source] std::io::Error),
+    /// The database could not be loaded, truncated or handed over between roles.
+    #[error(transparent)]
+    Database(#[from] LearnerDbError),
+    /// Our own `server.N` line gives no quorum address to listen on.
+    #[error("server.{sid}: {reason}")]
+    QuorumAddress { sid: i64, reason: String },
+    /// A task the server runs on ended without a result (a panic).
+    #[error("{task} ended abnormally: {reason}")]
+    Task { task: &'static str, reason: String },
+}
+
 /// Why the core stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CoreExit {
     /// Every connection sender is gone (shutdown).
     Shutdown,
-    /// The txn log could not be written: the server must stop.
-    Fatal(String),
+    /// The server must stop.
+    Fatal(FatalError),
     /// The ensemble role ended (lost the leader, lost the quorum): elect again.
     Reelect(String),
 }

@@ -13,6 +13,7 @@ use super::snapshots::{SnapshotPart, SnapshotWork};
 use super::{idle_wait, Completion, CoreExit, CoreMsg, CoreState, QuorumInbox, Role};
 use crate::jute::txn::TxnEntry;
 use crate::pipeline::sync::SyncEvent;
+use crate::pipeline::FatalError;
 
 /// `EphemeralType.TTL`: the top byte 0xFF marks a TTL owner; the low 40 bits are the TTL.
 const TTL_MARK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
@@ -24,7 +25,7 @@ pub async fn run(
     mut state: CoreState,
     mut rx: mpsc::Receiver<CoreMsg>,
     mut durable: mpsc::UnboundedReceiver<SyncEvent>,
-) -> Result<(), String> {
+) -> Result<(), FatalError> {
     match run_role(&mut state, &mut rx, &mut durable, None).await {
         CoreExit::Fatal(e) => Err(e),
         CoreExit::Shutdown | CoreExit::Reelect(_) => {
@@ -78,7 +79,7 @@ pub async fn run_role(
             biased;
             ev = durable.recv() => match ev {
                 Some(SyncEvent::Durable { zxid }) => state.durable(zxid),
-                Some(SyncEvent::Fatal(e)) => return CoreExit::Fatal(e),
+                Some(SyncEvent::Fatal(e)) => return CoreExit::Fatal(FatalError::TxnLog(e)),
                 None => {}
             },
             q = QuorumInbox::recv(&mut inbox) => match q {
