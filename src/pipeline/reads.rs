@@ -70,7 +70,23 @@ impl ReadContext<'_> {
             Request::RemoveWatches(r) => self.watch_op(&r.path, r.watcher_type, true),
             Request::AddWatch(r) => self.add_watch(&r.path, r.mode),
             Request::Malformed(_) => Err(ErrorCode::MARSHALLING_ERROR),
-            _ => return None,
+            // writes go through prep; the rest are answered by the core before a read
+            Request::Create(..)
+            | Request::CreateTtl(_)
+            | Request::Delete(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_)
+            | Request::Check(_)
+            | Request::Multi(_)
+            | Request::Reconfig(_)
+            | Request::CloseSession
+            | Request::CreateSession
+            | Request::DeleteContainer
+            | Request::Ping
+            | Request::Auth(_)
+            | Request::SetWatches(_)
+            | Request::SetWatches2(_)
+            | Request::Sasl(_) => return None,
         };
         Some(result.into())
     }

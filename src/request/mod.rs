@@ -125,22 +125,41 @@ impl Request {
         Ok(Some(req))
     }
 
-    /// Requests that become a txn (`Request#isQuorum` for a global session).
+    /// Requests that become a txn (`Request#isQuorum` for a global session). Every variant
+    /// is named, so a new request has to be placed on one side.
     pub fn is_write(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Request::Create(..)
-                | Request::CreateTtl(_)
-                | Request::Delete(_)
-                | Request::SetData(_)
-                | Request::SetAcl(_)
-                | Request::Check(_)
-                | Request::Multi(_)
-                | Request::Reconfig(_)
-                | Request::CloseSession
-                | Request::CreateSession
-                | Request::DeleteContainer
-        ) || matches!(self, Request::Malformed(op) if is_write_op(*op))
+            | Request::CreateTtl(_)
+            | Request::Delete(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_)
+            | Request::Check(_)
+            | Request::Multi(_)
+            | Request::Reconfig(_)
+            | Request::CloseSession
+            | Request::CreateSession
+            | Request::DeleteContainer => true,
+            Request::Malformed(op) => is_write_op(*op),
+            Request::Exists(_)
+            | Request::GetData(_)
+            | Request::GetAcl(_)
+            | Request::GetChildren(_)
+            | Request::GetChildren2(_)
+            | Request::Sync(_)
+            | Request::Ping
+            | Request::MultiRead(_)
+            | Request::CheckWatches(_)
+            | Request::RemoveWatches(_)
+            | Request::Auth(_)
+            | Request::SetWatches(_)
+            | Request::SetWatches2(_)
+            | Request::Sasl(_)
+            | Request::GetEphemerals(_)
+            | Request::GetAllChildrenNumber(_)
+            | Request::AddWatch(_)
+            | Request::WhoAmI => false,
+        }
     }
 }
 
