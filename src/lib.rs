@@ -1,12 +1,12 @@
 //! ferrokeeper: a drop-in replacement for Apache ZooKeeper 3.8.
 //!
 //! ```text
-//! client:  bytes ─conn─▶ frame ─request─▶ Request ─▶ prep (txn + digest) ─▶ pipeline::sync (log thread, group fsync) ─▶ apply
+//! client:  bytes ─conn (frame, decode)─▶ Request ─▶ core: prep (txn + digest) ─▶ pipeline::log_stage (log thread, group fsync) ─▶ apply
 //!          conn writer ◀── per-connection queue (replies + watch events, in order) ◀── tree.apply + watch.trigger
 //!          reads wait only behind their own session's in-flight writes
 //! quorum:  server::ensemble (QuorumPeer loop): load db ─▶ election (3888: cnxmgr + fle) ─▶ role
 //!          leader:  prep ─▶ LeaderEngine.propose (PROPOSAL to followers + own log) ─▶ quorum of ACKs ─▶ apply
-//!          learner: sync (zab::learner driver, DIFF/TRUNC/SNAP) ─▶ core: writes forwarded as REQUEST,
+//!          learner: sync phase (zab::learner::sync_with_leader, DIFF/TRUNC/SNAP) ─▶ core: writes forwarded as REQUEST,
 //!                   PROPOSAL logged + ACKed after fsync, COMMIT applied and answers the local request
 //!          both engines run inside the core task (pipeline/core/{leading,following}.rs); zab/*/net own the sockets
 //! ```
@@ -15,10 +15,10 @@
 //! |---|---|
 //! | `jute` | pure Jute codec: every zookeeper.jute record, opcodes and codes |
 //! | `config` | zoo.cfg (Java properties), defaults, validation |
-//! | `conn` | client port: listener, framing, handshake, per-connection reader/writer |
+//! | `conn` | client port: listener, framing, handshake, request decoding, per-connection reader/writer |
 //! | `request` | Request enum from RequestHeader + record; path validation |
 //! | `session` | session table, ids and passwords as the reference builds them, expiry buckets |
-//! | `pipeline` | prep (ACL, txn building) → sync (log) → apply (tree + watches + replies); the core also runs the leader / learner engine of its role |
+//! | `pipeline` | prep (ACL, txn building) → log stage → apply (tree + watches + replies); the core also runs the leader / learner engine of its role |
 //! | `tree` | DataTree: znodes, Stat, ephemerals, containers/TTL, quotas, digest |
 //! | `watch` | one-shot, persistent and persistent-recursive watches |
 //! | `persist` | txn log, snapshots, recovery, purge, epoch files (the only module touching files) |

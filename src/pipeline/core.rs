@@ -18,12 +18,12 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::auth::{authenticate, check_acl};
+use super::log_stage::LogStage;
 use super::outbound::OutboundTx;
 use super::pending::PendingChanges;
 use super::prep::{PrepConfig, PrepContext};
 use super::reads::ReadContext;
 use super::reply::{self, Outbound};
-use super::sync::LogStage;
 use crate::admin::ServerStats;
 use crate::jute::codes::{perms, ErrorCode, OpCode};
 use crate::jute::data::Id;

@@ -5,13 +5,13 @@
 
 pub mod auth;
 pub mod core;
+pub mod log_stage;
 pub mod outbound;
 pub mod pending;
 pub mod prep;
 pub mod reads;
 pub mod reply;
 pub mod results;
-pub mod sync;
 
 pub use self::core::{
     run, run_role, ConnId, CoreConfig, CoreMsg, CoreState, FatalError, SnapshotConfig,

@@ -24,7 +24,7 @@ use super::{core_config, tree_options, ServerError};
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
 use crate::pipeline::core::{CoreExit, EnsembleInfo, FatalError, LeaderSetup, QuorumInbox};
-use crate::pipeline::sync::{LogStage, SyncEvent};
+use crate::pipeline::log_stage::{LogEvent, LogStage};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
 use crate::quorum::election::answer_notifications;
 use crate::quorum::zab::leader::db::recent_committed;
@@ -48,7 +48,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// What a role's core is fed besides client messages.
 struct RoleChannels {
-    log_events: mpsc::UnboundedReceiver<SyncEvent>,
+    log_events: mpsc::UnboundedReceiver<LogEvent>,
     inbox: QuorumInbox,
     /// A leader's established epoch, for the election vote.
     established: Option<oneshot::Receiver<i64>>,

@@ -32,8 +32,8 @@ use crate::admin::prometheus::MetricsServer;
 use crate::admin::ServerStats;
 use crate::config::ServerConfig;
 use crate::conn::{self, ConnLimits};
+use crate::pipeline::log_stage::LogStage;
 use crate::pipeline::prep::PrepConfig;
-use crate::pipeline::sync::LogStage;
 use crate::pipeline::{self, CoreConfig, CoreMsg, CoreState};
 use crate::tree::{EphemeralOptions, TreeOptions};
 

@@ -9,8 +9,8 @@ use super::{connect_response, finish_reply, ConnId, CoreState, Role};
 use bytes::Bytes;
 
 use crate::jute::txn::{EncodedTxn, TxnEntry};
+use crate::pipeline::log_stage::LogRequest;
 use crate::pipeline::results::write_reply;
-use crate::pipeline::sync::SyncRequest;
 use crate::request::Request;
 
 /// What to do when a txn is durable and applied.
@@ -80,7 +80,7 @@ impl CoreState {
                 let len = bytes.len();
                 self.in_flight.push_back(InFlight { txn, done });
                 // a stopped log stage is reported (once per turn) by `flush_log`
-                log.submit(SyncRequest::Append { zxid, bytes });
+                log.submit(LogRequest::Append { zxid, bytes });
                 self.note_logged(len);
             }
             None => {
@@ -97,7 +97,7 @@ impl CoreState {
         let bytes = txn.bytes().clone();
         let len = bytes.len();
         match &mut self.log {
-            Some(log) => log.submit(SyncRequest::Append { zxid, bytes }),
+            Some(log) => log.submit(LogRequest::Append { zxid, bytes }),
             None => tracing::error!(zxid, "no txn log to append to"),
         }
         self.note_logged(len);

@@ -25,7 +25,7 @@ use crate::persist::snapshot::{
     spawn_snapshot_writer, SnapshotCompression, SnapshotDone, SnapshotJob, SnapshotTarget,
     StepBudget,
 };
-use crate::pipeline::sync::SyncRequest;
+use crate::pipeline::log_stage::LogRequest;
 use crate::session::JavaRandom;
 use crate::tree::DataTree;
 
@@ -266,7 +266,7 @@ impl CoreState {
             return;
         }
         if let Some(log) = &mut self.log {
-            log.submit(SyncRequest::Roll);
+            log.submit(LogRequest::Roll);
         }
         self.start_snapshot();
     }

@@ -12,7 +12,7 @@ use super::role::QuorumIn;
 use super::snapshots::{SnapshotPart, SnapshotWork};
 use super::{idle_wait, Completion, CoreExit, CoreMsg, CoreState, QuorumInbox, Role};
 use crate::jute::txn::TxnEntry;
-use crate::pipeline::sync::SyncEvent;
+use crate::pipeline::log_stage::LogEvent;
 use crate::pipeline::FatalError;
 
 /// `EphemeralType.TTL`: the top byte 0xFF marks a TTL owner; the low 40 bits are the TTL.
@@ -24,7 +24,7 @@ const TTL_MASK: i64 = 0x00FF_FFFF_FFFF;
 pub async fn run(
     mut state: CoreState,
     mut rx: mpsc::Receiver<CoreMsg>,
-    mut durable: mpsc::UnboundedReceiver<SyncEvent>,
+    mut durable: mpsc::UnboundedReceiver<LogEvent>,
 ) -> Result<(), FatalError> {
     match run_role(&mut state, &mut rx, &mut durable, None).await {
         CoreExit::Fatal(e) => Err(e),
@@ -41,7 +41,7 @@ pub async fn run(
 pub async fn run_role(
     state: &mut CoreState,
     rx: &mut mpsc::Receiver<CoreMsg>,
-    durable: &mut mpsc::UnboundedReceiver<SyncEvent>,
+    durable: &mut mpsc::UnboundedReceiver<LogEvent>,
     mut inbox: Option<QuorumInbox>,
 ) -> CoreExit {
     let container_every = Duration::from_millis(state.config.container_check_interval_ms.max(1));
@@ -78,8 +78,8 @@ pub async fn run_role(
         tokio::select! {
             biased;
             ev = durable.recv() => match ev {
-                Some(SyncEvent::Durable { zxid }) => state.durable(zxid),
-                Some(SyncEvent::Fatal(e)) => return CoreExit::Fatal(FatalError::TxnLog(e)),
+                Some(LogEvent::Durable { zxid }) => state.durable(zxid),
+                Some(LogEvent::Fatal(e)) => return CoreExit::Fatal(FatalError::TxnLog(e)),
                 None => {}
             },
             q = QuorumInbox::recv(&mut inbox) => match q {

@@ -23,7 +23,7 @@ use crate::persist::txnlog::TxnLog;
 
 /// Work for the log thread.
 #[derive(Debug)]
-pub enum SyncRequest {
+pub enum LogRequest {
     Append {
         zxid: i64,
         bytes: Bytes,
@@ -34,7 +34,7 @@ pub enum SyncRequest {
 
 /// What the log thread reports to the core.
 #[derive(Debug)]
-pub enum SyncEvent {
+pub enum LogEvent {
     /// Every txn up to and including this zxid is on disk (fsynced when forceSync=yes).
     Durable { zxid: i64 },
     /// The log could not be written; nothing after the last Durable is safe. The server stops.
@@ -42,10 +42,10 @@ pub enum SyncEvent {
 }
 
 pub struct LogStage {
-    tx: std_mpsc::Sender<Vec<SyncRequest>>,
+    tx: std_mpsc::Sender<Vec<LogRequest>>,
     /// Submitted since the last [`LogStage::flush`]: handed over together, so that the
     /// requests one turn of the core produced wake the log thread once.
-    pending: Vec<SyncRequest>,
+    pending: Vec<LogRequest>,
     stopped: bool,
     thread: Option<JoinHandle<()>>,
 }
@@ -62,9 +62,9 @@ const GATHER_MAX_IN_FLIGHT: usize = 32;
 impl LogStage {
     pub fn spawn(
         mut log: TxnLog,
-        events: mpsc::UnboundedSender<SyncEvent>,
+        events: mpsc::UnboundedSender<LogEvent>,
     ) -> std::io::Result<LogStage> {
-        let (tx, rx) = std_mpsc::channel::<Vec<SyncRequest>>();
+        let (tx, rx) = std_mpsc::channel::<Vec<LogRequest>>();
         let thread = std::thread::Builder::new()
             .name("txnlog-sync".into())
             .spawn(move || run(&mut log, &rx, &events))?;
@@ -77,7 +77,7 @@ impl LogStage {
     }
 
     /// Queue work until the next [`LogStage::flush`], which reports a stopped log thread.
-    pub fn submit(&mut self, req: SyncRequest) {
+    pub fn submit(&mut self, req: LogRequest) {
         self.pending.push(req);
     }
 
@@ -108,8 +108,8 @@ impl Drop for LogStage {
 
 fn run(
     log: &mut TxnLog,
-    rx: &std_mpsc::Receiver<Vec<SyncRequest>>,
-    events: &mpsc::UnboundedSender<SyncEvent>,
+    rx: &std_mpsc::Receiver<Vec<LogRequest>>,
+    events: &mpsc::UnboundedSender<LogEvent>,
 ) {
     let mut last_group = 0usize;
     let mut skip_gathers = 0u32;
@@ -164,7 +164,7 @@ fn run(
         commit_time = (commit_time * 7 + took) / 8;
         tracing::trace!(zxid, count = group.count, elapsed = ?took, "group commit");
         last_group = group.count;
-        if events.send(SyncEvent::Durable { zxid }).is_err() {
+        if events.send(LogEvent::Durable { zxid }).is_err() {
             return;
         }
     }
@@ -182,8 +182,8 @@ impl Group {
     fn take(
         &mut self,
         log: &mut TxnLog,
-        reqs: Vec<SyncRequest>,
-        rx: &std_mpsc::Receiver<Vec<SyncRequest>>,
+        reqs: Vec<LogRequest>,
+        rx: &std_mpsc::Receiver<Vec<LogRequest>>,
     ) -> Result<(), crate::persist::error::PersistError> {
         let mut next = Some(reqs);
         while let Some(reqs) = next.take() {
@@ -203,15 +203,15 @@ impl Group {
 
 fn apply(
     log: &mut TxnLog,
-    req: SyncRequest,
+    req: LogRequest,
 ) -> Result<Option<i64>, crate::persist::error::PersistError> {
     match req {
-        SyncRequest::Append { zxid, bytes } => log.append(zxid, &bytes).map(|()| Some(zxid)),
-        SyncRequest::Roll => log.roll().map(|()| None),
+        LogRequest::Append { zxid, bytes } => log.append(zxid, &bytes).map(|()| Some(zxid)),
+        LogRequest::Roll => log.roll().map(|()| None),
     }
 }
 
-fn fatal(events: &mpsc::UnboundedSender<SyncEvent>, e: crate::persist::error::PersistError) {
+fn fatal(events: &mpsc::UnboundedSender<LogEvent>, e: crate::persist::error::PersistError) {
     tracing::error!(error = %e, "txn log write failed; no further writes are acknowledged");
-    let _ = events.send(SyncEvent::Fatal(e));
+    let _ = events.send(LogEvent::Fatal(e));
 }
