@@ -8,7 +8,7 @@ use common::free_port;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ferrokeeper::config::LearnerType;
@@ -56,16 +56,6 @@ impl Drop for RealPeer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn java_available() -> bool {
-    let java = Command::new("java")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    java && Path::new("/usr/share/java/zookeeper.jar").exists()
 }
 
 fn start_real(sid: usize, ports: &[Ports]) -> RealPeer {
@@ -195,7 +185,7 @@ fn write_fixture(name: &str, bytes: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_pair_elects_and_our_driver_follows_the_same_leader() {
-    if !java_available() {
+    if !common::realzk::java_available() {
         println!("skipped: java or /usr/share/java/zookeeper.jar missing");
         return;
     }

@@ -19,20 +19,25 @@ use super::free_port;
 pub const PY: &str = "/usr/bin/python3";
 const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/compat-tests/lib/zk-reference");
 
-/// java, the Debian ZooKeeper jars and python3-kazoo are all there.
-pub fn available() -> bool {
+/// java and the Debian ZooKeeper jars are there.
+pub fn java_available() -> bool {
     let java = Command::new("java")
         .arg("-version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
+    java && Path::new("/usr/share/java/zookeeper.jar").exists()
+}
+
+/// java, the Debian ZooKeeper jars and python3-kazoo are all there.
+pub fn available() -> bool {
     let kazoo = Command::new(PY)
         .args(["-c", "import kazoo"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    java && kazoo && Path::new("/usr/share/java/zookeeper.jar").exists()
+    kazoo && java_available()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -232,40 +237,7 @@ impl Mixed {
     /// Run a kazoo script (`zk` connected to `sid`) and return its stdout; killed by PID
     /// after 40 s.
     pub async fn kazoo(&self, sid: usize, body: &str) -> String {
-        let script = format!(
-            "import json, binascii\nfrom kazoo.client import KazooClient\n\
-             zk = KazooClient(hosts='127.0.0.1:{}', timeout=10)\nzk.start(timeout=30)\n\
-             {body}\nzk.stop()\nzk.close()\n",
-            self.ports[sid - 1].client
-        );
-        tokio::task::spawn_blocking(move || {
-            let mut child = Command::new(PY)
-                .args(["-c", &script])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(40);
-            loop {
-                if child.try_wait().unwrap().is_some() {
-                    let out = child.wait_with_output().unwrap();
-                    assert!(
-                        out.status.success(),
-                        "kazoo script failed on server {sid}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    return String::from_utf8(out.stdout).unwrap();
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("kazoo script timed out on server {sid}");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-        .await
-        .unwrap()
+        self.kazoo_background(sid, body).finish().await
     }
 
     /// `get(path)` through `sid`: (data, mzxid).
