@@ -67,6 +67,16 @@ class Fail(Exception):
     pass
 
 
+def print_fail(name, e):
+    """The driver's FAIL line for `name`, then why, indented: a Fail's own message, else the
+    traceback of the unexpected exception."""
+    import traceback
+    msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
+    print(f"FAIL {name}", flush=True)
+    for ln in msg.rstrip().splitlines():
+        print("    " + ln, flush=True)
+
+
 class Fatal(Fail):
     """Raised inside a wait_until predicate: stop waiting, this will not get better."""
 

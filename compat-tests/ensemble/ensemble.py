@@ -26,7 +26,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from cluster import REF_CMD, Ensemble, Fail, log, reap, run_dir  # noqa: E402
+from cluster import REF_CMD, Ensemble, Fail, log, print_fail, reap, run_dir  # noqa: E402
 from checks import CHECKS  # noqa: E402
 from kz import require_converged  # noqa: E402
 
@@ -166,10 +166,7 @@ def main():
                         print("    note: " + n, flush=True)
                 except Exception as e:
                     failed += 1
-                    msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                    print(f"FAIL {name}", flush=True)
-                    for ln in msg.rstrip().splitlines():
-                        print("    " + ln, flush=True)
+                    print_fail(name, e)
                 log(f"{name}: {time.time() - t0:.1f}s")
         finally:
             mr.teardown()

@@ -46,7 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ensemble"))
 sys.path.insert(0, HERE)
 
-from cluster import REF_CMD, TICK, Ensemble, Fail, log, reap, run_dir, wait_until  # noqa: E402
+from cluster import REF_CMD, TICK, Ensemble, Fail, log, print_fail, reap, run_dir, wait_until  # noqa: E402
 from kz import Writer, client, close, require_converged, synced  # noqa: E402
 import netns  # noqa: E402
 
@@ -403,10 +403,7 @@ def main():
                       + f"  ({time.time() - t0:.0f}s)", flush=True)
             except Exception as e:
                 failed += 1
-                msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                print(f"FAIL {name}", flush=True)
-                for ln in msg.rstrip().splitlines():
-                    print("    " + ln, flush=True)
+                print_fail(name, e)
     print(summary(results), flush=True)
     print(f"{passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
