@@ -76,6 +76,13 @@ async fn whitelisted_words_report_live_state() {
     );
     let cons = word(addr, "cons").await;
     assert!(cons.contains("lop=GETD"), "{cons}");
+    // a write that fails is an ErrorTxn, which 3.8's cons shows as lop=NA
+    assert_eq!(
+        c.call(OpCode::CREATE, &eph).await.err(),
+        ErrorCode::NODE_EXISTS
+    );
+    let cons = word(addr, "cons").await;
+    assert!(cons.contains("lop=NA"), "{cons}");
     assert_eq!(word(addr, "isro").await, "rw");
 
     // as 3.8's watch2Paths, a connection stays counted once its watch is gone

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use super::{connect_response, finish_reply, ConnId, CoreState, Role};
 use bytes::Bytes;
 
+use crate::jute::codes::OpCode;
 use crate::jute::txn::{EncodedTxn, TxnEntry};
 use crate::pipeline::log_stage::LogRequest;
 use crate::pipeline::results::write_reply;
@@ -163,7 +164,13 @@ impl CoreState {
                     // serialization throws in sendResponse: no reply at all
                     tracing::warn!(xid, "check outside a multi: logged, not answered (as 3.8)");
                 } else {
-                    finish_reply(self, conn, xid, req.last_op_name(), result, received);
+                    // a failed write's ErrorTxn leaves `FinalRequestProcessor`'s lastOp at "NA"
+                    let op_name = if txn.header.op == OpCode::ERROR {
+                        "NA"
+                    } else {
+                        req.last_op_name()
+                    };
+                    finish_reply(self, conn, xid, op_name, result, received);
                 }
                 let session_id = txn.header.client_id;
                 if matches!(req, Request::CloseSession) {
