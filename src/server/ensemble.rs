@@ -339,7 +339,11 @@ impl Peer {
         let committed_log = tokio::task::block_in_place(|| {
             recent_committed(&snap_dir, &log_dir, DEFAULT_COMMIT_LOG_COUNT)
         })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            // learners are then synced from the txn log files, or by SNAP
+            tracing::warn!(error = %e, "reading the newest committed txns for DIFF syncs");
+            Vec::new()
+        });
         let start = LeaderStart {
             accepted_epoch: epochs.accepted,
             current_epoch: epochs.current,
