@@ -14,10 +14,7 @@ use super::{idle_wait, Completion, CoreExit, CoreMsg, CoreState, QuorumInbox, Ro
 use crate::jute::txn::TxnEntry;
 use crate::pipeline::log_stage::LogEvent;
 use crate::pipeline::FatalError;
-
-/// `EphemeralType.TTL`: the top byte 0xFF marks a TTL owner; the low 40 bits are the TTL.
-const TTL_MARK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
-const TTL_MASK: i64 = 0x00FF_FFFF_FFFF;
+use crate::tree::EphemeralType;
 
 /// Runs until every sender of `rx` is gone (Ok) or the txn log fails (Err: the server must
 /// stop, as the reference exits when its SyncRequestProcessor cannot write).
@@ -167,10 +164,12 @@ impl CoreState {
                 continue;
             };
             let owner = node.stat.ephemeral_owner;
-            if node.num_children() > 0 || owner & TTL_MARK != TTL_MARK {
+            let is_ttl =
+                EphemeralType::of(owner, self.tree.options().ephemeral) == EphemeralType::Ttl;
+            if node.num_children() > 0 || !is_ttl {
                 continue;
             }
-            let ttl = owner & TTL_MASK;
+            let ttl = EphemeralType::ttl_of(owner);
             if ttl != 0 && now - node.stat.mtime > ttl {
                 out.push(path);
             }
