@@ -77,8 +77,6 @@ pub struct LearnerDb {
     unsynced: bool,
     epochs: Epochs,
     last_logged_zxid: i64,
-    txns_logged: u64,
-    txns_applied: u64,
 }
 
 impl std::fmt::Debug for LearnerDb {
@@ -155,8 +153,6 @@ impl LearnerDb {
             unsynced: false,
             epochs,
             last_logged_zxid: zxid,
-            txns_logged: 0,
-            txns_applied: 0,
         })
     }
 
@@ -181,14 +177,6 @@ impl LearnerDb {
     /// The zxid of the newest txn appended to the log (or loaded).
     pub fn last_logged_zxid(&self) -> i64 {
         self.last_logged_zxid
-    }
-
-    pub fn txns_logged(&self) -> u64 {
-        self.txns_logged
-    }
-
-    pub fn txns_applied(&self) -> u64 {
-        self.txns_applied
     }
 
     pub fn snap_dir(&self) -> &Path {
@@ -270,7 +258,6 @@ impl LearnerDb {
         let zxid = txn.zxid();
         self.log_mut()?.append(zxid, txn.bytes())?;
         self.unsynced = true;
-        self.txns_logged += 1;
         self.last_logged_zxid = self.last_logged_zxid.max(zxid);
         Ok(())
     }
@@ -302,7 +289,6 @@ impl LearnerDb {
                 "digest mismatch applying a txn from the leader"
             );
         }
-        self.txns_applied += 1;
     }
 
     pub fn set_accepted_epoch(&mut self, e: i64) -> Result<(), LearnerDbError> {
