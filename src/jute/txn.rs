@@ -312,6 +312,11 @@ impl EncodedTxn {
         })
     }
 
+    /// `txn` with `bytes`, the encoding it was decoded from (a txn read back from a log).
+    pub(crate) fn decoded_from(txn: TxnEntry, bytes: Bytes) -> EncodedTxn {
+        EncodedTxn { txn, bytes }
+    }
+
     pub fn txn(&self) -> &TxnEntry {
         &self.txn
     }

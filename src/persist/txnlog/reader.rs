@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::scan::{FileScan, Step};
 use super::{select_log_files, sorted_log_files, DEFAULT_MAX_TXN_LEN};
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::{EncodedTxn, TxnEntry};
 use crate::jute::txn_ref::TxnEntryRef;
 use crate::jute::DecodeError;
 use crate::persist::error::PersistError;
@@ -17,6 +17,13 @@ pub struct LoggedTxn {
     /// The txn exactly as logged (TxnHeader + record + optional TxnDigest).
     pub bytes: Vec<u8>,
     pub entry: TxnEntry,
+}
+
+impl LoggedTxn {
+    /// The txn with the bytes it was logged in, to send on without encoding it again.
+    pub fn into_encoded(self) -> EncodedTxn {
+        EncodedTxn::decoded_from(self.entry, self.bytes.into())
+    }
 }
 
 /// One intact record, not yet decoded.

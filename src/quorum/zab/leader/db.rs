@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::EncodedTxn;
 use crate::persist::error::PersistError;
 use crate::persist::{snapshot, txnlog};
 use crate::quorum::zab::sync_plan::{txn_log_size_limit, txn_log_usable};
@@ -20,7 +20,7 @@ pub fn recent_committed(
     snap_dir: &Path,
     log_dir: &Path,
     count: usize,
-) -> Result<Vec<TxnEntry>, PersistError> {
+) -> Result<Vec<EncodedTxn>, PersistError> {
     let snap_zxid = snapshot::find_snapshots(snap_dir, 1)
         .first()
         .and_then(|p| p.file_name())
@@ -29,7 +29,7 @@ pub fn recent_committed(
     let mut committed_log = std::collections::VecDeque::new();
     for logged in txnlog::read_txns(log_dir, snap_zxid)? {
         let Ok(logged) = logged else { break };
-        committed_log.push_back(logged.entry);
+        committed_log.push_back(logged.into_encoded());
         if committed_log.len() > count.max(1) {
             committed_log.pop_front();
         }
@@ -47,7 +47,7 @@ pub struct DiskHistory {
 }
 
 impl SyncHistory for DiskHistory {
-    fn txn_log_since(&mut self, peer: i64) -> Option<Vec<TxnEntry>> {
+    fn txn_log_since(&mut self, peer: i64) -> Option<Vec<EncodedTxn>> {
         if self.snapshot_size_factor < 0.0 {
             return None;
         }
@@ -68,12 +68,12 @@ impl SyncHistory for DiskHistory {
             return None;
         }
         // the iterator starts at the first record of the file holding `peer`
-        let txns: Vec<TxnEntry> = txnlog::read_txns(&self.log_dir, start - 1)
+        let txns: Vec<EncodedTxn> = txnlog::read_txns(&self.log_dir, start - 1)
             .ok()?
             .map_while(Result::ok)
-            .map(|l| l.entry)
+            .map(txnlog::LoggedTxn::into_encoded)
             .collect();
-        let first = txns.first().map(|t| t.header.zxid);
+        let first = txns.first().map(EncodedTxn::zxid);
         txn_log_usable(first, peer, storage, limit).then_some(txns)
     }
 }

@@ -110,10 +110,9 @@ impl LeaderEngine {
         let keep = s.commit_log_count.max(1);
         let skip = start.committed_log.len().saturating_sub(keep);
         for txn in start.committed_log.into_iter().skip(skip) {
-            let data = Bytes::from(txn.to_vec());
             committed_log.push_back(Committed {
-                zxid: txn.header.zxid,
-                data,
+                zxid: txn.zxid(),
+                data: txn.bytes().clone(),
             });
         }
         let mut e = LeaderEngine {

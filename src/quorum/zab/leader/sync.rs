@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use super::engine::{
     proposal_packet, Action, ConnId, LeaderEngine, LearnerKind, Stage, SyncHistory, SyncKind,
 };
-use crate::jute::txn::TxnEntry;
+use crate::jute::txn::EncodedTxn;
 use crate::quorum::zab::make_zxid;
 use crate::quorum::zab::packet::{QuorumPacketType as T, ZabMessage};
 use crate::quorum::zab::sync_plan::{
@@ -34,7 +34,7 @@ impl LeaderEngine {
         } else {
             None
         };
-        let disk_zxids: Vec<i64> = disk.iter().flatten().map(|t| t.header.zxid).collect();
+        let disk_zxids: Vec<i64> = disk.iter().flatten().map(EncodedTxn::zxid).collect();
         let decision = plan_sync(&SyncInput {
             peer_last_zxid: peer,
             last_processed_zxid: self.last_processed,
@@ -46,8 +46,8 @@ impl LeaderEngine {
             },
         });
         info!(sid, peer = format_args!("0x{peer:x}"), plan = ?decision.plan, "syncing learner");
-        let from_disk: HashMap<i64, &TxnEntry> =
-            disk.iter().flatten().map(|t| (t.header.zxid, t)).collect();
+        let from_disk: HashMap<i64, &EncodedTxn> =
+            disk.iter().flatten().map(|t| (t.zxid(), t)).collect();
         let how = match &decision.plan {
             SyncPlan::InSync { diff_zxid } => {
                 self.send(conn, ZabMessage::Diff { zxid: *diff_zxid }.to_packet());
@@ -113,7 +113,7 @@ impl LeaderEngine {
         &mut self,
         conn: ConnId,
         proposals: &[Queued],
-        from_disk: &HashMap<i64, &TxnEntry>,
+        from_disk: &HashMap<i64, &EncodedTxn>,
     ) {
         for q in proposals {
             let data = match q.source {
@@ -122,7 +122,7 @@ impl LeaderEngine {
                     .iter()
                     .find(|c| c.zxid == q.zxid)
                     .map(|c| c.data.clone()),
-                Source::TxnLog => from_disk.get(&q.zxid).map(|t| Bytes::from(t.to_vec())),
+                Source::TxnLog => from_disk.get(&q.zxid).map(|t| t.bytes().clone()),
             };
             let Some(data) = data else {
                 warn!(

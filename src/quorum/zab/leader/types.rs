@@ -56,8 +56,8 @@ pub struct LeaderStart {
     pub current_epoch: i64,
     /// The tree's last processed zxid.
     pub last_processed_zxid: i64,
-    /// The newest committed txns, ascending (`ZKDatabase#committedLog`).
-    pub committed_log: Vec<TxnEntry>,
+    /// The newest committed txns, ascending, as logged (`ZKDatabase#committedLog`).
+    pub committed_log: Vec<EncodedTxn>,
     /// Global sessions and their timeouts (REVALIDATE answers from these).
     pub sessions: Vec<(i64, i32)>,
 }
@@ -66,12 +66,12 @@ pub struct LeaderStart {
 pub trait SyncHistory {
     /// Txns of the log files from the one holding `peer_last_zxid` on, ascending, or None
     /// when the txn log may not be used for this learner (too big, missing, disabled).
-    fn txn_log_since(&mut self, peer_last_zxid: i64) -> Option<Vec<TxnEntry>>;
+    fn txn_log_since(&mut self, peer_last_zxid: i64) -> Option<Vec<EncodedTxn>>;
 }
 
 /// A history with nothing on disk: learners behind the committed log get a SNAP.
 impl SyncHistory for () {
-    fn txn_log_since(&mut self, _: i64) -> Option<Vec<TxnEntry>> {
+    fn txn_log_since(&mut self, _: i64) -> Option<Vec<EncodedTxn>> {
         None
     }
 }
