@@ -382,11 +382,7 @@ fn wchc(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     let mut m = Json::obj();
     for (sid, paths) in &ctx.view.data_watches {
         let key = sid.to_string();
-        if let Json::Obj(fields) = &mut m {
-            if !fields.iter().any(|(k, _)| *k == key) {
-                fields.push((key.clone(), Json::Arr(Vec::new())));
-            }
-        }
+        array_at(&mut m, &key);
         for p in paths {
             push_to(&mut m, &key, Json::from(p.as_str()));
         }
@@ -405,16 +401,29 @@ fn wchp(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     put(r, "path_to_session_ids", m)
 }
 
+/// The array under `key` in object `m`, added empty if missing.
+fn array_at<'a>(m: &'a mut Json, key: &str) -> Option<&'a mut Vec<Json>> {
+    let Json::Obj(fields) = m else {
+        return None;
+    };
+    let i = match fields.iter().position(|(k, _)| k == key) {
+        Some(i) => i,
+        None => {
+            fields.push((key.to_owned(), Json::Arr(Vec::new())));
+            fields.len() - 1
+        }
+    };
+    match &mut fields[i].1 {
+        Json::Arr(items) => Some(items),
+        _ => None,
+    }
+}
+
 /// Appends `item` to the array under `key`, once (the reference's values are sets).
 fn push_to(m: &mut Json, key: &str, item: Json) {
-    if let Json::Obj(fields) = m {
-        match fields.iter_mut().find(|(k, _)| k == key) {
-            Some((_, Json::Arr(items))) => {
-                if !items.contains(&item) {
-                    items.push(item);
-                }
-            }
-            _ => fields.push((key.to_owned(), Json::Arr(vec![item]))),
+    if let Some(items) = array_at(m, key) {
+        if !items.contains(&item) {
+            items.push(item);
         }
     }
 }

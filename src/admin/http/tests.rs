@@ -209,6 +209,29 @@ fn aliases_report_the_primary_name() {
     }
 }
 
+/// As 3.8's `watch2Paths`, a connection whose data watches all fired or were removed stays:
+/// counted by `watch_summary`, an empty list in `watches`, absent from `watches_by_path`.
+#[test]
+fn a_connection_without_watches_left_still_counts() {
+    let mut v = view();
+    v.data_watches.push((SID + 1, Vec::new()));
+    let j = parse(&answer("watch_summary", "", &v));
+    assert_eq!(
+        (
+            &j["num_connections"],
+            &j["num_paths"],
+            &j["num_total_watches"]
+        ),
+        (&Value::from(2), &Value::from(2), &Value::from(2))
+    );
+    let j = parse(&answer("watches", "", &v));
+    let by_session = &j["session_id_to_watched_paths"];
+    assert_eq!(by_session[(SID + 1).to_string()], Value::Array(Vec::new()));
+    assert_eq!(by_session[SID.to_string()], serde_json::json!(["/p", "/w"]));
+    let j = parse(&answer("watches_by_path", "", &v));
+    assert_eq!(j["path_to_session_ids"]["/p"], serde_json::json!([SID]));
+}
+
 #[test]
 fn not_serving() {
     let mut v = view();
