@@ -6,9 +6,10 @@
 //!          reads wait only behind their own session's in-flight writes
 //! quorum:  server::ensemble (QuorumPeer loop): load db ─▶ election (3888: cnxmgr + fle) ─▶ role
 //!          leader:  prep ─▶ LeaderEngine.propose (PROPOSAL to followers + own log) ─▶ quorum of ACKs ─▶ apply
-//!          learner: sync phase (zab::learner::sync_with_leader, DIFF/TRUNC/SNAP) ─▶ core: writes forwarded as REQUEST,
-//!                   PROPOSAL logged + ACKed after fsync, COMMIT applied and answers the local request
-//!          both engines run inside the core task (pipeline/core/{leading,following}.rs); zab/*/net own the sockets
+//!          learner: LearnerEngine: register, sync (DIFF/TRUNC/SNAP), broadcast: PROPOSAL logged, ACKed once the
+//!                   log stage reports it durable; COMMIT applied; local writes forwarded as REQUEST
+//!          the core is each engine's one executor (pipeline/core/{leading,following}.rs): engines get packets and
+//!          Durable(zxid) in, give actions out; zab/*/net own the sockets (a SNAP payload is parsed there)
 //! ```
 //!
 //! | module | job |

@@ -32,6 +32,9 @@ pub enum PersistError {
     /// An earlier write or fsync failed; nothing after it can be reported committed.
     #[error("transaction log {} failed earlier ({reason}); restart to recover", file.display())]
     Failed { file: PathBuf, reason: String },
+    /// The thread that owns the log has stopped (after an earlier failure, or at shutdown).
+    #[error("the transaction log thread has stopped")]
+    Stopped,
 }
 
 impl PersistError {
@@ -61,7 +64,7 @@ impl PersistError {
             | PersistError::Corrupt { file, .. }
             | PersistError::InvalidTxn { file, .. }
             | PersistError::Failed { file, .. } => Some(file),
-            PersistError::NoLogFiles { .. } => None,
+            PersistError::NoLogFiles { .. } | PersistError::Stopped => None,
         }
     }
 

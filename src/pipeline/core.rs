@@ -330,7 +330,7 @@ mod role;
 mod snapshots;
 mod timers;
 
-pub use following::Following;
+pub use following::{FollowSetup, Following};
 pub use leading::{LeaderSetup, Leading};
 pub use role::{CoreExit, EnsembleInfo, FatalError, QuorumInbox, Role};
 pub use snapshots::SnapshotConfig;

@@ -30,6 +30,11 @@ pub enum LogRequest {
     },
     /// Start a new log file with the next append (before a snapshot).
     Roll,
+    /// Drop every logged txn after `zxid` (a leader's TRUNC); the outcome goes to `done`.
+    Truncate {
+        zxid: i64,
+        done: std_mpsc::Sender<Result<(), crate::persist::error::PersistError>>,
+    },
 }
 
 /// What the log thread reports to the core.
@@ -79,6 +84,20 @@ impl LogStage {
     /// Queue work until the next [`LogStage::flush`], which reports a stopped log thread.
     pub fn submit(&mut self, req: LogRequest) {
         self.pending.push(req);
+    }
+
+    /// Truncate the log after `zxid` once everything submitted before is written, and wait
+    /// for it (a learner's TRUNC, before it serves anything).
+    pub fn truncate(&mut self, zxid: i64) -> Result<(), crate::persist::error::PersistError> {
+        let (done, result) = std_mpsc::channel();
+        self.submit(LogRequest::Truncate { zxid, done });
+        if !self.flush() {
+            return Err(crate::persist::error::PersistError::Stopped);
+        }
+        match result.recv() {
+            Ok(r) => r,
+            Err(_) => Err(crate::persist::error::PersistError::Stopped),
+        }
     }
 
     /// Hand what was submitted to the log thread; the core calls it before it waits for
@@ -208,6 +227,11 @@ fn apply(
     match req {
         LogRequest::Append { zxid, bytes } => log.append(zxid, &bytes).map(|()| Some(zxid)),
         LogRequest::Roll => log.roll().map(|()| None),
+        LogRequest::Truncate { zxid, done } => {
+            // the requester reports a failure; the log itself goes on
+            let _ = done.send(log.truncate(zxid));
+            Ok(None)
+        }
     }
 }
 

@@ -23,7 +23,9 @@ use super::storage::{snapshot_config, txn_log_options};
 use super::{core_config, tree_options, ServerError};
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
-use crate::pipeline::core::{CoreExit, EnsembleInfo, FatalError, LeaderSetup, QuorumInbox};
+use crate::pipeline::core::{
+    CoreExit, EnsembleInfo, FatalError, FollowSetup, LeaderSetup, QuorumInbox,
+};
 use crate::pipeline::log_stage::{LogEvent, LogStage};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
 use crate::quorum::election::answer_notifications;
@@ -31,8 +33,7 @@ use crate::quorum::zab::leader::db::recent_committed;
 use crate::quorum::zab::leader::net::bind_quorum_port;
 use crate::quorum::zab::leader::{DiskHistory, LeaderSettings, LeaderStart};
 use crate::quorum::zab::learner::{
-    sync_with_leader, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerParams, LearnerRole,
-    LearnerTimeouts,
+    connect, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerRole, LearnerTimeouts,
 };
 use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::{
@@ -332,10 +333,7 @@ impl Peer {
         let snap_dir = db.snap_dir().to_path_buf();
         let log_dir = db.log_dir().to_path_buf();
         let epochs = db.epochs();
-        let parts = match tokio::task::block_in_place(|| db.into_parts()) {
-            Ok(p) => p,
-            Err(e) => return CoreExit::Fatal(e.into()),
-        };
+        let parts = db.into_parts();
         let committed_log = tokio::task::block_in_place(|| {
             recent_committed(&snap_dir, &log_dir, DEFAULT_COMMIT_LOG_COUNT)
         })
@@ -388,7 +386,7 @@ impl Peer {
 
     async fn follow(
         &self,
-        mut db: LearnerDb,
+        db: LearnerDb,
         leader: i64,
         fle: &mut FastLeaderElection,
         rx: &mut mpsc::Receiver<CoreMsg>,
@@ -404,8 +402,41 @@ impl Peer {
             init_limit: u32::try_from(self.cfg.init_limit).unwrap_or(10),
             sync_limit: u32::try_from(self.cfg.sync_limit).unwrap_or(5),
         };
-        let params = LearnerParams {
-            leader: leader_addr,
+        tracing::info!(leader, %leader_addr, observer, "FOLLOWING: connecting to the leader");
+        let mut looking = self.looking_core();
+        let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
+        let answering = shutdown.child_token();
+        let connected = tokio::select! {
+            r = connect(leader_addr, timeouts) => r,
+            _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
+            // LOOKING peers get our vote meanwhile, as WorkerReceiver answers them
+            () = answer_notifications(fle, &self.cnx, &answering, None) => {
+                return CoreExit::Reelect("the election restarted".to_owned());
+            }
+            () = shutdown.cancelled() => return CoreExit::Shutdown,
+        };
+        answering.cancel();
+        drop(looking);
+        let stream = match connected {
+            Ok(s) => s,
+            Err(e) => {
+                tokio::time::sleep(RETRY_PAUSE).await;
+                return CoreExit::Reelect(format!(
+                    "cannot connect to the leader at {leader_addr}: {e}"
+                ));
+            }
+        };
+        let parts = db.into_parts();
+        let mut state = self.core(parts.tree, leader);
+        let (log_tx, log_events) = mpsc::unbounded_channel();
+        let log = match LogStage::spawn(parts.log, log_tx) {
+            Ok(l) => l,
+            Err(e) => return CoreExit::Fatal(FatalError::LogThread(e)),
+        };
+        state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
+        let (established, epoch_rx) = oneshot::channel();
+        let inbox = state.start_following(FollowSetup {
+            stream,
             cfg: LearnerConfig {
                 sid: self.my_id,
                 role: if observer {
@@ -416,53 +447,18 @@ impl Peer {
                 config_version: self.verifier.version(),
             },
             timeouts,
-            cancel: shutdown.child_token(),
-        };
-        tracing::info!(leader, %leader_addr, observer, "FOLLOWING: syncing with the leader");
-        let mut looking = self.looking_core();
-        let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
-        let answering = shutdown.child_token();
-        let synced = tokio::select! {
-            r = sync_with_leader(&params, &mut db) => r,
-            _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
-            // LOOKING peers get our vote during the sync too, as WorkerReceiver answers them
-            () = answer_notifications(fle, &self.cnx, &answering, None) => {
-                return CoreExit::Reelect("the election restarted".to_owned());
-            }
-        };
-        answering.cancel();
-        drop(looking);
-        let link = match synced {
-            Ok(link) => link,
-            Err(e) => {
-                tokio::time::sleep(RETRY_PAUSE).await;
-                return CoreExit::Reelect(e.to_string());
-            }
-        };
-        // synced at UPTODATE: the new epoch is ours (Learner#syncWithLeader)
-        fle.update_election_vote(db.epochs().current);
-        let parts = match tokio::task::block_in_place(|| db.into_parts()) {
-            Ok(p) => p,
-            Err(e) => return CoreExit::Fatal(e.into()),
-        };
-        let mut state = self.core(parts.tree, leader);
-        state.last_zxid = state.tree.last_processed_zxid();
-        let (log_tx, log_events) = mpsc::unbounded_channel();
-        let log = match LogStage::spawn(parts.log, log_tx) {
-            Ok(l) => l,
-            Err(e) => return CoreExit::Fatal(FatalError::LogThread(e)),
-        };
-        state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
-        let inbox = state.start_following(link, timeouts.sync(), observer);
-        tracing::info!(
-            zxid = format_args!("0x{:x}", state.tree.last_processed_zxid()),
-            "{}: serving",
-            if observer { "OBSERVING" } else { "FOLLOWING" }
-        );
+            epochs: parts.epochs,
+            storage: parts.storage,
+            config_node: (
+                self.verifier.to_string().into_bytes(),
+                self.verifier.version(),
+            ),
+            established,
+        });
         let role = RoleChannels {
             log_events,
             inbox,
-            established: None,
+            established: Some(epoch_rx),
         };
         self.serve(state, role, fle, rx, shutdown).await
     }

@@ -201,6 +201,16 @@ impl TxnLog {
         self.prev_logs_total = size;
     }
 
+    /// `ZKDatabase#truncateLog` on the open log (a leader's TRUNC): commit what is buffered,
+    /// close the file, drop every txn after `zxid` ([`super::truncate`]) and append after it.
+    pub fn truncate(&mut self, zxid: i64) -> Result<(), PersistError> {
+        self.commit()?;
+        self.current = None;
+        super::truncate(&self.dir, zxid)?;
+        *self = TxnLog::open(&self.dir, self.opts.clone())?;
+        Ok(())
+    }
+
     /// Commit what is buffered and close the files.
     pub fn close(mut self) -> Result<(), PersistError> {
         self.commit().map(|_| ())

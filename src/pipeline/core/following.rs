@@ -1,20 +1,23 @@
-//! The learner's side of the core (`FollowerZooKeeperServer`, `ObserverZooKeeperServer`,
-//! `FollowerRequestProcessor`, `Learner#request` / `#validateSession`, the follower half of
-//! `CommitProcessor`): once synced, the [`LearnerEngine`] runs inside the core task. Local
-//! writes, session creation and syncs go to the leader as REQUEST; the leader's PROPOSALs
-//! are logged and acknowledged after their fsync; COMMITs (INFORMs) are applied and answer
-//! the local request they belong to; reads are served from the local tree.
+//! The learner's side of the core (`Learner#registerWithLeader` / `#syncWithLeader`,
+//! `FollowerZooKeeperServer`, `ObserverZooKeeperServer`, `FollowerRequestProcessor`,
+//! `Learner#request` / `#validateSession`, the follower half of `CommitProcessor`): the core
+//! is the one executor of the [`LearnerEngine`], from FOLLOWERINFO through the sync
+//! (DIFF/TRUNC/SNAP) to broadcast. Txns go through the same log stage in both phases, and
+//! its durable reports go back to the engine, which holds every ACK, epoch write, snapshot
+//! and apply behind the fsync of what was logged before it. Once synced, local writes,
+//! session creation and syncs go to the leader as REQUEST; COMMITs (INFORMs) are applied
+//! and answer the local request they belong to; reads are served from the local tree.
 //!
-//! Invariants: every packet that acknowledges a txn, and every apply, waits for the fsync of
-//! everything logged before it (`deferred`), so nothing is acknowledged before it is durable
-//! and the tree only holds committed txns that are on disk; a session's reads wait behind
-//! its forwarded writes and syncs; the leader alone expires sessions.
+//! Invariants: no client is served before UPTODATE is handled; the database is replaced
+//! only by a SNAP payload or a TRUNC reload, both before anything is logged on this
+//! connection; a session's reads wait behind its forwarded writes and syncs; the leader
+//! alone expires sessions.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::{
@@ -23,10 +26,15 @@ use super::{
 };
 use crate::jute::codes::OpCode;
 use crate::jute::txn::{TxnBody, TxnEntry};
-use crate::quorum::zab::learner::net::{spawn_link, FromLeader, LinkTasks};
-use crate::quorum::zab::learner::{LeaderLink, LearnerAction, LearnerEngine};
+use crate::persist::epoch::Epochs;
+use crate::quorum::zab::learner::{
+    spawn_link, FromLeader, LearnerAction, LearnerConfig, LearnerEngine, LearnerStorage,
+    LearnerTimeouts, LinkTasks,
+};
 use crate::quorum::zab::packet::{LearnerRequest, Sender, SessionTouch, ZabMessage};
+use crate::quorum::zab::stream::SnapPayload;
 use crate::request::Request;
+use crate::tree::DataTree;
 
 /// A client handshake waiting for the leader (createSession commit or REVALIDATE answer).
 #[derive(Debug, Clone, Copy)]
@@ -36,16 +44,29 @@ pub(super) struct PendingConnect {
     read_only: Option<bool>,
 }
 
+/// What a learner starts from: the connection to its leader and the database on disk.
+pub struct FollowSetup {
+    pub stream: TcpStream,
+    pub cfg: LearnerConfig,
+    pub timeouts: LearnerTimeouts,
+    pub epochs: Epochs,
+    pub storage: LearnerStorage,
+    /// Our `/zookeeper/config` (data, version), put back after a sync replaced the tree.
+    pub config_node: (Vec<u8>, i64),
+    /// Told the new epoch once synced (the election's vote then carries it).
+    pub established: oneshot::Sender<i64>,
+}
+
 /// The follower / observer role.
 pub struct Following {
     engine: LearnerEngine,
     link: LinkTasks,
     pub observer: bool,
-    /// The newest zxid handed to the log, and the newest the log reported durable.
-    logged: i64,
-    durable: i64,
-    /// Actions waiting for the log to be durable up to their zxid, in order.
-    deferred: VecDeque<(i64, LearnerAction)>,
+    storage: LearnerStorage,
+    config_node: (Vec<u8>, i64),
+    established: Option<oneshot::Sender<i64>>,
+    /// The database that came with the SNAP packet being handled.
+    snap: Option<Box<SnapPayload>>,
     /// `LearnerSessionTracker.touchTable`: sessions touched since the last PING.
     touched: HashMap<i64, i32>,
     connecting: HashMap<i64, PendingConnect>,
@@ -63,29 +84,33 @@ impl Following {
 }
 
 impl CoreState {
-    /// Serve as a synced learner (`Follower#followLeader` / `Observer#observeLeader` after
-    /// `syncWithLeader`).
-    pub fn start_following(
-        &mut self,
-        link: LeaderLink,
-        read_timeout: Duration,
-        observer: bool,
-    ) -> QuorumInbox {
+    /// Register with the leader and sync (`Follower#followLeader` /
+    /// `Observer#observeLeader`); clients are served from UPTODATE on.
+    pub fn start_following(&mut self, setup: FollowSetup) -> QuorumInbox {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (engine, link) = spawn_link(link, read_timeout, tx);
+        let link = spawn_link(setup.stream, setup.timeouts, setup.storage.tree_options, tx);
+        let mut engine = LearnerEngine::new(
+            setup.cfg,
+            setup.epochs.accepted,
+            setup.epochs.current,
+            self.tree.last_processed_zxid(),
+        );
+        let first = engine.start();
         self.role = Role::Following(Box::new(Following {
             engine,
             link,
-            observer,
-            logged: 0,
-            durable: 0,
-            deferred: VecDeque::new(),
+            observer: setup.cfg.role == crate::quorum::zab::learner::LearnerRole::Observer,
+            storage: setup.storage,
+            config_node: setup.config_node,
+            established: Some(setup.established),
+            snap: None,
             touched: HashMap::new(),
             connecting: HashMap::new(),
             revalidating: HashMap::new(),
             syncs: VecDeque::new(),
         }));
-        self.serving = true;
+        self.serving = false;
+        self.learner_actions(first);
         QuorumInbox::Learner(rx)
     }
 
@@ -99,6 +124,12 @@ impl CoreState {
     pub(super) fn on_leader_message(&mut self, msg: FromLeader) {
         let p = match msg {
             FromLeader::Packet(p) => p,
+            FromLeader::Snap { packet, payload } => {
+                if let Some(f) = self.following() {
+                    f.snap = Some(payload);
+                }
+                packet
+            }
             FromLeader::Lost(reason) => return self.reelect(&reason),
         };
         let Some(f) = self.following() else { return };
@@ -113,40 +144,15 @@ impl CoreState {
 
     fn learner_actions(&mut self, actions: Vec<LearnerAction>) {
         for action in actions {
-            match action {
-                LearnerAction::LogTxn(txn) => {
-                    self.log_txn(&txn);
-                    if let Some(f) = self.following() {
-                        f.logged = f.logged.max(txn.zxid());
-                    }
-                }
-                LearnerAction::SyncLog => {}
-                other => {
-                    let Some(f) = self.following() else { return };
-                    if f.deferred.is_empty() && f.logged <= f.durable {
-                        self.learner_action(other);
-                    } else {
-                        let gate = f.logged;
-                        f.deferred.push_back((gate, other));
-                    }
-                }
-            }
+            self.learner_action(action);
         }
     }
 
+    /// The log is durable through `zxid`: what the engine held behind it.
     pub(super) fn learner_durable(&mut self, zxid: i64) {
-        let mut due = Vec::new();
-        if let Some(f) = self.following() {
-            f.durable = f.durable.max(zxid);
-            while f.deferred.front().is_some_and(|(gate, _)| *gate <= zxid) {
-                if let Some((_, a)) = f.deferred.pop_front() {
-                    due.push(a);
-                }
-            }
-        }
-        for a in due {
-            self.learner_action(a);
-        }
+        let Some(f) = self.following() else { return };
+        let due = f.engine.durable(zxid);
+        self.learner_actions(due);
     }
 
     fn learner_action(&mut self, action: LearnerAction) {
@@ -172,15 +178,104 @@ impl CoreState {
                     authinfo,
                 });
             }
+            LearnerAction::LogTxn(txn) => self.log_txn(&txn),
             LearnerAction::ApplyTxn(txn) => self.learner_apply(&txn),
             LearnerAction::SyncCompleted => self.sync_completed(),
             LearnerAction::Revalidated { session_id, valid } => self.revalidated(session_id, valid),
-            LearnerAction::Synced { .. } | LearnerAction::LogTxn(_) | LearnerAction::SyncLog => {}
-            other => {
-                tracing::error!(?other, "sync action after UPTODATE");
-                self.reelect("unexpected sync action from the leader after UPTODATE");
+            LearnerAction::PersistAcceptedEpoch(e) => {
+                let Some(f) = self.following() else { return };
+                if let Err(err) = f.storage.write_accepted_epoch(e) {
+                    self.reelect(&format!("writing acceptedEpoch: {err}"));
+                }
+            }
+            LearnerAction::PersistCurrentEpoch(e) => {
+                let Some(f) = self.following() else { return };
+                if let Err(err) = f.storage.write_current_epoch(e) {
+                    self.reelect(&format!("writing currentEpoch: {err}"));
+                }
+            }
+            LearnerAction::LoadSnap { zxid } => {
+                let Some(payload) = self.following().and_then(|f| f.snap.take()) else {
+                    return self.reelect("SNAP without its payload");
+                };
+                tracing::info!(
+                    zxid = format_args!("0x{zxid:x}"),
+                    "loading the database the leader sent"
+                );
+                self.replace_database(payload.tree, &payload.sessions);
+            }
+            LearnerAction::TruncateLog { zxid } => self.truncate_log(zxid),
+            LearnerAction::TakeSnapshot { fsync } => {
+                let Some(f) = self.following() else { return };
+                let storage = f.storage.clone();
+                let sessions = self.sessions.sessions();
+                let taken = tokio::task::block_in_place(|| {
+                    storage.take_snapshot(&self.tree, &sessions, fsync)
+                });
+                match taken {
+                    Ok(path) => {
+                        tracing::info!("snapshot of the synced database: {}", path.display())
+                    }
+                    Err(err) => self.reelect(&format!("snapshot after the sync: {err}")),
+                }
+            }
+            LearnerAction::Synced { new_epoch } => {
+                let Some(f) = self.following() else { return };
+                if let Some(tx) = f.established.take() {
+                    let _ = tx.send(new_epoch);
+                }
+                let mode = f.engine.sync_mode();
+                let observer = f.observer;
+                self.last_zxid = self.last_zxid.max(self.tree.last_processed_zxid());
+                self.serving = true;
+                tracing::info!(
+                    zxid = format_args!("0x{:x}", self.tree.last_processed_zxid()),
+                    sync = ?mode,
+                    "{}: synced with the leader, serving",
+                    if observer { "OBSERVING" } else { "FOLLOWING" }
+                );
             }
         }
+    }
+
+    /// `ZKDatabase#truncateLog`: the log stage cuts the log after `zxid`, then the database
+    /// is reloaded from disk. Nothing else is logged on this connection yet.
+    fn truncate_log(&mut self, zxid: i64) {
+        let Some(f) = self.following() else { return };
+        let storage = f.storage.clone();
+        let Some(log) = self.log.as_mut() else {
+            return self.reelect("TRUNC without a txn log");
+        };
+        let reloaded = tokio::task::block_in_place(|| {
+            log.truncate(zxid)
+                .map_err(|e| e.to_string())
+                .and_then(|()| storage.reload(zxid).map_err(|e| e.to_string()))
+        });
+        match reloaded {
+            Ok((tree, sessions)) => self.replace_database(tree, &sessions),
+            Err(err) => self.reelect(&format!("truncating the log to 0x{zxid:x}: {err}")),
+        }
+    }
+
+    /// A sync replaced the database: the tree and the global session table, with our own
+    /// `/zookeeper/config` (ZOOKEEPER-2819: a SNAP brings the leader's).
+    fn replace_database(&mut self, mut tree: DataTree, sessions: &[(i64, i32)]) {
+        if let Some(f) = self.following() {
+            let (data, version) = f.config_node.clone();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            tree.init_config_node(&data, version, now);
+        }
+        self.tree = tree;
+        let now = self.now_ms();
+        for (id, _) in self.sessions.sessions() {
+            self.sessions.remove(id);
+        }
+        for &(id, timeout) in sessions {
+            self.sessions.add_session(id, timeout, now);
+        }
+        self.last_zxid = self.tree.last_processed_zxid();
     }
 
     /// `FinalRequestProcessor` on a learner: apply, then answer the local request it was.

@@ -6,10 +6,12 @@
 //! in → PROPOSAL/COMMIT/INFORM queued → NEWLEADER (log, fsync, currentEpoch, ACK) → more
 //! queued → UPTODATE (ACK, then log and commit what is queued) → broadcast.
 //!
-//! Invariants: the actions are to be carried out in the order given; every `Send` that
-//! acknowledges a txn comes after the `LogTxn` of that txn, and the executor fsyncs the log
-//! before any `Send` and before any epoch or snapshot write ([`super::db`]); `ApplyTxn` is
-//! only emitted for a txn the leader committed, in the order of its COMMITs.
+//! Invariants: the actions are to be carried out in the order given; "durable before
+//! acknowledged" is stated here, once: an action other than `LogTxn` that follows a `LogTxn`
+//! is held back until the executor reports that txn durable ([`LearnerEngine::durable`]), so
+//! no ACK, epoch write, snapshot, apply or PING reply ever overtakes the fsync of a txn
+//! logged before it; `ApplyTxn` is only emitted for a txn the leader committed, in the order
+//! of its COMMITs.
 
 use std::collections::VecDeque;
 
@@ -42,10 +44,9 @@ pub enum LearnerAction {
     TruncateLog { zxid: i64 },
     /// Write a snapshot of the tree (`ZooKeeperServer#takeSnapshot(syncSnap)`).
     TakeSnapshot { fsync: bool },
-    /// Append a txn to the log (buffered until the next fsync).
+    /// Append a txn to the log; the executor reports it with [`LearnerEngine::durable`] once
+    /// it is fsynced.
     LogTxn(EncodedTxn),
-    /// Make everything appended so far durable now.
-    SyncLog,
     /// Apply a committed txn to the tree (and the session table).
     ApplyTxn(TxnEntry),
     /// The leader's SYNC: complete the oldest pending client sync (`FollowerZooKeeperServer#sync`).
@@ -139,6 +140,11 @@ pub struct LearnerEngine {
     last_queued: i64,
     /// `FollowerZooKeeperServer.pendingTxns`: logged, waiting for their COMMIT.
     pending: VecDeque<EncodedTxn>,
+    /// The newest zxid handed to the log, and the newest the executor reported durable.
+    logged: i64,
+    durable: i64,
+    /// Actions waiting for the log to be durable up to their zxid, in order.
+    held: VecDeque<(i64, LearnerAction)>,
 }
 
 impl LearnerEngine {
@@ -162,6 +168,9 @@ impl LearnerEngine {
             sync: SyncState::default(),
             last_queued: 0,
             pending: VecDeque::new(),
+            logged: last_logged_zxid,
+            durable: last_logged_zxid,
+            held: VecDeque::new(),
         }
     }
 
@@ -215,6 +224,51 @@ impl LearnerEngine {
 
     /// One packet from the leader.
     pub fn handle(&mut self, msg: ZabMessage) -> Result<Vec<LearnerAction>, LearnerError> {
+        let actions = self.packet(msg)?;
+        Ok(self.release(actions))
+    }
+
+    /// The executor's log is durable through `zxid`: what waited for it, in order.
+    pub fn durable(&mut self, zxid: i64) -> Vec<LearnerAction> {
+        self.durable = self.durable.max(zxid);
+        let mut due = Vec::new();
+        while self
+            .held
+            .front()
+            .is_some_and(|(gate, _)| *gate <= self.durable)
+        {
+            if let Some((_, action)) = self.held.pop_front() {
+                due.push(action);
+            }
+        }
+        due
+    }
+
+    /// Hold back whatever follows a txn that is not durable yet. A TRUNC or SNAP starts the
+    /// log over at its zxid: both come before anything is logged on this connection.
+    fn release(&mut self, actions: Vec<LearnerAction>) -> Vec<LearnerAction> {
+        let mut now = Vec::new();
+        for action in actions {
+            match action {
+                LearnerAction::LogTxn(ref txn) => {
+                    self.logged = self.logged.max(txn.zxid());
+                    now.push(action);
+                }
+                LearnerAction::TruncateLog { zxid } | LearnerAction::LoadSnap { zxid }
+                    if self.held.is_empty() =>
+                {
+                    self.logged = zxid;
+                    self.durable = zxid;
+                    now.push(action);
+                }
+                other if self.held.is_empty() && self.logged <= self.durable => now.push(other),
+                other => self.held.push_back((self.logged, other)),
+            }
+        }
+        now
+    }
+
+    fn packet(&mut self, msg: ZabMessage) -> Result<Vec<LearnerAction>, LearnerError> {
         match self.phase {
             Phase::AwaitLeaderInfo => self.on_leader_info(msg),
             Phase::AwaitSyncMode => self.on_sync_mode(msg),
@@ -381,7 +435,6 @@ impl LearnerEngine {
                 }
                 actions.push(LearnerAction::LogTxn(txn));
             }
-            actions.push(LearnerAction::SyncLog);
         }
         actions.push(LearnerAction::PersistCurrentEpoch(self.new_epoch));
         self.current_epoch = self.new_epoch;
@@ -438,8 +491,8 @@ impl LearnerEngine {
         }
     }
 
-    /// `FollowerZooKeeperServer#logRequest` + `SendAckRequestProcessor`: log, then ACK (the
-    /// executor fsyncs before the send). A txn with counter 0 is logged but never pending.
+    /// `FollowerZooKeeperServer#logRequest` + `SendAckRequestProcessor`: log, then ACK (held
+    /// until the txn is durable). A txn with counter 0 is logged but never pending.
     fn log_proposal(&mut self, txn: EncodedTxn) -> Vec<LearnerAction> {
         let zxid = txn.zxid();
         let mut actions = vec![LearnerAction::LogTxn(txn.clone())];

@@ -166,12 +166,16 @@ fn diff_logs_and_fsyncs_before_epoch_and_newleader_ack_and_commits_after_uptodat
         vec![
             LearnerAction::LogTxn(enc(z(1))),
             LearnerAction::LogTxn(enc(z(2))),
-            LearnerAction::SyncLog,
-            LearnerAction::PersistCurrentEpoch(E),
-            ack(z(0)),
         ]
     );
     assert!(e.newleader_acked());
+    // nothing moves until both txns are durable: not the epoch, not the NEWLEADER ACK
+    assert!(e.durable(z(1)).is_empty());
+    assert!(e.handle(ZabMessage::Ping { zxid: 0 }).unwrap().is_empty());
+    assert_eq!(
+        e.durable(z(2)),
+        vec![LearnerAction::PersistCurrentEpoch(E), ack(z(0))]
+    );
     let post = feed(
         &mut e,
         vec![proposal(3), commit(2), ZabMessage::UpToDate { zxid: -1 }],
@@ -183,6 +187,11 @@ fn diff_logs_and_fsyncs_before_epoch_and_newleader_ack_and_commits_after_uptodat
             ack(z(1)),
             ack(z(2)),
             LearnerAction::LogTxn(enc(z(3))),
+        ]
+    );
+    assert_eq!(
+        e.durable(z(3)),
+        vec![
             ack(z(3)),
             LearnerAction::ApplyTxn(txn(z(1))),
             LearnerAction::ApplyTxn(txn(z(2))),
@@ -222,10 +231,12 @@ fn snap_applies_committed_txns_directly_and_snapshots_with_fsync_at_newleader() 
             LearnerAction::ApplyTxn(txn(z(5))),
             LearnerAction::TakeSnapshot { fsync: true },
             LearnerAction::LogTxn(enc(z(6))),
-            LearnerAction::SyncLog,
-            LearnerAction::PersistCurrentEpoch(E),
-            ack(z(0)),
         ]
+    );
+    // the SNAP started the log over at its zxid: z(6) durable releases the rest
+    assert_eq!(
+        e.durable(z(6)),
+        vec![LearnerAction::PersistCurrentEpoch(E), ack(z(0))]
     );
 }
 
@@ -248,7 +259,6 @@ fn trunc_truncates_then_snapshots_without_fsync() {
         vec![
             LearnerAction::TruncateLog { zxid: z(7) },
             LearnerAction::TakeSnapshot { fsync: false },
-            LearnerAction::SyncLog,
             LearnerAction::PersistCurrentEpoch(E),
             ack(z(0)),
             ack(z(0)),
@@ -256,6 +266,12 @@ fn trunc_truncates_then_snapshots_without_fsync() {
         ]
     );
     assert_eq!(e.sync_mode(), Some(SyncMode::Trunc));
+    // the log starts over at the TRUNC zxid: z(8) durable is enough for an ACK of z(8)
+    assert_eq!(
+        e.handle(proposal(8)).unwrap(),
+        vec![LearnerAction::LogTxn(enc(z(8)))]
+    );
+    assert_eq!(e.durable(z(8)), vec![ack(z(8))]);
 }
 
 fn synced(role: LearnerRole) -> LearnerEngine {
@@ -272,6 +288,7 @@ fn synced(role: LearnerRole) -> LearnerEngine {
         ],
     );
     assert!(e.is_synced());
+    assert!(e.durable(z(0)).is_empty());
     e
 }
 
@@ -280,9 +297,11 @@ fn broadcast_follower_acks_after_logging_and_commits_in_order() {
     let mut e = synced(LearnerRole::Follower);
     assert_eq!(
         e.handle(proposal(1)).unwrap(),
-        vec![LearnerAction::LogTxn(enc(z(1))), ack(z(1))]
+        vec![LearnerAction::LogTxn(enc(z(1)))]
     );
+    assert_eq!(e.durable(z(1)), vec![ack(z(1))]);
     e.handle(proposal(2)).unwrap();
+    assert_eq!(e.durable(z(2)), vec![ack(z(2))]);
     assert_eq!(
         e.handle(commit(2)),
         Err(LearnerError::UnmatchedCommit {
@@ -341,8 +360,14 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
             ack(z(0)),
             ack(z(0)),
             LearnerAction::LogTxn(enc(z(1))),
-            LearnerAction::ApplyTxn(txn(z(1))),
             LearnerAction::LogTxn(enc(z(2))),
+        ]
+    );
+    // an INFORM is applied once it is durable, and only then is the learner serving
+    assert_eq!(e.durable(z(1)), vec![LearnerAction::ApplyTxn(txn(z(1)))]);
+    assert_eq!(
+        e.durable(z(2)),
+        vec![
             LearnerAction::ApplyTxn(txn(z(2))),
             LearnerAction::Synced { new_epoch: E },
         ]
@@ -353,11 +378,9 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
             txn: enc(z(3))
         })
         .unwrap(),
-        vec![
-            LearnerAction::LogTxn(enc(z(3))),
-            LearnerAction::ApplyTxn(txn(z(3)))
-        ]
+        vec![LearnerAction::LogTxn(enc(z(3)))]
     );
+    assert_eq!(e.durable(z(3)), vec![LearnerAction::ApplyTxn(txn(z(3)))]);
     assert!(e.handle(proposal(4)).unwrap().is_empty());
     assert!(e.handle(commit(4)).unwrap().is_empty());
 }

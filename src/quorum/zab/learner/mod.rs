@@ -4,11 +4,12 @@
 //! `FollowerZooKeeperServer` (`logRequest`, `commit`), `ObserverZooKeeperServer#commitRequest`
 //! and `SendAckRequestProcessor`.
 //!
-//! - [`engine`]: a sans-IO state machine: typed packets in, [`LearnerAction`]s out;
-//! - [`db`]: the learner's database (tree, sessions, txn log, epochs) that carries the
-//!   actions out, and that the serving pipeline takes over;
-//! - [`driver`]: the sync (registration up to UPTODATE) over the connection to the leader's
-//!   quorum port, which it then hands to the serving pipeline.
+//! - [`engine`]: a sans-IO state machine: typed packets and durable-log reports in,
+//!   [`LearnerAction`]s out; the core (`pipeline::core::following`) is its one executor,
+//!   from FOLLOWERINFO through the sync (DIFF/TRUNC/SNAP) to broadcast;
+//! - [`db`]: the database as loaded from disk, handed to the core, and where it lives;
+//! - [`net`]: the connection to the leader's quorum port: reader and writer tasks, the SNAP
+//!   payload parsed off the core.
 //!
 //! Invariants (the reference's, with the ordering fixes of 3.8.x: ZOOKEEPER-3911, -4394,
 //! -4643, -4646, -4785):
@@ -18,15 +19,12 @@
 //! - a SNAP or TRUNC sync is made durable by a snapshot before NEWLEADER is acknowledged.
 
 pub mod db;
-pub mod driver;
 pub mod engine;
 pub mod net;
 
-pub use db::{Executed, LearnerDb, LearnerDbError, LearnerDbOptions, LearnerParts};
-pub use driver::{
-    sync_with_leader, LeaderLink, LearnerExit, LearnerParams, LearnerTimeouts, LostLeader,
-};
+pub use db::{LearnerDb, LearnerDbError, LearnerDbOptions, LearnerParts, LearnerStorage};
 pub use engine::{LearnerAction, LearnerEngine, LearnerError, SyncMode};
+pub use net::{connect, spawn_link, FromLeader, LearnerTimeouts, LinkTasks};
 
 use crate::config::LearnerType;
 

@@ -1,27 +1,68 @@
-//! The learner's connection to its leader once synced (`Learner#readPacket` /
-//! `#writePacket` in `Follower#followLeader`'s and `Observer#observeLeader`'s loops): a
-//! reader task and a writer task. The serving pipeline owns the [`super::LearnerEngine`]
-//! and the inbox; a read that waits longer than `read_timeout` (tickTime × syncLimit) loses
-//! the leader, as the reference's socket timeout does.
+//! The learner's connection to its leader (`Learner#connectToLeader`, `#readPacket`,
+//! `#writePacket`, the socket side of `#syncWithLeader`): a reader task and a writer task.
+//! The core owns the [`super::LearnerEngine`] and executes it; these tasks only move bytes.
+//! The SNAP payload that follows a SNAP packet is parsed here, on a blocking thread, and
+//! reaches the core with its packet as one message, so the core never parses a database.
+//!
+//! Invariants: packets reach the core in the order they arrived; a read that waits longer
+//! than tickTime × initLimit (until NEWLEADER has been read) or tickTime × syncLimit (after)
+//! loses the leader, as the reference's socket timeouts do; the SNAP reader consumes exactly
+//! the payload and hands every byte after it back to the packet reader.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
-use super::driver::LeaderLink;
 use crate::jute::quorum::QuorumPacket;
-use crate::quorum::zab::stream::QuorumCodec;
+use crate::quorum::zab::packet::QuorumPacketType;
+use crate::quorum::zab::stream::{read_snap_payload, QuorumCodec, SnapPayload};
+use crate::tree::TreeOptions;
 
-/// What the link reports.
+/// `Learner#connectToLeader`: five tries, this far apart
+/// (`zookeeper.leaderConnectDelayDuringRetryMs`).
+const CONNECT_TRIES: u32 = 5;
+const CONNECT_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// Socket bytes handed to the SNAP parser per chunk, and chunks in flight.
+const SNAP_CHUNK: usize = 64 * 1024;
+const SNAP_CHUNKS_IN_FLIGHT: usize = 16;
+
+/// tickTime, initLimit, syncLimit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LearnerTimeouts {
+    pub tick: Duration,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+}
+
+impl LearnerTimeouts {
+    /// Connect and read timeout until NEWLEADER.
+    pub fn init(&self) -> Duration {
+        self.tick * self.init_limit
+    }
+
+    /// Read timeout afterwards: a leader silent this long is lost.
+    pub fn sync(&self) -> Duration {
+        self.tick * self.sync_limit
+    }
+}
+
+/// What the link reports to the core.
 #[derive(Debug)]
 pub enum FromLeader {
     Packet(QuorumPacket),
+    /// A SNAP packet and the database that followed it.
+    Snap {
+        packet: QuorumPacket,
+        payload: Box<SnapPayload>,
+    },
     /// The connection failed or the leader went silent: back to election.
     Lost(String),
 }
@@ -41,41 +82,164 @@ impl Drop for LinkTasks {
     }
 }
 
-/// Start reading and writing `link`'s connection; the engine goes to the caller.
+/// Connect to the leader's quorum port, retrying as the reference does, within initLimit.
+pub async fn connect(leader: SocketAddr, timeouts: LearnerTimeouts) -> std::io::Result<TcpStream> {
+    let deadline = tokio::time::Instant::now() + timeouts.init();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let err = match tokio::time::timeout_at(deadline, TcpStream::connect(leader)).await {
+            Ok(Ok(s)) => {
+                s.set_nodelay(true)?;
+                return Ok(s);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => std::io::Error::from(std::io::ErrorKind::TimedOut),
+        };
+        let now = tokio::time::Instant::now();
+        if tries >= CONNECT_TRIES || now + CONNECT_RETRY_DELAY >= deadline {
+            return Err(err);
+        }
+        tracing::warn!(tries, "cannot connect to the leader at {leader}: {err}");
+        tokio::time::sleep(CONNECT_RETRY_DELAY).await;
+    }
+}
+
+/// Start reading and writing the connection to the leader.
 pub fn spawn_link(
-    link: LeaderLink,
-    read_timeout: Duration,
+    stream: TcpStream,
+    timeouts: LearnerTimeouts,
+    tree_options: TreeOptions,
     inbox: mpsc::UnboundedSender<FromLeader>,
-) -> (super::LearnerEngine, LinkTasks) {
+) -> LinkTasks {
+    let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(read_loop(link.reader, read_timeout, inbox.clone()));
-    let writer = tokio::spawn(write_loop(link.writer, rx, inbox));
-    (
-        link.engine,
-        LinkTasks {
-            to_leader: tx,
-            reader,
-            writer,
-        },
-    )
+    let reader = FramedRead::new(rd, QuorumCodec::default());
+    let reader = tokio::spawn(read_loop(reader, timeouts, tree_options, inbox.clone()));
+    let writer = tokio::spawn(write_loop(wr, rx, inbox));
+    LinkTasks {
+        to_leader: tx,
+        reader,
+        writer,
+    }
 }
 
 async fn read_loop(
     mut reader: FramedRead<OwnedReadHalf, QuorumCodec>,
-    limit: Duration,
+    timeouts: LearnerTimeouts,
+    tree_options: TreeOptions,
     inbox: mpsc::UnboundedSender<FromLeader>,
 ) {
+    let mut limit = timeouts.init();
     loop {
         let msg = match tokio::time::timeout(limit, reader.next()).await {
             Err(_) => FromLeader::Lost(format!("the leader was silent for {limit:?}")),
             Ok(None) => FromLeader::Lost("the leader closed the connection".to_owned()),
             Ok(Some(Err(e))) => FromLeader::Lost(format!("stream from the leader: {e}")),
-            Ok(Some(Ok(p))) => FromLeader::Packet(p),
+            Ok(Some(Ok(p))) if p.packet_type == QuorumPacketType::SNAP.0 => {
+                match read_snap(&mut reader, p.zxid, tree_options, timeouts.init()).await {
+                    Ok(payload) => FromLeader::Snap {
+                        packet: p,
+                        payload: Box::new(payload),
+                    },
+                    Err(e) => FromLeader::Lost(e),
+                }
+            }
+            Ok(Some(Ok(p))) => {
+                if p.packet_type == QuorumPacketType::NEWLEADER.0 {
+                    limit = timeouts.sync();
+                }
+                FromLeader::Packet(p)
+            }
         };
         let lost = matches!(msg, FromLeader::Lost(_));
         if inbox.send(msg).is_err() || lost {
             return;
         }
+    }
+}
+
+/// The payload after a SNAP packet, parsed on a blocking thread from chunks this task reads
+/// off the socket; whatever the parser did not consume goes back into the packet reader's
+/// buffer.
+async fn read_snap(
+    reader: &mut FramedRead<OwnedReadHalf, QuorumCodec>,
+    zxid: i64,
+    tree_options: TreeOptions,
+    limit: Duration,
+) -> Result<SnapPayload, String> {
+    let (tx, rx) = mpsc::channel::<Bytes>(SNAP_CHUNKS_IN_FLIGHT);
+    let buffered = reader.read_buffer_mut().split().freeze();
+    let mut parser = tokio::task::spawn_blocking(move || {
+        let mut input = ChunkReader { rx, cur: buffered };
+        let r = read_snap_payload(&mut input, zxid, tree_options);
+        // no more chunks: a send blocked on a full channel fails and keeps its chunk
+        input.rx.close();
+        (r, input)
+    });
+    let mut tx = Some(tx);
+    let mut unsent = Vec::new();
+    let (result, rest) = loop {
+        let mut chunk = BytesMut::with_capacity(SNAP_CHUNK);
+        tokio::select! {
+            done = &mut parser => match done {
+                Ok(r) => break r,
+                Err(e) => return Err(format!("SNAP payload parser: {e}")),
+            },
+            r = tokio::time::timeout(limit, reader.get_mut().read_buf(&mut chunk)), if tx.is_some() => {
+                match r {
+                    Err(_) => return Err(format!("the leader was silent for {limit:?} during SNAP")),
+                    Ok(Err(e)) => return Err(format!("reading the SNAP payload: {e}")),
+                    // end of stream: the parser sees EOF once the channel closes
+                    Ok(Ok(0)) => tx = None,
+                    Ok(Ok(_)) => {
+                        if let Some(t) = &tx {
+                            if let Err(e) = t.send(chunk.freeze()).await {
+                                unsent.push(e.0);
+                                tx = None;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let buf = reader.read_buffer_mut();
+    buf.extend_from_slice(&rest.into_leftover());
+    for c in unsent {
+        buf.extend_from_slice(&c);
+    }
+    result.map_err(|e| format!("SNAP payload: {e}"))
+}
+
+/// `std::io::Read` over socket chunks sent by the async side.
+struct ChunkReader {
+    rx: mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl ChunkReader {
+    /// The unread rest of the current chunk and of every chunk still queued.
+    fn into_leftover(mut self) -> BytesMut {
+        let mut out = BytesMut::from(&self.cur[..]);
+        while let Ok(c) = self.rx.try_recv() {
+            out.extend_from_slice(&c);
+        }
+        out
+    }
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(c) => self.cur = c,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur.split_to(n));
+        Ok(n)
     }
 }
 
