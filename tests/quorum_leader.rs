@@ -179,6 +179,14 @@ async fn real_followers_and_observer_follow_our_leader() {
     ens.kazoo(OURS, "zk.create('/fk-obs', b'o')").await;
     let (_, z_obs) = ens.get(OURS, "/fk-obs").await;
     assert_eq!(ens.get(4, "/fk-obs").await, ("o".into(), z_obs));
+    // the real learners check every txn's digest, computed by our prep, against their trees
+    for sid in [1, 2, 4] {
+        assert_eq!(
+            ens.mntr(sid, "digest_mismatches_count").await,
+            0,
+            "server {sid}"
+        );
+    }
 
     // one follower gone: still a quorum, still committing
     ens.kill_real(1);

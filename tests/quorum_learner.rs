@@ -72,8 +72,9 @@ async fn sync_counts(ens: &Mixed, leader: usize) -> (i64, i64) {
     )
 }
 
-/// Our tree, read through our client port, equals the leader's, and our `srvr` Zxid reaches
-/// the leader's (the dumps' own sessions are txns too, so it is read after both).
+/// Our tree, read through our client port, equals the leader's, our `srvr` Zxid reaches
+/// the leader's (the dumps' own sessions are txns too, so it is read after both), and every
+/// txn we applied left our tree with the digest the real leader computed for it.
 async fn assert_same_as_leader(ens: &Mixed, leader: usize) {
     let theirs = ens.dump(leader).await;
     let ours = ens.dump(OURS).await;
@@ -86,6 +87,7 @@ async fn assert_same_as_leader(ens: &Mixed, leader: usize) {
         let want = ens.zxid(leader).await;
         let got = ens.zxid(OURS).await;
         if got == want {
+            assert_eq!(ens.mntr(OURS, "digest_mismatches_count").await, 0);
             return;
         }
         assert!(

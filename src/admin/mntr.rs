@@ -112,8 +112,13 @@ pub(super) fn mntr(v: &ServerView) -> String {
         let value = gauge(v, name).unwrap_or_else(|| "0".to_owned());
         let _ = writeln!(out, "zk_{name}\t{value}");
     }
+    let stats = v.stats.snapshot();
     for name in COUNTERS {
-        let _ = writeln!(out, "zk_{name}\t0");
+        let value = match name {
+            "digest_mismatches_count" => stats.digest_mismatches,
+            _ => 0,
+        };
+        let _ = writeln!(out, "zk_{name}\t{value}");
     }
     for (name, percentiles) in SUMMARIES {
         empty_summary(&mut out, name, percentiles);

@@ -20,6 +20,8 @@ pub struct ServerStats {
     response_last: AtomicI64,
     response_min: AtomicI64,
     response_max: AtomicI64,
+    /// `ServerMetrics.DIGEST_MISMATCHES_COUNT`: a metric, so `srst` leaves it alone.
+    digest_mismatches: AtomicU64,
 }
 
 /// A consistent-enough copy of [`ServerStats`] for one report.
@@ -37,6 +39,7 @@ pub struct StatsSnapshot {
     pub last_client_response_size: i64,
     pub min_client_response_size: i64,
     pub max_client_response_size: i64,
+    pub digest_mismatches: u64,
 }
 
 impl Default for ServerStats {
@@ -58,7 +61,14 @@ impl ServerStats {
             response_last: AtomicI64::new(-1),
             response_min: AtomicI64::new(-1),
             response_max: AtomicI64::new(-1),
+            digest_mismatches: AtomicU64::new(0),
         }
+    }
+
+    /// An applied txn left the tree with another digest than the one it carried
+    /// (`DataTree#reportDigestMismatch`).
+    pub fn digest_mismatch(&self) {
+        self.digest_mismatches.fetch_add(1, Relaxed);
     }
 
     /// One request (or four-letter word) read from a client.
@@ -126,6 +136,7 @@ impl ServerStats {
             max_latency: self.latency_max.load(Relaxed),
             latency_count: count,
             outstanding_requests: self.outstanding.load(Relaxed),
+            digest_mismatches: self.digest_mismatches.load(Relaxed),
             last_client_response_size: self.response_last.load(Relaxed),
             min_client_response_size: self.response_min.load(Relaxed),
             max_client_response_size: self.response_max.load(Relaxed),

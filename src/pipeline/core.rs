@@ -272,6 +272,11 @@ impl CoreState {
     /// calls `ZooKeeperServer#checkACL`; a refused watch is used up all the same).
     fn apply_txn(&mut self, txn: &TxnEntry) -> crate::tree::Applied {
         let applied = self.tree.apply(txn);
+        // every role compares, as `DataTree#processTxn` does: on a learner it checks the
+        // leader's tree against ours, on a leader its prep against its apply
+        if !self.tree.digest_matches(txn) {
+            self.stats.digest_mismatch();
+        }
         self.pending.applied_through(txn.header.zxid);
         let skip_acl = self.config.prep.skip_acl;
         for trigger in &applied.triggers {
