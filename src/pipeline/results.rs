@@ -6,39 +6,43 @@ use crate::jute::proto::{
     Create2Response, CreateResponse, MultiResponse, OpResult, SetAclResponse, SetDataResponse,
 };
 use crate::jute::txn::{TxnBody, TxnEntry};
-use crate::jute::Jute;
+use crate::pipeline::reply::Response;
 use crate::request::Request;
 use crate::tree::{Applied, AppliedResult};
 
-/// The reply body of a write, or its error code (the header then has no body).
-pub fn write_reply(req: &Request, txn: &TxnEntry, applied: &Applied) -> Result<Vec<u8>, ErrorCode> {
+/// The response record of a write (`None` when its success has none), or its error code
+/// (the header then has no body).
+pub fn write_reply(
+    req: &Request,
+    txn: &TxnEntry,
+    applied: &Applied,
+) -> Result<Option<Response>, ErrorCode> {
     if let TxnBody::Error(e) = &txn.body {
         return Err(ErrorCode(e.err));
     }
     if let (Request::Multi(_), TxnBody::Multi(subs)) = (req, &txn.body) {
-        return Ok(multi_reply(subs, applied).to_vec());
+        return Ok(Some(Response::Multi(multi_reply(subs, applied))));
     }
     if applied.err != ErrorCode::OK {
         return Err(applied.err);
     }
     Ok(match (req, &applied.result) {
         (Request::Create(OpCode::CREATE, _), AppliedResult::Created { path, .. }) => {
-            CreateResponse { path: path.clone() }.to_vec()
+            Some(Response::Create(CreateResponse { path: path.clone() }))
         }
         (Request::Create(..) | Request::CreateTtl(_), AppliedResult::Created { path, stat }) => {
-            Create2Response {
+            Some(Response::Create2(Create2Response {
                 path: path.clone(),
                 stat: stat.clone(),
-            }
-            .to_vec()
+            }))
         }
         (Request::SetData(_), AppliedResult::DataSet(stat)) => {
-            SetDataResponse { stat: stat.clone() }.to_vec()
+            Some(Response::SetData(SetDataResponse { stat: stat.clone() }))
         }
         (Request::SetAcl(_), AppliedResult::AclSet(stat)) => {
-            SetAclResponse { stat: stat.clone() }.to_vec()
+            Some(Response::SetAcl(SetAclResponse { stat: stat.clone() }))
         }
-        _ => Vec::new(),
+        _ => None,
     })
 }
 
