@@ -39,38 +39,38 @@ impl ReadContext<'_> {
     pub fn read(&mut self, req: &Request) -> Option<Answer> {
         let result = match req {
             Request::Exists(r) => self.exists(&r.path, r.watch),
-            Request::GetData(r) => self
-                .get_data(&r.path, r.watch)
-                .map(|r| Some(Response::GetData(r))),
+            Request::GetData(r) => self.get_data(&r.path, r.watch).map(|r| Some(r.into())),
             Request::GetChildren(r) => self
                 .get_children(&r.path, r.watch)
-                .map(|(children, _)| Some(Response::GetChildren(GetChildrenResponse { children }))),
-            Request::GetChildren2(r) => {
-                self.get_children(&r.path, r.watch).map(|(children, stat)| {
-                    Some(Response::GetChildren2(GetChildren2Response {
-                        children,
-                        stat,
-                    }))
-                })
-            }
+                .map(|(children, _)| Some(GetChildrenResponse { children }.into())),
+            Request::GetChildren2(r) => self
+                .get_children(&r.path, r.watch)
+                .map(|(children, stat)| Some(GetChildren2Response { children, stat }.into())),
             Request::GetAcl(r) => self.get_acl(&r.path),
             Request::GetAllChildrenNumber(r) => self.readable(&r.path).map(|_| {
                 let total_number = self.tree.all_children_number(&r.path).unwrap_or(0);
-                Some(Response::GetAllChildrenNumber(
-                    GetAllChildrenNumberResponse { total_number },
-                ))
+                Some(GetAllChildrenNumberResponse { total_number }.into())
             }),
-            Request::GetEphemerals(r) => Ok(Some(Response::GetEphemerals(GetEphemeralsResponse {
-                ephemerals: self
-                    .tree
-                    .ephemerals_by_prefix(self.session_id, &r.prefix_path),
-            }))),
-            Request::WhoAmI => Ok(Some(Response::WhoAmI(WhoAmIResponse {
-                client_info: client_infos(self.auth),
-            }))),
-            Request::Sync(r) => Ok(Some(Response::Sync(SyncResponse {
-                path: r.path.clone(),
-            }))),
+            Request::GetEphemerals(r) => Ok(Some(
+                GetEphemeralsResponse {
+                    ephemerals: self
+                        .tree
+                        .ephemerals_by_prefix(self.session_id, &r.prefix_path),
+                }
+                .into(),
+            )),
+            Request::WhoAmI => Ok(Some(
+                WhoAmIResponse {
+                    client_info: client_infos(self.auth),
+                }
+                .into(),
+            )),
+            Request::Sync(r) => Ok(Some(
+                SyncResponse {
+                    path: r.path.clone(),
+                }
+                .into(),
+            )),
             Request::MultiRead(m) => return Some(self.multi_read(&m.ops)),
             Request::CheckWatches(r) => self.watch_op(&r.path, r.watcher_type, false),
             Request::RemoveWatches(r) => self.watch_op(&r.path, r.watcher_type, true),
@@ -92,7 +92,7 @@ impl ReadContext<'_> {
             self.watches.add_data_watch(path, self.watcher);
         }
         let stat = self.tree.stat(path).ok_or(ErrorCode::NO_NODE)?;
-        Ok(Some(Response::Exists(ExistsResponse { stat })))
+        Ok(Some(ExistsResponse { stat }.into()))
     }
 
     fn get_data(&mut self, path: &str, watch: bool) -> Result<GetDataResponse, ErrorCode> {
@@ -131,10 +131,13 @@ impl ReadContext<'_> {
         } else {
             mask_digests(&node.acl)
         };
-        Ok(Some(Response::GetAcl(GetAclResponse {
-            acl,
-            stat: node.client_stat(),
-        })))
+        Ok(Some(
+            GetAclResponse {
+                acl,
+                stat: node.client_stat(),
+            }
+            .into(),
+        ))
     }
 
     /// Each op answered on its own; failures become error results. No watches are set
@@ -162,7 +165,7 @@ impl ReadContext<'_> {
         }
         Answer {
             err,
-            body: Some(Response::Multi(MultiResponse { results })),
+            body: Some(MultiResponse { results }.into()),
         }
     }
 
@@ -196,6 +199,6 @@ impl ReadContext<'_> {
         };
         self.watches
             .add_persistent_watch(path, self.watcher, recursive);
-        Ok(Some(Response::Error(ErrorResponse { err: 0 })))
+        Ok(Some(ErrorResponse { err: 0 }.into()))
     }
 }

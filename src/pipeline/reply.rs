@@ -31,6 +31,35 @@ pub enum Response {
     Error(ErrorResponse),
 }
 
+macro_rules! response_from {
+    ($($variant:ident($record:ty)),* $(,)?) => {
+        $(impl From<$record> for Response {
+            fn from(r: $record) -> Response {
+                Response::$variant(r)
+            }
+        })*
+    };
+}
+
+response_from! {
+    Exists(ExistsResponse),
+    GetData(GetDataResponse),
+    GetChildren(GetChildrenResponse),
+    GetChildren2(GetChildren2Response),
+    GetAcl(GetAclResponse),
+    GetAllChildrenNumber(GetAllChildrenNumberResponse),
+    GetEphemerals(GetEphemeralsResponse),
+    WhoAmI(WhoAmIResponse),
+    Sync(SyncResponse),
+    Multi(MultiResponse),
+    Create(CreateResponse),
+    Create2(Create2Response),
+    SetData(SetDataResponse),
+    SetAcl(SetAclResponse),
+    SetSasl(SetSaslResponse),
+    Error(ErrorResponse),
+}
+
 /// What `FinalRequestProcessor` hands `ServerCnxn#sendResponse`: the ReplyHeader's err and the
 /// record after it. The record is null on almost every error; a multiRead that meets a write
 /// op is the exception (its `MultiResponse` was built before the op threw).

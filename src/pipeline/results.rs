@@ -21,26 +21,29 @@ pub fn write_reply(
         return Err(ErrorCode(e.err));
     }
     if let (Request::Multi(_), TxnBody::Multi(subs)) = (req, &txn.body) {
-        return Ok(Some(Response::Multi(multi_reply(subs, applied))));
+        return Ok(Some(multi_reply(subs, applied).into()));
     }
     if applied.err != ErrorCode::OK {
         return Err(applied.err);
     }
     Ok(match (req, &applied.result) {
         (Request::Create(OpCode::CREATE, _), AppliedResult::Created { path, .. }) => {
-            Some(Response::Create(CreateResponse { path: path.clone() }))
+            Some(CreateResponse { path: path.clone() }.into())
         }
         (Request::Create(..) | Request::CreateTtl(_), AppliedResult::Created { path, stat }) => {
-            Some(Response::Create2(Create2Response {
-                path: path.clone(),
-                stat: stat.clone(),
-            }))
+            Some(
+                Create2Response {
+                    path: path.clone(),
+                    stat: stat.clone(),
+                }
+                .into(),
+            )
         }
         (Request::SetData(_), AppliedResult::DataSet(stat)) => {
-            Some(Response::SetData(SetDataResponse { stat: stat.clone() }))
+            Some(SetDataResponse { stat: stat.clone() }.into())
         }
         (Request::SetAcl(_), AppliedResult::AclSet(stat)) => {
-            Some(Response::SetAcl(SetAclResponse { stat: stat.clone() }))
+            Some(SetAclResponse { stat: stat.clone() }.into())
         }
         _ => None,
     })

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, Role};
 use crate::jute::codes::{xid, ErrorCode, OpCode};
 use crate::jute::proto::{SetSaslResponse, SetWatches2};
-use crate::pipeline::reply::{Answer, Outbound, Response};
+use crate::pipeline::reply::{Answer, Outbound};
 use crate::request::Request;
 
 impl CoreState {
@@ -53,18 +53,11 @@ impl CoreState {
             Request::Auth(a) => auth_packet(self, conn, xid_, &a.scheme, &a.auth),
             Request::Sasl(_) => {
                 // no SASL server configured: the reference answers Ok with a null token
-                let token = Response::SetSasl(SetSaslResponse { token: None });
-                self.send(
-                    conn,
-                    Outbound::reply(
-                        xid_,
-                        0,
-                        Answer {
-                            err: ErrorCode::OK,
-                            body: Some(token),
-                        },
-                    ),
-                );
+                let null_token = Answer {
+                    err: ErrorCode::OK,
+                    body: Some(SetSaslResponse { token: None }.into()),
+                };
+                self.send(conn, Outbound::reply(xid_, 0, null_token));
             }
             _ if matches!(self.role, Role::Following(_))
                 && (req.is_write() || matches!(req, Request::Sync(_))) =>
