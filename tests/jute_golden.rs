@@ -189,7 +189,7 @@ goldens! {
     get_sasl_request: "GetSASLRequest" => GetSaslRequest = GetSaslRequest { token: Bytes::from_static(DATA) };
     // SetSASLRequest has GetSASLRequest's layout (one buffer); the crate has no separate type.
     set_sasl_request: "SetSASLRequest" => GetSaslRequest = GetSaslRequest { token: Bytes::new() };
-    set_sasl_response: "SetSASLResponse" => SetSaslResponse = SetSaslResponse { token: Bytes::from_static(PASSWD) };
+    set_sasl_response: "SetSASLResponse" => SetSaslResponse = SetSaslResponse { token: Some(Bytes::from_static(PASSWD)) };
     create_request: "CreateRequest" => CreateRequest = CreateRequest { path: s(UPATH), data: data(), acl: Some(acls()), flags: 3 };
     create_request_nulls: "CreateRequest-nulls" => CreateRequest = CreateRequest { path: s("/n"), data: None, acl: None, flags: 0 };
     create_request_empty: "CreateRequest-empty" => CreateRequest = CreateRequest {

@@ -513,3 +513,154 @@ async fn watch_events_go_only_to_connections_that_may_read_the_node() {
     assert!(events_of(&mut one_shot).await.is_empty());
     server.shutdown().await;
 }
+
+fn get_data(path: &str, watch: bool) -> GetDataRequest {
+    GetDataRequest {
+        path: path.into(),
+        watch,
+    }
+}
+
+/// What a reply of the pipelined burst below must say.
+enum Expect {
+    /// getData of /fifo at this version, holding the data the setData before it wrote.
+    Data(i32),
+    /// setData of /fifo, conditional on the version before it, leaving this one.
+    Set(i32),
+    NoNode,
+    Created,
+    /// getChildren of /fifo with this many children.
+    Children(usize),
+}
+
+/// Per-session FIFO: reads and writes sent in one burst, without waiting, are each answered,
+/// in the order sent (errors included), and every read sees exactly the writes sent before
+/// it; the server writes many of these replies in one batch.
+#[tokio::test]
+async fn a_pipelined_burst_is_answered_in_the_order_sent() {
+    let server = start_server("").await;
+    let mut c = Client::connect(server.client_addr).await;
+    c.call(OpCode::CREATE, &create("/fifo", 0)).await;
+    let mut sent = Vec::new();
+    for round in 0..100 {
+        let set = SetDataRequest {
+            path: "/fifo".into(),
+            data: Some(Bytes::from(format!("v{}", round + 1))),
+            version: round,
+        };
+        let children = usize::try_from(round).unwrap() + 1;
+        sent.push((
+            c.send(OpCode::GET_DATA, &get_data("/fifo", false)).await,
+            Expect::Data(round),
+        ));
+        sent.push((c.send(OpCode::SET_DATA, &set).await, Expect::Set(round + 1)));
+        sent.push((
+            c.send(OpCode::GET_DATA, &get_data("/none", false)).await,
+            Expect::NoNode,
+        ));
+        sent.push((
+            c.send(OpCode::CREATE, &create(&format!("/fifo/c{round}"), 0))
+                .await,
+            Expect::Created,
+        ));
+        sent.push((
+            c.send(
+                OpCode::GET_CHILDREN,
+                &GetChildrenRequest {
+                    path: "/fifo".into(),
+                    watch: false,
+                },
+            )
+            .await,
+            Expect::Children(children),
+        ));
+    }
+    for (xid, expect) in sent {
+        let r = c.recv().await.expect("a reply for every request");
+        assert_eq!(r.header.xid, xid, "replies come in the order sent");
+        match expect {
+            Expect::Data(version) => {
+                let rsp: GetDataResponse = r.decode();
+                assert_eq!(rsp.stat.version, version);
+                let want = (version > 0).then(|| Bytes::from(format!("v{version}")));
+                assert_eq!(rsp.data, want);
+            }
+            Expect::Set(version) => {
+                assert_eq!(r.err(), ErrorCode::OK);
+                assert_eq!(r.decode::<SetDataResponse>().stat.version, version);
+            }
+            Expect::NoNode => {
+                assert_eq!(r.err(), ErrorCode::NO_NODE);
+                assert!(r.body.is_empty(), "an error reply is the header alone");
+            }
+            Expect::Created => assert_eq!(r.err(), ErrorCode::OK),
+            Expect::Children(n) => {
+                assert_eq!(r.decode::<GetChildrenResponse>().children.len(), n);
+            }
+        }
+    }
+    server.shutdown().await;
+}
+
+/// A watch event reaches its connection before any reply that shows the change it reports:
+/// the watching session reads the node in a burst while another session changes it, and once
+/// more after the change was acknowledged (that read must show it, behind the event).
+#[tokio::test]
+async fn a_watch_event_comes_before_any_reply_that_reflects_the_change() {
+    let server = start_server("").await;
+    let mut writer = Client::connect(server.client_addr).await;
+    let mut watcher = Client::connect(server.client_addr).await;
+    writer.call(OpCode::CREATE, &create("/ev", 0)).await;
+    for round in 0..20 {
+        let r = watcher.call(OpCode::GET_DATA, &get_data("/ev", true)).await;
+        assert_eq!(r.decode::<GetDataResponse>().stat.version, round);
+        let mut xids = Vec::new();
+        for _ in 0..50 {
+            xids.push(
+                watcher
+                    .send(OpCode::GET_DATA, &get_data("/ev", false))
+                    .await,
+            );
+        }
+        let set = SetDataRequest {
+            path: "/ev".into(),
+            data: None,
+            version: round,
+        };
+        assert_eq!(
+            writer.call(OpCode::SET_DATA, &set).await.err(),
+            ErrorCode::OK
+        );
+        xids.push(
+            watcher
+                .send(OpCode::GET_DATA, &get_data("/ev", false))
+                .await,
+        );
+        let mut last_version = round;
+        for xid in xids {
+            let r = watcher.recv().await.expect("reply");
+            assert_eq!(r.header.xid, xid);
+            last_version = r.decode::<GetDataResponse>().stat.version;
+            if last_version > round {
+                // recv() reads frames in order and keeps the notifications it passes
+                assert_eq!(
+                    watcher.events.len(),
+                    1,
+                    "the event came before the first reply at version {last_version}"
+                );
+            }
+        }
+        assert_eq!(
+            last_version,
+            round + 1,
+            "a read after the ack sees the change"
+        );
+        let seen: Vec<(i32, String)> = watcher
+            .events
+            .drain(..)
+            .map(|e| (e.event_type, e.path))
+            .collect();
+        assert_eq!(seen, vec![(3, "/ev".to_string())]);
+    }
+    server.shutdown().await;
+}

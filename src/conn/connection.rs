@@ -1,4 +1,5 @@
-//! One client connection: handshake, then frames to the core and queued replies back.
+//! One client connection: handshake, then requests decoded for the core and what the core
+//! queued encoded back.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::encode;
 use super::listener::{ConnLimits, PerIpGuard};
 use crate::jute::codes::OpCode;
 use crate::jute::proto::ConnectRequest;
@@ -332,32 +334,24 @@ enum Ready {
     Frame(Result<Bytes, FrameError>),
 }
 
-/// `first` and whatever else is queued (up to [`WRITE_BATCH`] bytes) as one buffer, and
-/// whether a Close was among them (everything before it is still written). A lone reply, the
-/// common case, is the frame itself, without a batch buffer.
+/// `first` and whatever else is queued (up to [`WRITE_BATCH`] bytes) encoded into one
+/// buffer, and whether a Close was among them (everything before it is still written).
 fn gather(out: &mut OutboundRx, first: Outbound) -> (Bytes, bool) {
-    let Outbound::Frame(first) = first else {
+    if matches!(first, Outbound::Close) {
         return (Bytes::new(), true);
-    };
-    let Some(second) = out.try_recv() else {
-        return (first, false);
-    };
-    let mut buf = Vec::from(&first[..]);
-    let mut next = Some(second);
-    let mut close = false;
+    }
+    let mut buf = Vec::with_capacity(encode::size_hint(&first));
+    let mut next = Some(first);
     while let Some(msg) = next.take() {
-        match msg {
-            Outbound::Frame(frame) => buf.extend_from_slice(&frame),
-            Outbound::Close => {
-                close = true;
-                break;
-            }
+        if matches!(msg, Outbound::Close) {
+            return (Bytes::from(buf), true);
         }
+        encode::encode(&msg, &mut buf);
         if buf.len() < WRITE_BATCH {
             next = out.try_recv();
         }
     }
-    (Bytes::from(buf), close)
+    (Bytes::from(buf), false)
 }
 
 /// The rest of a write that has to wait for room in the socket.
@@ -415,4 +409,45 @@ async fn answer_four_letter(
         let _ = wr.write_all(text.as_bytes()).await;
     }
     let _ = wr.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::codes::{ErrorCode, KeeperState};
+    use crate::jute::proto::WatcherEvent;
+
+    /// What is queued goes out in queue order, in one buffer, up to a Close.
+    #[test]
+    fn gather_encodes_the_queue_in_order_up_to_a_close() {
+        let (tx, mut rx) = outbound_queue();
+        let before_close = [
+            Outbound::header(1, 5, ErrorCode::OK),
+            Outbound::Notification(WatcherEvent {
+                event_type: 3,
+                state: KeeperState::SYNC_CONNECTED.0,
+                path: "/a".into(),
+            }),
+            Outbound::header(2, 6, ErrorCode::NO_NODE),
+        ];
+        for msg in before_close.iter().cloned() {
+            tx.send(msg).unwrap();
+        }
+        tx.send(Outbound::Close).unwrap();
+        tx.send(Outbound::header(3, 7, ErrorCode::OK)).unwrap();
+        let first = rx.try_recv().unwrap();
+        let (bytes, close) = gather(&mut rx, first);
+        let mut want = Vec::new();
+        for msg in &before_close {
+            encode::encode(msg, &mut want);
+        }
+        assert_eq!(&bytes[..], &want[..]);
+        assert!(close);
+    }
+
+    #[test]
+    fn a_lone_close_writes_nothing() {
+        let (_tx, mut rx) = outbound_queue();
+        assert_eq!(gather(&mut rx, Outbound::Close), (Bytes::new(), true));
+    }
 }

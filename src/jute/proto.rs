@@ -189,8 +189,9 @@ jute_record! {
 }
 
 jute_record! {
+    /// `token` is null when no SASL server answers (length -1 on the wire).
     pub struct SetSaslResponse {
-        pub token: Bytes,
+        pub token: Option<Bytes>,
     }
 }
 

@@ -23,7 +23,7 @@ use super::outbound::OutboundTx;
 use super::pending::PendingChanges;
 use super::prep::{PrepConfig, PrepContext};
 use super::reads::ReadContext;
-use super::reply::{self, Outbound};
+use super::reply::{Answer, Outbound};
 use crate::admin::ServerStats;
 use crate::jute::codes::{perms, ErrorCode, OpCode};
 use crate::jute::data::Id;
@@ -222,12 +222,13 @@ impl CoreState {
         self.wall_origin_ms + i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn send(&mut self, conn: ConnId, frame: Bytes) {
+    /// Queue a reply, event or handshake answer; the connection encodes it.
+    fn send(&mut self, conn: ConnId, msg: Outbound) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.packets_sent += 1;
             self.stats.packet_sent();
             // a closed receiver means the connection is going away; its Disconnected follows
-            let _ = c.out.send(Outbound::Frame(frame));
+            let _ = c.out.send(msg);
         }
     }
 
@@ -293,7 +294,7 @@ impl CoreState {
                 .watches
                 .trigger_filtered(&trigger.path, trigger.event, may_read);
             for (watcher, event) in events {
-                self.send(watcher, reply::notification(event.event_type, &event.path));
+                self.send(watcher, Outbound::Notification(event));
             }
         }
         applied
@@ -361,7 +362,7 @@ pub(crate) fn finish_reply(
     conn: ConnId,
     xid: i32,
     op: &'static str,
-    answer: impl Into<reply::Answer>,
+    answer: impl Into<Answer>,
     received: Instant,
 ) {
     let answer = answer.into();
@@ -379,16 +380,12 @@ pub(crate) fn finish_reply(
         c.last_response_ms = now;
         c.latency.record(latency_ms);
     }
-    let frame = match &answer.body {
-        Some(body) => reply::reply_raw(xid, zxid, answer.err, body),
-        None => reply::reply_header(xid, zxid, answer.err),
-    };
-    state.send(conn, frame);
+    state.send(conn, Outbound::reply(xid, zxid, answer));
 }
 
-pub(crate) fn connect_response(session_id: i64, timeout: i32, read_only: Option<bool>) -> Bytes {
+pub(crate) fn connect_response(session_id: i64, timeout: i32, read_only: Option<bool>) -> Outbound {
     let valid = session_id != 0;
-    reply::connect_response(&ConnectResponse {
+    Outbound::Connect(Box::new(ConnectResponse {
         protocol_version: 0,
         time_out: if valid { timeout } else { 0 },
         session_id,
@@ -398,7 +395,7 @@ pub(crate) fn connect_response(session_id: i64, timeout: i32, read_only: Option<
             [0u8; 16]
         }),
         read_only: read_only.map(|_| false),
-    })
+    }))
 }
 
 pub(crate) fn check_reconnect(state: &mut CoreState, session_id: i64, passwd: &[u8]) -> bool {
@@ -431,11 +428,11 @@ pub(crate) fn auth_packet(
                     }
                 }
             }
-            state.send(conn, reply::reply_header(xid_, 0, ErrorCode::OK));
+            state.send(conn, Outbound::header(xid_, 0, ErrorCode::OK));
         }
         None => {
             tracing::warn!(scheme, "authentication failed: no provider for scheme");
-            state.send(conn, reply::reply_header(xid_, 0, ErrorCode::AUTH_FAILED));
+            state.send(conn, Outbound::header(xid_, 0, ErrorCode::AUTH_FAILED));
             state.close(conn);
         }
     }

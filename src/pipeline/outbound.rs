@@ -119,10 +119,17 @@ impl Drop for OutboundRx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
+    use crate::jute::codes::ErrorCode;
 
     fn frame(n: u8) -> Outbound {
-        Outbound::Frame(Bytes::from(vec![n]))
+        Outbound::header(i32::from(n), 0, ErrorCode::OK)
+    }
+
+    fn xid_of(msg: Option<Outbound>) -> Option<i32> {
+        match msg {
+            Some(Outbound::Reply { xid, .. }) => Some(xid),
+            _ => None,
+        }
     }
 
     #[tokio::test]
@@ -132,8 +139,8 @@ mod tests {
         tx.send(frame(1)).unwrap();
         tx2.send(frame(2)).unwrap();
         tx.send(Outbound::Close).unwrap();
-        assert!(matches!(rx.recv().await, Some(Outbound::Frame(b)) if b[..] == [1]));
-        assert!(matches!(rx.recv().await, Some(Outbound::Frame(b)) if b[..] == [2]));
+        assert_eq!(xid_of(rx.recv().await), Some(1));
+        assert_eq!(xid_of(rx.recv().await), Some(2));
         assert!(matches!(rx.recv().await, Some(Outbound::Close)));
         drop(tx);
         drop(tx2);
@@ -150,7 +157,7 @@ mod tests {
         tokio::task::yield_now().await;
         tx.send(frame(7)).unwrap();
         let (got, rx) = waiter.await.unwrap();
-        assert!(matches!(got, Some(Outbound::Frame(b)) if b[..] == [7]));
+        assert_eq!(xid_of(got), Some(7));
         drop(rx);
         assert!(tx.send(frame(8)).is_err());
     }

@@ -10,14 +10,14 @@ use crate::jute::proto::{
     GetChildren2Response, GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, MultiOp,
     MultiResponse, OpResult, SyncResponse, WhoAmIResponse,
 };
-use crate::jute::Jute;
-use crate::pipeline::reply::Answer;
+use crate::pipeline::reply::{Answer, Response};
 use crate::request::Request;
 use crate::tree::DataTree;
 use crate::watch::{WatchManager, WatcherId};
 
-/// The body of a successful read, already encoded.
-pub type ReadResult = Result<Vec<u8>, ErrorCode>;
+/// A read's response record (`None` for success without one), or its error code; the
+/// connection encodes it.
+pub type ReadResult = Result<Option<Response>, ErrorCode>;
 
 pub struct ReadContext<'a> {
     pub tree: &'a DataTree,
@@ -39,32 +39,38 @@ impl ReadContext<'_> {
     pub fn read(&mut self, req: &Request) -> Option<Answer> {
         let result = match req {
             Request::Exists(r) => self.exists(&r.path, r.watch),
-            Request::GetData(r) => self.get_data(&r.path, r.watch).map(|r| r.to_vec()),
+            Request::GetData(r) => self.get_data(&r.path, r.watch).map(|r| Some(r.into())),
             Request::GetChildren(r) => self
                 .get_children(&r.path, r.watch)
-                .map(|(children, _)| GetChildrenResponse { children }.to_vec()),
+                .map(|(children, _)| Some(GetChildrenResponse { children }.into())),
             Request::GetChildren2(r) => self
                 .get_children(&r.path, r.watch)
-                .map(|(children, stat)| GetChildren2Response { children, stat }.to_vec()),
+                .map(|(children, stat)| Some(GetChildren2Response { children, stat }.into())),
             Request::GetAcl(r) => self.get_acl(&r.path),
             Request::GetAllChildrenNumber(r) => self.readable(&r.path).map(|_| {
                 let total_number = self.tree.all_children_number(&r.path).unwrap_or(0);
-                GetAllChildrenNumberResponse { total_number }.to_vec()
+                Some(GetAllChildrenNumberResponse { total_number }.into())
             }),
-            Request::GetEphemerals(r) => Ok(GetEphemeralsResponse {
-                ephemerals: self
-                    .tree
-                    .ephemerals_by_prefix(self.session_id, &r.prefix_path),
-            }
-            .to_vec()),
-            Request::WhoAmI => Ok(WhoAmIResponse {
-                client_info: client_infos(self.auth),
-            }
-            .to_vec()),
-            Request::Sync(r) => Ok(SyncResponse {
-                path: r.path.clone(),
-            }
-            .to_vec()),
+            Request::GetEphemerals(r) => Ok(Some(
+                GetEphemeralsResponse {
+                    ephemerals: self
+                        .tree
+                        .ephemerals_by_prefix(self.session_id, &r.prefix_path),
+                }
+                .into(),
+            )),
+            Request::WhoAmI => Ok(Some(
+                WhoAmIResponse {
+                    client_info: client_infos(self.auth),
+                }
+                .into(),
+            )),
+            Request::Sync(r) => Ok(Some(
+                SyncResponse {
+                    path: r.path.clone(),
+                }
+                .into(),
+            )),
             Request::MultiRead(m) => return Some(self.multi_read(&m.ops)),
             Request::CheckWatches(r) => self.watch_op(&r.path, r.watcher_type, false),
             Request::RemoveWatches(r) => self.watch_op(&r.path, r.watcher_type, true),
@@ -86,7 +92,7 @@ impl ReadContext<'_> {
             self.watches.add_data_watch(path, self.watcher);
         }
         let stat = self.tree.stat(path).ok_or(ErrorCode::NO_NODE)?;
-        Ok(ExistsResponse { stat }.to_vec())
+        Ok(Some(ExistsResponse { stat }.into()))
     }
 
     fn get_data(&mut self, path: &str, watch: bool) -> Result<GetDataResponse, ErrorCode> {
@@ -125,11 +131,13 @@ impl ReadContext<'_> {
         } else {
             mask_digests(&node.acl)
         };
-        Ok(GetAclResponse {
-            acl,
-            stat: node.client_stat(),
-        }
-        .to_vec())
+        Ok(Some(
+            GetAclResponse {
+                acl,
+                stat: node.client_stat(),
+            }
+            .into(),
+        ))
     }
 
     /// Each op answered on its own; failures become error results. No watches are set
@@ -157,7 +165,7 @@ impl ReadContext<'_> {
         }
         Answer {
             err,
-            body: Some(MultiResponse { results }.to_vec()),
+            body: Some(MultiResponse { results }.into()),
         }
     }
 
@@ -176,7 +184,7 @@ impl ReadContext<'_> {
                 .map_err(|_| ErrorCode::MARSHALLING_ERROR)?
         };
         if found {
-            Ok(Vec::new())
+            Ok(None)
         } else {
             Err(ErrorCode::NO_WATCHER)
         }
@@ -191,6 +199,6 @@ impl ReadContext<'_> {
         };
         self.watches
             .add_persistent_watch(path, self.watcher, recursive);
-        Ok(ErrorResponse { err: 0 }.to_vec())
+        Ok(Some(ErrorResponse { err: 0 }.into()))
     }
 }

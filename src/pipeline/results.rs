@@ -6,39 +6,46 @@ use crate::jute::proto::{
     Create2Response, CreateResponse, MultiResponse, OpResult, SetAclResponse, SetDataResponse,
 };
 use crate::jute::txn::{TxnBody, TxnEntry};
-use crate::jute::Jute;
+use crate::pipeline::reply::Response;
 use crate::request::Request;
 use crate::tree::{Applied, AppliedResult};
 
-/// The reply body of a write, or its error code (the header then has no body).
-pub fn write_reply(req: &Request, txn: &TxnEntry, applied: &Applied) -> Result<Vec<u8>, ErrorCode> {
+/// The response record of a write (`None` when its success has none), or its error code
+/// (the header then has no body).
+pub fn write_reply(
+    req: &Request,
+    txn: &TxnEntry,
+    applied: &Applied,
+) -> Result<Option<Response>, ErrorCode> {
     if let TxnBody::Error(e) = &txn.body {
         return Err(ErrorCode(e.err));
     }
     if let (Request::Multi(_), TxnBody::Multi(subs)) = (req, &txn.body) {
-        return Ok(multi_reply(subs, applied).to_vec());
+        return Ok(Some(multi_reply(subs, applied).into()));
     }
     if applied.err != ErrorCode::OK {
         return Err(applied.err);
     }
     Ok(match (req, &applied.result) {
         (Request::Create(OpCode::CREATE, _), AppliedResult::Created { path, .. }) => {
-            CreateResponse { path: path.clone() }.to_vec()
+            Some(CreateResponse { path: path.clone() }.into())
         }
         (Request::Create(..) | Request::CreateTtl(_), AppliedResult::Created { path, stat }) => {
-            Create2Response {
-                path: path.clone(),
-                stat: stat.clone(),
-            }
-            .to_vec()
+            Some(
+                Create2Response {
+                    path: path.clone(),
+                    stat: stat.clone(),
+                }
+                .into(),
+            )
         }
         (Request::SetData(_), AppliedResult::DataSet(stat)) => {
-            SetDataResponse { stat: stat.clone() }.to_vec()
+            Some(SetDataResponse { stat: stat.clone() }.into())
         }
         (Request::SetAcl(_), AppliedResult::AclSet(stat)) => {
-            SetAclResponse { stat: stat.clone() }.to_vec()
+            Some(SetAclResponse { stat: stat.clone() }.into())
         }
-        _ => Vec::new(),
+        _ => None,
     })
 }
 

@@ -5,8 +5,8 @@ use tokio::time::Instant;
 
 use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, Role};
 use crate::jute::codes::{xid, ErrorCode, OpCode};
-use crate::jute::proto::SetWatches2;
-use crate::pipeline::reply;
+use crate::jute::proto::{SetSaslResponse, SetWatches2};
+use crate::pipeline::reply::{Answer, Outbound};
 use crate::request::Request;
 
 impl CoreState {
@@ -43,10 +43,7 @@ impl CoreState {
                 // before prep ever stamps a zxid on it: the reply carries the Request's initial
                 // zxid, -1, and the connection is dropped
                 tracing::info!(op = op.0, "unimplemented request type; closing connection");
-                self.send(
-                    conn,
-                    reply::reply_header(xid_, -1, ErrorCode::UNIMPLEMENTED),
-                );
+                self.send(conn, Outbound::header(xid_, -1, ErrorCode::UNIMPLEMENTED));
                 self.close(conn);
                 return;
             }
@@ -56,10 +53,11 @@ impl CoreState {
             Request::Auth(a) => auth_packet(self, conn, xid_, &a.scheme, &a.auth),
             Request::Sasl(_) => {
                 // no SASL server configured: the reference answers Ok with a null token
-                self.send(
-                    conn,
-                    reply::reply_raw(xid_, 0, ErrorCode::OK, &(-1i32).to_be_bytes()),
-                );
+                let null_token = Answer {
+                    err: ErrorCode::OK,
+                    body: Some(SetSaslResponse { token: None }.into()),
+                };
+                self.send(conn, Outbound::reply(xid_, 0, null_token));
             }
             _ if matches!(self.role, Role::Following(_))
                 && (req.is_write() || matches!(req, Request::Sync(_))) =>
@@ -110,7 +108,7 @@ impl CoreState {
         match req {
             Request::Ping => {
                 let zxid = self.tree.last_processed_zxid();
-                self.send(conn, reply::reply_header(xid::PING, zxid, ErrorCode::OK));
+                self.send(conn, Outbound::header(xid::PING, zxid, ErrorCode::OK));
             }
             Request::SetWatches(w) | Request::SetWatches2(w) => {
                 self.set_watches(conn, xid_, w, received)
@@ -142,7 +140,7 @@ impl CoreState {
             |path| tree.node(path).map(|n| (n.stat.mzxid, n.stat.pzxid)),
         );
         for event in events {
-            self.send(conn, reply::notification(event.event_type, &event.path));
+            self.send(conn, Outbound::Notification(event));
         }
         finish_reply(
             self,
@@ -153,7 +151,7 @@ impl CoreState {
             } else {
                 "STW2"
             },
-            Ok(Vec::new()),
+            Ok(None),
             received,
         );
     }
