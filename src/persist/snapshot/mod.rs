@@ -470,6 +470,26 @@ pub fn serialize_snap_stream(
     w.into_inner().map(drop)
 }
 
+/// The head of a SNAP payload streamed from a [`SnapshotJob::acl_map_first`] job: the
+/// sessions and the ACL map the job returned; its node records follow, then
+/// [`write_snap_stream_end`]. For a still tree the three are [`serialize_snap_stream`]'s bytes.
+pub fn write_snap_stream_head(
+    sessions: &[(i64, i32)],
+    acls: &[(i64, std::sync::Arc<Vec<crate::jute::data::Acl>>)],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut w = CheckedWriter::new(out);
+    format::write_sessions(&mut w, sessions)?;
+    format::write_acl_map(&mut w, acls.iter().map(|(id, l)| (*id, l.as_slice())))?;
+    w.into_inner().map(drop)
+}
+
+/// The end of a streamed SNAP payload's nodes (`DataTree#serializeNodes`'s "/").
+pub fn write_snap_stream_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.push(b'/');
+}
+
 /// Reads a SNAP payload from the front of `input`; returns the tree (its last processed
 /// zxid left 0 for the caller to set from the SNAP packet), the sessions and the bytes used.
 #[allow(clippy::type_complexity)] // the signature the pipeline expects
