@@ -171,6 +171,8 @@ impl SnapSend {
                     let (nodes, replaced) = job.finish(&mut self.buf);
                     tracing::info!(
                         zxid = format_args!("0x{:x}", self.zxid),
+                        // txns applied during the traversal go to the learner after it
+                        end_zxid = format_args!("0x{:x}", tree.last_processed_zxid()),
                         nodes,
                         acl_ids_replaced = replaced,
                         slices = self.slices + 1,
@@ -181,5 +183,174 @@ impl SnapSend {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::jute::codes::OpCode;
+    use crate::jute::data::Acl;
+    use crate::jute::quorum::QuorumPacket;
+    use crate::jute::txn::{CreateTxn, TxnBody, TxnEntry, TxnHeader};
+    use crate::jute::Jute;
+    use crate::quorum::zab::packet::QuorumPacketType as T;
+    use crate::quorum::zab::stream::{decode_packet, read_snap_payload, write_snap_payload};
+    use crate::tree::TreeOptions;
+
+    /// `n` nodes of 1 KiB under /d: well over [`CHUNKS_IN_FLIGHT`] chunks for n ≥ 2000.
+    fn big_tree(n: usize) -> DataTree {
+        let mut tree = DataTree::new(true);
+        let data = Bytes::from(vec![b'x'; 1024]);
+        for i in 0..=n {
+            let path = if i == 0 {
+                "/d".to_string()
+            } else {
+                format!("/d/n{i:05}")
+            };
+            let parent = if i == 0 { "/" } else { "/d" };
+            let cv = tree.node(parent).map_or(0, |p| p.stat.cversion);
+            let zxid = i as i64 + 1;
+            tree.apply(&TxnEntry {
+                header: TxnHeader {
+                    client_id: 0,
+                    cxid: 0,
+                    zxid,
+                    time: zxid,
+                    op: OpCode::CREATE,
+                },
+                body: TxnBody::Create(CreateTxn {
+                    path,
+                    data: Some(data.clone()),
+                    acl: Acl::open_unsafe(),
+                    ephemeral: false,
+                    parent_cversion: cv + 1,
+                }),
+                digest: None,
+            });
+        }
+        tree
+    }
+
+    fn ping() -> Outgoing {
+        Outgoing::Packet(QuorumPacket {
+            packet_type: T::PING.0,
+            zxid: 77,
+            data: None,
+            authinfo: None,
+        })
+    }
+
+    /// Everything queued for the socket, as bytes (the permits go back as it is "written").
+    fn drain(rx: &mut mpsc::UnboundedReceiver<Outgoing>, wire: &mut Vec<u8>) -> usize {
+        let mut chunks = 0;
+        while let Ok(out) = rx.try_recv() {
+            match out {
+                Outgoing::Packet(p) => wire.extend_from_slice(&p.to_vec()),
+                Outgoing::Chunk(b, _permit) => {
+                    chunks += 1;
+                    wire.extend_from_slice(&b);
+                }
+            }
+        }
+        chunks
+    }
+
+    #[test]
+    fn snap_then_the_whole_payload_then_what_was_held() {
+        let tree = big_tree(300);
+        let sessions = [(0x51, 30_000)];
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut snap = SnapSend::start(&tree, &sessions, &tx).unwrap();
+        snap.hold(ping());
+        let mut wire = Vec::new();
+        let mut slices = 0;
+        loop {
+            let outcome = snap.slice(&tree, &tx);
+            drain(&mut rx, &mut wire);
+            slices += 1;
+            assert!(slices < 10_000);
+            match outcome {
+                SliceOutcome::Sent => break,
+                SliceOutcome::More | SliceOutcome::Blocked => {}
+                SliceOutcome::Failed => panic!("failed"),
+            }
+        }
+        for out in snap.into_held() {
+            let _ = tx.send(out);
+        }
+        drain(&mut rx, &mut wire);
+
+        let (p, used) = decode_packet(&wire, usize::MAX).unwrap().unwrap();
+        assert_eq!(p.packet_type, T::SNAP.0);
+        assert_eq!(p.zxid, tree.last_processed_zxid());
+        let mut whole = Vec::new();
+        write_snap_payload(&tree, &sessions, &mut whole).unwrap();
+        let rest = &wire[used..];
+        assert_eq!(
+            &rest[..whole.len()],
+            &whole[..],
+            "the payload, in one piece"
+        );
+        let mut input = rest;
+        let got = read_snap_payload(&mut input, p.zxid, TreeOptions::default()).unwrap();
+        assert_eq!(got.tree.digest(), tree.digest());
+        let (after, used) = decode_packet(input, usize::MAX).unwrap().unwrap();
+        assert_eq!((after.packet_type, after.zxid), (T::PING.0, 77));
+        assert_eq!(used, input.len(), "nothing else");
+    }
+
+    #[test]
+    fn a_learner_that_reads_nothing_stops_the_slicing_at_the_bound() {
+        let tree = big_tree(3_000);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut snap = SnapSend::start(&tree, &[], &tx).unwrap();
+        let mut outcome = SliceOutcome::More;
+        for _ in 0..1_000 {
+            outcome = snap.slice(&tree, &tx);
+            if outcome != SliceOutcome::More {
+                break;
+            }
+        }
+        assert_eq!(outcome, SliceOutcome::Blocked);
+        assert!(matches!(snap.work(), SnapWork::Blocked(_)));
+        // a blocked slice encodes nothing more
+        assert_eq!(snap.slice(&tree, &tx), SliceOutcome::Blocked);
+        let mut queued = Vec::new();
+        while let Ok(out) = rx.try_recv() {
+            queued.push(out);
+        }
+        let chunks = queued
+            .iter()
+            .filter(|o| matches!(o, Outgoing::Chunk(..)))
+            .count();
+        assert_eq!(chunks, CHUNKS_IN_FLIGHT);
+        // one chunk written: room for exactly one more
+        drop(queued.pop());
+        assert_eq!(snap.slice(&tree, &tx), SliceOutcome::Blocked);
+        assert_eq!(
+            std::iter::from_fn(|| rx.try_recv().ok()).count(),
+            1,
+            "one more chunk"
+        );
+    }
+
+    #[test]
+    fn a_learner_gone_mid_snap_fails_the_job() {
+        let tree = big_tree(2_000);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut snap = SnapSend::start(&tree, &[], &tx).unwrap();
+        drop(rx);
+        let mut outcome = SliceOutcome::More;
+        for _ in 0..1_000 {
+            outcome = snap.slice(&tree, &tx);
+            if outcome != SliceOutcome::More {
+                break;
+            }
+        }
+        assert_eq!(outcome, SliceOutcome::Failed);
     }
 }
