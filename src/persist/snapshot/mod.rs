@@ -11,7 +11,9 @@
 //! Two writers produce the same bytes for a still tree: [`write_snapshot`] walks a tree it
 //! holds still, and the live path — [`SnapshotJob`] (the core encodes a slice at a time) plus
 //! [`spawn_snapshot_writer`] (a thread files the chunks) — takes a fuzzy snapshot of a tree
-//! that keeps changing, repaired on load by replaying the log from its zxid.
+//! that keeps changing, repaired on load by replaying the log from its zxid. A learner's SNAP
+//! payload streams from the same job made by [`SnapshotJob::acl_map_first`]:
+//! [`write_snap_stream_head`], the node records, [`write_snap_stream_end`].
 //!
 //! Invariants: files are written under a hidden temporary name and renamed into place, so
 //! a crash never leaves a complete-looking partial snapshot; reading never panics, caps

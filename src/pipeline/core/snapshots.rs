@@ -4,7 +4,9 @@
 //! of the live tree starts, named after the last processed zxid. The core serializes the tree
 //! itself, in slices of at most [`SLICE_UNITS`] nodes or [`SLICE_TIME`] between requests, and
 //! hands the bytes to the snapshot thread, which files them; txns applied meanwhile are
-//! repaired by replaying the log from that zxid, as in the reference.
+//! repaired by replaying the log from that zxid, as in the reference. The loop drives the
+//! learners' SNAPs a leader streams (`leading::snap`) the same way: [`SnapshotWork`] and
+//! `snapshot_slice` cover both; a clean shutdown waits for the local snapshot only.
 //!
 //! Invariants: one snapshot at a time (from its start until its file is renamed or given
 //! up); the tree is never copied; at most [`CHANNEL_CHUNKS`] × [`CHUNK_BYTES`] (+ one chunk)

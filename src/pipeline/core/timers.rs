@@ -1,8 +1,8 @@
 //! The core's loop: messages in order, plus the two clocks the reference runs on threads of
 //! their own — session expiry (`SessionTrackerImpl#run`) and the container / TTL sweep
 //! (`ContainerManager`). Both *submit* txns through the same prep → apply path as clients.
-//! A snapshot in progress is serialized in slices when nothing else is waiting, and at least
-//! every `MAX_SLICE_GAP` under a steady load.
+//! A snapshot in progress, and a learner's SNAP the leader streams, is serialized in slices
+//! when nothing else is waiting, and at least every `MAX_SLICE_GAP` under a steady load.
 
 use std::time::Duration;
 
