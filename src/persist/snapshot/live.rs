@@ -11,13 +11,22 @@
 //!   delete of an earlier incarnation would orphan its children;
 //! - a child deleted before its turn is skipped: the replayed delete moves its parent's pzxid
 //!   forward even though the child is missing (`DataTree::apply`);
-//! - every ACL id a written node refers to is in [`SnapshotTail::acls`], even if that ACL
-//!   was freed since;
+//! - a file ([`SnapshotJob::new`]): every ACL id a written node refers to is in
+//!   [`SnapshotTail::acls`], even if that ACL was freed since (the writer puts the map
+//!   before the nodes once the traversal is over);
+//! - a stream ([`SnapshotJob::acl_map_first`], a learner's SNAP): the ACL map goes out
+//!   before any node, so it is the cache as it stood at the start zxid, and every id a
+//!   written node refers to is in it or is -1 (`OPEN_UNSAFE_ACL_ID`, which 3.8's
+//!   `ReferenceCountedACLCache#convertLong` accepts without an entry; any other unknown id
+//!   makes a 3.8 learner fail with "Failed to fetch acls for N"). Ids are never reused, so a
+//!   node's id is missing from the map only if its ACL was set after the start — by a txn
+//!   with a zxid above the start zxid, which the learner replays, putting the right ACL
+//!   back. Such a node is written with -1 (ACLs are in no digest);
 //! - no step does work proportional to the tree or to a directory: a directory's children
 //!   are collected in sorted runs of at most one step's budget, then merged.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -146,13 +155,22 @@ impl Frame {
     }
 }
 
+/// Which ACL ids the written nodes may refer to.
+#[derive(Debug)]
+enum AclIds {
+    /// A file: the map is written after the traversal, from the ids the nodes used.
+    Collect(BTreeMap<i64, Arc<Vec<Acl>>>),
+    /// A stream: the map went out first with these ids; any other is written as -1.
+    Fixed { ids: HashSet<i64>, replaced: u64 },
+}
+
 /// One fuzzy snapshot in progress.
 #[derive(Debug)]
 pub struct SnapshotJob {
     zxid: i64,
     root_pending: bool,
     frames: Vec<Frame>,
-    acls: BTreeMap<i64, Arc<Vec<Acl>>>,
+    acls: AclIds,
     nodes: u64,
 }
 
@@ -166,8 +184,35 @@ impl SnapshotJob {
             zxid: tree.last_processed_zxid(),
             root_pending: true,
             frames: Vec::new(),
-            acls: BTreeMap::new(),
+            acls: AclIds::Collect(BTreeMap::new()),
             nodes: 0,
+        }
+    }
+
+    /// Starts at the tree as it stands, for a stream whose ACL map precedes the nodes (a
+    /// SNAP payload): returns the job and that map, the ACL cache as of the start zxid.
+    #[allow(clippy::type_complexity)]
+    pub fn acl_map_first(tree: &DataTree) -> (SnapshotJob, Vec<(i64, Arc<Vec<Acl>>)>) {
+        let map: Vec<(i64, Arc<Vec<Acl>>)> = tree
+            .acl_cache()
+            .iter()
+            .map(|(id, l)| (id, l.clone()))
+            .collect();
+        let job = SnapshotJob {
+            acls: AclIds::Fixed {
+                ids: map.iter().map(|(id, _)| *id).collect(),
+                replaced: 0,
+            },
+            ..SnapshotJob::new(tree)
+        };
+        (job, map)
+    }
+
+    /// Nodes written with -1 because their ACL id is newer than the map sent first.
+    pub fn acl_ids_replaced(&self) -> u64 {
+        match &self.acls {
+            AclIds::Collect(_) => 0,
+            AclIds::Fixed { replaced, .. } => *replaced,
         }
     }
 
@@ -236,11 +281,22 @@ impl SnapshotJob {
     }
 
     fn write(&mut self, path: String, node: &DataNode, out: &mut Vec<u8>) -> io::Result<()> {
-        let acl_id = node.acl_id();
-        encode_node(out, &path, node.data.as_deref(), acl_id, &node.stat)?;
-        if acl_id != OPEN_UNSAFE_ACL_ID {
-            self.acls.entry(acl_id).or_insert_with(|| node.acl.clone());
+        let mut acl_id = node.acl_id();
+        match &mut self.acls {
+            AclIds::Collect(map) => {
+                if acl_id != OPEN_UNSAFE_ACL_ID {
+                    map.entry(acl_id).or_insert_with(|| node.acl.clone());
+                }
+            }
+            AclIds::Fixed { ids, replaced } => {
+                if acl_id != OPEN_UNSAFE_ACL_ID && !ids.contains(&acl_id) {
+                    // set after the start: the replayed setACL restores it on the learner
+                    acl_id = OPEN_UNSAFE_ACL_ID;
+                    *replaced += 1;
+                }
+            }
         }
+        encode_node(out, &path, node.data.as_deref(), acl_id, &node.stat)?;
         self.nodes += 1;
         if node.num_children() > 0 {
             self.frames.push(Frame::new(path, node));
@@ -248,10 +304,15 @@ impl SnapshotJob {
         Ok(())
     }
 
-    /// The ACL map and the digest trailer, taken when the traversal is complete.
+    /// The ACL map and the digest trailer, taken when the traversal is complete (for a
+    /// stream, whose map went out first, the map is empty).
     pub fn finish(self, tree: &DataTree) -> SnapshotTail {
+        let acls = match self.acls {
+            AclIds::Collect(map) => map.into_iter().collect(),
+            AclIds::Fixed { .. } => Vec::new(),
+        };
         SnapshotTail {
-            acls: self.acls.into_iter().collect(),
+            acls,
             digest: tree
                 .options()
                 .digest_enabled

@@ -414,3 +414,110 @@ fn assert_same_tree(live: &DataTree, got: &DataTree) {
     assert_eq!(live.containers(), got.containers());
     assert_eq!(live.full_data_size(), got.full_data_size());
 }
+
+/// A SNAP payload streamed over a changing tree, as a learner reads it: `start` is its zxid.
+fn stream_snap(
+    live: &mut Live,
+    units: impl FnMut() -> usize,
+    between: impl FnMut(&mut Live),
+) -> (Vec<u8>, i64, u64) {
+    use crate::quorum::zab::stream::SnapPayloadJob;
+    let mut out = Vec::new();
+    let sessions = [(0x51, 30_000), (0x52, 4_000)];
+    let mut job = SnapPayloadJob::start(&live.tree, &sessions, &mut out).unwrap();
+    let start = job.zxid();
+    let (mut units, mut between) = (units, between);
+    while !job.is_done() {
+        let budget = StepBudget {
+            max_units: units(),
+            max_bytes: usize::MAX,
+            deadline: None,
+        };
+        job.step(&live.tree, &mut out, budget).unwrap();
+        between(live);
+    }
+    let (_, replaced) = job.finish(&mut out);
+    (out, start, replaced)
+}
+
+/// What a learner does with a SNAP: parse it (every node's ACL id must resolve, or a 3.8
+/// learner fails "Failed to fetch acls"), then replay the txns after its zxid.
+fn learner_replay(live: &Live, payload: &[u8], start: i64, seed: u64) -> DataTree {
+    use crate::quorum::zab::stream::read_snap_payload;
+    let mut input = payload;
+    let snap = read_snap_payload(&mut input, start, TreeOptions::default()).unwrap();
+    assert!(input.is_empty(), "seed {seed}: the whole payload is read");
+    assert_eq!(snap.sessions, vec![(0x51, 30_000), (0x52, 4_000)]);
+    let mut tree = snap.tree;
+    assert_eq!(tree.last_processed_zxid(), start);
+    for (path, node) in tree.iter_nodes() {
+        assert!(
+            tree.acl_cache().get(node.acl_id()).is_some(),
+            "seed {seed}: {path} has ACL id {} missing from the map",
+            node.acl_id()
+        );
+        assert!(
+            node.stat.czxid <= start,
+            "seed {seed}: {path} created later"
+        );
+    }
+    for e in live.log.iter().filter(|e| e.header.zxid > start) {
+        tree.apply(e);
+    }
+    tree
+}
+
+#[test]
+fn set_acl_after_a_snap_starts_is_written_with_an_id_the_map_holds() {
+    let mut live = Live::new();
+    populate(&mut live);
+    let fresh = acl("digest", "late:1", 0x1f);
+    let mut changed = false;
+    let (payload, start, replaced) = stream_snap(
+        &mut live,
+        || 1,
+        |live| {
+            if !changed {
+                changed = true;
+                // a list no node had at the start: a new id, not in the map sent first
+                live.set_acl("/b/d3", fresh.clone());
+                // a list already in the map keeps its id
+                live.set_acl("/b/d4", Acl::read_unsafe());
+            }
+        },
+    );
+    assert_eq!(replaced, 1, "only /b/d3's id is newer than the map");
+    let mut input = &payload[..];
+    let snap =
+        crate::quorum::zab::stream::read_snap_payload(&mut input, start, TreeOptions::default())
+            .unwrap();
+    let d3 = snap.tree.node("/b/d3").unwrap();
+    assert_eq!(d3.acl_id(), crate::tree::OPEN_UNSAFE_ACL_ID);
+    let d4 = snap.tree.node("/b/d4").unwrap();
+    assert_eq!(*d4.acl, Acl::read_unsafe());
+    let tree = learner_replay(&live, &payload, start, 0);
+    assert_eq!(*tree.node("/b/d3").unwrap().acl, fresh);
+    assert_same_tree(&live.tree, &tree);
+}
+
+#[test]
+fn streamed_snap_plus_replay_is_the_live_tree() {
+    for seed in 0..40u64 {
+        let mut live = Live::new();
+        populate(&mut live);
+        let mut rng = Rng(seed);
+        let mut step_rng = Rng(seed ^ 0x5eed);
+        let mut fresh_acl = 0;
+        let (payload, start, _) = stream_snap(
+            &mut live,
+            || 1 + step_rng.below(3),
+            |live| {
+                for _ in 0..1 + rng.below(3) {
+                    random_change(live, &mut rng, &mut fresh_acl);
+                }
+            },
+        );
+        let tree = learner_replay(&live, &payload, start, seed);
+        assert_same_tree(&live.tree, &tree);
+    }
+}

@@ -11,7 +11,9 @@
 //! Two writers produce the same bytes for a still tree: [`write_snapshot`] walks a tree it
 //! holds still, and the live path — [`SnapshotJob`] (the core encodes a slice at a time) plus
 //! [`spawn_snapshot_writer`] (a thread files the chunks) — takes a fuzzy snapshot of a tree
-//! that keeps changing, repaired on load by replaying the log from its zxid.
+//! that keeps changing, repaired on load by replaying the log from its zxid. A learner's SNAP
+//! payload streams from the same job made by [`SnapshotJob::acl_map_first`]:
+//! [`write_snap_stream_head`], the node records, [`write_snap_stream_end`].
 //!
 //! Invariants: files are written under a hidden temporary name and renamed into place, so
 //! a crash never leaves a complete-looking partial snapshot; reading never panics, caps
@@ -468,6 +470,26 @@ pub fn serialize_snap_stream(
     format::write_sessions(&mut w, sessions)?;
     format::write_tree(&mut w, tree)?;
     w.into_inner().map(drop)
+}
+
+/// The head of a SNAP payload streamed from a [`SnapshotJob::acl_map_first`] job: the
+/// sessions and the ACL map the job returned; its node records follow, then
+/// [`write_snap_stream_end`]. For a still tree the three are [`serialize_snap_stream`]'s bytes.
+pub fn write_snap_stream_head(
+    sessions: &[(i64, i32)],
+    acls: &[(i64, std::sync::Arc<Vec<crate::jute::data::Acl>>)],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let mut w = CheckedWriter::new(out);
+    format::write_sessions(&mut w, sessions)?;
+    format::write_acl_map(&mut w, acls.iter().map(|(id, l)| (*id, l.as_slice())))?;
+    w.into_inner().map(drop)
+}
+
+/// The end of a streamed SNAP payload's nodes (`DataTree#serializeNodes`'s "/").
+pub fn write_snap_stream_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.push(b'/');
 }
 
 /// Reads a SNAP payload from the front of `input`; returns the tree (its last processed

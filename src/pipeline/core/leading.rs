@@ -2,16 +2,19 @@
 //! `Leader#processSync`, `LearnerHandler`'s REQUEST hand-off): the [`LeaderEngine`] runs
 //! inside the core task, so a prepped txn is proposed in the same step that prepped it, a
 //! txn is applied when the engine commits it (a quorum of acks, the leader's own ack being
-//! its log fsync), and a SNAP serializes the tree at exactly the zxid the engine planned.
+//! its log fsync), and a SNAP starts over the tree at exactly the zxid the engine planned
+//! and streams in slices between requests ([`snap`]).
 //!
 //! Invariants: txns are proposed and committed in zxid order; nothing is proposed before a
 //! quorum acked NEWLEADER (`serving`); learners' writes go through the same prep as local
-//! ones; the leader alone expires sessions.
+//! ones; the leader alone expires sessions; while a learner's SNAP payload streams, every
+//! packet for it is held and follows the payload.
+
+mod snap;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -20,13 +23,15 @@ use super::{Completion, CoreState, QuorumInbox, Role};
 use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::TxnEntry;
 use crate::persist::epoch::{write_epoch, ACCEPTED_EPOCH_FILENAME, CURRENT_EPOCH_FILENAME};
+use crate::pipeline::core::snapshots::SliceOutcome;
 use crate::quorum::zab::leader::net::{accept_loop, Incoming, Outgoing};
 use crate::quorum::zab::leader::{
     Action, ConnId as LearnerConnId, DiskHistory, Event, LeaderEngine, LeaderSettings, LeaderStart,
 };
-use crate::quorum::zab::packet::{LearnerRequest, ZabMessage};
-use crate::quorum::zab::stream::write_snap_payload;
+use crate::quorum::zab::packet::LearnerRequest;
 use crate::request::Request;
+use snap::SnapSend;
+pub(super) use snap::SnapWork;
 
 /// What leading needs besides the core's own state.
 pub struct LeaderSetup {
@@ -44,6 +49,8 @@ pub struct LeaderSetup {
 struct LearnerSocket {
     tx: mpsc::UnboundedSender<Outgoing>,
     reader: JoinHandle<()>,
+    /// Its SNAP payload while it streams.
+    snap: Option<SnapSend>,
 }
 
 /// The leader role: its engine and the learner sockets.
@@ -79,9 +86,50 @@ impl Leading {
         })
     }
 
-    fn send(&self, conn: LearnerConnId, out: Outgoing) {
-        if let Some(l) = self.learners.get(&conn) {
-            let _ = l.tx.send(out);
+    fn send(&mut self, conn: LearnerConnId, out: Outgoing) {
+        if let Some(l) = self.learners.get_mut(&conn) {
+            match &mut l.snap {
+                Some(snap) => snap.hold(out),
+                None => {
+                    let _ = l.tx.send(out);
+                }
+            }
+        }
+    }
+
+    /// What the learners' SNAPs in progress need: each one's.
+    pub(super) fn snap_work(&self) -> impl Iterator<Item = SnapWork> + '_ {
+        self.learners
+            .values()
+            .filter_map(|l| l.snap.as_ref().map(SnapSend::work))
+    }
+
+    /// One slice of every learner's SNAP in progress; a finished payload releases the
+    /// packets held behind it.
+    pub(super) fn snap_slices(&mut self, tree: &crate::tree::DataTree) {
+        let mut gone = Vec::new();
+        for (conn, l) in &mut self.learners {
+            let Some(snap) = l.snap.as_mut() else {
+                continue;
+            };
+            match snap.slice(tree, &l.tx) {
+                SliceOutcome::More | SliceOutcome::Blocked => {}
+                SliceOutcome::Sent => {
+                    if let Some(snap) = l.snap.take() {
+                        for out in snap.into_held() {
+                            let _ = l.tx.send(out);
+                        }
+                    }
+                }
+                SliceOutcome::Failed => gone.push(*conn),
+            }
+        }
+        for conn in gone {
+            // its writer stopped: the reader reports the close to the engine
+            tracing::warn!(conn, "SNAP abandoned: the learner's socket is gone");
+            if let Some(l) = self.learners.get_mut(&conn) {
+                l.snap = None;
+            }
         }
     }
 }
@@ -120,7 +168,14 @@ impl CoreState {
         let event = match inc {
             Incoming::Accepted(conn, tx, reader) => {
                 if let Role::Leading(l) = &mut self.role {
-                    l.learners.insert(conn, LearnerSocket { tx, reader });
+                    l.learners.insert(
+                        conn,
+                        LearnerSocket {
+                            tx,
+                            reader,
+                            snap: None,
+                        },
+                    );
                 }
                 Event::Connected(conn)
             }
@@ -217,9 +272,11 @@ impl CoreState {
         }
     }
 
-    /// `LearnerHandler#run`: SNAP, then `ZKDatabase#serializeSnapshot`, then "BenWasHere".
+    /// `LearnerHandler#run`: SNAP, then `ZKDatabase#serializeSnapshot` (streamed from the
+    /// live tree, see [`snap`]), then "BenWasHere". The engine's actions are carried out in
+    /// order and the commits before this one are applied, so the tree is at `zxid`.
     fn send_snap(&mut self, conn: LearnerConnId, zxid: i64) {
-        let Role::Leading(l) = &self.role else {
+        let Role::Leading(l) = &mut self.role else {
             return;
         };
         if self.tree.last_processed_zxid() != zxid {
@@ -228,16 +285,14 @@ impl CoreState {
                 self.tree.last_processed_zxid()
             );
         }
-        let mut payload = Vec::new();
-        if let Err(e) = write_snap_payload(&self.tree, &l.engine.sessions(), &mut payload) {
-            tracing::warn!("serializing the snapshot for a learner: {e}");
+        let sessions = l.engine.sessions();
+        let Some(socket) = l.learners.get_mut(&conn) else {
             return;
+        };
+        match SnapSend::start(&self.tree, &sessions, &socket.tx) {
+            Ok(snap) => socket.snap = Some(snap),
+            Err(e) => tracing::warn!("serializing the snapshot for a learner: {e}"),
         }
-        l.send(
-            conn,
-            Outgoing::Packet(ZabMessage::Snap { zxid }.to_packet()),
-        );
-        l.send(conn, Outgoing::Raw(Bytes::from(payload)));
     }
 
     /// A learner's forwarded request (`LeaderRequestProcessor` → prep → propose).

@@ -4,7 +4,9 @@
 //! of the live tree starts, named after the last processed zxid. The core serializes the tree
 //! itself, in slices of at most [`SLICE_UNITS`] nodes or [`SLICE_TIME`] between requests, and
 //! hands the bytes to the snapshot thread, which files them; txns applied meanwhile are
-//! repaired by replaying the log from that zxid, as in the reference.
+//! repaired by replaying the log from that zxid, as in the reference. The loop drives the
+//! learners' SNAPs a leader streams (`leading::snap`) the same way: [`SnapshotWork`] and
+//! `snapshot_slice` cover both; a clean shutdown waits for the local snapshot only.
 //!
 //! Invariants: one snapshot at a time (from its start until its file is renamed or given
 //! up); the tree is never copied; at most [`CHANNEL_CHUNKS`] × [`CHUNK_BYTES`] (+ one chunk)
@@ -13,13 +15,17 @@
 //! nothing (the log holds every txn).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 
-use super::CoreState;
+use super::leading::SnapWork;
+use super::{CoreState, Role};
 pub(crate) use crate::persist::snapshot::SnapshotPart;
 use crate::persist::snapshot::{
     spawn_snapshot_writer, SnapshotCompression, SnapshotDone, SnapshotJob, SnapshotTarget,
@@ -122,15 +128,45 @@ impl SnapshotPolicy {
     }
 }
 
-/// What the core loop should do about snapshot work next.
+/// What the core loop should do about snapshot work next (the local snapshot's and the
+/// learners' SNAPs' together).
 pub(crate) enum SnapshotWork {
     Idle,
     /// Slice when nothing else is waiting.
     Ready,
     /// Slice now: requests have kept it waiting for [`MAX_SLICE_GAP`].
     Overdue,
-    /// The channel is full: wait until this sender has room.
-    Blocked(mpsc::Sender<SnapshotPart>),
+    /// Every consumer is behind: wait until one has room.
+    Blocked(Room),
+}
+
+/// The consumers a blocked snapshot waits on: the snapshot thread's channel and the
+/// learners' sockets (their chunk permits).
+#[derive(Default)]
+pub(crate) struct Room {
+    disk: Option<mpsc::Sender<SnapshotPart>>,
+    learners: Vec<Arc<Semaphore>>,
+}
+
+impl Room {
+    /// Resolves once one of them has room (or is closed).
+    pub(crate) async fn wait(self) {
+        let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+        if let Some(tx) = self.disk {
+            // the permit is dropped at once: the next slice's try_send takes the room
+            waits.push(Box::pin(async move {
+                let _ = tx.reserve().await;
+            }));
+        }
+        for sem in self.learners {
+            waits.push(Box::pin(async move {
+                let _ = sem.acquire_owned().await;
+            }));
+        }
+        if !waits.is_empty() {
+            futures::future::select_all(waits).await;
+        }
+    }
 }
 
 /// How a slice ended.
@@ -174,7 +210,10 @@ impl LiveSnapshot {
 
     pub(crate) fn work(&self) -> SnapshotWork {
         if !self.pending.is_empty() && self.tx.capacity() == 0 {
-            SnapshotWork::Blocked(self.tx.clone())
+            SnapshotWork::Blocked(Room {
+                disk: Some(self.tx.clone()),
+                learners: Vec::new(),
+            })
         } else if self.last_slice.elapsed() >= MAX_SLICE_GAP {
             SnapshotWork::Overdue
         } else {
@@ -321,12 +360,12 @@ impl CoreState {
     pub(super) async fn finish_snapshot(&mut self) {
         let finish = async {
             loop {
-                match self.snapshot_work() {
+                match self.local_snapshot_work() {
                     SnapshotWork::Idle => break,
-                    SnapshotWork::Blocked(tx) => super::timers::room_in(Some(tx)).await,
+                    SnapshotWork::Blocked(room) => room.wait().await,
                     SnapshotWork::Ready | SnapshotWork::Overdue => {}
                 }
-                self.snapshot_slice();
+                self.local_snapshot_slice();
             }
             if let Some(filed) = self.snapshots.as_mut().and_then(|p| p.filed.take()) {
                 let _ = filed.await;
@@ -337,16 +376,64 @@ impl CoreState {
         }
     }
 
-    /// What the loop should do for the snapshot in progress, if any.
+    /// What the loop should do for the local snapshot and the learners' SNAPs in progress:
+    /// slice now if any is overdue, when idle if any can go on, else wait for room.
     pub(super) fn snapshot_work(&self) -> SnapshotWork {
+        let mut room = Room::default();
+        let mut ready = false;
+        let mut blocked = false;
+        let learners = match &self.role {
+            Role::Leading(l) => Some(l.snap_work()),
+            _ => None,
+        };
+        let local = self.local_snapshot_work();
+        let snaps = learners.into_iter().flatten().map(|w| match w {
+            SnapWork::Ready => SnapshotWork::Ready,
+            SnapWork::Overdue => SnapshotWork::Overdue,
+            SnapWork::Blocked(sem) => SnapshotWork::Blocked(Room {
+                disk: None,
+                learners: vec![sem],
+            }),
+        });
+        for work in std::iter::once(local).chain(snaps) {
+            match work {
+                SnapshotWork::Idle => {}
+                SnapshotWork::Ready => ready = true,
+                SnapshotWork::Overdue => return SnapshotWork::Overdue,
+                SnapshotWork::Blocked(r) => {
+                    blocked = true;
+                    room.disk = room.disk.or(r.disk);
+                    room.learners.extend(r.learners);
+                }
+            }
+        }
+        if ready {
+            SnapshotWork::Ready
+        } else if blocked {
+            SnapshotWork::Blocked(room)
+        } else {
+            SnapshotWork::Idle
+        }
+    }
+
+    /// One slice of the local snapshot and of each learner's SNAP in progress.
+    pub(super) fn snapshot_slice(&mut self) {
+        if let Role::Leading(l) = &mut self.role {
+            l.snap_slices(&self.tree);
+        }
+        self.local_snapshot_slice();
+    }
+
+    /// What the loop should do for the local snapshot in progress, if any.
+    fn local_snapshot_work(&self) -> SnapshotWork {
         match self.snapshots.as_ref().and_then(|p| p.live.as_ref()) {
             Some(live) => live.work(),
             None => SnapshotWork::Idle,
         }
     }
 
-    /// One slice of the snapshot in progress.
-    pub(super) fn snapshot_slice(&mut self) {
+    /// One slice of the local snapshot in progress.
+    fn local_snapshot_slice(&mut self) {
         let Some(policy) = self.snapshots.as_mut() else {
             return;
         };

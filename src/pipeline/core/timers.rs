@@ -1,15 +1,15 @@
 //! The core's loop: messages in order, plus the two clocks the reference runs on threads of
 //! their own — session expiry (`SessionTrackerImpl#run`) and the container / TTL sweep
 //! (`ContainerManager`). Both *submit* txns through the same prep → apply path as clients.
-//! A snapshot in progress is serialized in slices when nothing else is waiting, and at least
-//! every `MAX_SLICE_GAP` under a steady load.
+//! A snapshot in progress, and a learner's SNAP the leader streams, is serialized in slices
+//! when nothing else is waiting, and at least every `MAX_SLICE_GAP` under a steady load.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::role::QuorumIn;
-use super::snapshots::{SnapshotPart, SnapshotWork};
+use super::snapshots::{Room, SnapshotWork};
 use super::{idle_wait, Completion, CoreExit, CoreMsg, CoreState, QuorumInbox, Role};
 use crate::jute::txn::TxnEntry;
 use crate::pipeline::log_stage::LogEvent;
@@ -66,7 +66,7 @@ pub async fn run_role(
                 state.snapshot_slice();
                 continue;
             }
-            SnapshotWork::Blocked(tx) => (false, Some(tx)),
+            SnapshotWork::Blocked(room) => (false, Some(room)),
         };
         let waiting_for_room = room.is_some();
         let wait = idle_wait(state);
@@ -110,11 +110,10 @@ pub async fn run_role(
 /// Most client messages the core handles in one turn of its loop.
 const DRAIN_MAX: usize = 64;
 
-/// Resolves once the snapshot thread's channel has room (or is closed).
-pub(super) async fn room_in(tx: Option<mpsc::Sender<SnapshotPart>>) {
-    if let Some(tx) = tx {
-        // the permit is dropped at once: the next slice's try_send takes the room
-        let _ = tx.reserve().await;
+/// Resolves once a consumer of the snapshot work has room (or is closed).
+async fn room_in(room: Option<Room>) {
+    if let Some(room) = room {
+        room.wait().await;
     }
 }
 

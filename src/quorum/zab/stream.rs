@@ -9,6 +9,11 @@
 //! `BinaryInputArchive#checkLength` would reject (negative other than -1 for null, or above
 //! `jute.maxbuffer` + extrasize), and only decodes once the whole record is buffered.
 //! The SNAP reader consumes exactly the payload, never a byte of the packets after it.
+//! [`SnapPayloadJob`] produces the same payload a bounded slice at a time from the live tree
+//! (as 3.8's `LearnerHandler` serializes while the leader keeps applying): for a still tree
+//! its bytes are [`write_snap_payload`]'s; otherwise the learner repairs it by replaying the
+//! txns after the SNAP zxid, and its ACL map is the one as of that zxid (see
+//! `persist::snapshot::SnapshotJob::acl_map_first` for the ids nodes written later carry).
 
 use std::io::{self, Read, Write};
 
@@ -16,7 +21,7 @@ use bytes::{Buf, BytesMut};
 
 use crate::jute::quorum::QuorumPacket;
 use crate::jute::{DecodeError, Jute};
-use crate::persist::snapshot::{self, SnapshotError, JUTE_MAX_BUFFER};
+use crate::persist::snapshot::{self, SnapshotError, SnapshotJob, StepBudget, JUTE_MAX_BUFFER};
 use crate::tree::{DataTree, TreeOptions};
 
 /// The longest buffer or string `BinaryInputArchive#checkLength` accepts by default:
@@ -222,6 +227,62 @@ pub fn write_snap_payload<W: Write>(
     let sig = SNAP_SIGNATURE.as_bytes();
     out.write_all(&(sig.len() as i32).to_be_bytes())?;
     out.write_all(sig)
+}
+
+/// Write the signature that ends a SNAP payload.
+fn put_signature(out: &mut Vec<u8>) {
+    let sig = SNAP_SIGNATURE.as_bytes();
+    out.extend_from_slice(&(sig.len() as i32).to_be_bytes());
+    out.extend_from_slice(sig);
+}
+
+/// A SNAP payload in progress over the live tree: the head (sessions, ACL map) at the start,
+/// node records a [`SnapPayloadJob::step`] at a time, then "/" and the signature.
+#[derive(Debug)]
+pub struct SnapPayloadJob {
+    nodes: SnapshotJob,
+}
+
+impl SnapPayloadJob {
+    /// Starts at the tree as it stands (its last processed zxid is the SNAP's): appends the
+    /// payload's head to `out`.
+    pub fn start(
+        tree: &DataTree,
+        sessions: &[(i64, i32)],
+        out: &mut Vec<u8>,
+    ) -> io::Result<SnapPayloadJob> {
+        let (nodes, acls) = SnapshotJob::acl_map_first(tree);
+        snapshot::write_snap_stream_head(sessions, &acls, out)?;
+        Ok(SnapPayloadJob { nodes })
+    }
+
+    /// The zxid the payload stands for; the learner replays the txns after it.
+    pub fn zxid(&self) -> i64 {
+        self.nodes.zxid()
+    }
+
+    /// Appends node records within `budget`; see [`SnapshotJob::step`].
+    pub fn step(
+        &mut self,
+        tree: &DataTree,
+        out: &mut Vec<u8>,
+        budget: StepBudget,
+    ) -> io::Result<usize> {
+        self.nodes.step(tree, out, budget)
+    }
+
+    /// True once every node record is written: [`SnapPayloadJob::finish`] is next.
+    pub fn is_done(&self) -> bool {
+        self.nodes.is_done()
+    }
+
+    /// Appends the end of the nodes and the signature; returns (nodes written, nodes whose
+    /// ACL id was newer than the map and went out as -1).
+    pub fn finish(self, out: &mut Vec<u8>) -> (u64, u64) {
+        snapshot::write_snap_stream_end(out);
+        put_signature(out);
+        (self.nodes.nodes_written(), self.nodes.acl_ids_replaced())
+    }
 }
 
 #[cfg(test)]

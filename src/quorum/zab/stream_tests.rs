@@ -139,3 +139,85 @@ fn a_wrong_signature_or_truncation_is_an_error() {
         assert!(read_snap_payload(&mut &buf[..cut], 1, TreeOptions::default()).is_err());
     }
 }
+
+/// Dozens of nodes in a few directories under several ACLs, an ephemeral among them.
+fn tree_with_acls() -> DataTree {
+    let mut t = DataTree::with_options(TreeOptions::default());
+    let acls = [
+        Acl::open_unsafe(),
+        Acl::read_unsafe(),
+        vec![Acl::new(0x1f, "digest", "u:1")],
+        vec![
+            Acl::new(0x01, "ip", "10.0.0.1"),
+            Acl::new(0x1f, "world", "anyone"),
+        ],
+    ];
+    let mut zxid = 0x1_0000_0000;
+    let mut paths = vec!["/a".to_string(), "/b".to_string()];
+    for i in 0..40 {
+        paths.push(format!("/{}/n{i}", if i % 3 == 0 { "a" } else { "b" }));
+    }
+    for (i, path) in paths.iter().enumerate() {
+        zxid += 1;
+        let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
+        let parent = if parent.is_empty() { "/" } else { parent };
+        let cv = t.node(parent).map_or(0, |n| n.stat.cversion);
+        t.apply(&TxnEntry {
+            header: TxnHeader {
+                client_id: if i == 7 { 0x77 } else { 0 },
+                cxid: 1,
+                zxid,
+                time: 1000 + zxid,
+                op: OpCode::CREATE,
+            },
+            body: TxnBody::Create(CreateTxn {
+                path: path.clone(),
+                data: Some(Bytes::copy_from_slice(path.as_bytes())),
+                acl: acls[i % acls.len()].clone(),
+                ephemeral: i == 7,
+                parent_cversion: cv + 1,
+            }),
+            digest: None,
+        });
+    }
+    t
+}
+
+#[test]
+fn sliced_payload_of_a_still_tree_is_the_one_buffer_payload() {
+    let tree = tree_with_acls();
+    let sessions = [(0x77, 4000), (0x12, 30_000), (-5, 6000)];
+    let mut whole = Vec::new();
+    write_snap_payload(&tree, &sessions, &mut whole).unwrap();
+    for (units, bytes) in [
+        (1, usize::MAX),
+        (3, usize::MAX),
+        (2_000, usize::MAX),
+        (50, 200),
+    ] {
+        let mut out = Vec::new();
+        let mut job = SnapPayloadJob::start(&tree, &sessions, &mut out).unwrap();
+        assert_eq!(job.zxid(), tree.last_processed_zxid());
+        let mut steps = 0;
+        while !job.is_done() {
+            let mut chunk = Vec::new();
+            let budget = StepBudget {
+                max_units: units,
+                max_bytes: bytes,
+                deadline: None,
+            };
+            job.step(&tree, &mut chunk, budget).unwrap();
+            out.extend_from_slice(&chunk);
+            steps += 1;
+            assert!(steps < 10_000, "the job ends");
+        }
+        let (nodes, replaced) = job.finish(&mut out);
+        // the 42 created, "/zookeeper" and its children, the root
+        assert!(nodes > 42, "{units} units: {nodes} nodes");
+        assert_eq!(replaced, 0);
+        assert_eq!(out, whole, "{units} units per step, {bytes} bytes");
+        if units == 1 {
+            assert!(steps > 40, "one node per step: {steps} steps");
+        }
+    }
+}

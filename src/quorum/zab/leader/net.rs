@@ -10,7 +10,7 @@ use futures::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 use tracing::{info, warn};
@@ -31,8 +31,9 @@ pub enum Incoming {
 /// What goes out to one learner, in order.
 pub enum Outgoing {
     Packet(QuorumPacket),
-    /// Pre-encoded bytes (a SNAP payload).
-    Raw(Bytes),
+    /// A piece of a SNAP payload. The permit goes back once the bytes are handed to the
+    /// socket: the sender takes one per chunk, which bounds the chunks waiting here.
+    Chunk(Bytes, OwnedSemaphorePermit),
 }
 
 /// Bind `quorum_addr` (or the wildcard on its port with `quorumListenOnAllIPs`).
@@ -98,13 +99,14 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(item) = next {
-            let bytes = match item {
-                Outgoing::Packet(p) => Bytes::from(p.to_vec()),
-                Outgoing::Raw(b) => b,
+            let (bytes, permit) = match item {
+                Outgoing::Packet(p) => (Bytes::from(p.to_vec()), None),
+                Outgoing::Chunk(b, permit) => (b, Some(permit)),
             };
             if out.write_all(&bytes).await.is_err() {
                 return;
             }
+            drop(permit);
             next = rx.try_recv().ok();
         }
         if out.flush().await.is_err() {
