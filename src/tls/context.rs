@@ -1,0 +1,515 @@
+//! rustls configurations from [`TlsSettings`]: what 3.8's `SSLContextAndOptions` (protocols,
+//! cipher suites, client auth) and `ZKTrustManager` (hostname verification) do for Java.
+//!
+//! Differences from 3.8, all deliberate:
+//! * Only TLSv1.2 and TLSv1.3 exist in rustls; other protocol names are refused at start-up.
+//! * Cipher suites Java has but rustls lacks (CBC, static RSA, DHE, ...) are skipped with a
+//!   warning, so a list copied from a 3.8 deployment keeps working; names that are no suite
+//!   at all are refused. When `ciphersuites` is unset, the usable part of 3.8's default list
+//!   (the four ECDHE GCM suites) is used, plus rustls' TLSv1.3 suites when TLSv1.3 is enabled
+//!   (3.8's list has none, which makes TLSv1.3 unusable there unless listed).
+//! * Hostname verification checks the name the caller connects to (and any extra names it
+//!   passes); 3.8 checks the peer's IP address, then its reverse-DNS name.
+//! * No trust store means no trust: 3.8 would fall back to the JDK's `cacerts`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{
+    CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, RootCertStore,
+    ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
+};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use super::settings::{ClientAuth, TlsContextKind, TlsSettings};
+use super::store::{load_key_store, load_trust_store, KeyMaterial};
+use super::TlsError;
+
+/// IANA (= Java) names of the suites the ring provider implements.
+const RUSTLS_SUITES: &[(CipherSuite, &str)] = &[
+    (
+        CipherSuite::TLS13_AES_128_GCM_SHA256,
+        "TLS_AES_128_GCM_SHA256",
+    ),
+    (
+        CipherSuite::TLS13_AES_256_GCM_SHA384,
+        "TLS_AES_256_GCM_SHA384",
+    ),
+    (
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+];
+
+/// Suites of JDK 17's SunJSSE that rustls does not implement: skipped, not refused.
+const JAVA_ONLY_SUITES: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_DHE_DSS_WITH_AES_256_GCM_SHA384",
+    "TLS_DHE_DSS_WITH_AES_128_GCM_SHA256",
+    "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
+    "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_DHE_DSS_WITH_AES_256_CBC_SHA256",
+    "TLS_DHE_DSS_WITH_AES_128_CBC_SHA256",
+    "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_DHE_DSS_WITH_AES_256_CBC_SHA",
+    "TLS_DHE_DSS_WITH_AES_128_CBC_SHA",
+    "TLS_ECDH_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDH_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDH_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDH_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDH_RSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDH_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDH_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDH_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDH_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDH_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_RSA_WITH_AES_256_CBC_SHA256",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_EMPTY_RENEGOTIATION_INFO_SCSV",
+];
+
+/// 3.8's `X509Util#getDefaultCipherSuites` for Java 9+ (GCM first, then CBC).
+const DEFAULT_SUITES_3_8: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+];
+
+/// The Java / IANA name of a suite rustls implements.
+pub fn java_name(suite: CipherSuite) -> Option<&'static str> {
+    RUSTLS_SUITES
+        .iter()
+        .find(|(s, _)| *s == suite)
+        .map(|(_, n)| *n)
+}
+
+fn ring_suite(name: &str) -> Option<SupportedCipherSuite> {
+    let (suite, _) = RUSTLS_SUITES.iter().find(|(_, n)| *n == name)?;
+    rustls::crypto::ring::ALL_CIPHER_SUITES
+        .iter()
+        .find(|s| s.suite() == *suite)
+        .copied()
+}
+
+/// `enabledProtocols` (or `[protocol]`) as rustls versions; `key` names the setting.
+pub(crate) fn protocol_versions(
+    key: &str,
+    names: &[String],
+) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    let mut versions = Vec::new();
+    let mut refused = Vec::new();
+    for name in names {
+        match name.as_str() {
+            "TLSv1.2" => versions.push(&rustls::version::TLS12),
+            "TLSv1.3" => versions.push(&rustls::version::TLS13),
+            _ => refused.push(name.as_str()),
+        }
+    }
+    if !refused.is_empty() || versions.is_empty() {
+        return Err(TlsError::Setting {
+            key: key.to_owned(),
+            value: names.join(","),
+            problem: format!(
+                "only TLSv1.2 and TLSv1.3 are supported; not: {}",
+                refused.join(", ")
+            ),
+        });
+    }
+    versions.dedup();
+    Ok(versions)
+}
+
+fn usable(
+    suites: Vec<SupportedCipherSuite>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Vec<SupportedCipherSuite> {
+    suites
+        .into_iter()
+        .filter(|s| versions.iter().any(|v| *v == s.version()))
+        .collect()
+}
+
+/// 3.8's default suites that rustls has, plus its TLSv1.3 suites when TLSv1.3 is enabled.
+pub(crate) fn default_cipher_suites(
+    versions: &[&'static SupportedProtocolVersion],
+) -> Vec<SupportedCipherSuite> {
+    let tls13 = RUSTLS_SUITES
+        .iter()
+        .map(|(_, n)| *n)
+        .filter(|n| !n.contains("_WITH_"));
+    let suites = tls13
+        .chain(DEFAULT_SUITES_3_8.iter().copied())
+        .filter_map(ring_suite)
+        .collect();
+    usable(suites, versions)
+}
+
+/// `ciphersuites` as rustls suites, in the order given.
+pub(crate) fn cipher_suites_from_names(
+    key: &str,
+    names: &[String],
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<Vec<SupportedCipherSuite>, TlsError> {
+    let mut suites = Vec::new();
+    let mut skipped = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match ring_suite(name) {
+            Some(s) if !suites.contains(&s) => suites.push(s),
+            Some(_) => {}
+            None if JAVA_ONLY_SUITES.contains(&name.as_str()) => skipped.push(name.as_str()),
+            None => unknown.push(name.as_str()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(TlsError::Setting {
+            key: key.to_owned(),
+            value: names.join(","),
+            problem: format!("unknown cipher suites: {}", unknown.join(", ")),
+        });
+    }
+    if !skipped.is_empty() {
+        tracing::warn!(
+            key,
+            suites = skipped.join(","),
+            "cipher suites not available in ferrokeeper's TLS library; skipped"
+        );
+    }
+    let suites = usable(suites, versions);
+    if suites.is_empty() {
+        return Err(TlsError::Setting {
+            key: key.to_owned(),
+            value: names.join(","),
+            problem: "no cipher suite usable with the enabled protocols".to_owned(),
+        });
+    }
+    Ok(suites)
+}
+
+/// Loaded key and trust material of one context, ready to make rustls configurations.
+///
+/// Loading is the slow, failing part; configs are cheap to make from it, e.g. one client
+/// config per quorum peer with that peer's names.
+#[derive(Debug, Clone)]
+pub struct TlsMaterial {
+    pub settings: TlsSettings,
+    provider: Arc<CryptoProvider>,
+    /// Our chain and key, when a key store is configured.
+    identity: Option<(
+        Vec<CertificateDer<'static>>,
+        Arc<rustls::sign::CertifiedKey>,
+    )>,
+    roots: Option<Arc<RootCertStore>>,
+}
+
+impl TlsMaterial {
+    /// Loads the stores `settings` names.
+    pub fn load(settings: TlsSettings) -> Result<Self, TlsError> {
+        let provider = Arc::new(CryptoProvider {
+            cipher_suites: settings.cipher_suites.clone(),
+            ..rustls::crypto::ring::default_provider()
+        });
+        let identity =
+            match &settings.key_store {
+                Some(spec) => {
+                    let KeyMaterial { chain, key, alias } = load_key_store(spec)?;
+                    let signing = provider.key_provider.load_private_key(key).map_err(|e| {
+                        TlsError::Store {
+                            key: spec.location_key.clone(),
+                            path: spec.location.clone(),
+                            problem: super::StoreProblem::Unsupported(format!(
+                                "private key of entry '{alias}': {e}"
+                            )),
+                        }
+                    })?;
+                    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
+                    if let Err(e) = certified.keys_match() {
+                        return Err(TlsError::Store {
+                            key: spec.location_key.clone(),
+                            path: spec.location.clone(),
+                            problem: super::StoreProblem::Malformed(format!(
+                                "entry '{alias}': the private key does not belong to the \
+                             certificate ({e})"
+                            )),
+                        });
+                    }
+                    Some((chain, Arc::new(certified)))
+                }
+                None => None,
+            };
+        let roots = match &settings.trust_store {
+            Some(spec) => {
+                let mut roots = RootCertStore::empty();
+                for cert in load_trust_store(spec)? {
+                    roots.add(cert).map_err(|e| TlsError::Store {
+                        key: spec.location_key.clone(),
+                        path: spec.location.clone(),
+                        problem: super::StoreProblem::Malformed(format!(
+                            "not a usable trust anchor: {e}"
+                        )),
+                    })?;
+                }
+                Some(Arc::new(roots))
+            }
+            None => None,
+        };
+        Ok(TlsMaterial {
+            settings,
+            provider,
+            identity,
+            roots,
+        })
+    }
+
+    fn key_name(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.settings.kind.prefix())
+    }
+
+    fn roots(&self) -> Result<Arc<RootCertStore>, TlsError> {
+        self.roots.clone().ok_or_else(|| {
+            TlsError::Build(format!(
+                "{} is not set: ferrokeeper has no default trust store (the JDK's cacerts)",
+                self.key_name("trustStore.location")
+            ))
+        })
+    }
+
+    fn build_err(&self, e: impl std::fmt::Display) -> TlsError {
+        TlsError::Build(format!("{} TLS context: {e}", self.key_name("*")))
+    }
+
+    /// A listening socket's config: our certificate, and client certificates asked for and
+    /// checked against the trust store per `clientAuth`.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let builder = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.settings.protocol_versions)
+            .map_err(|e| self.build_err(e))?;
+        let builder = match self.settings.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            auth => {
+                let mut verifier = WebPkiClientVerifier::builder_with_provider(
+                    self.roots()?,
+                    self.provider.clone(),
+                );
+                if auth == ClientAuth::Want {
+                    verifier = verifier.allow_unauthenticated();
+                }
+                builder.with_client_cert_verifier(verifier.build().map_err(|e| self.build_err(e))?)
+            }
+        };
+        let (_, key) = self.identity.as_ref().ok_or_else(|| {
+            TlsError::Build(format!(
+                "{} is not set: a TLS listener needs a certificate",
+                self.key_name("keyStore.location")
+            ))
+        })?;
+        let resolver = rustls::sign::SingleCertAndKey::from(key.clone());
+        Ok(Arc::new(builder.with_cert_resolver(Arc::new(resolver))))
+    }
+
+    /// A connecting socket's config (quorum and election connections): the server's chain
+    /// is checked against the trust store and, with `hostnameVerification`, its name against
+    /// the name connected to or one of `also_accept` (3.8 tries the IP address, then the
+    /// reverse-DNS name: connect by IP and pass the configured host name here). Our
+    /// certificate is offered when a key store is set.
+    pub fn client_config(
+        &self,
+        also_accept: &[ServerName<'static>],
+    ) -> Result<Arc<ClientConfig>, TlsError> {
+        let inner =
+            WebPkiServerVerifier::builder_with_provider(self.roots()?, self.provider.clone())
+                .build()
+                .map_err(|e| self.build_err(e))?;
+        let verifier = Arc::new(PeerVerifier {
+            inner,
+            hostname_verification: self.settings.hostname_verification,
+            also_accept: also_accept.to_vec(),
+        });
+        let builder = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&self.settings.protocol_versions)
+            .map_err(|e| self.build_err(e))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let config = match &self.identity {
+            Some((_, key)) => builder.with_client_cert_resolver(Arc::new(
+                rustls::sign::SingleCertAndKey::from(key.clone()),
+            )),
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Arc::new(config))
+    }
+
+    /// For a quorum listener: 3.8's client hostname verification (`ZKTrustManager` with
+    /// `clientHostnameVerificationEnabled`), which rustls' verifier cannot do as it does not
+    /// know the peer's address. Call after the handshake with the peer's leaf certificate;
+    /// passes when the certificate is valid for `addr` or one of `names`. A no-op for the
+    /// client context or with `hostnameVerification=false`.
+    pub fn verify_peer_host(
+        &self,
+        leaf: &CertificateDer<'_>,
+        addr: IpAddr,
+        names: &[ServerName<'static>],
+    ) -> Result<(), TlsError> {
+        if self.settings.kind != TlsContextKind::Quorum || !self.settings.hostname_verification {
+            return Ok(());
+        }
+        let parsed = ParsedCertificate::try_from(leaf)
+            .map_err(|e| TlsError::PeerHost(format!("{addr}: {e}")))?;
+        let ip = ServerName::IpAddress(addr.into());
+        if std::iter::once(&ip)
+            .chain(names)
+            .any(|n| rustls::client::verify_server_name(&parsed, n).is_ok())
+        {
+            return Ok(());
+        }
+        Err(TlsError::PeerHost(format!(
+            "the certificate of {addr} is not valid for that address{}",
+            if names.is_empty() {
+                ""
+            } else {
+                " nor the names given"
+            }
+        )))
+    }
+}
+
+/// webpki's server verification, with the name check relaxed per `hostnameVerification`
+/// and widened to `also_accept`.
+#[derive(Debug)]
+struct PeerVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    hostname_verification: bool,
+    also_accept: Vec<ServerName<'static>>,
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            // webpki checks the chain before the name, so a name error means the chain is
+            // trusted.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
+            Err(
+                e @ rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ),
+            ) => {
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                if self
+                    .also_accept
+                    .iter()
+                    .any(|n| rustls::client::verify_server_name(&parsed, n).is_ok())
+                {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(e)
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The `x509` auth id of a TLS peer: Java's `getSubjectX500Principal().getName()` of its
+/// leaf certificate, or `None` when it sent none (or an unparsable one, logged).
+pub fn peer_x509_id(peer_certificates: Option<&[CertificateDer<'_>]>) -> Option<String> {
+    let leaf = peer_certificates?.first()?;
+    match super::dn::x509_subject_name(leaf) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the subject of the peer certificate");
+            None
+        }
+    }
+}
