@@ -513,3 +513,294 @@ pub fn peer_x509_id(peer_certificates: Option<&[CertificateDer<'_>]>) -> Option<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::store::tests::fixture_path;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn fx(name: &str) -> String {
+        fixture_path(name).to_string_lossy().into_owned()
+    }
+
+    /// Material of `kind` from zoo.cfg-style pairs, keys given without the context prefix.
+    fn material(kind: TlsContextKind, pairs: &[(&str, &str)]) -> TlsMaterial {
+        let entries: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (format!("{}{k}", kind.prefix()), (*v).to_owned()))
+            .collect();
+        TlsMaterial::load(TlsSettings::from_entries(kind, &entries).unwrap()).unwrap()
+    }
+
+    fn server(client_auth: &str, extra: &[(&str, &str)]) -> Arc<ServerConfig> {
+        let ks = fx("server.jks");
+        let ts = fx("truststore.jks");
+        let mut pairs = vec![
+            ("keyStore.location", ks.as_str()),
+            ("keyStore.password", "serverpass"),
+            ("trustStore.location", ts.as_str()),
+            ("trustStore.password", "trustpass"),
+            ("clientAuth", client_auth),
+        ];
+        pairs.extend_from_slice(extra);
+        material(TlsContextKind::Client, &pairs)
+            .server_config()
+            .unwrap()
+    }
+
+    /// A quorum-side client: `key_store` is (file, password) or none.
+    fn client(key_store: Option<(&str, &str)>, extra: &[(&str, &str)]) -> TlsMaterial {
+        let ts = fx("truststore.pem");
+        let ks = key_store.map(|(f, p)| (fx(f), p));
+        let mut pairs = vec![("trustStore.location", ts.as_str())];
+        if let Some((f, p)) = &ks {
+            pairs.push(("keyStore.location", f.as_str()));
+            pairs.push(("keyStore.password", p));
+        }
+        pairs.extend_from_slice(extra);
+        material(TlsContextKind::Quorum, &pairs)
+    }
+
+    struct Outcome {
+        /// The server's view: the client's x509 id, if the handshake passed.
+        server: Result<Option<String>, std::io::Error>,
+        /// The client's view: the negotiated version, once the server confirmed.
+        client: Result<rustls::ProtocolVersion, std::io::Error>,
+    }
+
+    /// One handshake over an in-memory pipe; the server writes "ok" once it accepted, so
+    /// the client's result also says whether the server let it in.
+    async fn handshake(
+        server: Arc<ServerConfig>,
+        client: Arc<ClientConfig>,
+        name: &str,
+    ) -> Outcome {
+        let (c_io, s_io) = tokio::io::duplex(64 * 1024);
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(server);
+        let connector = tokio_rustls::TlsConnector::from(client);
+        let server_side = async move {
+            let mut tls = acceptor.accept(s_io).await?;
+            let id = peer_x509_id(tls.get_ref().1.peer_certificates());
+            tls.write_all(b"ok").await?;
+            tls.flush().await?;
+            Ok(id)
+        };
+        let client_side = async move {
+            let mut tls = connector.connect(name, c_io).await?;
+            let mut buf = [0u8; 2];
+            tls.read_exact(&mut buf).await?;
+            assert_eq!(&buf, b"ok");
+            tls.get_ref()
+                .1
+                .protocol_version()
+                .ok_or_else(|| std::io::Error::other("no version"))
+        };
+        let (server, client) = tokio::join!(server_side, client_side);
+        Outcome { server, client }
+    }
+
+    const CLIENT_ID: &str = "CN=client,OU=Eng,O=Example,C=US";
+
+    #[tokio::test]
+    async fn client_auth_need() {
+        let s = server("need", &[]);
+        let with_cert = client(Some(("client.p12", "clientpass")), &[]);
+        let o = handshake(
+            s.clone(),
+            with_cert.client_config(&[]).unwrap(),
+            "localhost",
+        )
+        .await;
+        assert_eq!(o.server.unwrap().as_deref(), Some(CLIENT_ID));
+        // 3.8's default protocol.
+        assert_eq!(o.client.unwrap(), rustls::ProtocolVersion::TLSv1_2);
+
+        let anonymous = client(None, &[]);
+        let o = handshake(s, anonymous.client_config(&[]).unwrap(), "localhost").await;
+        assert!(o.server.is_err());
+        assert!(o.client.is_err());
+    }
+
+    #[tokio::test]
+    async fn client_auth_want() {
+        let s = server("want", &[]);
+        let anonymous = client(None, &[]);
+        let o = handshake(
+            s.clone(),
+            anonymous.client_config(&[]).unwrap(),
+            "localhost",
+        )
+        .await;
+        assert_eq!(o.server.unwrap(), None);
+        assert!(o.client.is_ok());
+
+        let with_cert = client(Some(("client.jks", "clientpass")), &[]);
+        let o = handshake(
+            s.clone(),
+            with_cert.client_config(&[]).unwrap(),
+            "localhost",
+        )
+        .await;
+        assert_eq!(o.server.unwrap().as_deref(), Some(CLIENT_ID));
+
+        // An untrusted certificate is refused even when a certificate is only wanted.
+        let rogue = client(Some(("rogue-nopass.pem", "")), &[]);
+        let o = handshake(s, rogue.client_config(&[]).unwrap(), "localhost").await;
+        assert!(o.server.is_err());
+    }
+
+    #[tokio::test]
+    async fn client_auth_none_does_not_ask() {
+        let s = server("none", &[]);
+        let with_cert = client(Some(("client.pem", "clientpass")), &[]);
+        let o = handshake(s, with_cert.client_config(&[]).unwrap(), "localhost").await;
+        assert_eq!(o.server.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn untrusted_server_is_refused_even_without_hostname_verification() {
+        let ks = fx("rogue-nopass.pem");
+        let s = material(
+            TlsContextKind::Quorum,
+            &[("keyStore.location", &ks), ("clientAuth", "none")],
+        )
+        .server_config()
+        .unwrap();
+        let c = client(None, &[("hostnameVerification", "false")]);
+        let o = handshake(s, c.client_config(&[]).unwrap(), "127.0.0.1").await;
+        let err = o.client.unwrap_err().to_string();
+        assert!(err.contains("UnknownIssuer"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn hostname_verification() {
+        let s = server("none", &[]);
+        // The server certificate names localhost and 127.0.0.1 only.
+        let strict = client(None, &[]);
+        let o = handshake(
+            s.clone(),
+            strict.client_config(&[]).unwrap(),
+            "other.example",
+        )
+        .await;
+        let err = o.client.unwrap_err().to_string();
+        assert!(err.contains("not valid for name"), "{err}");
+        let o = handshake(s.clone(), strict.client_config(&[]).unwrap(), "127.0.0.1").await;
+        assert!(o.client.is_ok());
+        // Connected by one name, accepted under another the caller vouches for.
+        let also = [ServerName::try_from("localhost").unwrap()];
+        let o = handshake(s.clone(), strict.client_config(&also).unwrap(), "10.1.2.3").await;
+        assert!(o.client.is_ok());
+        let relaxed = client(None, &[("hostnameVerification", "false")]);
+        let o = handshake(s, relaxed.client_config(&[]).unwrap(), "other.example").await;
+        assert!(o.client.is_ok());
+    }
+
+    #[tokio::test]
+    async fn protocol_versions_are_enforced() {
+        let s13 = server("none", &[("enabledProtocols", "TLSv1.3")]);
+        let c13 = client(None, &[("protocol", "TLSv1.3")]);
+        let o = handshake(s13.clone(), c13.client_config(&[]).unwrap(), "localhost").await;
+        assert_eq!(o.client.unwrap(), rustls::ProtocolVersion::TLSv1_3);
+        let c12 = client(None, &[]);
+        let o = handshake(s13, c12.client_config(&[]).unwrap(), "localhost").await;
+        assert!(o.client.is_err() && o.server.is_err());
+    }
+
+    #[tokio::test]
+    async fn ec_server_key() {
+        let ks = fx("client.pem");
+        let s = material(
+            TlsContextKind::Quorum,
+            &[
+                ("keyStore.location", &ks),
+                ("keyStore.password", "clientpass"),
+                ("clientAuth", "none"),
+            ],
+        )
+        .server_config()
+        .unwrap();
+        let c = client(None, &[]);
+        let o = handshake(s, c.client_config(&[]).unwrap(), "127.0.0.1").await;
+        assert!(o.client.is_ok());
+    }
+
+    #[test]
+    fn quorum_peer_host_verification() {
+        let m = client(None, &[]);
+        let leaf = |f: &str| {
+            let ks = crate::tls::store::tests::spec(f, "");
+            load_key_store(&ks).unwrap().chain.remove(0)
+        };
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let elsewhere: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(m
+            .verify_peer_host(&leaf("client-nopass.pem"), local, &[])
+            .is_ok());
+        let err = m
+            .verify_peer_host(&leaf("client-nopass.pem"), elsewhere, &[])
+            .unwrap_err();
+        assert!(matches!(err, TlsError::PeerHost(_)), "{err}");
+        let other = leaf("other-nopass.pem");
+        let named = [ServerName::try_from("other.example").unwrap()];
+        assert!(m.verify_peer_host(&other, elsewhere, &named).is_ok());
+        assert!(m
+            .verify_peer_host(&other, "10.9.9.9".parse().unwrap(), &[])
+            .is_ok());
+        // Off with hostnameVerification=false, and never done for the client context.
+        let relaxed = client(None, &[("hostnameVerification", "false")]);
+        assert!(relaxed.verify_peer_host(&other, local, &[]).is_ok());
+        let ts = fx("truststore.pem");
+        let client_ctx = material(TlsContextKind::Client, &[("trustStore.location", &ts)]);
+        assert!(client_ctx.verify_peer_host(&other, local, &[]).is_ok());
+    }
+
+    #[test]
+    fn missing_stores_are_named() {
+        let ts = fx("truststore.pem");
+        let no_key = material(TlsContextKind::Client, &[("trustStore.location", &ts)]);
+        let err = no_key.server_config().unwrap_err();
+        assert!(err.to_string().contains("ssl.keyStore.location"), "{err}");
+        let ks = fx("server-nopass.pem");
+        let no_trust = material(TlsContextKind::Quorum, &[("keyStore.location", &ks)]);
+        let err = no_trust.server_config().unwrap_err();
+        assert!(
+            err.to_string().contains("ssl.quorum.trustStore.location"),
+            "{err}"
+        );
+        assert!(no_trust.client_config(&[]).is_err());
+        // clientAuth=none needs no trust store.
+        let none = material(
+            TlsContextKind::Quorum,
+            &[("keyStore.location", &ks), ("clientAuth", "none")],
+        );
+        assert!(none.server_config().is_ok());
+    }
+
+    #[test]
+    fn key_that_does_not_match_its_certificate_is_refused() {
+        // Glue rogue's key to the server's chain.
+        let dir = std::env::temp_dir().join(format!("fk-tls-mismatch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rogue = std::fs::read_to_string(fixture_path("rogue-nopass.pem")).unwrap();
+        let server = std::fs::read_to_string(fixture_path("server-nopass.pem")).unwrap();
+        let key_end = rogue.find("-----END PRIVATE KEY-----").unwrap() + 25;
+        let cert_start = server.find("-----BEGIN CERTIFICATE-----").unwrap();
+        let path = dir.join("mixed.pem");
+        std::fs::write(
+            &path,
+            format!("{}\n{}", &rogue[..key_end], &server[cert_start..]),
+        )
+        .unwrap();
+        let entries = vec![(
+            "ssl.keyStore.location".to_owned(),
+            path.to_string_lossy().into_owned(),
+        )];
+        let settings = TlsSettings::from_entries(TlsContextKind::Client, &entries).unwrap();
+        let err = TlsMaterial::load(settings).unwrap_err();
+        assert!(err.to_string().contains("does not belong"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
