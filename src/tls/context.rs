@@ -335,16 +335,39 @@ impl TlsMaterial {
     /// A listening socket's config: our certificate, and client certificates asked for and
     /// checked against the trust store per `clientAuth`.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        let builder = ServerConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&self.settings.protocol_versions)
+        self.listener_config(
+            self.provider.clone(),
+            &self.settings.protocol_versions,
+            self.settings.client_auth,
+        )
+    }
+
+    /// The AdminServer's HTTPS config. 3.8's `JettyAdminServer` takes only the key and trust
+    /// stores from `ssl.quorum.*` (load this from [`TlsContextKind::Quorum`] settings) and
+    /// leaves the rest to Jetty's `SslContextFactory.Server` defaults: no client
+    /// certificate asked for, the JDK's protocols and suites (here: all of rustls').
+    pub fn admin_server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        self.listener_config(
+            Arc::new(rustls::crypto::ring::default_provider()),
+            rustls::ALL_VERSIONS,
+            ClientAuth::None,
+        )
+    }
+
+    fn listener_config(
+        &self,
+        provider: Arc<CryptoProvider>,
+        versions: &[&'static SupportedProtocolVersion],
+        client_auth: ClientAuth,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
             .map_err(|e| self.build_err(e))?;
-        let builder = match self.settings.client_auth {
+        let builder = match client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             auth => {
-                let mut verifier = WebPkiClientVerifier::builder_with_provider(
-                    self.roots()?,
-                    self.provider.clone(),
-                );
+                let mut verifier =
+                    WebPkiClientVerifier::builder_with_provider(self.roots()?, provider);
                 if auth == ClientAuth::Want {
                     verifier = verifier.allow_unauthenticated();
                 }
@@ -725,6 +748,28 @@ mod tests {
         let c = client(None, &[]);
         let o = handshake(s, c.client_config(&[]).unwrap(), "127.0.0.1").await;
         assert!(o.client.is_ok());
+    }
+
+    #[tokio::test]
+    async fn admin_server_asks_for_no_certificate_and_speaks_both_versions() {
+        let ks = fx("server.p12");
+        // ssl.quorum.clientAuth and protocol do not apply to the AdminServer.
+        let m = material(
+            TlsContextKind::Quorum,
+            &[
+                ("keyStore.location", &ks),
+                ("keyStore.password", "serverpass"),
+                ("clientAuth", "need"),
+            ],
+        );
+        let admin = m.admin_server_config().unwrap();
+        let c = client(
+            Some(("client.p12", "clientpass")),
+            &[("protocol", "TLSv1.3")],
+        );
+        let o = handshake(admin, c.client_config(&[]).unwrap(), "localhost").await;
+        assert_eq!(o.server.unwrap(), None);
+        assert_eq!(o.client.unwrap(), rustls::ProtocolVersion::TLSv1_3);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! * Only CN, C, L, ST, O, OU, STREET, DC and UID are printed by name; any other type is
 //!   printed as its dotted OID, and then the value is always `#` + lower-case hex of its DER.
 //! * A value that is not one of the string types Java reads (UTF8, Printable, T61, IA5,
-//!   General, BMP) is printed as `#` + hex too.
+//!   General, BMP) is printed as `#` + hex too; the others are decoded as UTF-8 whatever
+//!   their type, as the JDK does.
 //! * In a string value, each of `,=+<>#;"\` gets a backslash, NUL becomes `\00`, other
 //!   characters are kept as they are (non-ASCII included), and leading or trailing spaces
 //!   (and CRs) get a backslash.
@@ -91,28 +92,15 @@ fn format_ava(ava: &[u8]) -> Result<String, DerError> {
     Ok(out)
 }
 
-/// `DerValue#getAsString` for the string types `AVA#isDerString(value, false)` accepts.
+/// The text of a value `AVA#isDerString(value, false)` accepts (UTF8, Printable, T61, IA5,
+/// General, BMP). Java's RFC 2253 output decodes the content bytes as UTF-8 whatever the
+/// string type, malformed bytes becoming U+FFFD (so a BMPString prints `\00` escapes);
+/// being byte-for-byte compatible matters more than being right here.
 fn decode_string(tag: u8, content: &[u8]) -> Option<String> {
-    let ascii = |bytes: &[u8]| {
-        bytes
-            .iter()
-            .map(|&b| if b < 0x80 { char::from(b) } else { '\u{fffd}' })
-            .collect::<String>()
-    };
     match tag {
-        TAG_UTF8_STRING => Some(String::from_utf8_lossy(content).into_owned()),
-        TAG_PRINTABLE_STRING | TAG_IA5_STRING | TAG_GENERAL_STRING => Some(ascii(content)),
-        // ISO-8859-1: every byte is the code point of the same value.
-        TAG_T61_STRING => Some(content.iter().map(|&b| char::from(b)).collect()),
-        TAG_BMP_STRING => {
-            let units: Vec<u16> = content
-                .chunks(2)
-                .map(|c| match c {
-                    [hi, lo] => u16::from_be_bytes([*hi, *lo]),
-                    _ => 0xfffd,
-                })
-                .collect();
-            Some(String::from_utf16_lossy(&units))
+        TAG_UTF8_STRING | TAG_PRINTABLE_STRING | TAG_T61_STRING | TAG_IA5_STRING
+        | TAG_GENERAL_STRING | TAG_BMP_STRING => {
+            Some(String::from_utf8_lossy(content).into_owned())
         }
         _ => None,
     }
@@ -211,13 +199,91 @@ mod tests {
         assert!(format_name(&name[..12]).is_err());
     }
 
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// DER Names made by hand, and what Java 17's `new X500Principal(der).getName()` printed
+    /// for them: the string types, control characters, blanks, odd OIDs and empty parts.
     #[test]
-    fn bmp_and_t61_values_decode() {
-        assert_eq!(
-            decode_string(TAG_BMP_STRING, &[0, b'h', 0, b'i']).unwrap(),
-            "hi"
-        );
-        assert_eq!(decode_string(TAG_T61_STRING, &[0xe9]).unwrap(), "é");
-        assert_eq!(decode_string(0x1c, &[0, 0, 0, b'a']), None);
+    fn hand_made_names_match_java() {
+        let golden: &[(&str, &str, &str)] = &[
+            (
+                "bmp",
+                "300f310d300b06035504031e04006800e9",
+                "CN=\\00h\\00\u{fffd}",
+            ),
+            (
+                "t61",
+                "300f310d300b06035504031404636166e9",
+                "CN=caf\u{fffd}",
+            ),
+            (
+                "universal",
+                "300f310d300b06035504031c0400000061",
+                "CN=#1c0400000061",
+            ),
+            (
+                "emoji",
+                "3011310f300d06035504030c0678f09f988079",
+                "CN=x\u{1f600}y",
+            ),
+            ("nul", "300e310c300a06035504030c03610062", "CN=a\\00b"),
+            ("spaces", "300e310c300a06035504030c03202020", "CN=\\ \\ \\ "),
+            (
+                "cr",
+                "300e310c300a06035504030c030d780d",
+                "CN=\\\u{d}x\\\u{d}",
+            ),
+            (
+                "ctrl",
+                "3011310f300d06035504030c06610a6201637f",
+                "CN=a\u{a}b\u{1}c\u{7f}",
+            ),
+            (
+                "printable_trailing",
+                "301a310c300a060355040a1303782020310a30080603550403130179",
+                "CN=y,O=x\\ \\ ",
+            ),
+            (
+                "ia5_nonascii",
+                "301431123010060a0992268993f22c640119160264e9",
+                "DC=d\u{fffd}",
+            ),
+            (
+                "utf8_invalid",
+                "300e310c300a06035504030c0361ff62",
+                "CN=a\u{fffd}b",
+            ),
+            ("empty_name", "3000", ""),
+            ("empty_value", "300b3109300706035504030c00", "CN="),
+            (
+                "multi3",
+                "3020311e300806035504030c017a300806038837010c01713008060355040b130175",
+                "CN=z+2.999.1=#0c0171+OU=u",
+            ),
+            ("general", "300e310c300a06035504031b0367656e", "CN=gen"),
+            (
+                "octet_under_ou",
+                "300d310b3009060355040b04020102",
+                "OU=#04020102",
+            ),
+            (
+                "inner_spaces_hash",
+                "30133111300f06035504030c086120206220232063",
+                "CN=a  b \\# c",
+            ),
+            (
+                "leading_hash_space",
+                "300e310c300a06035504030c03232078",
+                "CN=\\# x",
+            ),
+        ];
+        for (what, der, want) in golden {
+            assert_eq!(format_name(&unhex(der)).unwrap(), *want, "{what}");
+        }
     }
 }

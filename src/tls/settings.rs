@@ -25,10 +25,10 @@ pub const DEFAULT_HANDSHAKE_DETECTION_TIMEOUT_MS: u64 = 5000;
 /// Which `X509Util` the settings are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsContextKind {
-    /// `ClientX509Util`: `ssl.*`, the secure client port (and the AdminServer, which 3.8
-    /// also configures from `ssl.*`).
+    /// `ClientX509Util`: `ssl.*`, the secure client port.
     Client,
-    /// `QuorumX509Util`: `ssl.quorum.*`, the quorum (2888) and election (3888) sockets.
+    /// `QuorumX509Util`: `ssl.quorum.*`, the quorum (2888) and election (3888) sockets,
+    /// and the AdminServer's key and trust stores (3.8's `JettyAdminServer` reads those).
     Quorum,
 }
 
