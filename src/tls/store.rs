@@ -13,8 +13,10 @@
 //!   Java's trusted-key-usage attribute, as in the JDK; keytool sets it, openssl does not),
 //!   or every certificate of a PEM file. An empty trust store is an error, as the JDK's
 //!   `PKIXBuilderParameters` makes it.
-//! * PEM key store: one file with the private key and the chain. PKCS#8 (encrypted with
-//!   PBES2 when a password is set) as 3.8 reads it; PKCS#1 and SEC1 keys are accepted too.
+//! * PEM key store: one file with the private key and the chain. PKCS#8 as 3.8 reads it,
+//!   encrypted with PBES2 (AES, PBKDF2 with HMAC-SHA1/SHA-2) when a password is set; PBES1
+//!   and PKCS#12 PBE keys, which Java also reads, are refused naming their algorithm.
+//!   Lenient where 3.8 fails: a plain key with a password set, PKCS#1 and SEC1 keys.
 
 use std::path::{Path, PathBuf};
 
@@ -311,6 +313,49 @@ fn pem_blocks(bytes: &[u8]) -> Result<Vec<PemBlock>, StoreProblem> {
     Ok(blocks)
 }
 
+/// PBES2's OID; Java also reads PBES1 and PKCS#12 PBE keys, which we refuse by name.
+const PBES2_OID: &str = "1.2.840.113549.1.5.13";
+
+/// An `EncryptedPrivateKeyInfo` decrypted to its PKCS#8 `PrivateKeyInfo`.
+fn decrypt_pkcs8(der: &[u8], password: &str) -> Result<pkcs8::SecretDocument, StoreProblem> {
+    let malformed =
+        |e: &dyn std::fmt::Display| StoreProblem::Malformed(format!("encrypted private key: {e}"));
+    let oid = {
+        use super::der::{oid_to_string, Reader, TAG_OID, TAG_SEQUENCE};
+        let outer = Reader::new(der)
+            .expect(TAG_SEQUENCE, "not a SEQUENCE")
+            .map_err(|e| malformed(&e))?;
+        let alg = Reader::new(outer.content)
+            .expect(TAG_SEQUENCE, "no algorithm")
+            .map_err(|e| malformed(&e))?;
+        let oid = Reader::new(alg.content)
+            .expect(TAG_OID, "no algorithm OID")
+            .map_err(|e| malformed(&e))?;
+        oid_to_string(oid.content).map_err(|e| malformed(&e))?
+    };
+    let unsupported = |what: String| {
+        StoreProblem::Unsupported(format!(
+            "private key encryption {what}: only PBES2 (e.g. AES) is supported; re-encrypt \
+             with openssl pkcs8 -topk8 -v2 aes-256-cbc"
+        ))
+    };
+    if oid != PBES2_OID {
+        return Err(unsupported(oid));
+    }
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der).map_err(|e| malformed(&e))?;
+    info.decrypt(password).map_err(|e| match e {
+        // A wrong password shows as bad padding (pkcs5 0.7 reports it as EncryptFailed) or,
+        // rarely, as padding that passes over garbage that is no DER.
+        pkcs8::Error::EncryptedPrivateKey(
+            pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed,
+        )
+        | pkcs8::Error::Asn1(_) => {
+            StoreProblem::WrongPassword("cannot decrypt the private key".to_owned())
+        }
+        other => unsupported(other.to_string()),
+    })
+}
+
 fn pem_key_store(bytes: &[u8], password: &str) -> Result<KeyMaterial, StoreProblem> {
     let blocks = pem_blocks(bytes)?;
     let key_block = blocks
@@ -324,11 +369,7 @@ fn pem_key_store(bytes: &[u8], password: &str) -> Result<KeyMaterial, StoreProbl
                     "the private key is encrypted and no password is set".to_owned(),
                 ));
             }
-            let info = pkcs8::EncryptedPrivateKeyInfo::try_from(key_block.der.as_slice())
-                .map_err(|e| StoreProblem::Malformed(format!("encrypted private key: {e}")))?;
-            let doc = info.decrypt(password).map_err(|e| {
-                StoreProblem::WrongPassword(format!("cannot decrypt the private key: {e}"))
-            })?;
+            let doc = decrypt_pkcs8(&key_block.der, password)?;
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec()))
         }
         "PRIVATE KEY" => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_block.der.clone())),
@@ -432,6 +473,7 @@ pub(crate) mod tests {
             ("client.jks", "clientpass"),
             ("client.p12", "clientpass"),
             ("client.pem", "clientpass"),
+            ("client-sha1prf.pem", "clientpass"),
         ] {
             let m = load_key_store(&spec(file, pass)).unwrap();
             assert_eq!(
@@ -506,6 +548,23 @@ pub(crate) mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn pbes1_keys_are_refused_by_name() {
+        let err = load_key_store(&spec("client-pbes1.pem", "clientpass")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TlsError::Store {
+                    problem: StoreProblem::Unsupported(_),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // pbeWithSHAAnd3-KeyTripleDES-CBC
+        assert!(err.to_string().contains("1.2.840.113549.1.12.1.3"), "{err}");
     }
 
     #[test]
