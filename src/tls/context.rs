@@ -8,15 +8,15 @@
 //!   at all are refused. When `ciphersuites` is unset, the usable part of 3.8's default list
 //!   (the four ECDHE GCM suites) is used, plus rustls' TLSv1.3 suites when TLSv1.3 is enabled
 //!   (3.8's list has none, which makes TLSv1.3 unusable there unless listed).
-//! * Hostname verification checks the name the caller connects to (and any extra names it
-//!   passes); 3.8 checks the peer's IP address, then its reverse-DNS name.
+//! * Hostname verification (3.8's rules, see `hostname`) checks the name the caller connects
+//!   to and any extra names it passes; 3.8 checks the peer's IP address, then its
+//!   reverse-DNS name, which we do not look up.
 //! * No trust store means no trust: 3.8 would fall back to the JDK's `cacerts`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{
@@ -25,6 +25,7 @@ use rustls::{
 };
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+use super::hostname;
 use super::settings::{ClientAuth, TlsContextKind, TlsSettings};
 use super::store::{load_key_store, load_trust_store, KeyMaterial};
 use super::TlsError;
@@ -385,20 +386,15 @@ impl TlsMaterial {
     }
 
     /// A connecting socket's config (quorum and election connections): the server's chain
-    /// is checked against the trust store and, with `hostnameVerification`, its name against
-    /// the name connected to or one of `also_accept` (3.8 tries the IP address, then the
-    /// reverse-DNS name: connect by IP and pass the configured host name here). Our
-    /// certificate is offered when a key store is set.
-    pub fn client_config(
-        &self,
-        also_accept: &[ServerName<'static>],
-    ) -> Result<Arc<ClientConfig>, TlsError> {
-        let inner =
-            WebPkiServerVerifier::builder_with_provider(self.roots()?, self.provider.clone())
-                .build()
-                .map_err(|e| self.build_err(e))?;
+    /// is checked against the trust store and, with `hostnameVerification`, its names (as
+    /// `ZKHostnameVerifier` reads them) against the name connected to or one of
+    /// `also_accept`. 3.8 tries the peer's IP address, then its reverse-DNS name: connect by
+    /// IP and pass the host name from zoo.cfg here. Our certificate is offered when a key
+    /// store is set.
+    pub fn client_config(&self, also_accept: &[String]) -> Result<Arc<ClientConfig>, TlsError> {
         let verifier = Arc::new(PeerVerifier {
-            inner,
+            roots: self.roots()?,
+            provider: self.provider.clone(),
             hostname_verification: self.settings.hostname_verification,
             also_accept: also_accept.to_vec(),
         });
@@ -417,46 +413,54 @@ impl TlsMaterial {
     }
 
     /// For a quorum listener: 3.8's client hostname verification (`ZKTrustManager` with
-    /// `clientHostnameVerificationEnabled`), which rustls' verifier cannot do as it does not
-    /// know the peer's address. Call after the handshake with the peer's leaf certificate;
-    /// passes when the certificate is valid for `addr` or one of `names`. A no-op for the
-    /// client context or with `hostnameVerification=false`.
+    /// `clientHostnameVerificationEnabled`), which a rustls verifier cannot do as it does
+    /// not know the peer's address. Call after the handshake with the peer's leaf
+    /// certificate; passes when the certificate names `addr` or one of `names` (3.8: the
+    /// reverse-DNS name). A no-op for the client context or with `hostnameVerification=false`.
     pub fn verify_peer_host(
         &self,
         leaf: &CertificateDer<'_>,
         addr: IpAddr,
-        names: &[ServerName<'static>],
+        names: &[String],
     ) -> Result<(), TlsError> {
         if self.settings.kind != TlsContextKind::Quorum || !self.settings.hostname_verification {
             return Ok(());
         }
-        let parsed = ParsedCertificate::try_from(leaf)
-            .map_err(|e| TlsError::PeerHost(format!("{addr}: {e}")))?;
-        let ip = ServerName::IpAddress(addr.into());
-        if std::iter::once(&ip)
+        let addr_text = addr.to_string();
+        if std::iter::once(&addr_text)
             .chain(names)
-            .any(|n| rustls::client::verify_server_name(&parsed, n).is_ok())
+            .any(|host| hostname::verify_host(leaf, host))
         {
             return Ok(());
         }
         Err(TlsError::PeerHost(format!(
-            "the certificate of {addr} is not valid for that address{}",
+            "the certificate of {addr} names neither that address{}",
             if names.is_empty() {
-                ""
+                String::new()
             } else {
-                " nor the names given"
+                format!(" nor {}", names.join(", "))
             }
         )))
     }
 }
 
-/// webpki's server verification, with the name check relaxed per `hostnameVerification`
-/// and widened to `also_accept`.
+/// The text `ZKHostnameVerifier` would be given for a name.
+fn host_text(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::DnsName(d) => d.as_ref().to_owned(),
+        ServerName::IpAddress(ip) => IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// webpki's chain check against the trust store, then 3.8's name check (per
+/// `hostnameVerification`) on the name connected to and the extra names.
 #[derive(Debug)]
 struct PeerVerifier {
-    inner: Arc<WebPkiServerVerifier>,
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
     hostname_verification: bool,
-    also_accept: Vec<ServerName<'static>>,
+    also_accept: Vec<String>,
 }
 
 impl ServerCertVerifier for PeerVerifier {
@@ -465,39 +469,30 @@ impl ServerCertVerifier for PeerVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
+        _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
+        let parsed = ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &self.roots,
             intermediates,
-            server_name,
-            ocsp_response,
             now,
-        ) {
-            // webpki checks the chain before the name, so a name error means the chain is
-            // trusted.
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        if !self.hostname_verification {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let connected = host_text(server_name);
+        if std::iter::once(&connected)
+            .chain(&self.also_accept)
+            .any(|host| hostname::verify_host(end_entity, host))
+        {
+            Ok(ServerCertVerified::assertion())
+        } else {
             Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.hostname_verification => Ok(ServerCertVerified::assertion()),
-            Err(
-                e @ rustls::Error::InvalidCertificate(
-                    CertificateError::NotValidForName
-                    | CertificateError::NotValidForNameContext { .. },
-                ),
-            ) => {
-                let parsed = ParsedCertificate::try_from(end_entity)?;
-                if self
-                    .also_accept
-                    .iter()
-                    .any(|n| rustls::client::verify_server_name(&parsed, n).is_ok())
-                {
-                    Ok(ServerCertVerified::assertion())
-                } else {
-                    Err(e)
-                }
-            }
-            other => other,
+                CertificateError::NotValidForName,
+            ))
         }
     }
 
@@ -507,7 +502,12 @@ impl ServerCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -516,11 +516,18 @@ impl ServerCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -709,15 +716,55 @@ mod tests {
         )
         .await;
         let err = o.client.unwrap_err().to_string();
-        assert!(err.contains("not valid for name"), "{err}");
+        assert!(err.contains("NotValidForName"), "{err}");
         let o = handshake(s.clone(), strict.client_config(&[]).unwrap(), "127.0.0.1").await;
         assert!(o.client.is_ok());
         // Connected by one name, accepted under another the caller vouches for.
-        let also = [ServerName::try_from("localhost").unwrap()];
+        let also = ["localhost".to_owned()];
         let o = handshake(s.clone(), strict.client_config(&also).unwrap(), "10.1.2.3").await;
         assert!(o.client.is_ok());
         let relaxed = client(None, &[("hostnameVerification", "false")]);
         let o = handshake(s, relaxed.client_config(&[]).unwrap(), "other.example").await;
+        assert!(o.client.is_ok());
+    }
+
+    /// The ZooKeeper Admin Guide's quorum TLS recipe: keytool self-signed certificates with
+    /// the host name as CN and no SAN, each trusted directly, clientAuth=need.
+    #[tokio::test]
+    async fn self_signed_admin_guide_setup() {
+        let ks = fx("selfsigned.jks");
+        let ts = fx("selfsigned-trust.jks");
+        let m = material(
+            TlsContextKind::Quorum,
+            &[
+                ("keyStore.location", &ks),
+                ("keyStore.password", "selfpass"),
+                ("trustStore.location", &ts),
+                ("trustStore.password", "selfpass"),
+            ],
+        );
+        let o = handshake(
+            m.server_config().unwrap(),
+            m.client_config(&[]).unwrap(),
+            "localhost",
+        )
+        .await;
+        assert_eq!(o.server.unwrap().as_deref(), Some("CN=localhost"));
+        assert!(o.client.is_ok());
+        // By IP the CN does not match; the configured host name does.
+        let o = handshake(
+            m.server_config().unwrap(),
+            m.client_config(&[]).unwrap(),
+            "127.0.0.1",
+        )
+        .await;
+        assert!(o.client.is_err());
+        let o = handshake(
+            m.server_config().unwrap(),
+            m.client_config(&["localhost".to_owned()]).unwrap(),
+            "127.0.0.1",
+        )
+        .await;
         assert!(o.client.is_ok());
     }
 
@@ -789,10 +836,21 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, TlsError::PeerHost(_)), "{err}");
         let other = leaf("other-nopass.pem");
-        let named = [ServerName::try_from("other.example").unwrap()];
+        let named = ["other.example".to_owned()];
         assert!(m.verify_peer_host(&other, elsewhere, &named).is_ok());
         assert!(m
             .verify_peer_host(&other, "10.9.9.9".parse().unwrap(), &[])
+            .is_ok());
+        let selfsigned = load_key_store(&crate::tls::store::tests::spec(
+            "selfsigned.jks",
+            "selfpass",
+        ))
+        .unwrap()
+        .chain
+        .remove(0);
+        assert!(m.verify_peer_host(&selfsigned, local, &[]).is_err());
+        assert!(m
+            .verify_peer_host(&selfsigned, local, &["localhost".to_owned()])
             .is_ok());
         // Off with hostnameVerification=false, and never done for the client context.
         let relaxed = client(None, &[("hostnameVerification", "false")]);

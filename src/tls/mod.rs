@@ -4,7 +4,7 @@
 //!
 //! Replaces, for 3.8: `X509Util` / `ClientX509Util` / `QuorumX509Util` and `ZKConfig`'s ssl
 //! keys ([`TlsSettings`]), `KeyStoreFileType`, `FileKeyStoreLoader*`, `PemReader`,
-//! `SecretUtils` ([`store`]), the JDK's JKS reader ([`jks`]), `SSLContextAndOptions` and
+//! `SecretUtils` ([`store`]), the JDK's JKS reader (`jks`), `SSLContextAndOptions` and
 //! `ZKTrustManager` ([`TlsMaterial`]) and `X509AuthenticationProvider#getClientId`
 //! ([`x509_subject_name`], [`peer_x509_id`]).
 //!
@@ -23,6 +23,7 @@
 mod context;
 pub(crate) mod der;
 mod dn;
+mod hostname;
 pub(crate) mod jks;
 pub mod settings;
 pub mod store;

@@ -64,7 +64,8 @@ pub struct TlsSettings {
     pub trust_store: Option<StoreSpec>,
     /// From `enabledProtocols`, or `[protocol]` when unset, as `SSLContextAndOptions` does.
     pub protocol_versions: Vec<&'static SupportedProtocolVersion>,
-    /// From `ciphersuites`, or 3.8's default list (see [`default_cipher_suites`]).
+    /// From `ciphersuites`, or the usable part of 3.8's default list (four ECDHE GCM
+    /// suites), plus the TLSv1.3 suites when TLSv1.3 is enabled.
     pub cipher_suites: Vec<SupportedCipherSuite>,
     pub client_auth: ClientAuth,
     /// `hostnameVerification`, default true. For [`TlsContextKind::Quorum`] this checks both
