@@ -27,8 +27,8 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::hostname;
 use super::settings::{ClientAuth, TlsContextKind, TlsSettings};
-use super::store::{load_key_store, load_trust_store, KeyMaterial};
-use super::TlsError;
+use super::store::{load_key_store, load_trust_store, KeyMaterial, StoreSpec};
+use super::{StoreProblem, TlsError};
 
 /// IANA (= Java) names of the suites the ring provider implements.
 const RUSTLS_SUITES: &[(CipherSuite, &str)] = &[
@@ -250,10 +250,7 @@ pub struct TlsMaterial {
     pub settings: TlsSettings,
     provider: Arc<CryptoProvider>,
     /// Our chain and key, when a key store is configured.
-    identity: Option<(
-        Vec<CertificateDer<'static>>,
-        Arc<rustls::sign::CertifiedKey>,
-    )>,
+    identity: Option<Arc<rustls::sign::CertifiedKey>>,
     roots: Option<Arc<RootCertStore>>,
 }
 
@@ -264,34 +261,10 @@ impl TlsMaterial {
             cipher_suites: settings.cipher_suites.clone(),
             ..rustls::crypto::ring::default_provider()
         });
-        let identity =
-            match &settings.key_store {
-                Some(spec) => {
-                    let KeyMaterial { chain, key, alias } = load_key_store(spec)?;
-                    let signing = provider.key_provider.load_private_key(key).map_err(|e| {
-                        TlsError::Store {
-                            key: spec.location_key.clone(),
-                            path: spec.location.clone(),
-                            problem: super::StoreProblem::Unsupported(format!(
-                                "private key of entry '{alias}': {e}"
-                            )),
-                        }
-                    })?;
-                    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
-                    if let Err(e) = certified.keys_match() {
-                        return Err(TlsError::Store {
-                            key: spec.location_key.clone(),
-                            path: spec.location.clone(),
-                            problem: super::StoreProblem::Malformed(format!(
-                                "entry '{alias}': the private key does not belong to the \
-                             certificate ({e})"
-                            )),
-                        });
-                    }
-                    Some((chain, Arc::new(certified)))
-                }
-                None => None,
-            };
+        let identity = match &settings.key_store {
+            Some(spec) => Some(load_identity(&provider, spec)?),
+            None => None,
+        };
         let roots = match &settings.trust_store {
             Some(spec) => {
                 let mut roots = RootCertStore::empty();
@@ -299,9 +272,7 @@ impl TlsMaterial {
                     roots.add(cert).map_err(|e| TlsError::Store {
                         key: spec.location_key.clone(),
                         path: spec.location.clone(),
-                        problem: super::StoreProblem::Malformed(format!(
-                            "not a usable trust anchor: {e}"
-                        )),
+                        problem: StoreProblem::Malformed(format!("not a usable trust anchor: {e}")),
                     })?;
                 }
                 Some(Arc::new(roots))
@@ -375,7 +346,7 @@ impl TlsMaterial {
                 builder.with_client_cert_verifier(verifier.build().map_err(|e| self.build_err(e))?)
             }
         };
-        let (_, key) = self.identity.as_ref().ok_or_else(|| {
+        let key = self.identity.as_ref().ok_or_else(|| {
             TlsError::Build(format!(
                 "{} is not set: a TLS listener needs a certificate",
                 self.key_name("keyStore.location")
@@ -404,7 +375,7 @@ impl TlsMaterial {
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         let config = match &self.identity {
-            Some((_, key)) => builder.with_client_cert_resolver(Arc::new(
+            Some(key) => builder.with_client_cert_resolver(Arc::new(
                 rustls::sign::SingleCertAndKey::from(key.clone()),
             )),
             None => builder.with_no_client_auth(),
@@ -442,6 +413,31 @@ impl TlsMaterial {
             }
         )))
     }
+}
+
+/// Our key store as a rustls signing identity, checked to belong together.
+fn load_identity(
+    provider: &CryptoProvider,
+    spec: &StoreSpec,
+) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+    let KeyMaterial { chain, key, alias } = load_key_store(spec)?;
+    let err = |problem| TlsError::Store {
+        key: spec.location_key.clone(),
+        path: spec.location.clone(),
+        problem,
+    };
+    let signing = provider.key_provider.load_private_key(key).map_err(|e| {
+        err(StoreProblem::Unsupported(format!(
+            "private key of entry '{alias}': {e}"
+        )))
+    })?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing);
+    certified.keys_match().map_err(|e| {
+        err(StoreProblem::Malformed(format!(
+            "entry '{alias}': the private key does not belong to the certificate ({e})"
+        )))
+    })?;
+    Ok(Arc::new(certified))
 }
 
 /// The text `ZKHostnameVerifier` would be given for a name.

@@ -232,6 +232,14 @@ impl TlsSettings {
             },
         };
 
+        if let Some((key, class)) = l.get("context.supplier.class") {
+            // A Java class supplying the SSLContext cannot be loaded here.
+            tracing::warn!(
+                key,
+                class,
+                "not supported; the stores and settings above are used"
+            );
+        }
         let hostname_verification = l.boolean("hostnameVerification", true);
         let crl = l.boolean("crl", false);
         let ocsp = l.boolean("ocsp", false);
