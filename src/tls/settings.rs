@@ -368,10 +368,8 @@ mod tests {
 
     #[test]
     fn stores_resolve_type_and_password() {
-        let pw_dir = std::env::temp_dir().join(format!("fk-tls-set-{}", std::process::id()));
-        std::fs::create_dir_all(&pw_dir).unwrap();
-        let pw = pw_dir.join("pw");
-        std::fs::write(&pw, "trustpass\n").unwrap();
+        // A trailing newline, which 3.8's SecretUtils drops.
+        let pw = fixture_path("trustpass.pass");
         let e = entries(&[
             ("ssl.quorum.keyStore.location", &fx("server.jks")),
             ("ssl.quorum.keyStore.password", "serverpass"),
@@ -395,7 +393,6 @@ mod tests {
         // The client context does not see quorum keys.
         let c = TlsSettings::from_entries(TlsContextKind::Client, &e).unwrap();
         assert!(c.key_store.is_none());
-        std::fs::remove_dir_all(&pw_dir).unwrap();
     }
 
     #[test]

@@ -460,6 +460,8 @@ pub(crate) mod tests {
             ("server.pem", "serverpass"),
             ("server-nopass.pem", ""),
             ("server-p12.jks", "serverpass"),
+            ("server-keytool.p12", "serverpass"),
+            ("server-legacy.p12", "serverpass"),
         ] {
             let m = load_key_store(&spec(file, pass)).unwrap();
             assert_eq!(
@@ -516,7 +518,14 @@ pub(crate) mod tests {
 
     #[test]
     fn wrong_passwords_are_reported_as_such() {
-        for file in ["server.jks", "server.p12", "server.pem", "server-p12.jks"] {
+        for file in [
+            "server.jks",
+            "server.p12",
+            "server.pem",
+            "server-p12.jks",
+            "server-keytool.p12",
+            "server-legacy.p12",
+        ] {
             let err = load_key_store(&spec(file, "wrong")).unwrap_err();
             assert!(
                 matches!(
