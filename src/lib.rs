@@ -26,6 +26,7 @@
 //! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection, ZAB: wire layer, sync planner, leader and learner engines (sans-IO) and their sockets (2888) |
 //! | `admin` | four-letter words, AdminServer (`/commands`), Prometheus `/metrics` |
 //! | `server` | assembly: storage at start-up, core, listeners, autopurge, shutdown; `ensemble`: the QuorumPeer loop (elect, lead / follow, elect again) |
+//! | `tls` | TLS material (not yet wired to a port): `ssl.*` / `ssl.quorum.*` settings, JKS / PKCS12 / PEM stores, rustls configs, the `x509` id of a peer |
 //! | `javaorder` | iteration orders of Java's hash collections, which the reference's outputs follow |
 
 pub mod admin;
@@ -39,5 +40,6 @@ pub mod quorum;
 pub mod request;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod tree;
 pub mod watch;
