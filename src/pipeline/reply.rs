@@ -9,9 +9,24 @@ use crate::jute::proto::{
     SetSaslResponse, SyncResponse, WatcherEvent, WhoAmIResponse,
 };
 
-/// The record after a ReplyHeader, one variant per response record of zookeeper.jute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Response {
+/// Defines [`Response`] and a `From` for each record, from one list.
+macro_rules! responses {
+    ($($(#[$doc:meta])* $variant:ident($record:ty)),* $(,)?) => {
+        /// The record after a ReplyHeader, one variant per response record of zookeeper.jute.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Response {
+            $($(#[$doc])* $variant($record),)*
+        }
+
+        $(impl From<$record> for Response {
+            fn from(r: $record) -> Response {
+                Response::$variant(r)
+            }
+        })*
+    };
+}
+
+responses! {
     Exists(ExistsResponse),
     GetData(GetDataResponse),
     GetChildren(GetChildrenResponse),
@@ -28,35 +43,6 @@ pub enum Response {
     SetAcl(SetAclResponse),
     SetSasl(SetSaslResponse),
     /// addWatch answers with an `ErrorResponse{0}` body.
-    Error(ErrorResponse),
-}
-
-macro_rules! response_from {
-    ($($variant:ident($record:ty)),* $(,)?) => {
-        $(impl From<$record> for Response {
-            fn from(r: $record) -> Response {
-                Response::$variant(r)
-            }
-        })*
-    };
-}
-
-response_from! {
-    Exists(ExistsResponse),
-    GetData(GetDataResponse),
-    GetChildren(GetChildrenResponse),
-    GetChildren2(GetChildren2Response),
-    GetAcl(GetAclResponse),
-    GetAllChildrenNumber(GetAllChildrenNumberResponse),
-    GetEphemerals(GetEphemeralsResponse),
-    WhoAmI(WhoAmIResponse),
-    Sync(SyncResponse),
-    Multi(MultiResponse),
-    Create(CreateResponse),
-    Create2(Create2Response),
-    SetData(SetDataResponse),
-    SetAcl(SetAclResponse),
-    SetSasl(SetSaslResponse),
     Error(ErrorResponse),
 }
 

@@ -250,17 +250,10 @@ impl LiveSnapshot {
             if units == 0 || Instant::now() >= deadline {
                 return SliceOutcome::More;
             }
-            let budget = StepBudget {
-                max_units: units,
-                max_bytes: CHUNK_BYTES,
-                deadline: Some(deadline),
-            };
-            match job.step(tree, &mut self.buf, budget) {
-                Ok(used) => units = units.saturating_sub(used.max(1)),
-                Err(e) => {
-                    tracing::error!(error = %e, "snapshot: cannot encode a node");
-                    return SliceOutcome::Failed;
-                }
+            if !step_within(&mut units, deadline, "snapshot", |b| {
+                job.step(tree, &mut self.buf, b)
+            }) {
+                return SliceOutcome::Failed;
             }
             let done = job.is_done();
             if done || self.buf.len() >= CHUNK_BYTES {
@@ -452,6 +445,32 @@ impl CoreState {
     }
 }
 
+/// One `step` of a job within `units` and `deadline`, at most a chunk's bytes; `units` is
+/// charged what it used. False if a node could not be encoded (logged, naming `what`: a
+/// local snapshot or a learner's SNAP).
+pub(crate) fn step_within(
+    units: &mut usize,
+    deadline: Instant,
+    what: &str,
+    step: impl FnOnce(StepBudget) -> std::io::Result<usize>,
+) -> bool {
+    let budget = StepBudget {
+        max_units: *units,
+        max_bytes: CHUNK_BYTES,
+        deadline: Some(deadline),
+    };
+    match step(budget) {
+        Ok(used) => {
+            *units = units.saturating_sub(used.max(1));
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{what}: cannot encode a node");
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests;
+pub(crate) mod tests;

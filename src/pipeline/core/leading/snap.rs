@@ -21,9 +21,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::sync::{Semaphore, TryAcquireError};
 
-use crate::persist::snapshot::StepBudget;
 use crate::pipeline::core::snapshots::{
-    SliceOutcome, CHUNK_BYTES, MAX_SLICE_GAP, SLICE_TIME, SLICE_UNITS,
+    step_within, SliceOutcome, CHUNK_BYTES, MAX_SLICE_GAP, SLICE_TIME, SLICE_UNITS,
 };
 use crate::quorum::zab::leader::net::Outgoing;
 use crate::quorum::zab::packet::ZabMessage;
@@ -154,17 +153,10 @@ impl SnapSend {
             if units == 0 || Instant::now() >= deadline {
                 return SliceOutcome::More;
             }
-            let budget = StepBudget {
-                max_units: units,
-                max_bytes: CHUNK_BYTES,
-                deadline: Some(deadline),
-            };
-            match job.step(tree, &mut self.buf, budget) {
-                Ok(used) => units = units.saturating_sub(used.max(1)),
-                Err(e) => {
-                    tracing::error!(error = %e, "SNAP: cannot encode a node");
-                    return SliceOutcome::Failed;
-                }
+            if !step_within(&mut units, deadline, "SNAP", |b| {
+                job.step(tree, &mut self.buf, b)
+            }) {
+                return SliceOutcome::Failed;
             }
             if job.is_done() {
                 if let Some(job) = self.job.take() {
@@ -189,50 +181,18 @@ impl SnapSend {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use bytes::Bytes;
 
     use super::*;
-    use crate::jute::codes::OpCode;
-    use crate::jute::data::Acl;
     use crate::jute::quorum::QuorumPacket;
-    use crate::jute::txn::{CreateTxn, TxnBody, TxnEntry, TxnHeader};
     use crate::jute::Jute;
     use crate::quorum::zab::packet::QuorumPacketType as T;
     use crate::quorum::zab::stream::{decode_packet, read_snap_payload, write_snap_payload};
     use crate::tree::TreeOptions;
 
     /// `n` nodes of 1 KiB under /d: well over [`CHUNKS_IN_FLIGHT`] chunks for n ≥ 2000.
+    /// `/d0` with `n` children of 1 KiB.
     fn big_tree(n: usize) -> DataTree {
-        let mut tree = DataTree::new(true);
-        let data = Bytes::from(vec![b'x'; 1024]);
-        for i in 0..=n {
-            let path = if i == 0 {
-                "/d".to_string()
-            } else {
-                format!("/d/n{i:05}")
-            };
-            let parent = if i == 0 { "/" } else { "/d" };
-            let cv = tree.node(parent).map_or(0, |p| p.stat.cversion);
-            let zxid = i as i64 + 1;
-            tree.apply(&TxnEntry {
-                header: TxnHeader {
-                    client_id: 0,
-                    cxid: 0,
-                    zxid,
-                    time: zxid,
-                    op: OpCode::CREATE,
-                },
-                body: TxnBody::Create(CreateTxn {
-                    path,
-                    data: Some(data.clone()),
-                    acl: Acl::open_unsafe(),
-                    ephemeral: false,
-                    parent_cversion: cv + 1,
-                }),
-                digest: None,
-            });
-        }
-        tree
+        crate::pipeline::core::snapshots::tests::tree_of(1, n, 1024)
     }
 
     fn ping() -> Outgoing {

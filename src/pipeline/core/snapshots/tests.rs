@@ -14,7 +14,7 @@ use crate::jute::txn::{CreateTxn, TxnBody, TxnEntry, TxnHeader};
 use crate::persist::snapshot::write_snapshot;
 
 /// `dirs` directories of `per_dir` nodes with `len` bytes of data each.
-fn tree_of(dirs: usize, per_dir: usize, len: usize) -> DataTree {
+pub(crate) fn tree_of(dirs: usize, per_dir: usize, len: usize) -> DataTree {
     let mut tree = DataTree::new(true);
     let mut zxid = 0;
     let data = Bytes::from(vec![b'x'; len]);
