@@ -166,7 +166,8 @@ pub struct CoreState {
     pub ensemble: Option<EnsembleInfo>,
 }
 
-fn wall_clock_ms() -> i64 {
+/// Milliseconds since the epoch on the system clock (txn times, `/zookeeper/config`'s mtime).
+pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

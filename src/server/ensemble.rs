@@ -24,7 +24,7 @@ use super::{core_config, tree_options, ServerError};
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
 use crate::pipeline::core::{
-    CoreExit, EnsembleInfo, FatalError, FollowSetup, LeaderSetup, QuorumInbox,
+    wall_clock_ms, CoreExit, EnsembleInfo, FatalError, FollowSetup, LeaderSetup, QuorumInbox,
 };
 use crate::pipeline::log_stage::{LogEvent, LogStage};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
@@ -255,13 +255,10 @@ impl Peer {
         if leader_id >= 0 {
             // `initConfigInZKDatabase`: at start-up and after every sync (a SNAP brings the
             // leader's copy, replaced by our own, ZOOKEEPER-2819)
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
             tree.init_config_node(
                 self.verifier.to_string().as_bytes(),
                 self.verifier.version(),
-                now,
+                wall_clock_ms(),
             );
         }
         let mut config = core_config(&self.cfg);
@@ -330,10 +327,10 @@ impl Peer {
                 ));
             }
         };
-        let snap_dir = db.snap_dir().to_path_buf();
-        let log_dir = db.log_dir().to_path_buf();
-        let epochs = db.epochs();
         let parts = db.into_parts();
+        let epochs = parts.epochs;
+        let snap_dir = parts.storage.snap_dir.clone();
+        let log_dir = parts.storage.log_dir.clone();
         let committed_log = tokio::task::block_in_place(|| {
             recent_committed(&snap_dir, &log_dir, DEFAULT_COMMIT_LOG_COUNT)
         })

@@ -262,10 +262,7 @@ impl CoreState {
     fn replace_database(&mut self, mut tree: DataTree, sessions: &[(i64, i32)]) {
         if let Some(f) = self.following() {
             let (data, version) = f.config_node.clone();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            tree.init_config_node(&data, version, now);
+            tree.init_config_node(&data, version, super::wall_clock_ms());
         }
         self.tree = tree;
         let now = self.now_ms();

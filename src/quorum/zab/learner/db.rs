@@ -8,7 +8,7 @@
 //! workers.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::persist::epoch::{self, EpochError, Epochs};
 use crate::persist::restore::{restore, version_dir, RestoreError};
@@ -216,14 +216,6 @@ impl LearnerDb {
     /// The tree's last processed zxid (`QuorumPeer#getLastLoggedZxid`).
     pub fn last_processed_zxid(&self) -> i64 {
         self.tree.last_processed_zxid()
-    }
-
-    pub fn snap_dir(&self) -> &Path {
-        &self.snap_dir
-    }
-
-    pub fn log_dir(&self) -> &Path {
-        &self.log_dir
     }
 
     pub fn storage(&self) -> LearnerStorage {
