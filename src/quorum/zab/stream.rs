@@ -15,7 +15,7 @@
 //! txns after the SNAP zxid, and its ACL map is the one as of that zxid (see
 //! `persist::snapshot::SnapshotJob::acl_map_first` for the ids nodes written later carry).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use bytes::{Buf, BytesMut};
 
@@ -217,16 +217,17 @@ pub fn read_snap_payload<R: Read>(
     Ok(SnapPayload { tree, sessions })
 }
 
-/// Write the payload that follows a SNAP packet: the snapshot stream and the signature.
-pub fn write_snap_payload<W: Write>(
+/// The whole payload that follows a SNAP packet in one buffer: the tests' reference for
+/// what [`SnapPayloadJob`] streams from a still tree.
+#[cfg(test)]
+pub(crate) fn write_snap_payload(
     tree: &DataTree,
     sessions: &[(i64, i32)],
-    out: &mut W,
+    out: &mut Vec<u8>,
 ) -> io::Result<()> {
     snapshot::serialize_snap_stream(tree, sessions, out)?;
-    let sig = SNAP_SIGNATURE.as_bytes();
-    out.write_all(&(sig.len() as i32).to_be_bytes())?;
-    out.write_all(sig)
+    put_signature(out);
+    Ok(())
 }
 
 /// Write the signature that ends a SNAP payload.
