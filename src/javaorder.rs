@@ -104,6 +104,11 @@ impl JavaStringSet {
         }
     }
 
+    /// `new HashSet<String>(8)`, the child set `DataNode#addChild` creates.
+    pub(crate) fn child_set() -> Self {
+        Self::presized(8)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.members.len()
     }

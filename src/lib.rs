@@ -15,7 +15,7 @@
 //! | module | job |
 //! |---|---|
 //! | `jute` | pure Jute codec: every zookeeper.jute record, opcodes and codes |
-//! | `config` | zoo.cfg (Java properties), defaults, validation |
+//! | `config` | zoo.cfg (Java properties), `-D` system properties from `SERVER_JVMFLAGS`/`JVMFLAGS`, JAAS files, defaults, validation |
 //! | `conn` | client port: listener, framing, handshake, request decoding, per-connection reader/writer |
 //! | `request` | Request enum from RequestHeader + record; path validation |
 //! | `session` | session table, ids and passwords as the reference builds them, expiry buckets |
@@ -26,7 +26,9 @@
 //! | `quorum` | quorum verifiers, election connections (3888), FastLeaderElection, ZAB: wire layer, sync planner, leader and learner engines (sans-IO) and their sockets (2888) |
 //! | `admin` | four-letter words, AdminServer (`/commands`), Prometheus `/metrics` |
 //! | `server` | assembly: storage at start-up, core, listeners, autopurge, shutdown; `ensemble`: the QuorumPeer loop (elect, lead / follow, elect again) |
-//! | `tls` | TLS material (not yet wired to a port): `ssl.*` / `ssl.quorum.*` settings, JKS / PKCS12 / PEM stores, rustls configs, the `x509` id of a peer |
+//! | `tls` | TLS material: `ssl.*` / `ssl.quorum.*` settings, JKS / PKCS12 / PEM stores, rustls configs and their reload, the `x509` id of a peer, the TLS sniff of port unification |
+//! | `sasl` | SASL mechanisms (DIGEST-MD5, GSSAPI) as token state machines, server and client side; the server's login from its JAAS section (`sasl::server`); connection tasks drive the exchanges and hand `sasl:<id>` to the core |
+//! | `tools` | the offline data tools as subcommands (`txnlog`, `snapshot`, `snapshot-compare`, `purge`): TxnLogToolkit, SnapshotFormatter, SnapshotComparer, PurgeTxnLog, same output and exit codes |
 //! | `javaorder` | iteration orders of Java's hash collections, which the reference's outputs follow |
 
 pub mod admin;
@@ -38,8 +40,10 @@ pub mod persist;
 pub mod pipeline;
 pub mod quorum;
 pub mod request;
+pub mod sasl;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod tools;
 pub mod tree;
 pub mod watch;

@@ -1,4 +1,5 @@
 //! `ferrokeeper <zoo.cfg>`: like ZooKeeper's QuorumPeerMain, the one argument is the config.
+//! `ferrokeeper <tool> ...` runs one of ZooKeeper's offline data tools (`ferrokeeper::tools`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,13 +10,31 @@ use ferrokeeper::server::ExitCode as ZkExitCode;
 
 /// A drop-in replacement for Apache ZooKeeper 3.8.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Data tools (same options, output and exit codes as the Java tools):\n  \
+        ferrokeeper txnlog ...            zkTxnLogToolkit.sh (TxnLogToolkit)\n  \
+        ferrokeeper snapshot ...          zkSnapShotToolkit.sh (SnapshotFormatter)\n  \
+        ferrokeeper snapshot-compare ...  zkSnapshotComparer.sh (SnapshotComparer)\n  \
+        ferrokeeper purge ...             zkCleanup.sh (PurgeTxnLog)\n\
+        A config file named like a tool is given as ./NAME."
+)]
 struct Args {
     /// Path of the zoo.cfg to run with (ZooKeeper's own format).
     config: PathBuf,
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(tool) = argv.get(1) {
+        if ferrokeeper::tools::TOOLS.contains(&tool.as_str()) {
+            let code = ferrokeeper::tools::run(tool, &argv[2..]).unwrap_or(1);
+            return ExitCode::from(code);
+        }
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -33,6 +52,8 @@ fn main() -> ExitCode {
             return ExitCode::from(ZkExitCode::InvalidInvocation.value());
         }
     };
+    // MIT krb5 reads its files from the environment: set before the runtime's threads exist
+    ferrokeeper::sasl::server::krb5_environment(&cfg).apply_before_threads();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

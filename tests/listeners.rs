@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{connect_when_up, create, exists, temp_data_dir};
+use common::{connect_when_up, create, exists, free_port, note_handed_out, temp_data_dir};
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,34 +19,11 @@ use tokio::net::TcpStream;
 const PROMETHEUS: &str = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
 const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
-/// Ports handed out by this test binary: a port freed after bind(0) may come back from the
-/// next bind(0), and two tests running side by side must not share one.
-static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-
-/// A loopback port nobody listens on, never handed out before in this run.
-fn fresh_port() -> u16 {
-    let mut held = Vec::new();
-    for _ in 0..100 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        held.push(l);
-        let mut seen = HANDED_OUT.lock().unwrap();
-        if seen.get_or_insert_with(HashSet::new).insert(port) {
-            return port;
-        }
-    }
-    panic!("no fresh port in 100 tries");
-}
-
 /// A loopback port that is taken for as long as the listener lives.
 fn occupied() -> (TcpListener, u16) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    HANDED_OUT
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashSet::new)
-        .insert(port);
+    note_handed_out(port);
     (l, port)
 }
 
@@ -214,7 +189,7 @@ impl Ports {
     fn fresh() -> Ports {
         Ports {
             nodes: (0..3)
-                .map(|_| (fresh_port(), fresh_port(), fresh_port()))
+                .map(|_| (free_port(), free_port(), free_port()))
                 .collect(),
         }
     }
@@ -241,7 +216,7 @@ impl Ports {
 async fn ensemble_members_sharing_one_admin_port_form_and_serve() {
     let root = temp_data_dir();
     let ports = Ports::fresh();
-    let admin = fresh_port();
+    let admin = free_port();
     let extra = format!("admin.serverPort={admin}\n");
     let mut nodes: Vec<Node> = (1..=3).map(|sid| ports.start(&root, sid, &extra)).collect();
     wait_until_formed(&mut nodes).await;
@@ -292,7 +267,7 @@ async fn standalone_whose_admin_port_is_taken_exits_with_4() {
             let (l, p) = occupied();
             (Some(l), p)
         } else {
-            (None, fresh_port())
+            (None, free_port())
         };
         let cfg = format!("admin.serverPort={admin}\n");
         let mut node = Node::start(&temp_data_dir(), None, client, &cfg);
@@ -319,7 +294,7 @@ async fn client_port_taken_exits_with_1_in_both_modes() {
         &temp_data_dir(),
         None,
         standalone_port,
-        &format!("admin.serverPort={}\n", fresh_port()),
+        &format!("admin.serverPort={}\n", free_port()),
     );
     let mut ports = Ports::fresh();
     let (_member_holder, member_port) = occupied();
@@ -353,8 +328,8 @@ async fn metrics_port_taken_exits_with_1_in_both_modes() {
         "metricsProvider.className={PROMETHEUS}\nmetricsProvider.httpHost=127.0.0.1\n\
          metricsProvider.httpPort={metrics}\n"
     );
-    let standalone_cfg = format!("admin.serverPort={}\n{provider}", fresh_port());
-    let mut standalone = Node::start(&temp_data_dir(), None, fresh_port(), &standalone_cfg);
+    let standalone_cfg = format!("admin.serverPort={}\n{provider}", free_port());
+    let mut standalone = Node::start(&temp_data_dir(), None, free_port(), &standalone_cfg);
     let ports = Ports::fresh();
     let member_cfg = format!("admin.enableServer=false\n{provider}");
     let mut member = ports.start(&temp_data_dir(), 1, &member_cfg);
@@ -465,25 +440,32 @@ async fn quorum_port_taken_makes_the_leader_elect_again() {
     assert!(nodes[2].running());
 }
 
-/// TLS is not built: `secureClientPort` is accepted, logged once as not supported, and
-/// never opened, so a taken secure port does not stop the server. (3.8 exits with 1 here:
-/// its default NIO factory refuses any secure port, and Netty's fails to bind a taken one.)
+/// A taken `secureClientPort` ends start-up with 1, as 3.8's Netty factory does when its
+/// bind fails, after the plaintext client port was opened; the log names the port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secure_client_port_is_not_opened() {
+async fn secure_client_port_taken_exits_with_1() {
     let (_holder, secure) = occupied();
-    let client = fresh_port();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tls/fixtures");
     let cfg = format!(
-        "admin.serverPort={}\nsecureClientPort={secure}\n",
-        fresh_port()
+        "admin.serverPort={}\nsecureClientPort={secure}\nsecureClientPortAddress=127.0.0.1\n\
+         ssl.keyStore.location={}\nssl.keyStore.password=serverpass\n\
+         ssl.trustStore.location={}\nssl.trustStore.password=trustpass\n",
+        free_port(),
+        fixtures.join("server.jks").display(),
+        fixtures.join("truststore.jks").display(),
     );
-    let mut node = Node::start(&temp_data_dir(), None, client, &cfg);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while srvr_mode(node.client).await.as_deref() != Some("standalone") {
-        assert!(node.running(), "{}", node.log_text());
-        assert!(Instant::now() < deadline, "{}", node.log_text());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let warned = "key=\"secureClientPort\"";
-    assert_eq!(node.log_count(warned), 1, "{}", node.log_text());
-    assert!(node.log_text().contains("not supported by ferrokeeper yet"));
+    let mut node = Node::start(&temp_data_dir(), None, free_port(), &cfg);
+    let code = node.exit_code_within(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1), "{}", node.log_text());
+    let log = node.log_text();
+    assert!(
+        log.contains("Unexpected exception, exiting abnormally"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("secure client port 127.0.0.1:{secure}")),
+        "names it: {log}"
+    );
+    assert!(log.contains("Address already in use"), "the reason: {log}");
+    assert!(!log.contains("not supported by ferrokeeper"), "{log}");
 }

@@ -15,8 +15,10 @@ import subprocess
 import time
 
 J = "/usr/share/java"
+# netty-codec: missing from zookeeper.jar's manifest Class-Path (Debian 3.8.0), needed by the
+# quorum TLS listener (UnifiedServerSocket -> SslHandler)
 REF_JARS = ["zookeeper", "zookeeper-jute", "slf4j-api", "slf4j-simple", "snappy-java",
-            "commons-cli", "jackson-core", "metrics-core"]
+            "commons-cli", "jackson-core", "metrics-core", "netty-codec"]
 REF_CP = ":".join(f"{J}/{j}.jar" for j in REF_JARS if os.path.exists(f"{J}/{j}.jar"))
 # like lib/zk-reference, but logging WARN and the learner's sync mode (DIFF/SNAP/TRUNC) at INFO
 REF_CMD = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-Dzookeeper.admin.enableServer=false",

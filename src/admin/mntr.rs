@@ -116,6 +116,7 @@ pub(super) fn mntr(v: &ServerView) -> String {
     for name in COUNTERS {
         let value = match name {
             "digest_mismatches_count" => stats.digest_mismatches,
+            "insecure_admin_count" => stats.insecure_admin,
             _ => 0,
         };
         let _ = writeln!(out, "zk_{name}\t{value}");

@@ -18,7 +18,7 @@
 //! follows the word and stores it before building the view.
 
 pub mod http;
-mod javafmt;
+pub(crate) mod javafmt;
 pub mod json;
 mod mntr;
 mod mntr_names;

@@ -22,6 +22,8 @@ pub struct ServerStats {
     response_max: AtomicI64,
     /// `ServerMetrics.DIGEST_MISMATCHES_COUNT`: a metric, so `srst` leaves it alone.
     digest_mismatches: AtomicU64,
+    /// `ServerMetrics.INSECURE_ADMIN`: plain HTTP connections on a port-unified AdminServer.
+    insecure_admin: AtomicU64,
 }
 
 /// A consistent-enough copy of [`ServerStats`] for one report.
@@ -40,6 +42,7 @@ pub struct StatsSnapshot {
     pub min_client_response_size: i64,
     pub max_client_response_size: i64,
     pub digest_mismatches: u64,
+    pub insecure_admin: u64,
 }
 
 impl Default for ServerStats {
@@ -62,6 +65,7 @@ impl ServerStats {
             response_min: AtomicI64::new(-1),
             response_max: AtomicI64::new(-1),
             digest_mismatches: AtomicU64::new(0),
+            insecure_admin: AtomicU64::new(0),
         }
     }
 
@@ -69,6 +73,11 @@ impl ServerStats {
     /// (`DataTree#reportDigestMismatch`).
     pub fn digest_mismatch(&self) {
         self.digest_mismatches.fetch_add(1, Relaxed);
+    }
+
+    /// A plain HTTP connection on a port-unified AdminServer (`UnifiedConnectionFactory`).
+    pub fn insecure_admin(&self) {
+        self.insecure_admin.fetch_add(1, Relaxed);
     }
 
     /// One request (or four-letter word) read from a client.
@@ -137,6 +146,7 @@ impl ServerStats {
             latency_count: count,
             outstanding_requests: self.outstanding.load(Relaxed),
             digest_mismatches: self.digest_mismatches.load(Relaxed),
+            insecure_admin: self.insecure_admin.load(Relaxed),
             last_client_response_size: self.response_last.load(Relaxed),
             min_client_response_size: self.response_min.load(Relaxed),
             max_client_response_size: self.response_max.load(Relaxed),

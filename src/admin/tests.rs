@@ -92,6 +92,7 @@ fn conn(port: u16, sid: Option<i64>) -> ConnectionView {
         sent: if sid.is_some() { 10 } else { 0 },
         session: sid.map(|s| session(s, "GETC")),
         expire_at_ms: Some(1_795_322_028_000),
+        secure_port: false,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct ConnectionView {
     pub session: Option<ConnectionSessionView>,
     /// Wall-clock ms at which the connection expires (for `dump`).
     pub expire_at_ms: Option<i64>,
+    /// Accepted on `secureClientPort` (3.8's secure connection factory).
+    pub secure_port: bool,
 }
 
 /// One live session for `dump`.
@@ -103,6 +105,9 @@ pub struct ServerView {
     pub approximate_data_size: u64,
     pub stats: Arc<ServerStats>,
     pub connections: Vec<ConnectionView>,
+    /// The four-letter word came in on `secureClientPort`: `cons` and `stat` list the
+    /// connections of the factory that got the word, as 3.8's commands do.
+    pub asked_on_secure_port: bool,
     /// Data watches (getData/exists/persistent) per connection that has had one, as
     /// (session id, watched paths), paths possibly empty once they all fired or were removed
     /// (`WatchManager#watch2Paths`): what wchs/wchc/wchp show.
@@ -137,6 +142,13 @@ pub struct ServerView {
 }
 
 impl ServerView {
+    /// The connections of the listener a four-letter word came in on.
+    pub fn port_connections(&self) -> impl Iterator<Item = &ConnectionView> {
+        self.connections
+            .iter()
+            .filter(|c| c.secure_port == self.asked_on_secure_port)
+    }
+
     /// A view of an idle standalone server with the given config (tests, start-up).
     pub fn idle(config: Arc<ServerConfig>, stats: Arc<ServerStats>) -> Self {
         Self {
@@ -149,6 +161,7 @@ impl ServerView {
             approximate_data_size: 0,
             stats,
             connections: Vec::new(),
+            asked_on_secure_port: false,
             data_watches: Vec::new(),
             watch_count: 0,
             ephemerals: Vec::new(),

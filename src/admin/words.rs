@@ -57,7 +57,7 @@ pub(super) fn stat(v: &ServerView, with_clients: bool) -> String {
     }
     if with_clients {
         out.push_str("Clients:\n");
-        for c in &v.connections {
+        for c in v.port_connections() {
             connection_line(&mut out, c, true);
             out.push('\n');
         }
@@ -96,7 +96,7 @@ pub(super) fn stat(v: &ServerView, with_clients: bool) -> String {
 /// `cons`: `ConsCommand`.
 pub(super) fn cons(v: &ServerView) -> String {
     let mut out = String::new();
-    for c in &v.connections {
+    for c in v.port_connections() {
         connection_line(&mut out, c, false);
         out.push('\n');
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+use super::jvmflags::SystemProperties;
 use super::properties;
 use super::servers::{parse_server, LearnerType};
 use super::sysprops::{warn_unsupported, Props};
@@ -20,6 +21,7 @@ struct Locals {
     client_port_line: usize,
     client_port_address: Option<String>,
     secure_client_port: i32,
+    secure_client_port_address: Option<String>,
     data_dir: Option<PathBuf>,
     data_log_dir: Option<PathBuf>,
 }
@@ -61,6 +63,15 @@ fn defaults(cfg_path: &Path, text: &str, raw: Vec<(String, String)>) -> ServerCo
         client_port: None,
         client_port_address: None,
         secure_client_port: None,
+        secure_client_port_address: None,
+        client_port_unification: false,
+        server_cnxn_factory: None,
+        x509_auth_provider: false,
+        x509_super_user: None,
+        sasl: super::SaslConfig::default(),
+        enforce_auth_schemes: Vec::new(),
+        quorum_auth: super::QuorumAuthConfig::default(),
+        system_properties: SystemProperties::default(),
         client_port_listen_backlog: -1,
         max_client_cnxns: 60,
         max_cnxns: 0,
@@ -99,10 +110,15 @@ fn defaults(cfg_path: &Path, text: &str, raw: Vec<(String, String)>) -> ServerCo
         admin_server_port: 8080,
         admin_idle_timeout_ms: 30_000,
         admin_command_url: "/commands".to_owned(),
+        admin_port_unification: false,
+        admin_force_https: false,
         metrics_provider_class_name: DEFAULT_METRICS_PROVIDER.to_owned(),
         metrics_provider_config: BTreeMap::new(),
         election_alg: 3,
         quorum_listen_on_all_ips: false,
+        ssl_quorum: false,
+        port_unification: false,
+        ssl_quorum_reload_cert_files: false,
         peer_type: LearnerType::Participant,
         multi_address_enabled: false,
         servers: BTreeMap::new(),
@@ -155,7 +171,11 @@ fn parse_entries(text: &str, file: &str) -> Result<Vec<properties::Entry>, Confi
     })
 }
 
-pub(super) fn build(text: &str, cfg_path: &Path) -> Result<ServerConfig, ConfigError> {
+pub(super) fn build(
+    text: &str,
+    cfg_path: &Path,
+    jvm: SystemProperties,
+) -> Result<ServerConfig, ConfigError> {
     let file = cfg_path.display().to_string();
     let entries = parse_entries(text, &file)?;
     let mut latest = BTreeMap::new();
@@ -165,8 +185,15 @@ pub(super) fn build(text: &str, cfg_path: &Path) -> Result<ServerConfig, ConfigE
         latest.insert(k.clone(), (e.line, v.clone()));
         raw.push((k, v));
     }
-    let props = Props { latest };
+    let props = Props { latest, jvm };
     let mut cfg = defaults(cfg_path, text, raw);
+    for (key, _) in props
+        .jvm
+        .iter()
+        .filter(|(k, _)| k.starts_with("zookeeper."))
+    {
+        warn_unsupported(key, super::sysprops::JVM_FLAG_LINE);
+    }
     let mut locals = Locals::default();
     cfg.multi_address_enabled = props.map("zookeeper.multiAddress.enabled", false, java_bool);
     let mut ordered: Vec<(&String, &(usize, String))> = props.latest.iter().collect();
@@ -182,7 +209,10 @@ pub(super) fn build(text: &str, cfg_path: &Path) -> Result<ServerConfig, ConfigE
     }
     finish_ports(&mut cfg, &locals, &file)?;
     apply_sysprops(&mut cfg, &props, &file)?;
+    super::sasl::apply(&mut cfg, &props, &file)?;
+    super::quorum_auth::check(&cfg, &file)?;
     check(&mut cfg, &file)?;
+    cfg.system_properties = props.jvm;
     Ok(cfg)
 }
 
@@ -203,6 +233,7 @@ fn apply_key(
         }
         "clientPortAddress" => l.client_port_address = Some(v.to_owned()),
         "secureClientPort" => l.secure_client_port = ctx.int(v)?,
+        "secureClientPortAddress" => l.secure_client_port_address = Some(v.to_owned()),
         "localSessionsEnabled" => cfg.local_sessions_enabled = ctx.bool(v)?,
         "localSessionsUpgradingEnabled" => cfg.local_sessions_upgrading_enabled = ctx.bool(v)?,
         "observerMasterPort" => {
@@ -235,9 +266,9 @@ fn apply_key(
         "autopurge.purgeInterval" => cfg.autopurge_purge_interval = ctx.int(v)?,
         "standaloneEnabled" => cfg.standalone_enabled = ctx.bool(v)?,
         "reconfigEnabled" => cfg.reconfig_enabled = ctx.bool(v)?,
-        "sslQuorum" | "portUnification" | "sslQuorumReloadCertFiles" => {
-            ctx.bool(v)?;
-        }
+        "sslQuorum" => cfg.ssl_quorum = ctx.bool(v)?,
+        "portUnification" => cfg.port_unification = ctx.bool(v)?,
+        "sslQuorumReloadCertFiles" => cfg.ssl_quorum_reload_cert_files = ctx.bool(v)?,
         "quorum.cnxn.threads.size" => {
             ctx.int(v)?;
         }
@@ -257,9 +288,7 @@ fn apply_key(
         }
         _ => apply_membership(cfg, ctx, v)?,
     }
-    if key.starts_with("quorum.auth.") && !key.ends_with("Context") && !key.ends_with("Principal") {
-        ctx.bool(v)?;
-    }
+    super::quorum_auth::apply_key(&mut cfg.quorum_auth, key, v, |b| ctx.bool(b))?;
     warn_unsupported(key, ctx.line);
     Ok(())
 }
@@ -331,8 +360,23 @@ fn finish_ports(cfg: &mut ServerConfig, l: &Locals, file: &str) -> Result<(), Co
             })?);
         }
     }
-    if l.secure_client_port != 0 {
+    if l.secure_client_port == 0 {
+        if l.secure_client_port_address.is_some() {
+            return Err(invalid(
+                file,
+                "secureClientPortAddress is set but secureClientPort is not set",
+            ));
+        }
+    } else {
         cfg.secure_client_port = Some(port(file, l.secure_client_port)?);
+        if let Some(host) = &l.secure_client_port_address {
+            cfg.secure_client_port_address = Some(resolve(host).ok_or_else(|| {
+                invalid(
+                    file,
+                    format!("secureClientPortAddress: {host}: Name or service not known"),
+                )
+            })?);
+        }
     }
     Ok(())
 }
@@ -379,9 +423,14 @@ fn apply_sysprops(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(), C
     }
     cfg.admin_server_port = p.int("zookeeper.admin.serverPort", 8080);
     cfg.admin_idle_timeout_ms = p.int("zookeeper.admin.idleTimeout", 30_000);
+    cfg.admin_port_unification = p.map("zookeeper.admin.portUnification", false, java_bool);
+    cfg.admin_force_https = p.map("zookeeper.admin.forceHttps", false, java_bool);
     if let Some(u) = p.string("zookeeper.admin.commandURL") {
         cfg.admin_command_url = u;
     }
+    cfg.client_port_unification = p.map("zookeeper.client.portUnification", false, java_bool);
+    cfg.server_cnxn_factory = p.string("zookeeper.serverCnxnFactory");
+    apply_auth_providers(cfg, p, file)?;
     // the reference fails start-up when it cannot load the provider class
     if cfg.metrics_provider_class_name != DEFAULT_METRICS_PROVIDER
         && !cfg
@@ -390,6 +439,69 @@ fn apply_sysprops(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(), C
     {
         return Err(invalid(file, "metrics provider class was not found"));
     }
+    Ok(())
+}
+
+/// 3.8's `X509AuthenticationProvider`, the one pluggable provider ferrokeeper has.
+pub const X509_AUTH_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+
+/// `authProvider.<n>` (`ProviderRegistry`), `ssl.authProvider` and the x509 super user.
+///
+/// 3.8 registers a provider per `zookeeper.authProvider.*` class; the x509 scheme is also
+/// registered by `QuorumPeerConfig#configureSSLAuth` whenever `secureClientPort` is set and
+/// `ssl.authProvider` is unset or `x509`. (`NettyServerCnxnFactory` calls that too for
+/// `client.portUnification`, but after the registry was filled, so there it changes
+/// nothing: a port-unified server without `authProvider.<n>=…X509AuthenticationProvider`
+/// closes every TLS client that presents a certificate. We do the same.)
+fn apply_auth_providers(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(), ConfigError> {
+    let all = p.with_prefix("authProvider.");
+    let providers: Vec<(&str, &str)> = all
+        .iter()
+        .map(|(k, v)| (&k["authProvider.".len()..], v.as_str()))
+        .collect();
+    for (_, class) in &providers {
+        match class.rsplit('.').next().unwrap_or_default() {
+            "X509AuthenticationProvider" if *class == X509_AUTH_PROVIDER => {
+                cfg.x509_auth_provider = true;
+            }
+            "SASLAuthenticationProvider" if *class == super::SASL_AUTH_PROVIDER => {
+                cfg.sasl.provider = true;
+            }
+            // built in, as in every 3.8 server
+            "DigestAuthenticationProvider" | "IPAuthenticationProvider" => {}
+            _ => tracing::warn!(
+                class = *class,
+                "authentication provider class cannot be loaded by ferrokeeper (it has the \
+                 digest, ip, x509 and sasl providers); ignored"
+            ),
+        }
+    }
+    let ssl_scheme = p
+        .string("zookeeper.ssl.authProvider")
+        .unwrap_or_else(|| "x509".to_owned());
+    let tls_clients = cfg.secure_client_port.is_some() || cfg.client_port_unification;
+    if tls_clients && ssl_scheme != "x509" {
+        let configured = providers.iter().any(|(name, _)| *name == ssl_scheme);
+        return Err(invalid(
+            file,
+            if cfg.secure_client_port.is_some() && !configured {
+                // `QuorumPeerConfig#configureSSLAuth`
+                format!(
+                    "No auth provider configured for the SSL authentication scheme '{ssl_scheme}'."
+                )
+            } else {
+                format!(
+                    "ssl.authProvider={ssl_scheme}: ferrokeeper authenticates TLS clients only \
+                     with the x509 scheme (X509AuthenticationProvider); custom providers \
+                     cannot be loaded"
+                )
+            },
+        ));
+    }
+    if cfg.secure_client_port.is_some() {
+        cfg.x509_auth_provider = true;
+    }
+    cfg.x509_super_user = p.string("zookeeper.X509AuthenticationProvider.superUser");
     Ok(())
 }
 

@@ -17,10 +17,17 @@
 //!   in the message; what it silently defaults (`Integer.getInteger` on junk) is a warning.
 //! * Relative paths (dataDir, dataLogDir) are used as given, i.e. relative to the working
 //!   directory, as the reference does.
-//! * Pure, except [`load`] which reads the file and `<dataDir>/myid`.
+//! * Pure, except [`load`] which reads the file and `<dataDir>/myid`, and the JAAS file
+//!   that `java.security.auth.login.config` names, read where the settings are parsed.
+//! * System properties also come from the JVM flags (`-D` in `SERVER_JVMFLAGS` /
+//!   `JVMFLAGS`); zoo.cfg wins over them ([`jvmflags`]).
 
 mod build;
+pub mod jaas;
+pub mod jvmflags;
 pub mod properties;
+mod quorum_auth;
+mod sasl;
 pub mod servers;
 mod sysprops;
 #[cfg(test)]
@@ -32,6 +39,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use build::X509_AUTH_PROVIDER;
+pub use jvmflags::SystemProperties;
+pub use quorum_auth::QuorumAuthConfig;
+pub use sasl::{SaslConfig, SASL_AUTH_PROVIDER};
 pub use servers::{LearnerType, QuorumAddress, QuorumServerSpec};
 pub use whitelist::FourLetterWhitelist;
 
@@ -60,6 +71,13 @@ pub enum ConfigError {
     /// The combination of settings is unusable (missing dataDir, min > max timeout, ...).
     #[error("{file}: {problem}")]
     Invalid { file: String, problem: String },
+    /// The JAAS login configuration file (`java.security.auth.login.config`) is unusable.
+    #[error("{file} line {line}: {problem}")]
+    Jaas {
+        file: String,
+        line: usize,
+        problem: String,
+    },
 }
 
 /// Everything the server takes from zoo.cfg, with the reference's defaults applied.
@@ -80,7 +98,32 @@ pub struct ServerConfig {
     pub data_log_dir: PathBuf,
     pub client_port: Option<u16>,
     pub client_port_address: Option<IpAddr>,
+    /// `secureClientPort`: the TLS-only client port (3.8's second `NettyServerCnxnFactory`).
     pub secure_client_port: Option<u16>,
+    /// `secureClientPortAddress`; the wildcard address when unset (as 3.8, which does not
+    /// fall back to `clientPortAddress`).
+    pub secure_client_port_address: Option<IpAddr>,
+    /// `client.portUnification` (`zookeeper.client.portUnification`): TLS and plaintext
+    /// clients on `clientPort`, told apart by their first bytes.
+    pub client_port_unification: bool,
+    /// `serverCnxnFactory`: accepted and otherwise ignored (ferrokeeper has one connection
+    /// factory, which serves TLS whatever this names).
+    pub server_cnxn_factory: Option<String>,
+    /// Whether the `x509` auth scheme is registered: an `authProvider.<n>` naming
+    /// `X509AuthenticationProvider`, or `secureClientPort` (3.8's `configureSSLAuth`).
+    pub x509_auth_provider: bool,
+    /// `X509AuthenticationProvider.superUser`: the x509 id that is also `super`.
+    pub x509_super_user: Option<String>,
+    /// Client SASL: the JAAS file and the `zookeeper.*` settings around it.
+    pub sasl: SaslConfig,
+    /// `quorum.auth.*`: SASL between the servers.
+    pub quorum_auth: QuorumAuthConfig,
+    /// The auth schemes a session must hold one id of before its requests are served
+    /// (`enforce.auth.enabled` + `enforce.auth.schemes`, or `sessionRequireClientSASLAuth`
+    /// for `sasl`); empty when not enforced. 3.8's `AuthenticationHelper`.
+    pub enforce_auth_schemes: Vec<String>,
+    /// The `-D` settings of `SERVER_JVMFLAGS` / `JVMFLAGS` this was built with.
+    pub system_properties: SystemProperties,
     pub client_port_listen_backlog: i32,
     /// Per-IP connection limit; 0 = unlimited.
     pub max_client_cnxns: i32,
@@ -126,6 +169,10 @@ pub struct ServerConfig {
     pub admin_server_port: i32,
     pub admin_idle_timeout_ms: i32,
     pub admin_command_url: String,
+    /// `admin.portUnification`: HTTPS and plain HTTP on the admin port.
+    pub admin_port_unification: bool,
+    /// `admin.forceHttps`: HTTPS only on the admin port; wins over `admin.portUnification`.
+    pub admin_force_https: bool,
 
     pub metrics_provider_class_name: String,
     /// `metricsProvider.<key>` entries, prefix removed.
@@ -135,6 +182,12 @@ pub struct ServerConfig {
     pub quorum_listen_on_all_ips: bool,
     pub peer_type: LearnerType,
     pub multi_address_enabled: bool,
+    /// `sslQuorum`: election and quorum connections we open use TLS (`ssl.quorum.*`).
+    pub ssl_quorum: bool,
+    /// `portUnification`: the election and quorum ports accept TLS and plaintext peers.
+    pub port_unification: bool,
+    /// `sslQuorumReloadCertFiles`: follow the `ssl.quorum.*` store files.
+    pub ssl_quorum_reload_cert_files: bool,
     pub servers: BTreeMap<i64, QuorumServerSpec>,
     /// `group.N` values, unparsed (hierarchical quorums are not built yet).
     pub groups: BTreeMap<i64, String>,
@@ -168,13 +221,20 @@ impl ServerConfig {
     }
 }
 
-/// Reads and validates a zoo.cfg, then `<dataDir>/myid` when the ensemble is distributed.
+/// Reads and validates a zoo.cfg, then `<dataDir>/myid` when the ensemble is distributed,
+/// with the `-D` settings of the `SERVER_JVMFLAGS` and `JVMFLAGS` environment variables
+/// (as zkServer.sh passes them to the JVM).
 pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+    load_with(path, SystemProperties::from_env())
+}
+
+/// [`load`] with the given JVM `-D` settings instead of the environment's.
+pub fn load_with(path: &Path, jvm: SystemProperties) -> Result<ServerConfig, ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
         source,
     })?;
-    let mut cfg = parse(&properties::decode(&bytes), path)?;
+    let mut cfg = parse_with(&properties::decode(&bytes), path, jvm)?;
     if let Some(dynamic) = cfg.raw_value("dynamicConfigFile").map(PathBuf::from) {
         let bytes = std::fs::read(&dynamic).map_err(|source| ConfigError::Io {
             path: dynamic.clone(),
@@ -204,7 +264,17 @@ pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
     Ok(cfg)
 }
 
-/// Parses and validates zoo.cfg text; `cfg_path` names the file in errors.
+/// Parses and validates zoo.cfg text without JVM flags; `cfg_path` names the file in errors.
 pub fn parse(text: &str, cfg_path: &Path) -> Result<ServerConfig, ConfigError> {
-    build::build(text, cfg_path)
+    build::build(text, cfg_path, SystemProperties::default())
+}
+
+/// [`parse`] with JVM `-D` settings. When they (or zoo.cfg) name a JAAS file
+/// (`java.security.auth.login.config`), it is read and parsed here.
+pub fn parse_with(
+    text: &str,
+    cfg_path: &Path,
+    jvm: SystemProperties,
+) -> Result<ServerConfig, ConfigError> {
+    build::build(text, cfg_path, jvm)
 }

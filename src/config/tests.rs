@@ -170,6 +170,13 @@ fn admin_and_metrics_keys() {
     assert!(!c.admin_enable_server);
     assert_eq!(c.admin_server_port, 9090);
     assert_eq!(c.metrics_provider_config["httpPort"], "7000");
+    assert!(!c.admin_port_unification && !c.admin_force_https);
+    // `Boolean.getBoolean`: "true" in any case, under either spelling
+    let c = cfg(
+        "dataDir=d\nclientPort=1\nadmin.portUnification=TRUE\nzookeeper.admin.forceHttps=yes\n",
+    );
+    assert!(c.admin_port_unification);
+    assert!(!c.admin_force_https);
 }
 
 #[test]
@@ -248,4 +255,303 @@ fn dynamic_config_file_supplies_membership_and_version() {
         "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn secure_client_port_and_its_address() {
+    let c =
+        cfg("dataDir=d\nclientPort=1\nsecureClientPort=2281\nsecureClientPortAddress=127.0.0.2\n");
+    assert_eq!(c.secure_client_port, Some(2281));
+    assert_eq!(
+        c.secure_client_port_address,
+        Some("127.0.0.2".parse().unwrap())
+    );
+    // 3.8: the secure port does not fall back to clientPortAddress
+    let c = cfg("dataDir=d\nclientPortAddress=127.0.0.1\nclientPort=1\nsecureClientPort=2\n");
+    assert_eq!(c.secure_client_port_address, None);
+    assert!(
+        err("dataDir=d\nclientPort=1\nsecureClientPortAddress=127.0.0.1\n")
+            .contains("secureClientPortAddress is set but secureClientPort is not set")
+    );
+    // a TLS-only server needs no clientPort
+    let c = cfg("dataDir=d\nsecureClientPort=2281\n");
+    assert_eq!((c.client_port, c.secure_client_port), (None, Some(2281)));
+}
+
+#[test]
+fn port_unification_and_connection_factory() {
+    let c = cfg("dataDir=d\nclientPort=1\n");
+    assert!(!c.client_port_unification);
+    assert_eq!(c.server_cnxn_factory, None);
+    let c = cfg("dataDir=d\nclientPort=1\nclient.portUnification=TRUE\n\
+                 serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n");
+    assert!(c.client_port_unification);
+    assert_eq!(
+        c.server_cnxn_factory.as_deref(),
+        Some("org.apache.zookeeper.server.NettyServerCnxnFactory")
+    );
+    let c = cfg("dataDir=d\nclientPort=1\nzookeeper.client.portUnification=true\n");
+    assert!(c.client_port_unification);
+}
+
+/// Observed on 3.8.0: `secureClientPort` registers the x509 provider by itself
+/// (`configureSSLAuth`); `client.portUnification` alone does not (its call comes after the
+/// registry was filled, and TLS clients with a certificate are closed with "X509 Auth
+/// provider not found: x509").
+#[test]
+fn x509_provider_registration() {
+    let x509 = |extra: &str| cfg(&format!("dataDir=d\nclientPort=1\n{extra}")).x509_auth_provider;
+    assert!(!x509(""));
+    assert!(!x509("client.portUnification=true\n"));
+    assert!(x509("secureClientPort=2\n"));
+    assert!(x509(&format!("authProvider.1={X509_AUTH_PROVIDER}\n")));
+    assert!(x509(&format!(
+        "client.portUnification=true\nzookeeper.authProvider.x509={X509_AUTH_PROVIDER}\n"
+    )));
+    // another class, or a SASL one, registers nothing here
+    assert!(!x509("authProvider.1=com.example.MyAuth\n"));
+    assert!(!x509(
+        "authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n"
+    ));
+    let c = cfg("dataDir=d\nclientPort=1\nX509AuthenticationProvider.superUser=CN=admin\n");
+    assert_eq!(c.x509_super_user.as_deref(), Some("CN=admin"));
+    let c = cfg("dataDir=d\nclientPort=1\nzookeeper.X509AuthenticationProvider.superUser=CN=b\n");
+    assert_eq!(c.x509_super_user.as_deref(), Some("CN=b"));
+}
+
+#[test]
+fn ssl_auth_provider_other_than_x509_is_refused_for_tls_ports() {
+    // `QuorumPeerConfig#configureSSLAuth`'s ConfigException
+    assert!(err("dataDir=d\nsecureClientPort=2\nssl.authProvider=foo\n")
+        .contains("No auth provider configured for the SSL authentication scheme 'foo'."));
+    // a provider class for it could not be loaded here anyway
+    assert!(err(
+        "dataDir=d\nsecureClientPort=2\nssl.authProvider=foo\nauthProvider.foo=com.example.Foo\n"
+    )
+    .contains("custom providers cannot be loaded"));
+    assert!(
+        err("dataDir=d\nclientPort=1\nclient.portUnification=true\nssl.authProvider=foo\n")
+            .contains("ssl.authProvider=foo")
+    );
+    // without a TLS port it is not read
+    cfg("dataDir=d\nclientPort=1\nssl.authProvider=foo\n");
+    cfg("dataDir=d\nsecureClientPort=2\nzookeeper.ssl.authProvider=x509\n");
+}
+
+#[test]
+fn tls_keys_are_honoured() {
+    use super::sysprops::is_unsupported;
+    for key in [
+        "secureClientPort",
+        "secureClientPortAddress",
+        "client.portUnification",
+        "client.secure",
+        "serverCnxnFactory",
+        "ssl.keyStore.location",
+        "zookeeper.ssl.trustStore.password",
+        "ssl.clientAuth",
+        "ssl.authProvider",
+        "authProvider.1",
+        "X509AuthenticationProvider.superUser",
+    ] {
+        assert!(!is_unsupported(key), "{key}");
+    }
+    for key in [
+        "ssl.quorum.keyStore.location",
+        "zookeeper.ssl.quorum.trustStore.location",
+        "sslQuorum",
+        "portUnification",
+        "sslQuorumReloadCertFiles",
+    ] {
+        assert!(!is_unsupported(key), "{key}");
+    }
+    assert!(!is_unsupported("quorum.auth.enableSasl"));
+    assert!(is_unsupported("localSessionsEnabled"));
+}
+
+#[test]
+fn quorum_auth_keys_and_their_checks() {
+    let c = cfg("dataDir=d\nclientPort=1\n");
+    assert_eq!(c.quorum_auth, crate::config::QuorumAuthConfig::default());
+    let c = cfg(
+        "dataDir=d\nclientPort=1\nquorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
+         quorum.auth.serverRequireSasl=true\nquorum.auth.learner.saslLoginContext=L\n\
+         quorum.auth.server.saslLoginContext=S\nquorum.auth.kerberos.servicePrincipal=zkq/_HOST\n",
+    );
+    let a = &c.quorum_auth;
+    assert!(a.enable_sasl && a.learner_require_sasl && a.server_require_sasl);
+    assert_eq!(
+        (
+            a.learner_login_context.as_str(),
+            a.server_login_context.as_str()
+        ),
+        ("L", "S")
+    );
+    assert_eq!(a.service_principal, "zkq/_HOST");
+    for (text, want) in [
+        ("quorum.auth.serverRequireSasl=true\nquorum.auth.learnerRequireSasl=true\n", "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.serverRequireSasl"),
+        ("quorum.auth.learnerRequireSasl=true\n", "quorum.auth.enableSasl is disabled, so cannot enable quorum.auth.learnerRequireSasl"),
+        ("quorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n", "quorum.auth.learnerRequireSasl is disabled, so cannot enable quorum.auth.serverRequireSasl"),
+        ("quorum.auth.enableSasl=yes\n", "quorum.auth.enableSasl"),
+    ] {
+        let e = err(&format!("dataDir=d\nclientPort=1\n{text}"));
+        assert!(e.contains(want), "{e}");
+    }
+}
+
+#[test]
+fn quorum_tls_switches() {
+    let c = cfg("dataDir=d\nclientPort=1\n");
+    assert!(!c.ssl_quorum && !c.port_unification && !c.ssl_quorum_reload_cert_files);
+    let c = cfg(
+        "dataDir=d\nclientPort=1\nsslQuorum=true\nportUnification=TRUE\n\
+         sslQuorumReloadCertFiles=true\n",
+    );
+    assert!(c.ssl_quorum && c.port_unification && c.ssl_quorum_reload_cert_files);
+    // QuorumPeerConfig#parseBoolean: anything but true/false stops the server
+    assert!(err("dataDir=d\nclientPort=1\nsslQuorum=yes\n")
+        .contains("Invalid option yes for sslQuorum. Choose 'true' or 'false.'"));
+}
+
+fn with_flags(text: &str, flags: &str) -> Result<ServerConfig, ConfigError> {
+    parse_with(
+        text,
+        Path::new("zoo.cfg"),
+        SystemProperties::from_flags(flags),
+    )
+}
+
+/// `-D` settings of SERVER_JVMFLAGS / JVMFLAGS are system properties; zoo.cfg's
+/// `zookeeper.<key>` overwrites them (`System.setProperty` in `parseProperties`).
+#[test]
+fn jvm_flags_are_system_properties_and_zoo_cfg_wins() {
+    let base = "dataDir=d\nclientPort=1\n";
+    let c = with_flags(base, "-Xmx1g -Dzookeeper.snapCount=5 -Djute.maxbuffer=2048").unwrap();
+    assert_eq!((c.snap_count, c.jute_max_buffer), (5, 2048));
+    let c = with_flags(&format!("{base}snapCount=7\n"), "-Dzookeeper.snapCount=5").unwrap();
+    assert_eq!(c.snap_count, 7);
+    // only the exact Java name counts on the command line
+    let c = with_flags(base, "-DsnapCount=5").unwrap();
+    assert_eq!(c.snap_count, 100_000);
+    // authProvider.N from the JVM flags (how Kafka and HBase deployments set it)
+    let c = with_flags(
+        base,
+        "-Dzookeeper.authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+    )
+    .unwrap();
+    assert!(c.sasl.provider);
+    assert_eq!(c.system_properties.iter().count(), 1);
+}
+
+#[test]
+fn sasl_settings() {
+    let base = "dataDir=d\nclientPort=1\n";
+    let c = cfg(base);
+    assert_eq!(c.sasl.server_section, "Server");
+    assert!(!c.sasl.provider && !c.sasl.allow_failed_clients && c.sasl.jaas.is_none());
+    assert!(c.enforce_auth_schemes.is_empty());
+    let c = with_flags(
+        &format!("{base}superUser.2=carol\nkerberos.removeHostFromPrincipal=true\n"),
+        "-Dzookeeper.superUser=admin -Dzookeeper.allowSaslFailedClients=TRUE \
+         -Dzookeeper.sasl.serverconfig=ZkServer -Dzookeeper.superUserX=no \
+         -Djava.security.krb5.conf=/etc/krb5.conf",
+    )
+    .unwrap();
+    assert_eq!(c.sasl.super_users, ["admin", "carol"]);
+    assert!(c.sasl.allow_failed_clients && c.sasl.remove_host_from_principal);
+    assert!(!c.sasl.remove_realm_from_principal);
+    assert_eq!(c.sasl.server_section, "ZkServer");
+    assert_eq!(
+        c.sasl.krb5_conf.as_deref(),
+        Some(Path::new("/etc/krb5.conf"))
+    );
+    // java.* properties mean nothing in zoo.cfg
+    let c = cfg(&format!(
+        "{base}java.security.auth.login.config=/nonexistent\n"
+    ));
+    assert!(c.sasl.login_config.is_none());
+    // a JAAS file that cannot be read, or does not parse, stops start-up
+    let e = with_flags(
+        base,
+        "-Djava.security.auth.login.config=/nonexistent/jaas.conf",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("cannot read /nonexistent/jaas.conf"), "{e}");
+    let dir = std::env::temp_dir().join(format!("fk-jaas-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jaas = dir.join("bad.conf");
+    std::fs::write(&jaas, "Server {\n  a.B required\n  user_bob=\"x\"\n};\n").unwrap();
+    let e = with_flags(
+        base,
+        &format!("-Djava.security.auth.login.config={}", jaas.display()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{} line 4: expected [option key], found [}}]",
+            jaas.display()
+        )
+    );
+    std::fs::write(&jaas, "Server { a.B required user_bob=\"x\"; };\n").unwrap();
+    let c = with_flags(
+        base,
+        &format!("-Djava.security.auth.login.config={}", jaas.display()),
+    )
+    .unwrap();
+    assert_eq!(
+        c.sasl.jaas.unwrap().section("Server").unwrap()[0].options["user_bob"],
+        "x"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `AuthenticationHelper`: sessionRequireClientSASLAuth means `sasl`; every enforced scheme
+/// must have a provider, or the server does not start.
+#[test]
+fn enforced_auth_schemes() {
+    let base = "dataDir=d\nclientPort=1\n";
+    let sasl = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+    let c = cfg(&format!("{base}{sasl}sessionRequireClientSASLAuth=true\n"));
+    assert_eq!(c.enforce_auth_schemes, ["sasl"]);
+    assert_eq!(
+        err(&format!("{base}sessionRequireClientSASLAuth=true\n")),
+        "zoo.cfg: Authentication scheme sasl is not available."
+    );
+    let c = cfg(&format!(
+        "{base}{sasl}enforce.auth.enabled=true\nenforce.auth.schemes=sasl, digest,\n"
+    ));
+    assert_eq!(c.enforce_auth_schemes, ["sasl", "digest"]);
+    assert!(err(&format!("{base}enforce.auth.enabled=true\n"))
+        .contains("zookeeper.enforce.auth.schemes must be  configured."));
+    assert_eq!(
+        err(&format!(
+            "{base}enforce.auth.enabled=true\nenforce.auth.schemes=x509\n"
+        )),
+        "zoo.cfg: Authentication scheme x509 is not available."
+    );
+    // schemes without enforce.auth.enabled mean nothing
+    let c = cfg(&format!("{base}enforce.auth.schemes=sasl\n"));
+    assert!(c.enforce_auth_schemes.is_empty());
+}
+
+#[test]
+fn sasl_keys_are_honoured() {
+    use super::sysprops::is_unsupported;
+    for key in [
+        "sessionRequireClientSASLAuth",
+        "enforce.auth.enabled",
+        "enforce.auth.schemes",
+        "allowSaslFailedClients",
+        "superUser",
+        "sasl.serverconfig",
+        "kerberos.removeHostFromPrincipal",
+        "zookeeper.kerberos.removeRealmFromPrincipal",
+        "SASLAuthenticationProvider.superPassword",
+    ] {
+        assert!(!is_unsupported(key), "{key}");
+    }
+    assert!(is_unsupported("zookeeper.letAnySaslUserDoX"));
 }

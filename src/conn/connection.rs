@@ -1,5 +1,6 @@
-//! One client connection: handshake, then requests decoded for the core and what the core
-//! queued encoded back.
+//! One client connection: the TLS handshake where the port asks for one, then the
+//! four-letter-word sniff or the ZooKeeper handshake, then requests decoded for the core and
+//! what the core queued encoded back. Written once over [`Transport`] (plaintext TCP or TLS).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
@@ -16,21 +17,26 @@ use tokio_util::sync::CancellationToken;
 
 use super::encode;
 use super::listener::{ConnLimits, PerIpGuard};
-use crate::jute::codes::OpCode;
-use crate::jute::proto::ConnectRequest;
+use super::tls::{self, ClientTls};
+use super::transport::Transport;
+use crate::jute::codes::{ErrorCode, OpCode};
+use crate::jute::data::Id;
+use crate::jute::proto::{ConnectRequest, GetSaslRequest, SetSaslResponse};
 use crate::jute::Jute;
+use crate::pipeline::core::TlsOrigin;
+use crate::pipeline::reply::Answer;
 use crate::pipeline::{outbound_queue, ConnId, CoreMsg, CoreState, Outbound, OutboundRx};
 use crate::request::Request;
+use crate::sasl::server::ClientSasl;
+use crate::sasl::SaslServer;
 
 /// Recognises a four-letter word from the first four bytes of a connection and returns the
-/// read-only job that renders its answer against the core's state.
-pub type FourLetterHandler =
-    Arc<dyn Fn([u8; 4]) -> Option<Box<dyn FnOnce(&mut CoreState) -> String + Send>> + Send + Sync>;
+/// read-only job that renders its answer against the core's state. The flag says whether
+/// the word came in on `secureClientPort` (`cons` and `stat` list that port's connections).
+pub type FourLetterHandler = Arc<
+    dyn Fn([u8; 4], bool) -> Option<Box<dyn FnOnce(&mut CoreState) -> String + Send>> + Send + Sync,
+>;
 
-/// How much a connection reads at a time. The buffer exists only while bytes are being
-/// read or parsed: an idle connection holds none (`NIOServerCnxn` likewise keeps only its
-/// 4-byte length buffer between requests), so 10,000 idle sessions cost little.
-const READ_CHUNK: usize = 16 * 1024;
 /// Replies written with one syscall at most this far apart (bytes).
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -42,7 +48,7 @@ enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Length-prefixed frames off the socket, buffering only while data is arriving.
+/// Length-prefixed frames off the transport, buffering only while data is arriving.
 #[derive(Default)]
 struct FrameReader {
     buf: BytesMut,
@@ -51,40 +57,21 @@ struct FrameReader {
 impl FrameReader {
     /// Read until at least `n` bytes are buffered. Handshake and requests wait for bytes only
     /// through this poll function: its futures are what every idle connection's task holds,
-    /// so their size is paid per session (tokio's `readable()` is a chain of some 200 bytes).
-    fn poll_fill(
+    /// so their size is paid per session.
+    fn poll_fill<T: Transport>(
         &mut self,
         cx: &mut Context<'_>,
-        stream: &TcpStream,
+        stream: &mut T,
         n: usize,
     ) -> Poll<Result<(), FrameError>> {
         while self.buf.len() < n {
-            std::task::ready!(stream.poll_read_ready(cx))?;
-            self.read_ready(stream, n)?;
+            std::task::ready!(stream.poll_read_into(cx, &mut self.buf, n))?;
         }
         Poll::Ready(Ok(()))
     }
 
-    /// Read what the socket has, towards `n` buffered bytes; the buffer is allocated only
-    /// now that data is there, and given back if there was none after all.
-    fn read_ready(&mut self, stream: &TcpStream, n: usize) -> Result<(), FrameError> {
-        self.buf
-            .reserve(READ_CHUNK.max(n.saturating_sub(self.buf.len())));
-        match stream.try_read_buf(&mut self.buf) {
-            Ok(0) => Err(eof()),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if self.buf.is_empty() {
-                    self.buf = BytesMut::new();
-                }
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// The next frame's length prefix, not consumed (the four-letter-word sniff).
-    async fn peek_len(&mut self, stream: &TcpStream) -> Result<i32, FrameError> {
+    async fn peek_len<T: Transport>(&mut self, stream: &mut T) -> Result<i32, FrameError> {
         std::future::poll_fn(|cx| self.poll_fill(cx, stream, 4)).await?;
         Ok(self.buffered_len().unwrap_or_default())
     }
@@ -116,9 +103,9 @@ impl FrameReader {
     }
 
     /// The next frame.
-    fn next_frame<'a>(
+    fn next_frame<'a, T: Transport>(
         &'a mut self,
-        stream: &'a TcpStream,
+        stream: &'a mut T,
         max: usize,
     ) -> impl Future<Output = Result<Bytes, FrameError>> + 'a {
         std::future::poll_fn(move |cx| loop {
@@ -134,17 +121,22 @@ impl FrameReader {
     }
 }
 
-fn eof() -> FrameError {
-    FrameError::Io(std::io::ErrorKind::UnexpectedEof.into())
+/// Where a connection came in, and what its port asks of it.
+#[derive(Clone)]
+pub(super) struct Port {
+    /// `secureClientPort` (TLS only) or the client port with `client.portUnification`.
+    pub(super) tls: Option<Arc<ClientTls>>,
+    /// This is `secureClientPort`.
+    pub(super) secure: bool,
 }
 
-/// A new connection's task: the four-letter-word sniff or the handshake. An established
-/// session then gets a task of its own ([`Session::serve`]) and this one ends, so what
-/// 10,000 idle sessions hold is only the small serving state, not the handshake's timers
-/// and messages as well.
+/// A new connection's task: the TLS handshake when the port has TLS, then the
+/// four-letter-word sniff or the ZooKeeper handshake. An established session then gets a
+/// task of its own ([`Session::serve`]) and this one ends, so what 10,000 idle sessions hold
+/// is only the small serving state, not the handshake's timers and messages as well.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     remote: SocketAddr,
     conn: ConnId,
     core: mpsc::Sender<CoreMsg>,
@@ -152,85 +144,167 @@ pub(super) async fn connection(
     four_letter: FourLetterHandler,
     shutdown: CancellationToken,
     guard: PerIpGuard,
+    port: Port,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut rd = FrameReader::default();
-    let first = match tokio::time::timeout(limits.handshake_timeout, rd.peek_len(&stream)).await {
-        Ok(Ok(first)) => first,
-        Ok(Err(e)) => {
-            tracing::debug!(client = %remote, error = %e, "connection closed before handshake");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(client = %remote, "no handshake within the timeout; closing");
-            return;
-        }
-    };
-    if let Some(job) = four_letter(first.to_be_bytes()) {
-        answer_four_letter(stream, &core, job).await;
-        return;
-    }
-    let connect = match tokio::time::timeout(
-        limits.handshake_timeout,
-        rd.next_frame(&stream, limits.max_frame),
-    )
-    .await
-    {
-        Ok(Ok(body)) => ConnectRequest::from_bytes(&body),
-        Ok(Err(e)) => {
-            tracing::warn!(client = %remote, error = %e, "bad connect frame; closing");
-            return;
-        }
-        Err(_) => return,
-    };
-    let req = match connect {
-        Ok(req) => req,
-        Err(e) => {
-            tracing::warn!(client = %remote, error = %e, "malformed ConnectRequest; closing");
-            return;
-        }
-    };
-    let (out_tx, out_rx) = outbound_queue();
-    let hello = CoreMsg::Connect {
-        conn,
+    let hello = Hello {
         remote,
-        req,
-        out: out_tx,
-    };
-    if core.send(hello).await.is_err() {
-        let _ = stream.shutdown().await;
-        return;
-    }
-    let session = Session {
         conn,
         core,
-        max_frame: limits.max_frame,
-        remote,
-        stream,
-        rd,
-        out: out_rx,
+        limits,
+        four_letter,
         shutdown,
-        _guard: guard,
+        guard,
+        secure_port: port.secure,
     };
-    tokio::spawn(session.serve());
+    match port.tls {
+        None => hello.handshake(stream, None).await,
+        // on the heap: rustls' state would otherwise make every plaintext connection's
+        // handshake task larger too
+        Some(tls) => Box::pin(tls_connection(stream, hello, tls, port.secure)).await,
+    }
+}
+
+/// A connection on a port with TLS: detection (port unification), the TLS handshake, then
+/// the ZooKeeper handshake over TLS, or over plaintext for a plaintext client.
+async fn tls_connection(stream: TcpStream, hello: Hello, tls: Arc<ClientTls>, secure: bool) {
+    let remote = hello.remote;
+    match tls::accept(stream, remote, &tls, hello.limits.handshake_timeout).await {
+        tls::Accepted::Plaintext(stream) => hello.handshake(stream, None).await,
+        tls::Accepted::Tls(stream, auth) => {
+            let origin = TlsOrigin {
+                auth,
+                secure_port: secure,
+            };
+            hello.handshake(*stream, Some(origin)).await;
+        }
+        tls::Accepted::Closed => {}
+    }
+}
+
+/// What a connection's handshake needs besides its transport.
+struct Hello {
+    remote: SocketAddr,
+    conn: ConnId,
+    core: mpsc::Sender<CoreMsg>,
+    limits: ConnLimits,
+    four_letter: FourLetterHandler,
+    shutdown: CancellationToken,
+    guard: PerIpGuard,
+    secure_port: bool,
+}
+
+impl Hello {
+    /// The four-letter-word sniff, then the ConnectRequest, handed to the core with what the
+    /// TLS handshake established (`tls`, None for plaintext); the session is then served in
+    /// a task of its own.
+    async fn handshake<T: Transport>(self, mut stream: T, tls: Option<TlsOrigin>) {
+        let Hello {
+            remote,
+            conn,
+            core,
+            limits,
+            four_letter,
+            shutdown,
+            guard,
+            secure_port,
+        } = self;
+        let mut rd = FrameReader::default();
+        let first = match tokio::time::timeout(limits.handshake_timeout, rd.peek_len(&mut stream))
+            .await
+        {
+            Ok(Ok(first)) => first,
+            Ok(Err(e)) => {
+                tracing::debug!(client = %remote, error = %e, "connection closed before handshake");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(client = %remote, "no handshake within the timeout; closing");
+                return;
+            }
+        };
+        if let Some(job) = four_letter(first.to_be_bytes(), secure_port) {
+            answer_four_letter(stream, &core, job).await;
+            return;
+        }
+        let connect = match tokio::time::timeout(
+            limits.handshake_timeout,
+            rd.next_frame(&mut stream, limits.max_frame),
+        )
+        .await
+        {
+            Ok(Ok(body)) => ConnectRequest::from_bytes(&body),
+            Ok(Err(e)) => {
+                tracing::warn!(client = %remote, error = %e, "bad connect frame; closing");
+                return;
+            }
+            Err(_) => return,
+        };
+        let req = match connect {
+            Ok(req) => req,
+            Err(e) => {
+                tracing::warn!(client = %remote, error = %e, "malformed ConnectRequest; closing");
+                return;
+            }
+        };
+        let (out_tx, out_rx) = outbound_queue();
+        let hello = CoreMsg::Connect {
+            conn,
+            remote,
+            req,
+            out: out_tx,
+            tls: tls.map(Box::new),
+        };
+        if core.send(hello).await.is_err() {
+            let _ = stream.shutdown().await;
+            return;
+        }
+        let session = Session {
+            conn,
+            core,
+            sasl: limits.sasl.clone().map(|login| {
+                Box::new(SaslState {
+                    login,
+                    exchange: None,
+                })
+            }),
+            max_frame: limits.max_frame,
+            remote,
+            stream,
+            rd,
+            out: out_rx,
+            shutdown,
+            established: false,
+            _guard: guard,
+        };
+        tokio::spawn(session.serve());
+    }
 }
 
 /// An established connection: one task reads requests and writes what the core queued
 /// (a second task per connection cost every idle session its stack and bookkeeping).
-struct Session {
+struct Session<T> {
     conn: ConnId,
     core: mpsc::Sender<CoreMsg>,
+    /// The server's SASL login and this connection's exchange; None without a login (the
+    /// core then answers `sasl` packets). Boxed: most sessions never use it.
+    sasl: Option<Box<SaslState>>,
     max_frame: usize,
     remote: SocketAddr,
-    stream: TcpStream,
+    stream: T,
     rd: FrameReader,
     out: OutboundRx,
     shutdown: CancellationToken,
+    /// The ConnectResponse went out. Until then nothing more is read: a client may send
+    /// requests right behind its ConnectRequest (the Netty client sends its auth packets,
+    /// setWatches and queued requests at once), and they belong to the session the core is
+    /// still creating. 3.8 likewise stops reading (`disableRecv`) until `finishSessionInit`.
+    established: bool,
     /// The connection's maxClientCnxns slot, given back when the session's task ends.
     _guard: PerIpGuard,
 }
 
-impl Session {
+impl<T: Transport> Session<T> {
     /// Until the client or the core closes, or shutdown; then the core is told. (An async
     /// block, not an async fn taking `self`: that would hold the session twice.)
     #[allow(clippy::manual_async_fn)]
@@ -255,13 +329,14 @@ impl Session {
                 biased;
                 msg = self.out.recv() => Ready::Out(msg),
                 _ = self.shutdown.cancelled() => return,
-                frame = self.rd.next_frame(&self.stream, self.max_frame) => Ready::Frame(frame),
+                frame = self.rd.next_frame(&mut self.stream, self.max_frame), if self.established => Ready::Frame(frame),
             };
             match ready {
                 Ready::Out(None) => return,
                 Ready::Out(Some(first)) => {
+                    self.established |= matches!(first, Outbound::Connect(_));
                     let (bytes, close) = gather(&mut self.out, first);
-                    match write_now(&mut self.stream, bytes) {
+                    match self.stream.write_now(bytes) {
                         Ok(None) => {}
                         Ok(Some(wait)) => {
                             if wait.await.is_err() {
@@ -275,8 +350,15 @@ impl Session {
                     }
                 }
                 Ready::Frame(frame) => {
-                    let Some(msg) = self.packet(frame) else {
-                        return;
+                    let msg = match self.packet(frame) {
+                        Handled::Core(msg) => msg,
+                        Handled::Close => return,
+                        Handled::Sasl(outcome) => {
+                            if !self.sasl_outcome(*outcome).await {
+                                return;
+                            }
+                            continue;
+                        }
                     };
                     match try_to_core(&self.core, msg) {
                         Ok(()) => {}
@@ -292,23 +374,40 @@ impl Session {
         }
     }
 
-    /// The core's message for one frame; None when the connection must end.
-    fn packet(&self, frame: Result<Bytes, FrameError>) -> Option<CoreMsg> {
+    /// What one frame asks for: a message for the core, a SASL step answered here, or the
+    /// end of the connection.
+    fn packet(&mut self, frame: Result<Bytes, FrameError>) -> Handled {
         let frame = match frame {
             Ok(f) => f,
-            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Handled::Close
+            }
             Err(e) => {
                 tracing::warn!(client = %self.remote, error = %e, "bad frame; closing connection");
-                return None;
+                return Handled::Close;
             }
         };
         if frame.len() < 8 {
             tracing::warn!(client = %self.remote, len = frame.len(), "frame shorter than a RequestHeader; closing");
-            return None;
+            return Handled::Close;
         }
         let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         let op = OpCode(i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
         let body = frame.slice(8..);
+        if op == OpCode::SASL {
+            if let Some(sasl) = self.sasl.as_deref_mut() {
+                return match GetSaslRequest::from_bytes(&body) {
+                    Ok(req) => {
+                        Handled::Sasl(Box::new(sasl.step(self.conn, self.remote, xid, &req.token)))
+                    }
+                    Err(e) => {
+                        // `byteBuffer2Record` throws: 3.8 drops the connection
+                        tracing::warn!(client = %self.remote, error = %e, "malformed SASL packet; closing connection");
+                        Handled::Close
+                    }
+                };
+            }
+        }
         // decoded here, off the core; an unknown opcode (None) is the core's to answer
         let req = match Request::decode(op, &body) {
             Ok(req) => req.map(Box::new),
@@ -317,7 +416,7 @@ impl Session {
                 Some(Box::new(Request::Malformed(op)))
             }
         };
-        Some(CoreMsg::Packet {
+        Handled::Core(CoreMsg::Packet {
             conn: self.conn,
             xid,
             op,
@@ -325,6 +424,134 @@ impl Session {
             body,
             received: tokio::time::Instant::now(),
         })
+    }
+
+    /// A SASL step's ids go to the core (ahead of any later packet), then its reply out;
+    /// false when the connection ends.
+    async fn sasl_outcome(&mut self, outcome: SaslOutcome) -> bool {
+        if let Some(ids) = outcome.ids {
+            let msg = CoreMsg::Authenticated {
+                conn: self.conn,
+                ids,
+            };
+            match try_to_core(&self.core, msg) {
+                Ok(()) => {}
+                Err(Some(msg)) => {
+                    if !wait_for_core(&self.core, msg).await {
+                        return false;
+                    }
+                }
+                Err(None) => return false,
+            }
+        }
+        let mut buf = Vec::new();
+        encode::encode(&outcome.reply, &mut buf);
+        match self.stream.write_now(Bytes::from(buf)) {
+            Ok(None) => {}
+            Ok(Some(wait)) => {
+                if wait.await.is_err() {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+        !outcome.close
+    }
+}
+
+/// What a frame asks of its connection.
+enum Handled {
+    Core(CoreMsg),
+    /// A `sasl` packet, answered by the connection itself.
+    Sasl(Box<SaslOutcome>),
+    Close,
+}
+
+/// The server's SASL login and one connection's exchange with it.
+struct SaslState {
+    login: Arc<ClientSasl>,
+    /// Created by the first `sasl` packet (3.8 creates it with the connection).
+    exchange: Option<Box<dyn SaslServer>>,
+}
+
+/// One `sasl` packet's answer: `SetSASLResponse` behind ReplyHeader{xid, 0, err}, the ids a
+/// completed exchange adds, and whether the connection then closes.
+struct SaslOutcome {
+    reply: Outbound,
+    ids: Option<Vec<Id>>,
+    close: bool,
+}
+
+impl SaslState {
+    /// `ZooKeeperServer#processSasl` for one token, on the connection's task as 3.8 runs it
+    /// on its I/O thread (a GSSAPI step reads the keytab; a DIGEST-MD5 step only hashes).
+    fn step(&mut self, conn: ConnId, remote: SocketAddr, xid: i32, token: &[u8]) -> SaslOutcome {
+        let login = &self.login;
+        let exchange = self.exchange.get_or_insert_with(|| login.new_server());
+        let reply = |err: ErrorCode, token: Option<Vec<u8>>| {
+            let body = SetSaslResponse {
+                token: token.map(Bytes::from),
+            };
+            Outbound::reply(
+                xid,
+                0,
+                Answer {
+                    err,
+                    body: Some(body.into()),
+                },
+            )
+        };
+        match exchange.evaluate_response(token) {
+            Ok(challenge) => {
+                let ids = match (exchange.is_complete(), exchange.authorization_id()) {
+                    (true, Some(id)) => {
+                        let mut ids = vec![Id::new("sasl", id)];
+                        if login.is_super_user(id) {
+                            ids.push(Id::new("super", ""));
+                        }
+                        Some(ids)
+                    }
+                    _ => None,
+                };
+                // a mechanism's last empty challenge (GSSAPI's) is Java's null token
+                let last = exchange.is_complete() && challenge.is_empty();
+                SaslOutcome {
+                    reply: reply(ErrorCode::OK, (!last).then_some(challenge)),
+                    ids,
+                    close: false,
+                }
+            }
+            Err(e) if login.allow_failed_clients && !login.sasl_required => {
+                tracing::warn!(
+                    conn,
+                    "Client /{remote} failed to SASL authenticate: {e}; maintaining the \
+                     connection (allowSaslFailedClients)"
+                );
+                SaslOutcome {
+                    reply: reply(ErrorCode::OK, None),
+                    ids: None,
+                    close: false,
+                }
+            }
+            Err(e) => {
+                // sendCloseSession: the connection closes, the session lives on until it
+                // expires; the client sees AuthFailed (or SessionClosedRequireSaslAuth)
+                let err = if login.sasl_required {
+                    ErrorCode::SESSION_CLOSED_REQUIRE_SASL_AUTH
+                } else {
+                    ErrorCode::AUTH_FAILED
+                };
+                tracing::warn!(
+                    conn,
+                    "Client /{remote} failed to SASL authenticate: {e}; closing the connection"
+                );
+                SaslOutcome {
+                    reply: reply(err, None),
+                    ids: None,
+                    close: true,
+                }
+            }
+        }
     }
 }
 
@@ -354,25 +581,6 @@ fn gather(out: &mut OutboundRx, first: Outbound) -> (Bytes, bool) {
     (Bytes::from(buf), false)
 }
 
-/// The rest of a write that has to wait for room in the socket.
-type WriteWait<'a> = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + 'a>>;
-
-/// Write `bytes` now as far as the socket takes them; the socket nearly always takes them
-/// all. Only waiting for room is a future, kept on the heap while it waits, so that an idle
-/// connection's task stays small.
-fn write_now(stream: &mut TcpStream, bytes: Bytes) -> std::io::Result<Option<WriteWait<'_>>> {
-    let written = match stream.try_write(&bytes) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(e) => return Err(e),
-    };
-    if written >= bytes.len() {
-        return Ok(None);
-    }
-    let rest = bytes.slice(written..);
-    Ok(Some(Box::pin(async move { stream.write_all(&rest).await })))
-}
-
 /// Hand `msg` to the core: `Err(Some(msg))` when its queue is full (globalOutstandingLimit)
 /// and the caller must wait with [`wait_for_core`], `Err(None)` once the core is gone.
 fn try_to_core(core: &mpsc::Sender<CoreMsg>, msg: CoreMsg) -> Result<(), Option<CoreMsg>> {
@@ -392,8 +600,8 @@ fn wait_for_core(
     Box::pin(async move { core.send(msg).await.is_ok() })
 }
 
-async fn answer_four_letter(
-    mut wr: TcpStream,
+async fn answer_four_letter<W: AsyncWrite + Unpin>(
+    mut wr: W,
     core: &mpsc::Sender<CoreMsg>,
     job: Box<dyn FnOnce(&mut CoreState) -> String + Send>,
 ) {

@@ -10,11 +10,13 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{connection, FourLetterHandler};
+use super::connection::{connection, FourLetterHandler, Port};
+use super::tls::ClientTls;
 use crate::pipeline::CoreMsg;
+use crate::sasl::server::ClientSasl;
 
-/// Limits applied per connection.
-#[derive(Debug, Clone)]
+/// Limits and settings every connection of the server gets.
+#[derive(Clone)]
 pub struct ConnLimits {
     /// jute.maxbuffer: the largest frame a client may send (`NIOServerCnxn#readLength`).
     pub max_frame: usize,
@@ -23,6 +25,8 @@ pub struct ConnLimits {
     /// A connection that has not finished its handshake by then is dropped
     /// (`zookeeper.nio.sessionlessCnxnTimeout`, 10 s).
     pub handshake_timeout: Duration,
+    /// The server's SASL login, when it has one: each connection runs its own exchange.
+    pub sasl: Option<Arc<ClientSasl>>,
 }
 
 /// Bind the client port with the reference's socket options (reuseaddr, backlog).
@@ -76,16 +80,42 @@ impl Drop for PerIpGuard {
     }
 }
 
-/// Accept until `shutdown`; each connection gets its own task.
+/// One listening client port.
+pub struct ClientListener {
+    pub listener: TcpListener,
+    /// TLS (`secureClientPort`, or `clientPort` with `client.portUnification`).
+    pub tls: Option<Arc<ClientTls>>,
+    /// This is `secureClientPort` (3.8's secure `ServerCnxnFactory`).
+    pub secure: bool,
+}
+
+/// Hands out connection ids, unique across the listeners of one server.
+#[derive(Clone, Debug)]
+pub struct ConnIds(Arc<AtomicU64>);
+
+impl Default for ConnIds {
+    fn default() -> Self {
+        ConnIds(Arc::new(AtomicU64::new(1)))
+    }
+}
+
+/// Accept until `shutdown`; each connection gets its own task. maxClientCnxns counts per
+/// listener, as each 3.8 connection factory keeps its own count.
 pub async fn serve(
-    listener: TcpListener,
+    client: ClientListener,
     core: mpsc::Sender<CoreMsg>,
     limits: ConnLimits,
     four_letter: FourLetterHandler,
     shutdown: CancellationToken,
+    ids: ConnIds,
 ) {
+    let ClientListener {
+        listener,
+        tls,
+        secure,
+    } = client;
+    let port = Port { tls, secure };
     let per_ip = PerIp::default();
-    let next_id = AtomicU64::new(1);
     loop {
         let (stream, remote) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -108,7 +138,7 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let id = ids.0.fetch_add(1, Ordering::Relaxed);
         let core = core.clone();
         let limits = limits.clone();
         let four_letter = four_letter.clone();
@@ -122,6 +152,7 @@ pub async fn serve(
             four_letter,
             shutdown,
             guard,
+            port.clone(),
         ));
     }
 }

@@ -11,6 +11,24 @@ pub const MIN_RETAIN: usize = 3;
 
 /// Delete what the newest `retain` snapshots no longer need; returns the deleted files.
 pub fn purge(snap_dir: &Path, log_dir: &Path, retain: usize) -> Vec<PathBuf> {
+    let mut doomed = candidates(snap_dir, log_dir, retain);
+    doomed.retain(|p| match std::fs::remove_file(p) {
+        Ok(()) => {
+            tracing::info!(file = %p.display(), "purged");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(file = %p.display(), error = %e, "cannot purge");
+            false
+        }
+    });
+    doomed
+}
+
+/// `PurgeTxnLog#purgeOlderSnapshots`' list: the log files, then the snapshot files, each in
+/// directory order, whose zxid is below the oldest of the newest `retain` valid snapshots,
+/// except the log file that snapshot still needs.
+fn candidates(snap_dir: &Path, log_dir: &Path, retain: usize) -> Vec<PathBuf> {
     let retain = retain.max(MIN_RETAIN);
     let snaps = snapshot::find_snapshots(snap_dir, retain);
     let Some(oldest_kept) = snaps.last() else {
@@ -42,17 +60,74 @@ pub fn purge(snap_dir: &Path, log_dir: &Path, retain: usize) -> Vec<PathBuf> {
         .filter(|p| !needed.contains(p))
         .collect();
     doomed.extend(older(snap_dir, "snapshot."));
-    doomed.retain(|p| match std::fs::remove_file(p) {
-        Ok(()) => {
-            tracing::info!(file = %p.display(), "purged");
-            true
-        }
-        Err(e) => {
-            tracing::warn!(file = %p.display(), error = %e, "cannot purge");
-            false
-        }
-    });
     doomed
+}
+
+/// A file `PurgeTxnLog` would remove, with its modification time (ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeCandidate {
+    pub path: PathBuf,
+    pub modified_ms: i64,
+}
+
+/// Why the offline purge cannot start, worded as the Java tool's uncaught exception.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeSetupError {
+    #[error("java.io.IOException: Unable to create data directory {}", .0.display())]
+    CannotCreate(PathBuf),
+    #[error("org.apache.zookeeper.server.persistence.FileTxnSnapLog$LogDirContentCheckException: \
+             Log directory has snapshot files. Check if dataLogDir and dataDir configuration is correct.")]
+    SnapshotsInLogDir,
+    #[error("org.apache.zookeeper.server.persistence.FileTxnSnapLog$SnapDirContentCheckException: \
+             Snapshot directory has log files. Check if dataLogDir and dataDir configuration is correct.")]
+    LogsInSnapDir,
+}
+
+/// The offline purge (`PurgeTxnLog#purge`) of the `version-2` directories under `log_dir`
+/// and `snap_dir`, which are created if missing (`FileTxnSnapLog` does), and must not hold
+/// each other's files when they differ. Nothing is deleted here: see [`remove`].
+pub fn plan_for_tool(
+    log_dir: &Path,
+    snap_dir: &Path,
+    retain: usize,
+) -> Result<Vec<PurgeCandidate>, PurgeSetupError> {
+    let log_dir = super::restore::version_dir(log_dir);
+    let snap_dir = super::restore::version_dir(snap_dir);
+    for dir in [&log_dir, &snap_dir] {
+        if std::fs::create_dir_all(dir).is_err() {
+            return Err(PurgeSetupError::CannotCreate(dir.clone()));
+        }
+    }
+    if log_dir != snap_dir {
+        let any = |dir: &Path, prefix: &str| {
+            std::fs::read_dir(dir).is_ok_and(|rd| {
+                rd.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            })
+        };
+        if any(&log_dir, "snapshot.") {
+            return Err(PurgeSetupError::SnapshotsInLogDir);
+        }
+        if any(&snap_dir, "log.") {
+            return Err(PurgeSetupError::LogsInSnapDir);
+        }
+    }
+    Ok(candidates(&snap_dir, &log_dir, retain)
+        .into_iter()
+        .map(|path| {
+            let modified_ms = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            PurgeCandidate { path, modified_ms }
+        })
+        .collect())
+}
+
+/// Delete one file of a purge plan.
+pub fn remove(path: &Path) -> std::io::Result<()> {
+    std::fs::remove_file(path)
 }
 
 #[cfg(test)]

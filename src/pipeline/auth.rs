@@ -1,7 +1,13 @@
 //! Authentication providers and ACL checks: `ZooKeeperServer#checkACL`,
 //! `PrepRequestProcessor#fixupACL`, `DigestAuthenticationProvider`, `IPAuthenticationProvider`,
-//! `AuthUtil#getClientInfos`. Only the built-in `digest` and `ip` providers are registered, as in
-//! a default 3.8 server; `world:anyone` and `auth` are ACL forms, not providers.
+//! `AuthUtil#getClientInfos`, `X509AuthenticationProvider`. The built-in `digest` and `ip`
+//! providers are always registered, as in a default 3.8 server, and `x509` when zoo.cfg
+//! registers it ([`crate::config::ServerConfig::x509_auth_provider`]); `world:anyone` and
+//! `auth` are ACL forms, not providers. A client's x509 ids come from its TLS certificate
+//! (the connection adds them before its ConnectRequest is handled); `addauth x509` only
+//! confirms them. `sasl` ids come from a completed SASL exchange on the connection
+//! (`SASLAuthenticationProvider`, registered by `authProvider.<n>`); without the provider
+//! they still show in whoAmI, as in 3.8, but are invalid in ACLs and do not expand `auth`.
 
 use std::net::IpAddr;
 
@@ -22,14 +28,28 @@ pub fn generate_digest(id_password: &str) -> String {
 }
 
 /// What an auth packet adds to a connection, or None for AuthFailed.
-/// `super_digest` is `zookeeper.DigestAuthenticationProvider.superDigest`.
+/// `super_digest` is `zookeeper.DigestAuthenticationProvider.superDigest`; `x509` is None
+/// unless the x509 provider is registered, and then the connection's current ids.
 pub fn authenticate(
     scheme: &str,
     auth: &[u8],
     remote: IpAddr,
     super_digest: Option<&str>,
+    x509: Option<&[Id]>,
 ) -> Option<Vec<Id>> {
     match scheme {
+        // `X509AuthenticationProvider#handleAuthentication` ignores the packet's data and
+        // authenticates the connection's certificate again: the ids it gave at connect time
+        // (the x509 id, and `super` with the same id for the super user), or AuthFailed on a
+        // connection without one (plaintext, or TLS without a client certificate)
+        "x509" => {
+            let ids: Vec<Id> = x509?
+                .iter()
+                .filter(|id| id.scheme == "x509" || (id.scheme == "super" && !id.id.is_empty()))
+                .cloned()
+                .collect();
+            ids.iter().any(|id| id.scheme == "x509").then_some(ids)
+        }
         "digest" => {
             let id = generate_digest(&String::from_utf8_lossy(auth));
             let mut ids = Vec::with_capacity(2);
@@ -83,13 +103,44 @@ fn ip_matches(id: &str, acl_expr: &str) -> bool {
     u32::from_be_bytes(acl_addr) & mask == u32::from_be_bytes(remote) & mask
 }
 
-/// `ServerAuthenticationProvider#isValid` for the registered providers.
-fn is_valid_id(scheme: &str, id: &str) -> Option<bool> {
+/// The pluggable providers registered besides the built-in `digest` and `ip`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Providers {
+    /// `X509AuthenticationProvider`.
+    pub x509: bool,
+    /// `SASLAuthenticationProvider`.
+    pub sasl: bool,
+}
+
+/// `KerberosName`'s constructor accepts it: `service[/host]@realm`, or no `@` at all.
+fn is_kerberos_name(id: &str) -> bool {
+    match id.split_once('@') {
+        None => true,
+        Some((principal, realm)) => {
+            !realm.contains(['@', '/'])
+                && principal
+                    .split_once('/')
+                    .map_or(true, |(_, host)| !host.contains('/'))
+        }
+    }
+}
+
+/// `ServerAuthenticationProvider#isValid` for the registered providers; None for a scheme
+/// without a provider.
+fn is_valid_id(scheme: &str, id: &str, providers: Providers) -> Option<bool> {
     match scheme {
         "digest" => Some(java_split_count(id, ':') == 2),
         "ip" => Some(ip_prefix_bits(id).is_some()),
+        "x509" if providers.x509 => Some(crate::tls::is_valid_x500_name(id)),
+        "sasl" if providers.sasl => Some(is_kerberos_name(id)),
         _ => None,
     }
+}
+
+/// The ids that an `auth` ACL expands to: those of registered providers that authenticate
+/// (digest, x509, sasl; not ip, not super).
+fn lends_to_auth(id: &Id, providers: Providers) -> bool {
+    id.scheme == "digest" || id.scheme == "x509" || (id.scheme == "sasl" && providers.sasl)
 }
 
 /// `ZooKeeperServer#checkACL`.
@@ -106,6 +157,12 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id], skip_acl: bool) -> Result<
                 && match a.id.scheme.as_str() {
                     "digest" => caller.id == a.id.id,
                     "ip" => ip_matches(&caller.id, &a.id.id),
+                    // `X509AuthenticationProvider#matches`; its super-user clause is covered
+                    // by the `super` id that user holds
+                    "x509" => caller.id == a.id.id,
+                    // `SASLAuthenticationProvider#matches`: a SASL user named `super`
+                    // matches every sasl ACL
+                    "sasl" => caller.id == a.id.id || caller.id == "super",
                     _ => false,
                 }
         });
@@ -116,8 +173,13 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id], skip_acl: bool) -> Result<
     Err(ErrorCode::NO_AUTH)
 }
 
-/// `PrepRequestProcessor#fixupACL`: de-duplicate, validate, expand `auth` ids.
-pub fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+/// `PrepRequestProcessor#fixupACL`: de-duplicate, validate, expand `auth` ids with the
+/// registered `providers`.
+pub fn fixup_acl(
+    acl: Option<&[Acl]>,
+    auth: &[Id],
+    providers: Providers,
+) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::new();
     for a in acl.unwrap_or(&[]) {
         if !unique.contains(&a) {
@@ -132,10 +194,10 @@ pub fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<Vec<Acl>, ErrorCode
         if a.id.scheme == "world" && a.id.id == "anyone" {
             out.push(a.clone());
         } else if a.id.scheme == "auth" {
-            // only providers that authenticate (digest, not ip) lend their ids to `auth`
+            // only providers that authenticate (digest, x509, sasl; not ip) lend their ids
             let authenticated: Vec<Id> = java_set_order(auth)
                 .into_iter()
-                .filter(|id| id.scheme == "digest")
+                .filter(|id| lends_to_auth(id, providers))
                 .collect();
             if authenticated.is_empty() {
                 return Err(ErrorCode::INVALID_ACL);
@@ -145,7 +207,7 @@ pub fn fixup_acl(acl: Option<&[Acl]>, auth: &[Id]) -> Result<Vec<Acl>, ErrorCode
                     .into_iter()
                     .map(|id| Acl { perms: a.perms, id }),
             );
-        } else if is_valid_id(&a.id.scheme, &a.id.id) == Some(true) {
+        } else if is_valid_id(&a.id.scheme, &a.id.id, providers) == Some(true) {
             out.push(a.clone());
         } else {
             return Err(ErrorCode::INVALID_ACL);
@@ -224,6 +286,67 @@ pub const READ_OR_ADMIN: i32 = perms::READ | perms::ADMIN;
 mod tests {
     use super::*;
 
+    const NONE: Providers = Providers {
+        x509: false,
+        sasl: false,
+    };
+    const X509: Providers = Providers {
+        x509: true,
+        sasl: false,
+    };
+    const SASL: Providers = Providers {
+        x509: false,
+        sasl: true,
+    };
+
+    /// `SASLAuthenticationProvider`: ids valid as Kerberos names, matched as strings (and
+    /// by a SASL user named `super`), lent to `auth` ACLs; nothing without the provider.
+    #[test]
+    fn sasl_scheme() {
+        let bob = vec![Id::new("ip", "127.0.0.1"), Id::new("sasl", "bob")];
+        let only_bob = [Acl::new(perms::READ, "sasl", "bob")];
+        assert_eq!(check_acl(&only_bob, perms::READ, &bob, false), Ok(()));
+        let alice = vec![Id::new("sasl", "alice")];
+        assert_eq!(
+            check_acl(&only_bob, perms::READ, &alice, false),
+            Err(ErrorCode::NO_AUTH)
+        );
+        let sasl_super = vec![Id::new("sasl", "super")];
+        assert_eq!(
+            check_acl(&only_bob, perms::READ, &sasl_super, false),
+            Ok(())
+        );
+        assert_eq!(
+            fixup_acl(Some(&only_bob), &bob, SASL),
+            Ok(only_bob.to_vec())
+        );
+        assert_eq!(
+            fixup_acl(Some(&only_bob), &bob, NONE),
+            Err(ErrorCode::INVALID_ACL)
+        );
+        for id in ["zk/host@EXAMPLE.COM", "bob@EXAMPLE.COM", "a/b/c", "@"] {
+            let acl = [Acl::new(perms::ALL, "sasl", id)];
+            assert!(fixup_acl(Some(&acl), &bob, SASL).is_ok(), "{id}");
+        }
+        for id in ["a@b@c", "a/b/c@R", "a@b/c"] {
+            let acl = [Acl::new(perms::ALL, "sasl", id)];
+            assert_eq!(
+                fixup_acl(Some(&acl), &bob, SASL),
+                Err(ErrorCode::INVALID_ACL),
+                "{id}"
+            );
+        }
+        let auth_acl = [Acl::new(perms::ALL, "auth", "")];
+        assert_eq!(
+            fixup_acl(Some(&auth_acl), &bob, SASL),
+            Ok(vec![Acl::new(perms::ALL, "sasl", "bob")])
+        );
+        assert_eq!(
+            fixup_acl(Some(&auth_acl), &bob, NONE),
+            Err(ErrorCode::INVALID_ACL)
+        );
+    }
+
     #[test]
     fn digest_matches_the_reference() {
         // zkCli: addauth digest super:test ; DigestAuthenticationProvider.generateDigest
@@ -260,19 +383,65 @@ mod tests {
     fn fixup_rules() {
         let ip = vec![Id::new("ip", "127.0.0.1")];
         let auth_acl = [Acl::new(perms::ALL, "auth", "")];
-        assert_eq!(fixup_acl(Some(&auth_acl), &ip), Err(ErrorCode::INVALID_ACL));
-        let digest = vec![ip[0].clone(), Id::new("digest", "u:h")];
         assert_eq!(
-            fixup_acl(Some(&auth_acl), &digest),
-            Ok(vec![Acl::new(perms::ALL, "digest", "u:h")])
-        );
-        assert_eq!(fixup_acl(Some(&[]), &ip), Err(ErrorCode::INVALID_ACL));
-        let bad = [Acl::new(perms::ALL, "digest", "nocolon")];
-        assert_eq!(fixup_acl(Some(&bad), &ip), Err(ErrorCode::INVALID_ACL));
-        let world_other = [Acl::new(perms::ALL, "world", "someone")];
-        assert_eq!(
-            fixup_acl(Some(&world_other), &ip),
+            fixup_acl(Some(&auth_acl), &ip, NONE),
             Err(ErrorCode::INVALID_ACL)
         );
+        let digest = vec![ip[0].clone(), Id::new("digest", "u:h")];
+        assert_eq!(
+            fixup_acl(Some(&auth_acl), &digest, NONE),
+            Ok(vec![Acl::new(perms::ALL, "digest", "u:h")])
+        );
+        assert_eq!(fixup_acl(Some(&[]), &ip, NONE), Err(ErrorCode::INVALID_ACL));
+        let bad = [Acl::new(perms::ALL, "digest", "nocolon")];
+        assert_eq!(
+            fixup_acl(Some(&bad), &ip, NONE),
+            Err(ErrorCode::INVALID_ACL)
+        );
+        let world_other = [Acl::new(perms::ALL, "world", "someone")];
+        assert_eq!(
+            fixup_acl(Some(&world_other), &ip, NONE),
+            Err(ErrorCode::INVALID_ACL)
+        );
+    }
+
+    /// `X509AuthenticationProvider`: ids from the certificate, matched as strings; x509 ACL
+    /// ids validated as Java DNs only while the provider is registered; `auth` expands to
+    /// them; `addauth x509` confirms a certificate and fails without one.
+    #[test]
+    fn x509_scheme() {
+        let alice = "CN=alice,OU=Eng,O=Example,C=US";
+        let tls = vec![Id::new("ip", "127.0.0.1"), Id::new("x509", alice)];
+        let only_alice = [Acl::new(perms::READ, "x509", alice)];
+        assert_eq!(check_acl(&only_alice, perms::READ, &tls, false), Ok(()));
+        let bob = vec![Id::new("x509", "CN=bob")];
+        assert_eq!(
+            check_acl(&only_alice, perms::READ, &bob, false),
+            Err(ErrorCode::NO_AUTH)
+        );
+        let valid = [Acl::new(perms::ALL, "x509", "CN=bob,O=x")];
+        assert_eq!(fixup_acl(Some(&valid), &tls, X509), Ok(valid.to_vec()));
+        assert_eq!(
+            fixup_acl(Some(&valid), &tls, NONE),
+            Err(ErrorCode::INVALID_ACL)
+        );
+        let not_a_dn = [Acl::new(perms::ALL, "x509", "bob")];
+        assert_eq!(
+            fixup_acl(Some(&not_a_dn), &tls, X509),
+            Err(ErrorCode::INVALID_ACL)
+        );
+        let auth_acl = [Acl::new(perms::ALL, "auth", "")];
+        assert_eq!(
+            fixup_acl(Some(&auth_acl), &tls, X509),
+            Ok(vec![Acl::new(perms::ALL, "x509", alice)])
+        );
+        let ip = std::net::Ipv4Addr::LOCALHOST.into();
+        assert_eq!(
+            authenticate("x509", b"anything", ip, None, Some(&tls)),
+            Some(vec![Id::new("x509", alice)])
+        );
+        let plain = vec![Id::new("ip", "127.0.0.1"), Id::new("super", "")];
+        assert_eq!(authenticate("x509", b"", ip, None, Some(&plain)), None);
+        assert_eq!(authenticate("x509", b"", ip, None, None), None);
     }
 }

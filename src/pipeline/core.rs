@@ -43,6 +43,9 @@ pub enum CoreMsg {
         remote: SocketAddr,
         req: ConnectRequest,
         out: OutboundTx,
+        /// A TLS connection's port and certificate ids; None for plaintext. Boxed, so that
+        /// every message in the core's queue stays small.
+        tls: Option<Box<TlsOrigin>>,
     },
     /// A request of an established session, decoded by its connection: `None` for an
     /// opcode the server does not implement, [`Request::Malformed`] for a record that did
@@ -59,11 +62,28 @@ pub enum CoreMsg {
     Disconnected {
         conn: ConnId,
     },
+    /// The connection's SASL exchange completed: its ids (`sasl:<authorizationId>`, and
+    /// `super` for a super user) join the connection's before any later packet of it.
+    Authenticated {
+        conn: ConnId,
+        ids: Vec<Id>,
+    },
     /// Runs `f` against the core's state (four-letter words read, and crst/srst reset, here).
     Inspect {
         f: Box<dyn FnOnce(&mut CoreState) -> String + Send>,
         reply: oneshot::Sender<String>,
     },
+}
+
+/// Where a TLS connection came from and what its certificate authenticated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOrigin {
+    /// The x509 ids of the client's certificate, in the order 3.8 adds them
+    /// (`NettyServerCnxnFactory.CertificateVerifier`); empty without a certificate.
+    pub auth: Vec<Id>,
+    /// Accepted on `secureClientPort` (3.8's secure factory: listed apart by `cons`, `stat`
+    /// and the AdminServer), not on a port-unified `clientPort`.
+    pub secure_port: bool,
 }
 
 /// Settings the core needs, taken from zoo.cfg.
@@ -74,6 +94,9 @@ pub struct CoreConfig {
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
     pub super_digest: Option<String>,
+    /// Schemes of which a session must hold an id before its requests are served
+    /// (`AuthenticationHelper`); empty when not enforced.
+    pub enforce_auth_schemes: Vec<String>,
     pub prep: PrepConfig,
     pub digest_enabled: bool,
     pub container_check_interval_ms: u64,
@@ -90,6 +113,8 @@ pub struct ConnState {
     pub session_id: i64,
     pub timeout_ms: i32,
     pub auth: Vec<Id>,
+    /// Accepted on `secureClientPort`.
+    pub secure_port: bool,
     pub established_ms: i64,
     pub last_cxid: i32,
     pub last_zxid: i64,
@@ -140,6 +165,9 @@ pub struct CoreState {
     pub sessions: SessionTracker,
     pub pending: PendingChanges,
     pub conns: HashMap<ConnId, ConnState>,
+    /// Connections whose queue got its first message this turn: woken once at its end, so
+    /// a turn that answers a batch costs each writer one wake-up.
+    to_wake: Vec<ConnId>,
     pub session_conns: HashMap<i64, ConnId>,
     /// The last zxid handed out (epoch << 32 | counter).
     pub last_zxid: i64,
@@ -184,6 +212,7 @@ impl CoreState {
             sessions,
             pending: PendingChanges::default(),
             conns: HashMap::new(),
+            to_wake: Vec::new(),
             session_conns: HashMap::new(),
             last_zxid,
             stats,
@@ -229,7 +258,18 @@ impl CoreState {
             c.packets_sent += 1;
             self.stats.packet_sent();
             // a closed receiver means the connection is going away; its Disconnected follows
-            let _ = c.out.send(msg);
+            if let Ok(true) = c.out.push(msg) {
+                self.to_wake.push(conn);
+            }
+        }
+    }
+
+    /// Wakes the writers this turn queued for (see `to_wake`).
+    pub(crate) fn wake_writers(&mut self) {
+        for conn in self.to_wake.drain(..) {
+            if let Some(c) = self.conns.get(&conn) {
+                c.out.wake();
+            }
         }
     }
 
@@ -308,7 +348,8 @@ impl CoreState {
                 remote,
                 req,
                 out,
-            } => self.connect(conn, remote, req, out),
+                tls,
+            } => self.connect(conn, remote, req, out, tls.map(|t| *t).unwrap_or_default()),
             CoreMsg::Packet {
                 conn,
                 xid,
@@ -321,6 +362,7 @@ impl CoreState {
                 self.packet(conn, xid, op, req, body, received);
             }
             CoreMsg::Disconnected { conn } => self.forget_conn(conn),
+            CoreMsg::Authenticated { conn, ids } => self.authenticated(conn, ids),
             CoreMsg::Inspect { f, reply } => {
                 let _ = reply.send(f(self));
             }
@@ -419,6 +461,12 @@ pub(crate) fn auth_packet(
         auth,
         c.remote.ip(),
         state.config.super_digest.as_deref(),
+        state
+            .config
+            .prep
+            .providers
+            .x509
+            .then_some(c.auth.as_slice()),
     );
     match ids {
         Some(ids) => {
@@ -432,7 +480,11 @@ pub(crate) fn auth_packet(
             state.send(conn, Outbound::header(xid_, 0, ErrorCode::OK));
         }
         None => {
-            tracing::warn!(scheme, "authentication failed: no provider for scheme");
+            if scheme == "x509" && state.config.prep.providers.x509 {
+                tracing::warn!(client = %c.remote, "x509 authentication failed: the connection has no trusted client certificate");
+            } else {
+                tracing::warn!(scheme, "authentication failed: no provider for scheme");
+            }
             state.send(conn, Outbound::header(xid_, 0, ErrorCode::AUTH_FAILED));
             state.close(conn);
         }

@@ -54,6 +54,23 @@ pub fn outbound_queue() -> (OutboundTx, OutboundRx) {
 }
 
 impl OutboundTx {
+    /// Queue `msg` without waking the writer; `Ok(true)` when the queue was empty, so the
+    /// writer must be woken ([`OutboundTx::wake`]) once the sender's batch is queued.
+    pub fn push(&self, msg: Outbound) -> Result<bool, Outbound> {
+        let mut s = self.0.lock();
+        if s.receiver_gone {
+            return Err(msg);
+        }
+        let was_empty = s.queue.is_empty();
+        s.queue.push_back(msg);
+        Ok(was_empty)
+    }
+
+    /// Wakes the writer for what [`OutboundTx::push`] queued.
+    pub fn wake(&self) {
+        self.0.notify.notify_one();
+    }
+
     /// Queue `msg`; gives it back if the connection's writer is gone.
     pub fn send(&self, msg: Outbound) -> Result<(), Outbound> {
         {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::auth::{check_acl, fixup_acl};
+use super::auth::{check_acl, fixup_acl, Providers};
 use super::pending::{ChangeRecord, PendingChanges};
 use crate::jute::codes::{perms, CreateMode, ErrorCode, OpCode};
 use crate::jute::data::{Acl, Id, StatPersisted};
@@ -26,6 +26,9 @@ pub struct PrepConfig {
     pub enforce_quota: bool,
     pub reconfig_enabled: bool,
     pub digest_enabled: bool,
+    /// The pluggable auth providers registered (`x509`, `sasl`): their ACL ids are
+    /// validated, not refused.
+    pub providers: Providers,
 }
 
 /// Who is asking and under which zxid/time the txn is stamped.
@@ -179,7 +182,7 @@ impl PrepContext<'_> {
             Some(0) | None => "/",
             Some(i) => &path[..i],
         };
-        let acl = fixup_acl(acl, self.auth)?;
+        let acl = fixup_acl(acl, self.auth, self.config.providers)?;
         let mut parent = self.record(parent_path)?;
         self.check_acl(&parent.acl, perms::CREATE)?;
         let mut parent_stat = parent.stat.clone().unwrap_or_default();
@@ -363,7 +366,7 @@ impl PrepContext<'_> {
 
     fn set_acl(&mut self, path: &str, acl: Option<&[Acl]>, version: i32) -> Prepped {
         validate_path(path).map_err(|_| ErrorCode::BAD_ARGUMENTS)?;
-        let acl = fixup_acl(acl, self.auth)?;
+        let acl = fixup_acl(acl, self.auth, self.config.providers)?;
         let mut node = self.record(path)?;
         self.check_acl(&node.acl, perms::ADMIN)?;
         let mut stat = node.stat.clone().unwrap_or_default();

@@ -3,12 +3,16 @@
 //! `FastLeaderElection` as a sans-IO engine plus its driver, and ZAB's wire layer and pure
 //! decisions (`zab`: QuorumPacket stream, typed packets, the DIFF/TRUNC/SNAP planner).
 //!
+//! `tls` secures those sockets (`sslQuorum`, `portUnification`).
+//!
 //! Invariant: only `cnxmgr` and zab's `driver` / `net` modules own sockets; the election
 //! engine, `verifier`, zab's planner and the leader / learner engines are pure. The serving
 //! pipeline drives the engines (`pipeline::core`); `server::ensemble` runs the peer loop.
 
+pub mod auth;
 pub mod cnxmgr;
 pub mod election;
+pub mod tls;
 pub mod verifier;
 pub mod zab;
 

@@ -29,8 +29,9 @@ use crate::pipeline::core::{
 use crate::pipeline::log_stage::{LogEvent, LogStage};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
 use crate::quorum::election::answer_notifications;
+use crate::quorum::tls::QuorumTls;
 use crate::quorum::zab::leader::db::recent_committed;
-use crate::quorum::zab::leader::net::bind_quorum_port;
+use crate::quorum::zab::leader::net::{bind_quorum_port, LearnerListener};
 use crate::quorum::zab::leader::{DiskHistory, LeaderSettings, LeaderStart};
 use crate::quorum::zab::learner::{
     connect, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerRole, LearnerTimeouts,
@@ -40,10 +41,13 @@ use crate::quorum::{
     look_for_leader, CnxConfig, ElectionConfig, FastLeaderElection, QuorumCnxManager,
     QuorumVerifier, ServerState,
 };
+use crate::sasl::quorum::QuorumSasl;
 use crate::tree::DataTree;
 
 /// `zookeeper.snapshotSizeFactor`'s default.
 const SNAPSHOT_SIZE_FACTOR: f64 = 0.33;
+/// How often the `ssl.quorum.*` store files are looked at with `sslQuorumReloadCertFiles`.
+const CERT_RELOAD_POLL: Duration = Duration::from_secs(1);
 /// Pause before electing again after a role failed to start.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -63,6 +67,9 @@ struct Peer {
     stats: Arc<ServerStats>,
     cnx: QuorumCnxManager,
     tick: Duration,
+    tls: Arc<QuorumTls>,
+    /// `quorum.auth.enableSasl`: the logins of quorum SASL.
+    auth: Option<Arc<QuorumSasl>>,
 }
 
 /// The quorum verifier of zoo.cfg (`server.N`, `group.N`, `weight.N`).
@@ -89,13 +96,20 @@ fn election_addrs(verifier: &QuorumVerifier, sid: i64) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn quorum_addr(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAddr, FatalError> {
+/// `sid`'s quorum address, resolved, and its host as zoo.cfg writes it.
+async fn quorum_addr(
+    verifier: &QuorumVerifier,
+    sid: i64,
+) -> Result<(SocketAddr, String), FatalError> {
     quorum_addr_of(verifier, sid)
         .await
         .map_err(|reason| FatalError::QuorumAddress { sid, reason })
 }
 
-async fn quorum_addr_of(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAddr, String> {
+async fn quorum_addr_of(
+    verifier: &QuorumVerifier,
+    sid: i64,
+) -> Result<(SocketAddr, String), String> {
     let spec = verifier
         .all_members()
         .get(&sid)
@@ -104,11 +118,20 @@ async fn quorum_addr_of(verifier: &QuorumVerifier, sid: i64) -> Result<SocketAdd
         .addresses
         .first()
         .ok_or_else(|| format!("server.{sid} has no address"))?;
-    tokio::net::lookup_host((a.host.as_str(), a.quorum_port))
+    let addr = tokio::net::lookup_host((a.host.as_str(), a.quorum_port))
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", a.host))?
         .next()
-        .ok_or_else(|| format!("{} has no address", a.host))
+        .ok_or_else(|| format!("{} has no address", a.host))?;
+    Ok((addr, a.host.clone()))
+}
+
+/// The quorum TLS settings and material (`sslQuorum`, `portUnification`, `ssl.quorum.*`);
+/// an unusable store stops the server here, naming its key and file.
+pub(super) async fn quorum_tls(cfg: &ServerConfig) -> Result<Arc<QuorumTls>, ServerError> {
+    QuorumTls::from_config(cfg)
+        .await
+        .map_err(|e| ServerError::Startup(format!("quorum TLS: {e}")))
 }
 
 /// Run the peer until shutdown (Ok), a fatal storage error, or an election port that could
@@ -118,6 +141,7 @@ pub(super) async fn run_peer(
     mut rx: mpsc::Receiver<CoreMsg>,
     stats: Arc<ServerStats>,
     shutdown: CancellationToken,
+    tls: Arc<QuorumTls>,
 ) -> Result<(), ServerError> {
     let my_id = cfg
         .my_id
@@ -133,6 +157,13 @@ pub(super) async fn run_peer(
     cnx_cfg.listen_on_all_ips = cfg.quorum_listen_on_all_ips;
     cnx_cfg.multi_address_enabled = cfg.multi_address_enabled;
     cnx_cfg.socket_timeout = tick * u32::try_from(cfg.init_limit).unwrap_or(10);
+    cnx_cfg.tls = tls.clone();
+    let auth = QuorumSasl::from_config(&cfg)
+        .map_err(|e| ServerError::Startup(format!("quorum SASL: {e}")))?;
+    cnx_cfg.auth = auth.clone();
+    if let Some(source) = tls.source().filter(|_| cfg.ssl_quorum_reload_cert_files) {
+        source.spawn_watcher("quorum", CERT_RELOAD_POLL, shutdown.clone());
+    }
     if let Some(retry) = cfg
         .raw_value("electionPortBindRetry")
         .or_else(|| cfg.raw_value("zookeeper.electionPortBindRetry"))
@@ -162,6 +193,8 @@ pub(super) async fn run_peer(
         stats,
         cnx: cnx.clone(),
         tick,
+        tls,
+        auth,
     };
     let result = peer.run(&mut fle, &mut rx, &stop).await;
     cnx.halt();
@@ -312,7 +345,7 @@ impl Peer {
         shutdown: &CancellationToken,
     ) -> CoreExit {
         let quorum = match quorum_addr(&self.verifier, self.my_id).await {
-            Ok(a) => a,
+            Ok((a, _)) => a,
             Err(e) => return CoreExit::Fatal(e),
         };
         let listener = match bind_quorum_port(quorum, self.cfg.quorum_listen_on_all_ips).await {
@@ -369,7 +402,12 @@ impl Peer {
                 snapshot_size_factor: SNAPSHOT_SIZE_FACTOR,
             },
             snap_dir,
-            listener,
+            listener: LearnerListener {
+                listener,
+                tls: self.tls.clone(),
+                auth: self.auth.clone(),
+                handshake_timeout: self.tick * u32::try_from(self.cfg.init_limit).unwrap_or(10),
+            },
             established,
         });
         tracing::info!(%quorum, "LEADING");
@@ -389,7 +427,7 @@ impl Peer {
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
     ) -> CoreExit {
-        let leader_addr = match quorum_addr(&self.verifier, leader).await {
+        let (leader_addr, leader_host) = match quorum_addr(&self.verifier, leader).await {
             Ok(a) => a,
             Err(e) => return CoreExit::Reelect(e.to_string()),
         };
@@ -404,7 +442,7 @@ impl Peer {
         let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
         let answering = shutdown.child_token();
         let connected = tokio::select! {
-            r = connect(leader_addr, timeouts) => r,
+            r = connect(leader_addr, &leader_host, timeouts, &self.tls, self.auth.as_deref()) => r,
             _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
             // LOOKING peers get our vote meanwhile, as WorkerReceiver answers them
             () = answer_notifications(fle, &self.cnx, &answering, None) => {

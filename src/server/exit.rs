@@ -55,6 +55,9 @@ impl ServerError {
             ServerError::AdminServer { .. } => ExitCode::ErrorStartingAdminServer,
             // `QuorumCnxManager.Listener#run` → its socketBindErrorHandler
             ServerError::ElectionPort { .. } => ExitCode::UnableToBindQuorumPort,
+            // 3.8 starts and fails each TLS handshake instead; we stop as for an invalid
+            // zoo.cfg (`ConfigException` in `main`), which is what these settings are
+            ServerError::Tls(_) => ExitCode::InvalidInvocation,
             // a BindException or the metrics provider's IOException lands in `main`'s
             // catch-all "Unexpected exception"
             _ => ExitCode::UnexpectedError,
@@ -70,6 +73,7 @@ impl ServerError {
                 Some("Unable to start AdminServer, exiting abnormally")
             }
             ServerError::ElectionPort { .. } | ServerError::Fatal(_) => None,
+            ServerError::Tls(_) => Some("Invalid config, exiting abnormally"),
             _ => Some("Unexpected exception, exiting abnormally"),
         }
     }

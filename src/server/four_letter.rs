@@ -14,7 +14,7 @@ use crate::pipeline::CoreState;
 use crate::quorum::zab::leader::LearnerKind;
 
 pub(super) fn handler(cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> FourLetterHandler {
-    Arc::new(move |first4: [u8; 4]| {
+    Arc::new(move |first4: [u8; 4], secure_port: bool| {
         let word = FourLetterWord::from_bytes(&first4)?;
         let cfg = cfg.clone();
         let stats = stats.clone();
@@ -24,7 +24,10 @@ pub(super) fn handler(cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> FourLe
             if word == FourLetterWord::Crst && cfg.four_letter_whitelist.is_enabled(word.name()) {
                 reset_connection_stats(state);
             }
-            let view = view(state, cfg.clone(), stats);
+            let view = ServerView {
+                asked_on_secure_port: secure_port,
+                ..view(state, cfg.clone(), stats)
+            };
             admin::execute(word, &cfg.four_letter_whitelist, &view)
         })
             as Box<dyn FnOnce(&mut CoreState) -> String + Send>)
@@ -64,6 +67,7 @@ fn connection_views(state: &CoreState) -> Vec<ConnectionView> {
                 max_latency: c.latency.max,
             }),
             expire_at_ms: expiries.get(&c.session_id).copied(),
+            secure_port: c.secure_port,
         })
         .collect();
     conns.sort_by_key(|c| c.remote);

@@ -5,12 +5,19 @@
 //!
 //! Listeners start in the reference's order, and a taken port ends the same way
 //! ([`ExitCode`]): the metrics provider first in both modes (`UNEXPECTED_ERROR`); standalone,
-//! the AdminServer before the client port (`ERROR_STARTING_ADMIN_SERVER`, then
-//! `UNEXPECTED_ERROR`, `ZooKeeperServerMain#runFromConfig`); in an ensemble the client port
+//! the AdminServer before the client ports (`ERROR_STARTING_ADMIN_SERVER`, then
+//! `UNEXPECTED_ERROR`, `ZooKeeperServerMain#runFromConfig`); in an ensemble the client ports
 //! (`UNEXPECTED_ERROR`, `QuorumPeerMain#runFromConfig`), then the AdminServer, whose failure
-//! is only a warning (`QuorumPeer#start`), then the election port in the background
+//! is only a warning (`QuorumPeer#start`) unless its HTTPS key store is unusable, then the election port in the background
 //! (`UNABLE_TO_BIND_QUORUM_PORT` once its retries are used up). A leader's quorum port that
 //! cannot be bound means another election, never an exit ([`ensemble`]).
+//!
+//! The client ports are `clientPort` (plaintext, or TLS and plaintext with
+//! `client.portUnification`) and `secureClientPort` (TLS only), either or both. Their TLS
+//! material (`ssl.*`) is loaded once, before any port is bound: a key store, trust store or
+//! password that does not work stops start-up naming the key and the file (exit 2, as an
+//! invalid zoo.cfg; 3.8 would start and fail every TLS handshake). The store files are then
+//! watched, and new handshakes use a rotated certificate.
 
 mod ensemble;
 mod exit;
@@ -23,6 +30,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -31,15 +39,18 @@ use crate::admin::http::{AdminServer, HttpEndpointError, ViewRequest, ViewSource
 use crate::admin::prometheus::MetricsServer;
 use crate::admin::ServerStats;
 use crate::config::ServerConfig;
-use crate::conn::{self, ConnLimits};
+use crate::conn::{self, ClientListener, ClientTls, ConnIds, ConnLimits};
+use crate::pipeline::auth::Providers;
 use crate::pipeline::log_stage::LogStage;
 use crate::pipeline::prep::PrepConfig;
 use crate::pipeline::{self, CoreConfig, CoreMsg, CoreState};
+use crate::sasl::server::ClientSasl;
+use crate::tls::{TlsContextKind, TlsSettings, TlsSource};
 use crate::tree::{EphemeralOptions, TreeOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("no clientPort configured: a standalone server needs one")]
+    #[error("neither clientPort nor secureClientPort is configured: a server needs one")]
     NoClientPort,
     /// A standalone server's AdminServer could not start (`AdminServerException`).
     #[error(
@@ -66,11 +77,16 @@ pub enum ServerError {
     ElectionPort {
         source: crate::quorum::cnxmgr::CnxError,
     },
-    #[error("cannot bind the client port {addr}: {source}")]
+    #[error("cannot bind the {what} {addr}: {source}")]
     Bind {
+        /// "client port" or "secure client port".
+        what: &'static str,
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The client port's TLS settings or stores are unusable.
+    #[error("client port TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     #[error("start-up failed: {0}")]
@@ -81,7 +97,10 @@ pub enum ServerError {
 
 /// A started server; dropping the handle does not stop it — call [`RunningServer::shutdown`].
 pub struct RunningServer {
+    /// `clientPort`'s address; `secureClientPort`'s when only that one is configured.
     pub client_addr: SocketAddr,
+    /// `secureClientPort`'s address, when configured.
+    pub secure_client_addr: Option<SocketAddr>,
     /// The AdminServer's address; None with `admin.enableServer=false`.
     pub admin_addr: Option<SocketAddr>,
     /// Prometheus `/metrics`; None unless that metrics provider is configured.
@@ -118,12 +137,17 @@ fn core_config(cfg: &ServerConfig) -> CoreConfig {
         min_session_timeout_ms: cfg.min_session_timeout_ms,
         max_session_timeout_ms: cfg.max_session_timeout_ms,
         super_digest: cfg.super_digest.clone(),
+        enforce_auth_schemes: cfg.enforce_auth_schemes.clone(),
         prep: PrepConfig {
             skip_acl: cfg.skip_acl,
             extended_types_enabled: cfg.extended_types_enabled,
             enforce_quota: cfg.enforce_quota,
             reconfig_enabled: cfg.reconfig_enabled,
             digest_enabled: cfg.digest_enabled,
+            providers: Providers {
+                x509: cfg.x509_auth_provider,
+                sasl: cfg.sasl.provider,
+            },
         },
         digest_enabled: cfg.digest_enabled,
         container_check_interval_ms: non_negative(cfg.container_check_interval_ms) as u64,
@@ -158,9 +182,50 @@ fn client_addr(cfg: &ServerConfig) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
-/// Bind and start; returns once the client port accepts connections.
+/// How often the client port's key and trust store files are checked for a rotation: two
+/// `stat` calls, cheap enough to do often, so that a rotated certificate is in use within a
+/// couple of seconds (3.9's cert-file watcher reacts to inotify events about as fast), and
+/// rare enough that a store written in several steps is usually complete when it is read
+/// (a half-written store fails to load and is retried on its next change).
+const CLIENT_CERT_RELOAD_PERIOD: Duration = Duration::from_secs(2);
+
+/// The client ports' TLS material, when a port needs it (`secureClientPort`,
+/// `client.portUnification`).
+fn client_tls_source(cfg: &ServerConfig) -> Result<Option<Arc<TlsSource>>, ServerError> {
+    if cfg.secure_client_port.is_none() && !cfg.client_port_unification {
+        return Ok(None);
+    }
+    let settings = TlsSettings::from_config(TlsContextKind::Client, cfg)?;
+    let source = TlsSource::load(settings)?;
+    // a listener's config needs a key store (and, with clientAuth, a trust store): fail now
+    source.server_config()?;
+    Ok(Some(source))
+}
+
+fn client_tls(cfg: &ServerConfig, source: &Arc<TlsSource>, unified: bool) -> Arc<ClientTls> {
+    Arc::new(ClientTls {
+        source: source.clone(),
+        unified,
+        x509_provider: cfg.x509_auth_provider,
+        super_user: cfg.x509_super_user.clone(),
+    })
+}
+
+/// Bind `addr` for the `what` port.
+fn bind_client_port(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    let bound = |source| ServerError::Bind { what, addr, source };
+    let listener = conn::bind(addr).map_err(bound)?;
+    listener.local_addr().map_err(bound)?;
+    Ok(listener)
+}
+
+/// Bind and start; returns once the client ports accept connections.
 pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     let standalone = cfg.is_standalone();
+    let tls_source = client_tls_source(&cfg)?;
+    // the login is part of configuring the connection factory: before any port is bound
+    let client_sasl =
+        ClientSasl::from_config(&cfg).map_err(|e| ServerError::Startup(e.to_string()))?;
     // both mains boot the metrics provider before anything else
     let metrics =
         MetricsServer::bind(&cfg)
@@ -177,13 +242,42 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     } else {
         None
     };
-    let addr = client_addr(&cfg).ok_or(ServerError::NoClientPort)?;
-    let listener = conn::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
-    let client_addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr, source })?;
+    // a bad ssl.quorum.* store stops the server before it binds the client port
+    let quorum_tls = if standalone {
+        crate::quorum::tls::QuorumTls::plaintext()
+    } else {
+        ensemble::quorum_tls(&cfg).await?
+    };
+    let mut listeners = Vec::new();
+    if let Some(addr) = client_addr(&cfg) {
+        let tls = match &tls_source {
+            Some(source) if cfg.client_port_unification => Some(client_tls(&cfg, source, true)),
+            _ => None,
+        };
+        listeners.push(ClientListener {
+            listener: bind_client_port("client port", addr)?,
+            tls,
+            secure: false,
+        });
+    }
+    if let (Some(port), Some(source)) = (cfg.secure_client_port, &tls_source) {
+        let ip = cfg
+            .secure_client_port_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        listeners.push(ClientListener {
+            listener: bind_client_port("secure client port", SocketAddr::new(ip, port))?,
+            tls: Some(client_tls(&cfg, source, false)),
+            secure: true,
+        });
+    }
+    let local = |l: &ClientListener| l.listener.local_addr().ok();
+    let client_addr = listeners
+        .first()
+        .and_then(local)
+        .ok_or(ServerError::NoClientPort)?;
+    let secure_client_addr = listeners.iter().find(|l| l.secure).and_then(local);
     if !standalone {
-        admin = ensemble_admin_server(&cfg).await;
+        admin = ensemble_admin_server(&cfg).await?;
     }
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     let metrics_addr = metrics.as_ref().and_then(|m| m.local_addr().ok());
@@ -199,12 +293,14 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             core_rx,
             stats.clone(),
             shutdown.clone(),
+            quorum_tls,
         ))
     };
     let limits = ConnLimits {
         max_frame: non_negative(cfg.jute_max_buffer),
         max_client_cnxns: non_negative(cfg.max_client_cnxns),
         handshake_timeout: Duration::from_secs(10),
+        sasl: client_sasl,
     };
     let handler = four_letter::handler(cfg.clone(), stats.clone());
     let source = view_source(core_tx.clone(), cfg.clone(), stats.clone());
@@ -215,20 +311,34 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     if let Some(metrics) = metrics {
         tasks.push(metrics.spawn(cfg.clone(), stats, source, shutdown.clone()));
     }
-    let listener_task = tokio::spawn(conn::serve(
-        listener,
-        core_tx,
-        limits,
-        handler,
-        shutdown.clone(),
-    ));
-    tracing::info!(%client_addr, "serving clients");
-    tasks.push(listener_task);
+    let ids = ConnIds::default();
+    for listener in listeners {
+        let addr = listener.listener.local_addr().ok();
+        let kind = match (&listener.tls, listener.secure) {
+            (Some(_), true) => "TLS (secureClientPort)",
+            (Some(_), false) => "TLS and plaintext (client.portUnification)",
+            (None, _) => "plaintext",
+        };
+        tracing::info!(client_addr = ?addr, kind, "serving clients");
+        tasks.push(tokio::spawn(conn::serve(
+            listener,
+            core_tx.clone(),
+            limits.clone(),
+            handler.clone(),
+            shutdown.clone(),
+            ids.clone(),
+        )));
+    }
+    drop(core_tx);
+    if let Some(source) = &tls_source {
+        source.spawn_watcher("client port", CLIENT_CERT_RELOAD_PERIOD, shutdown.clone());
+    }
     if cfg.autopurge_purge_interval > 0 {
         tasks.push(tokio::spawn(autopurge(cfg.clone(), shutdown.clone())));
     }
     Ok(RunningServer {
         client_addr,
+        secure_client_addr,
         admin_addr,
         metrics_addr,
         shutdown,
@@ -247,13 +357,15 @@ fn admin_error(cfg: &ServerConfig, source: HttpEndpointError) -> ServerError {
 }
 
 /// `QuorumPeer#start`: an ensemble member whose AdminServer cannot start says so once and
-/// serves on without it (election and quorum included).
-async fn ensemble_admin_server(cfg: &ServerConfig) -> Option<AdminServer> {
+/// serves on without it (election and quorum included). A key store that cannot be loaded
+/// for its HTTPS is a configuration error and stops the server, as in standalone mode.
+async fn ensemble_admin_server(cfg: &ServerConfig) -> Result<Option<AdminServer>, ServerError> {
     match AdminServer::bind(cfg).await {
-        Ok(admin) => admin,
+        Ok(admin) => Ok(admin),
+        Err(source @ HttpEndpointError::Tls(_)) => Err(admin_error(cfg, source)),
         Err(source) => {
             tracing::warn!("{}", admin_error(cfg, source));
-            None
+            Ok(None)
         }
     }
 }

@@ -287,6 +287,11 @@ impl TlsMaterial {
         })
     }
 
+    /// Our certificate (the key store's leaf), when a key store is set.
+    pub fn identity_leaf(&self) -> Option<&CertificateDer<'static>> {
+        self.identity.as_ref().and_then(|key| key.cert.first())
+    }
+
     fn key_name(&self, suffix: &str) -> String {
         format!("{}{suffix}", self.settings.kind.prefix())
     }

@@ -1,6 +1,6 @@
 //! TLS material: settings, key and trust stores, rustls configurations and the x509 identity.
-//! Not wired to any port yet (issue #14); the listeners, the quorum sockets and the
-//! AdminServer build on it.
+//! The listeners, the quorum sockets and the AdminServer build on it; [`detect`] tells TLS
+//! from plaintext on port-unified sockets, [`TlsSource`] follows the store files.
 //!
 //! Replaces, for 3.8: `X509Util` / `ClientX509Util` / `QuorumX509Util` and `ZKConfig`'s ssl
 //! keys ([`TlsSettings`]), `KeyStoreFileType`, `FileKeyStoreLoader*`, `PemReader`,
@@ -22,9 +22,12 @@
 
 mod context;
 pub(crate) mod der;
+pub mod detect;
 mod dn;
+mod dn_string;
 mod hostname;
 pub(crate) mod jks;
+mod reload;
 pub mod settings;
 pub mod store;
 
@@ -33,6 +36,8 @@ use std::path::PathBuf;
 pub use context::{java_name, peer_x509_id, TlsMaterial};
 pub use der::DerError;
 pub use dn::x509_subject_name;
+pub use dn_string::is_valid_x500_name;
+pub use reload::TlsSource;
 pub use settings::{ClientAuth, TlsContextKind, TlsSettings};
 pub use store::{load_key_store, load_trust_store, KeyMaterial, KeyStoreFileType, StoreSpec};
 

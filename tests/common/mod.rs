@@ -12,9 +12,10 @@ use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent};
 use ferrokeeper::jute::Jute;
 use ferrokeeper::server::RunningServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub mod kdc;
 pub mod realzk;
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -71,8 +72,9 @@ impl Reply {
     }
 }
 
-pub struct Client {
-    pub stream: TcpStream,
+/// A session over plaintext TCP, or over any other byte stream (TLS).
+pub struct Client<S = TcpStream> {
+    pub stream: S,
     pub session_id: i64,
     pub passwd: Bytes,
     pub timeout: i32,
@@ -81,7 +83,7 @@ pub struct Client {
     pub last_zxid: i64,
 }
 
-pub async fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
+pub async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Bytes> {
     let len = tokio::time::timeout(WAIT, stream.read_i32())
         .await
         .ok()?
@@ -116,7 +118,20 @@ impl Client {
         timeout: i32,
         last_zxid: i64,
     ) -> Option<Client> {
-        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let stream = TcpStream::connect(addr).await.ok()?;
+        Client::handshake(stream, session_id, passwd, timeout, last_zxid).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// The ZooKeeper handshake over an open stream; `None` if the server refused.
+    pub async fn handshake(
+        mut stream: S,
+        session_id: i64,
+        passwd: Bytes,
+        timeout: i32,
+        last_zxid: i64,
+    ) -> Option<Client<S>> {
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: last_zxid,
@@ -238,12 +253,33 @@ pub async fn exists(c: &mut Client, path: &str) -> bool {
     c.call(OpCode::EXISTS, &req).await.err() == ErrorCode::OK
 }
 
-/// A loopback port nothing listens on right now (for servers started as processes).
+/// A loopback port nothing listens on right now and never handed out before in this test
+/// binary (for servers started by port number).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = l.local_addr().expect("a bound port").port();
+        held.push(l);
+        if note_handed_out(port) {
+            return port;
+        }
+    }
+    panic!("no fresh port in 100 tries");
+}
+
+/// Ports handed out by this test binary: a port freed after bind(0) may come back from a
+/// later bind(0), so two nodes of one ensemble (or two tests side by side) could share one.
+static HANDED_OUT: std::sync::Mutex<Option<std::collections::HashSet<u16>>> =
+    std::sync::Mutex::new(None);
+
+/// Record `port` as handed out; false if it already was.
+pub fn note_handed_out(port: u16) -> bool {
+    HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(std::collections::HashSet::new)
+        .insert(port)
 }
 
 /// Connect once the server at `addr` accepts sessions (bounded wait).

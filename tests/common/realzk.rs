@@ -4,7 +4,7 @@
 //! wait is bounded; the directory is removed at the end unless `FK_KEEP_TEST_DIRS` is set
 //! (each real node's output is in `<dir>/n<sid>/out.log`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,6 +53,10 @@ pub struct Mixed {
     pub ports: Vec<Ports>,
     pub tick_ms: u64,
     observers: Vec<usize>,
+    /// Extra zoo.cfg lines per sid (e.g. TLS settings), written at each start.
+    extra: HashMap<usize, String>,
+    /// `SERVER_JVMFLAGS` per sid (e.g. the JAAS file), for real nodes and ours alike.
+    jvm_flags: HashMap<usize, String>,
     real: HashMap<usize, Child>,
     ours: HashMap<usize, RunningServer>,
 }
@@ -86,6 +90,8 @@ impl Mixed {
             ports,
             tick_ms,
             observers: observers.to_vec(),
+            extra: HashMap::new(),
+            jvm_flags: HashMap::new(),
             real: HashMap::new(),
             ours: HashMap::new(),
         }
@@ -133,15 +139,35 @@ impl Mixed {
         let cfg = format!(
             "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
              clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
-             {peer_type}{}",
+             {peer_type}{}{}",
             self.tick_ms,
             dir.display(),
             self.ports[sid - 1].client,
-            self.server_lines()
+            self.server_lines(),
+            self.extra.get(&sid).map_or("", String::as_str),
         );
         let path = dir.join("zoo.cfg");
         std::fs::write(&path, cfg).unwrap();
         path
+    }
+
+    /// zoo.cfg lines `sid` gets from its next start on (replacing earlier ones).
+    pub fn set_extra(&mut self, sid: usize, lines: &str) {
+        self.extra.insert(sid, lines.to_owned());
+    }
+
+    /// `SERVER_JVMFLAGS` of `sid` from its next start on.
+    pub fn set_jvm_flags(&mut self, sid: usize, flags: &str) {
+        self.jvm_flags.insert(sid, flags.to_owned());
+    }
+
+    /// Whether `sid` runs as a real node / as ours (started and not stopped).
+    pub fn is_real(&self, sid: usize) -> bool {
+        self.real.contains_key(&sid)
+    }
+
+    pub fn is_ours(&self, sid: usize) -> bool {
+        self.ours.contains_key(&sid)
     }
 
     pub fn start_real(&mut self, sid: usize) {
@@ -149,6 +175,10 @@ impl Mixed {
         let log = std::fs::File::create(self.dir(sid).join("out.log")).unwrap();
         let child = Command::new(REFERENCE)
             .arg(cfg)
+            .env(
+                "SERVER_JVMFLAGS",
+                self.jvm_flags.get(&sid).map_or("", String::as_str),
+            )
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -166,7 +196,9 @@ impl Mixed {
 
     /// Serve `sid` from this process, as `ferrokeeper <zoo.cfg>` would.
     pub async fn start_ours(&mut self, sid: usize) {
-        let cfg = ferrokeeper::config::load(&self.config(sid)).expect("zoo.cfg");
+        let flags = self.jvm_flags.get(&sid).map_or("", String::as_str);
+        let jvm = ferrokeeper::config::SystemProperties::from_flags(flags);
+        let cfg = ferrokeeper::config::load_with(&self.config(sid), jvm).expect("zoo.cfg");
         let server = ferrokeeper::server::start(cfg).await.expect("node starts");
         self.ours.insert(sid, server);
     }
@@ -304,23 +336,37 @@ impl Drop for Background {
 }
 
 impl Background {
-    /// Wait (at most 40 s from now) for the script to end; its stdout.
+    /// Wait (at most 40 s from now) for the script to end; its stdout. Its pipes are read
+    /// meanwhile: a script printing more than a pipe holds (a dump of a big tree) would
+    /// otherwise block on its write and never end.
     pub async fn finish(mut self) -> String {
         let sid = self.sid;
         let Some(mut child) = self.child.take() else {
             return String::new();
         };
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
         tokio::task::spawn_blocking(move || {
             let deadline = Instant::now() + Duration::from_secs(40);
             loop {
-                if child.try_wait().unwrap().is_some() {
-                    let out = child.wait_with_output().unwrap();
+                if let Some(status) = child.try_wait().unwrap() {
+                    let out = stdout.join().unwrap();
+                    let err = stderr.join().unwrap();
                     assert!(
-                        out.status.success(),
+                        status.success(),
                         "kazoo script failed on server {sid}: {}",
-                        String::from_utf8_lossy(&out.stderr)
+                        String::from_utf8_lossy(&err)
                     );
-                    return String::from_utf8(out.stdout).unwrap();
+                    return String::from_utf8(out).unwrap();
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
@@ -378,5 +424,84 @@ impl Mixed {
             .unwrap_or_else(|| panic!("server {sid}: no zk_{key} in mntr"));
         v.parse()
             .unwrap_or_else(|_| panic!("server {sid}: zk_{key} is {v:?}"))
+    }
+}
+
+/// Waits (at most `secs`) until every sid in `sids` serves and exactly one of them leads;
+/// the leader's sid.
+pub async fn wait_formed(ens: &Mixed, sids: &[usize], secs: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let mut modes = Vec::new();
+        for &sid in sids {
+            modes.push((sid, ens.mode(sid).await));
+        }
+        let leaders: Vec<usize> = modes
+            .iter()
+            .filter(|(_, m)| m.as_deref() == Some("leader"))
+            .map(|(s, _)| *s)
+            .collect();
+        if leaders.len() == 1 && modes.iter().all(|(_, m)| m.is_some()) {
+            return leaders[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ensemble of {sids:?}: {modes:?}; see {}",
+            ens.root.display()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A write through every node in `sids`, then the same tree (after sync) and the same
+/// `srvr` Zxid on all of them.
+pub async fn write_through_all_and_compare(ens: &Mixed, sids: &[usize], tag: &str) {
+    for &sid in sids {
+        ens.kazoo(
+            sid,
+            &format!("zk.create('/{tag}-via-{sid}', b'{sid}', makepath=True)"),
+        )
+        .await;
+    }
+    assert_same_everywhere(ens, sids).await;
+    for &sid in sids {
+        for &via in sids {
+            let (data, _) = ens.get(sid, &format!("/{tag}-via-{via}")).await;
+            assert_eq!(data, via.to_string(), "server {sid}, /{tag}-via-{via}");
+        }
+    }
+}
+
+pub async fn assert_same_everywhere(ens: &Mixed, sids: &[usize]) {
+    let first = ens.dump(sids[0]).await;
+    for &sid in &sids[1..] {
+        let other = ens.dump(sid).await;
+        assert_eq!(
+            other, first,
+            "server {sid}'s tree differs from {}'s",
+            sids[0]
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut zxids = BTreeSet::new();
+        for &sid in sids {
+            zxids.insert(ens.zxid(sid).await);
+        }
+        if zxids.len() == 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "zxids differ: {zxids:x?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `sid` does not serve during the whole of `secs`.
+pub async fn stays_out(ens: &Mixed, sid: usize, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        let mode = ens.mode(sid).await;
+        assert_eq!(mode, None, "server {sid} joined: {mode:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -167,18 +167,20 @@ fn connection_info(c: &ConnectionView, brief: bool) -> Json {
     j
 }
 
-fn connections(v: &ServerView, brief: bool) -> Json {
+/// The connections of the plaintext factory, or of the secure one (`secure_connections`).
+fn connections(v: &ServerView, brief: bool, secure: bool) -> Json {
     Json::Arr(
         v.connections
             .iter()
+            .filter(|c| c.secure_port == secure)
             .map(|c| connection_info(c, brief))
             .collect(),
     )
 }
 
 fn cons(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
-    let r = put(r, "connections", connections(ctx.view, false));
-    put(r, "secure_connections", Json::Arr(Vec::new()))
+    let r = put(r, "connections", connections(ctx.view, false, false));
+    put(r, "secure_connections", connections(ctx.view, false, true))
 }
 
 /// `DataTree#getDigestLog` as `ZxidDigest` beans.
@@ -352,8 +354,12 @@ fn srvr(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
 }
 
 fn stat(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
-    let r = put(srvr(ctx, r), "connections", connections(ctx.view, true));
-    put(r, "secure_connections", Json::Arr(Vec::new()))
+    let r = put(
+        srvr(ctx, r),
+        "connections",
+        connections(ctx.view, true, false),
+    );
+    put(r, "secure_connections", connections(ctx.view, true, true))
 }
 
 fn srst(ctx: &Ctx<'_>, r: CommandResponse) -> CommandResponse {

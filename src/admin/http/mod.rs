@@ -1,6 +1,9 @@
 //! The AdminServer: 3.8.0's command API over HTTP (`server/admin/JettyAdminServer`,
 //! `Commands`, `CommandResponse`, `JsonOutputter`), on hyper's HTTP/1.1 server.
 //!
+//! Plain HTTP by default; HTTPS, alone or next to plain HTTP on the same port, with
+//! `admin.forceHttps` / `admin.portUnification` ([`https`]).
+//!
 //! `GET <commandURL>` (or `<commandURL>/`) lists the commands as links; `GET
 //! <commandURL>/<name>?k=v` runs the command named by any of its aliases and answers 200 with
 //! its JSON, including unknown commands (`"error" : "Unknown command: x"`). Other paths are
@@ -15,6 +18,7 @@
 
 mod commands;
 mod ensemble;
+mod https;
 mod sysprops;
 #[cfg(test)]
 mod tests;
@@ -31,7 +35,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -41,6 +45,8 @@ use tokio_util::sync::CancellationToken;
 use super::stats::ServerStats;
 use super::view::ServerView;
 use crate::config::ServerConfig;
+use crate::tls::TlsError;
+use https::{AdminTls, Transport};
 
 /// What the admin server asks of the core along with a view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +78,10 @@ pub enum HttpEndpointError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// `admin.portUnification` / `admin.forceHttps` with stores that cannot be used (boxed:
+    /// it is large, and rare).
+    #[error("AdminServer HTTPS: {0}")]
+    Tls(Box<TlsError>),
 }
 
 /// `ZooTrace`'s initial text trace mask (what `gtmk` reports on a fresh server).
@@ -126,11 +136,39 @@ pub(crate) async fn serve<H, F>(
     H: Fn(Req) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
+    serve_with(listener, idle_timeout, None, shutdown, handler).await;
+}
+
+/// The admin port's TLS and the counter its plain connections go to.
+struct Https {
+    tls: AdminTls,
+    stats: Arc<ServerStats>,
+    /// Bounds the TLS detection and handshake: `admin.idleTimeout`, as Jetty's idle timeout
+    /// covers a handshake, or [`DEFAULT_IDLE_TIMEOUT`] when that is 0 (no limit in Jetty).
+    handshake_timeout: Duration,
+}
+
+/// `SecureRequestCustomizer` with `setStsMaxAge(1 day)` and `setStsIncludeSubDomains(true)`:
+/// sent with every answer over TLS.
+const STS: &str = "max-age=86400; includeSubDomains";
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`serve`], with HTTPS per `https`; each connection's TLS handshake runs on its own task.
+async fn serve_with<H, F>(
+    listener: TcpListener,
+    idle_timeout: Duration,
+    https: Option<Arc<Https>>,
+    shutdown: CancellationToken,
+    handler: H,
+) where
+    H: Fn(Req) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!("admin http accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -140,28 +178,65 @@ pub(crate) async fn serve<H, F>(
         };
         let handler = handler.clone();
         let shutdown = shutdown.clone();
+        let https = https.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let req = Req {
-                    method: req.method().clone(),
-                    path: percent_decode(req.uri().path(), false),
-                    query: req.uri().query().unwrap_or("").to_owned(),
+            let work = async move {
+                let Some(h) = https else {
+                    return serve_connection(stream, false, idle_timeout, handler).await;
                 };
-                let answer = handler(req);
-                async move { Ok::<_, Infallible>(answer.await) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new());
-            if !idle_timeout.is_zero() {
-                builder.header_read_timeout(idle_timeout);
-            }
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                match h
+                    .tls
+                    .accept(stream, peer, h.handshake_timeout, &h.stats)
+                    .await
+                {
+                    Some(Transport::Plain(s)) => {
+                        serve_connection(s, false, idle_timeout, handler).await;
+                    }
+                    Some(Transport::Tls(s)) => {
+                        serve_connection(s, true, idle_timeout, handler).await
+                    }
+                    None => {}
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = conn => {}
+                _ = work => {}
             }
         });
     }
+}
+
+/// One HTTP/1.1 connection over `io`, plain or decrypted; `secure` adds Jetty's STS header.
+async fn serve_connection<I, H, F>(io: I, secure: bool, idle_timeout: Duration, handler: H)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Req) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let req = Req {
+            method: req.method().clone(),
+            path: percent_decode(req.uri().path(), false),
+            query: req.uri().query().unwrap_or("").to_owned(),
+        };
+        let answer = handler(req);
+        async move {
+            let mut response = answer.await;
+            if secure {
+                response
+                    .headers_mut()
+                    .insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(STS));
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new());
+    if !idle_timeout.is_zero() {
+        builder.header_read_timeout(idle_timeout);
+    }
+    // a failed connection (reset, bad request line) concerns that client only
+    let _ = builder.serve_connection(TokioIo::new(io), service).await;
 }
 
 /// `%XX` decoding (and `+` as space in query strings); bad escapes stay as they are.
@@ -247,6 +322,7 @@ pub struct AdminServer {
     listener: TcpListener,
     command_url: String,
     idle_timeout: Duration,
+    tls: Option<AdminTls>,
 }
 
 struct AdminState {
@@ -258,11 +334,14 @@ struct AdminState {
 }
 
 impl AdminServer {
-    /// Binds `admin.serverAddress:admin.serverPort`; `None` when `admin.enableServer=false`.
+    /// Loads the HTTPS stores if asked for (as `JettyAdminServer`'s constructor does, before
+    /// binding) and binds `admin.serverAddress:admin.serverPort`; `None` when
+    /// `admin.enableServer=false`.
     pub async fn bind(cfg: &ServerConfig) -> Result<Option<AdminServer>, HttpEndpointError> {
         if !cfg.admin_enable_server {
             return Ok(None);
         }
+        let tls = AdminTls::load(cfg).map_err(|e| HttpEndpointError::Tls(Box::new(e)))?;
         let what = "AdminServer";
         let port = u16::try_from(cfg.admin_server_port).map_err(|_| HttpEndpointError::Port {
             what,
@@ -275,6 +354,7 @@ impl AdminServer {
             idle_timeout: Duration::from_millis(
                 u64::try_from(cfg.admin_idle_timeout_ms).unwrap_or(0),
             ),
+            tls,
         }))
     }
 
@@ -298,6 +378,19 @@ impl AdminServer {
                 self.command_url
             );
         }
+        let https = self.tls.map(|tls| {
+            tracing::info!("AdminServer serves {}", tls.mode());
+            let handshake_timeout = if self.idle_timeout.is_zero() {
+                DEFAULT_IDLE_TIMEOUT
+            } else {
+                self.idle_timeout
+            };
+            Arc::new(Https {
+                tls,
+                stats: stats.clone(),
+                handshake_timeout,
+            })
+        });
         let state = Arc::new(AdminState {
             command_url: self.command_url,
             source,
@@ -309,7 +402,13 @@ impl AdminServer {
             let state = state.clone();
             async move { state.handle(req).await }
         };
-        tokio::spawn(serve(self.listener, self.idle_timeout, shutdown, handler))
+        tokio::spawn(serve_with(
+            self.listener,
+            self.idle_timeout,
+            https,
+            shutdown,
+            handler,
+        ))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `system_properties` without a JVM: the properties that mean something for a native
 //! process (os, user, paths, separators) plus every zoo.cfg entry the reference turns into a
-//! `zookeeper.<key>` system property (`QuorumPeerConfig#parseProperties`).
+//! `zookeeper.<key>` system property (`QuorumPeerConfig#parseProperties`), and the `-D`
+//! settings of the JVM flags (`SERVER_JVMFLAGS`, `JVMFLAGS`).
 //!
 //! Invariant: sorted by key, like the reference's `TreeMap`. The `java.*`, `jdk.*` and
 //! `sun.*` properties have no meaning here and are left out.
@@ -92,6 +93,10 @@ pub(crate) fn system_properties(cfg: &ServerConfig) -> BTreeMap<String, String> 
         if let Ok(v) = std::env::var(var) {
             m.insert(prop.to_owned(), v);
         }
+    }
+    // `-D` settings from SERVER_JVMFLAGS / JVMFLAGS; zoo.cfg's `zookeeper.<key>` overwrites
+    for (k, v) in cfg.system_properties.iter() {
+        m.insert(k.to_owned(), v.to_owned());
     }
     for (k, v) in &cfg.raw {
         if !is_config_key(k) {

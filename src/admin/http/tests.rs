@@ -54,6 +54,7 @@ fn view() -> ServerView {
             max_latency: 26,
         }),
         expire_at_ms: Some(1_672_000),
+        secure_port: false,
     }];
     v.sessions = vec![SessionView {
         session_id: SID,

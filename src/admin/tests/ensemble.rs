@@ -86,6 +86,7 @@ pub(crate) fn view(role: Role) -> ServerView {
         sent: 0,
         session: None,
         expire_at_ms: None,
+        secure_port: false,
     }];
     let verb = match role {
         Role::Leader => "leading",

@@ -3,7 +3,6 @@
 //! `ClientCnxn#SendThread` does every readTimeout/2 = timeout/3 when idle; the server's
 //! resident set while it holds them).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +17,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ops;
 use crate::proto::{
-    self, next_frame, parse_reply, put_bare, put_request, rss_kib, BenchError, Rng, Session,
-    NOTIFICATION_XID, PING_XID,
+    self, next_frame, parse_reply, put_bare, put_request, rss_kib, BenchError, Endpoint, Rng,
+    Session, Stream, NOTIFICATION_XID, PING_XID,
 };
 use crate::report::{self, Json};
 
@@ -28,12 +27,12 @@ const STATE_EXPIRED: i32 = -112;
 
 /// Open `n` sessions, `concurrency` handshakes at a time; fail on the first that fails.
 pub(crate) async fn connect_many(
-    addr: SocketAddr,
+    ep: &Endpoint,
     n: usize,
     timeout_ms: i32,
     concurrency: usize,
 ) -> proto::Result<Vec<Session>> {
-    let (ok, failed, first) = connect_lossy(addr, n, timeout_ms, concurrency).await;
+    let (ok, failed, first) = connect_lossy(ep, n, timeout_ms, concurrency).await;
     match first {
         Some(e) if failed > 0 => Err(e),
         _ => Ok(ok),
@@ -42,13 +41,13 @@ pub(crate) async fn connect_many(
 
 /// Open `n` sessions; returns those that opened, the failure count and the first failure.
 pub(crate) async fn connect_lossy(
-    addr: SocketAddr,
+    ep: &Endpoint,
     n: usize,
     timeout_ms: i32,
     concurrency: usize,
 ) -> (Vec<Session>, usize, Option<BenchError>) {
     let results: Vec<_> = futures::stream::iter(0..n)
-        .map(|_| proto::connect(addr, timeout_ms, Duration::from_secs(30)))
+        .map(|_| proto::connect(ep, timeout_ms, Duration::from_secs(30)))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -101,7 +100,7 @@ async fn hold(
             watch: true,
         };
         put_request(&mut out, 1, OpCode::GET_DATA, &req);
-        if let Err(e) = stream.write_all(&out).await {
+        if let Err(e) = write_flush(&mut stream, &out).await {
             let _ = tx.send((idx, Event::Lost(format!("arm: {e}"))));
             return st;
         }
@@ -126,7 +125,7 @@ async fn hold(
             _ = tokio::time::sleep_until(next_ping.into()) => {
                 out.clear();
                 put_bare(&mut out, PING_XID, OpCode::PING);
-                if let Err(e) = stream.write_all(&out).await {
+                if let Err(e) = write_flush(&mut stream, &out).await {
                     let _ = tx.send((idx, Event::Lost(format!("ping: {e}"))));
                     return st;
                 }
@@ -137,6 +136,11 @@ async fn hold(
             _ = stop.changed() => return st,
         }
     }
+}
+
+async fn write_flush(stream: &mut Stream, out: &[u8]) -> std::io::Result<()> {
+    stream.write_all(out).await?;
+    stream.flush().await
 }
 
 fn on_frames(
@@ -172,7 +176,7 @@ fn on_frames(
 }
 
 pub(crate) struct ManyCfg {
-    pub(crate) addr: SocketAddr,
+    pub(crate) ep: Endpoint,
     pub(crate) sessions: usize,
     pub(crate) timeout_ms: i32,
     pub(crate) concurrency: usize,
@@ -219,7 +223,7 @@ async fn join_all(tasks: Vec<tokio::task::JoinHandle<HoldStats>>) -> (HoldStats,
 
 /// `zkbench fanout`.
 pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
-    let mut control = proto::connect(cfg.addr, cfg.timeout_ms, Duration::from_secs(10)).await?;
+    let mut control = proto::connect(&cfg.ep, cfg.timeout_ms, Duration::from_secs(10)).await?;
     let acl = ops::open_acl();
     let path = cfg.path.clone();
     let codes = ops::pipeline(
@@ -244,7 +248,7 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
     }
     let t_connect = Instant::now();
     let (sessions, connect_failed, first) =
-        connect_lossy(cfg.addr, cfg.sessions, cfg.timeout_ms, cfg.concurrency).await;
+        connect_lossy(&cfg.ep, cfg.sessions, cfg.timeout_ms, cfg.concurrency).await;
     let connected = sessions.len();
     let connect_secs = t_connect.elapsed().as_secs_f64();
     let (tasks, mut rx, stop) = spawn_all(sessions, &cfg, Some(Arc::from(cfg.path.as_str())));
@@ -333,7 +337,7 @@ pub(crate) async fn idle(cfg: ManyCfg, duration: Duration) -> proto::Result<bool
     let rss_before = cfg.rss_pid.and_then(rss_kib);
     let t_connect = Instant::now();
     let (sessions, connect_failed, first) =
-        connect_lossy(cfg.addr, cfg.sessions, cfg.timeout_ms, cfg.concurrency).await;
+        connect_lossy(&cfg.ep, cfg.sessions, cfg.timeout_ms, cfg.concurrency).await;
     let connected = sessions.len();
     let connect_secs = t_connect.elapsed().as_secs_f64();
     let (tasks, mut rx, stop) = spawn_all(sessions, &cfg, None);

@@ -10,6 +10,7 @@ mod ops;
 mod proto;
 mod report;
 mod run;
+mod tls;
 mod tools;
 
 use std::net::SocketAddr;
@@ -31,6 +32,23 @@ struct Cli {
     /// Session timeout asked for, in ms.
     #[arg(long, default_value_t = 30_000, global = true)]
     session_timeout: i32,
+    /// Connect over TLS (a secure client port), trusting the CA certificates in this file
+    /// (PEM; .jks / .p12 also read).
+    #[arg(long, global = true)]
+    tls_ca: Option<PathBuf>,
+    /// Our certificate for servers that ask for one: a PEM chain with its key (or with
+    /// --tls-key), or a .jks / .p12 key store.
+    #[arg(long, global = true, requires = "tls_ca")]
+    tls_cert: Option<PathBuf>,
+    /// The unencrypted PEM key of --tls-cert, when not in that file.
+    #[arg(long, global = true, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Password of encrypted PEM keys and of JKS / PKCS12 stores.
+    #[arg(long, global = true, default_value = "")]
+    tls_password: String,
+    /// The name the server's certificate must carry (default: the IP address connected to).
+    #[arg(long, global = true, requires = "tls_ca")]
+    tls_server_name: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -138,11 +156,31 @@ fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::from_secs(1))
 }
 
+fn endpoint(cli: &Cli) -> Result<proto::Endpoint, String> {
+    let tls = match &cli.tls_ca {
+        None => None,
+        Some(ca) => {
+            let options = tls::TlsOptions {
+                ca,
+                cert: cli.tls_cert.as_deref(),
+                key: cli.tls_key.as_deref(),
+                password: &cli.tls_password,
+                server_name: cli.tls_server_name.as_deref(),
+            };
+            Some(tls::target(&options, cli.connect)?)
+        }
+    };
+    Ok(proto::Endpoint {
+        addr: cli.connect,
+        tls,
+    })
+}
+
 async fn dispatch(cli: Cli) -> Result<bool, String> {
-    let addr = cli.connect;
+    let ep = endpoint(&cli)?;
     let to = cli.session_timeout;
     let many = |m: ManyArgs| hold::ManyCfg {
-        addr,
+        ep: ep.clone(),
         sessions: m.sessions,
         timeout_ms: to,
         concurrency: m.concurrency,
@@ -153,7 +191,7 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
     let r = match cli.cmd {
         Cmd::Run(a) => {
             let cfg = run::RunCfg {
-                addr,
+                ep: ep.clone(),
                 sessions: a.sessions.max(1),
                 window: a.window.max(1),
                 mix: ops::Mix::parse(&a.mix)?,
@@ -172,7 +210,7 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
         }
         Cmd::Populate(a) => {
             let cfg = tools::PopulateCfg {
-                addr,
+                ep: ep.clone(),
                 count: a.count,
                 value_size: a.value_size,
                 batch: a.batch,
@@ -186,7 +224,7 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
             path,
             timeout_secs,
             t0_ns,
-        } => tools::wait_read(addr, path, Duration::from_secs(timeout_secs), t0_ns).await,
+        } => tools::wait_read(&ep, path, Duration::from_secs(timeout_secs), t0_ns).await,
         Cmd::Snapwatch { dir, timeout_secs } => {
             tools::snapwatch(dir, Duration::from_secs(timeout_secs)).await
         }

@@ -215,6 +215,7 @@ pub(crate) async fn pipeline(
             }
             if !out.is_empty() {
                 sess.stream.write_all(&out).await?;
+                sess.stream.flush().await?;
                 out.clear();
             }
             if sess.stream.read_buf(&mut sess.inbuf).await? == 0 {

@@ -1,12 +1,14 @@
 //! The client side of the ZooKeeper wire protocol, as much as a load generator needs
 //! (`ClientCnxn` / `ClientCnxnSocketNIO` in the reference): the length-prefixed framing, the
-//! session handshake, and encoding requests straight into a reusable write buffer.
+//! session handshake, and encoding requests straight into a reusable write buffer; over plain
+//! TCP or TLS ([`Endpoint`], `ClientCnxnSocketNetty` with `zookeeper.client.secure`).
 //!
 //! Invariants: every frame read is bounded by [`MAX_FRAME`]; nothing here panics on what the
 //! server sends; replies on one connection come back in request order (the reference's
 //! `FinalRequestProcessor` answers a session's requests FIFO), which [`Reply`] users rely on.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -15,6 +17,8 @@ use ferrokeeper::jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, Req
 use ferrokeeper::jute::{DecodeError, Jute};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 /// Larger than jute.maxbuffer (1 MiB) plus headers; anything bigger is a broken stream.
 pub(crate) const MAX_FRAME: usize = 16 << 20;
@@ -33,13 +37,34 @@ pub(crate) enum BenchError {
     Protocol(String),
     #[error("timed out: {0}")]
     Timeout(&'static str),
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 pub(crate) type Result<T> = std::result::Result<T, BenchError>;
 
+/// Where the sessions connect, and whether over TLS.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) addr: SocketAddr,
+    pub(crate) tls: Option<TlsTarget>,
+}
+
+/// The TLS side of an [`Endpoint`]: the client config (trust anchors, our certificate) and
+/// the name the server's certificate must carry.
+#[derive(Clone, Debug)]
+pub(crate) struct TlsTarget {
+    pub(crate) config: Arc<rustls::ClientConfig>,
+    pub(crate) server_name: rustls_pki_types::ServerName<'static>,
+}
+
+/// A session's connection. Writes over TLS may stay in the TLS buffer until a flush, so
+/// every writer flushes after writing (a no-op for plain TCP).
+pub(crate) type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
+
 /// An established session: the socket plus what the handshake told us.
 pub(crate) struct Session {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
     /// Kept for debugging output; the load does not need it.
     #[allow(dead_code)]
     pub(crate) session_id: i64,
@@ -49,15 +74,23 @@ pub(crate) struct Session {
     pub(crate) inbuf: BytesMut,
 }
 
-/// Open a TCP connection and create a new session (protocol version 0, like the 3.8 client).
-pub(crate) async fn connect(
-    addr: SocketAddr,
-    timeout_ms: i32,
-    deadline: Duration,
-) -> Result<Session> {
+/// Open a connection (TCP, then TLS if `ep` says so) and create a new session (protocol
+/// version 0, like the 3.8 client).
+pub(crate) async fn connect(ep: &Endpoint, timeout_ms: i32, deadline: Duration) -> Result<Session> {
     let fut = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect(ep.addr).await?;
+        tcp.set_nodelay(true)?;
+        let mut stream = match &ep.tls {
+            None => Either::Left(tcp),
+            Some(t) => {
+                let connector = tokio_rustls::TlsConnector::from(t.config.clone());
+                let tls = connector
+                    .connect(t.server_name.clone(), tcp)
+                    .await
+                    .map_err(|e| BenchError::Tls(format!("handshake with {}: {e}", ep.addr)))?;
+                Either::Right(Box::new(tls))
+            }
+        };
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
@@ -69,6 +102,7 @@ pub(crate) async fn connect(
         let mut out = Vec::with_capacity(64);
         put_frame(&mut out, |b| req.encode(b));
         stream.write_all(&out).await?;
+        stream.flush().await?;
         let mut inbuf = BytesMut::with_capacity(4096);
         let frame = loop {
             if let Some(f) = next_frame(&mut inbuf)? {

@@ -4,10 +4,11 @@
 //!
 //! Each session is one task that owns its socket: it reads every reply already buffered,
 //! refills the window, and writes all new requests with one `write` — the generator must
-//! stay cheap next to the server on a 2-core machine.
+//! stay cheap next to the server on a 2-core machine. A TLS session runs the same loop over
+//! the halves of its TLS stream, flushing after each batch; a plain one over the socket's own
+//! halves, unchanged by TLS.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,15 +16,16 @@ use bytes::Bytes;
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::data::Acl;
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::ops::{self, key_path, Mix, OpKind};
-use crate::proto::{self, next_frame, parse_reply, put_bare, Rng, Session};
+use crate::proto::{self, next_frame, parse_reply, put_bare, Endpoint, Rng, Session};
 use crate::report::{self, Json};
+use tokio_util::either::Either;
 
 #[derive(Debug, Clone)]
 pub(crate) struct RunCfg {
-    pub(crate) addr: SocketAddr,
+    pub(crate) ep: Endpoint,
     pub(crate) sessions: usize,
     pub(crate) window: usize,
     pub(crate) mix: Mix,
@@ -108,7 +110,7 @@ impl Gen {
 
 /// Create the prefix and the key space (ignoring NodeExists) from one extra session.
 async fn prepare(cfg: &RunCfg) -> proto::Result<()> {
-    let mut sess = proto::connect(cfg.addr, cfg.timeout_ms, Duration::from_secs(10)).await?;
+    let mut sess = proto::connect(&cfg.ep, cfg.timeout_ms, Duration::from_secs(10)).await?;
     let value = Bytes::from(vec![b'x'; cfg.value_size]);
     let acl = ops::open_acl();
     let n = cfg.keys + 1;
@@ -150,6 +152,7 @@ async fn close(mut sess: Session) {
     put_bare(&mut out, i32::MAX, OpCode::CLOSE_SESSION);
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         sess.stream.write_all(&out).await?;
+        sess.stream.flush().await?;
         let mut buf = [0u8; 64];
         sess.stream.read(&mut buf).await
     })
@@ -167,7 +170,7 @@ pub(crate) async fn run(cfg: RunCfg) -> proto::Result<bool> {
     }
     prepare(&c).await?;
     let cfg = Arc::new(cfg);
-    let sessions = crate::hold::connect_many(cfg.addr, cfg.sessions, cfg.timeout_ms, 64).await?;
+    let sessions = crate::hold::connect_many(&cfg.ep, cfg.sessions, cfg.timeout_ms, 64).await?;
     let start = Instant::now() + Duration::from_millis(20);
     let warmup = if cfg.ops.is_some() {
         Duration::ZERO
@@ -240,6 +243,48 @@ pub(crate) async fn run(cfg: RunCfg) -> proto::Result<bool> {
 }
 
 async fn session_loop(cfg: Arc<RunCfg>, idx: usize, sess: Session, t: Times) -> SessionStats {
+    let Session {
+        stream, mut inbuf, ..
+    } = sess;
+    let (st, stream) = match stream {
+        Either::Left(s) => {
+            let (mut rd, mut wr) = s.into_split();
+            let st = drive(cfg, idx, t, &mut rd, &mut wr, &mut inbuf, false).await;
+            (st, rd.reunite(wr).ok().map(Either::Left))
+        }
+        Either::Right(s) => {
+            let (mut rd, mut wr) = tokio::io::split(*s);
+            let st = drive(cfg, idx, t, &mut rd, &mut wr, &mut inbuf, true).await;
+            (st, Some(Either::Right(Box::new(rd.unsplit(wr)))))
+        }
+    };
+    if let Some(stream) = stream {
+        close(Session {
+            stream,
+            session_id: 0,
+            timeout_ms: 0,
+            inbuf,
+        })
+        .await;
+    }
+    st
+}
+
+/// The load of one session over a read and a write half; `flush` after each completed batch
+/// (TLS buffers what it encrypts).
+async fn drive<R, W>(
+    cfg: Arc<RunCfg>,
+    idx: usize,
+    t: Times,
+    rd: &mut R,
+    wr: &mut W,
+    inbuf: &mut bytes::BytesMut,
+    flush: bool,
+) -> SessionStats
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut st = SessionStats {
         hist: report::new_hist(),
         ops: 0,
@@ -269,14 +314,11 @@ async fn session_loop(cfg: Arc<RunCfg>, idx: usize, sess: Session, t: Times) -> 
         });
     let end = t.end;
     let hard_end = end + Duration::from_secs(10);
-    let Session {
-        stream, mut inbuf, ..
-    } = sess;
-    let (mut rd, mut wr) = stream.into_split();
     let mut out: Vec<u8> = Vec::with_capacity(64 << 10);
     let mut wpos = 0usize;
     let mut pending: VecDeque<(i32, Instant)> = VecDeque::with_capacity(cfg.window);
     let mut issued = 0u64;
+    let mut unflushed = false;
     loop {
         let now = Instant::now();
         let may_issue = |issued: u64| now < end && quota.map_or(true, |q| issued < q);
@@ -300,7 +342,7 @@ async fn session_loop(cfg: Arc<RunCfg>, idx: usize, sess: Session, t: Times) -> 
                 }
             }
         }
-        if !may_issue(issued) && pending.is_empty() && wpos == out.len() {
+        if !may_issue(issued) && pending.is_empty() && wpos == out.len() && !unflushed {
             break;
         }
         if now >= hard_end {
@@ -316,24 +358,26 @@ async fn session_loop(cfg: Arc<RunCfg>, idx: usize, sess: Session, t: Times) -> 
             _ => hard_end,
         };
         tokio::select! {
-            r = rd.read_buf(&mut inbuf) => match r {
+            r = rd.read_buf(inbuf) => match r {
                 Ok(0) | Err(_) => {
                     note(&mut st, pending.len() as u64 + 1, "connection lost");
                     break;
                 }
                 Ok(_) => {
-                    if let Err(e) = on_replies(&mut inbuf, &mut pending, &mut st, t) {
+                    if let Err(e) = on_replies(inbuf, &mut pending, &mut st, t) {
                         note(&mut st, 1, &e.to_string());
                         break;
                     }
                 }
             },
-            r = wr.write(&out[wpos..]), if wpos < out.len() => match r {
+            r = write_or_flush(wr, &out[wpos..]), if wpos < out.len() || unflushed => match r {
+                Ok(_) if wpos == out.len() => unflushed = false,
                 Ok(n) => {
                     wpos += n;
                     if wpos == out.len() {
                         out.clear();
                         wpos = 0;
+                        unflushed = flush;
                     }
                 }
                 Err(e) => {
@@ -344,16 +388,16 @@ async fn session_loop(cfg: Arc<RunCfg>, idx: usize, sess: Session, t: Times) -> 
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
     }
-    if let Ok(stream) = rd.reunite(wr) {
-        close(Session {
-            stream,
-            session_id: 0,
-            timeout_ms: 0,
-            inbuf,
-        })
-        .await;
-    }
     st
+}
+
+/// Writes some of `buf`, or flushes when it is empty (both cancel-safe, one borrow of `wr`).
+async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, buf: &[u8]) -> std::io::Result<usize> {
+    if buf.is_empty() {
+        wr.flush().await.map(|()| 0)
+    } else {
+        wr.write(buf).await
+    }
 }
 
 fn note(st: &mut SessionStats, n: u64, what: &str) {

@@ -3,7 +3,6 @@
 //! `snapwatch` (watch a dataDir for the next snapshot: how long writing it took, its size).
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,14 +11,14 @@ use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::proto::{GetDataRequest, MultiOp, MultiRequest};
 
 use crate::ops;
-use crate::proto::{self, put_request, rss_kib, BenchError};
+use crate::proto::{self, put_request, rss_kib, BenchError, Endpoint};
 use crate::report::{self, Json};
 
 /// Children per parent znode: keeps every children list small, as real trees do.
 const FANOUT: u64 = 1000;
 
 pub(crate) struct PopulateCfg {
-    pub(crate) addr: SocketAddr,
+    pub(crate) ep: Endpoint,
     pub(crate) count: u64,
     pub(crate) value_size: usize,
     pub(crate) batch: u64,
@@ -36,7 +35,7 @@ fn pop_path(prefix: &str, i: u64) -> String {
 pub(crate) async fn populate(cfg: PopulateCfg) -> proto::Result<bool> {
     let rss_before = cfg.rss_pid.and_then(rss_kib);
     let t = Instant::now();
-    let mut sess = proto::connect(cfg.addr, cfg.timeout_ms, Duration::from_secs(10)).await?;
+    let mut sess = proto::connect(&cfg.ep, cfg.timeout_ms, Duration::from_secs(10)).await?;
     let acl = ops::open_acl();
     let value = Bytes::from(vec![b'p'; cfg.value_size]);
     let parents = cfg.count.div_ceil(FANOUT);
@@ -106,7 +105,7 @@ fn epoch_ns() -> u128 {
 /// With `t0_ns` (epoch ns, e.g. `date +%s%N` taken just before starting the server) the
 /// elapsed time is measured from then.
 pub(crate) async fn wait_read(
-    addr: SocketAddr,
+    ep: &Endpoint,
     path: String,
     timeout: Duration,
     t0_ns: Option<u128>,
@@ -117,7 +116,7 @@ pub(crate) async fn wait_read(
     let mut last_error = String::new();
     while Instant::now() < deadline {
         attempts += 1;
-        match try_read(addr, &path).await {
+        match try_read(ep, &path).await {
             Ok(()) => {
                 let ms = epoch_ns().saturating_sub(t0) as f64 / 1e6;
                 let mut j = Json::default();
@@ -144,8 +143,8 @@ pub(crate) async fn wait_read(
     Ok(false)
 }
 
-async fn try_read(addr: SocketAddr, path: &str) -> proto::Result<()> {
-    let mut sess = proto::connect(addr, 30_000, Duration::from_secs(2)).await?;
+async fn try_read(ep: &Endpoint, path: &str) -> proto::Result<()> {
+    let mut sess = proto::connect(ep, 30_000, Duration::from_secs(2)).await?;
     let codes = ops::pipeline(&mut sess, 1, 1, Duration::from_secs(5), |_, xid, out| {
         let req = GetDataRequest {
             path: path.to_string(),

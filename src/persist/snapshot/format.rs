@@ -56,15 +56,24 @@ pub(super) fn write_sessions<W: Write>(
 }
 
 pub(super) fn read_sessions<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<Vec<(i64, i32)>> {
-    let count = r.i32("session count")?;
     // A later entry for the same id replaces the earlier one (it is a map).
-    let mut map = std::collections::BTreeMap::new();
+    let map: std::collections::BTreeMap<i64, i32> =
+        read_sessions_in_file_order(r)?.into_iter().collect();
+    Ok(map.into_iter().collect())
+}
+
+/// The session entries exactly as the file lists them, duplicates included.
+pub(super) fn read_sessions_in_file_order<R: Read>(
+    r: &mut CheckedReader<R>,
+) -> ReadResult<Vec<(i64, i32)>> {
+    let count = r.i32("session count")?;
+    let mut v = Vec::new();
     for _ in 0..count.max(0) {
         let id = r.i64("session id")?;
         let timeout = r.i32("session timeout")?;
-        map.insert(id, timeout);
+        v.push((id, timeout));
     }
-    Ok(map.into_iter().collect())
+    Ok(v)
 }
 
 fn write_acl_list<W: Write>(w: &mut CheckedWriter<W>, acls: &[Acl]) -> io::Result<()> {
@@ -225,6 +234,17 @@ pub(super) fn read_tree_sized<R: Read>(
     zxid: i64,
     nodes: usize,
 ) -> ReadResult<DataTree> {
+    read_tree_observed(r, options, zxid, nodes, &mut |_| {})
+}
+
+/// [`read_tree_sized`] that also hands each node's path to `on_path`, in file order.
+pub(super) fn read_tree_observed<R: Read>(
+    r: &mut CheckedReader<R>,
+    options: TreeOptions,
+    zxid: i64,
+    nodes: usize,
+    on_path: &mut dyn FnMut(&str),
+) -> ReadResult<DataTree> {
     let mut b = TreeBuilder::with_capacity(options, nodes);
     let count = r.i32("acl map size")?;
     for _ in 0..count.max(0) {
@@ -243,6 +263,7 @@ pub(super) fn read_tree_sized<R: Read>(
         let stat = read_stat(r)?;
         b.add_node(&path, data, acl_id, stat)
             .map_err(|e| r.fault(at, FaultKind::Invalid(e.to_string())))?;
+        on_path(&path);
     }
     let end = r.offset();
     b.finish(zxid)

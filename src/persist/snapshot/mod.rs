@@ -315,6 +315,63 @@ pub fn read_snapshot_with_limit(
     })
 }
 
+/// A snapshot as the offline tools read it (`FileSnap#deserialize(DataTree, Map, InputArchive)`
+/// under `SnapshotFormatter` and `SnapshotComparer`): header, sessions and nodes only; the
+/// seal and the stored digest after them are not read, as those tools do not read them.
+#[derive(Debug)]
+pub struct SnapshotContents {
+    pub tree: DataTree,
+    /// (session id, timeout ms) in file order; a repeated id keeps its first place and takes
+    /// the last timeout, as `HashMap#put` does.
+    pub sessions: Vec<(i64, i32)>,
+    /// Every node's path in file order, the root as "": the order `DataTree#deserialize`
+    /// adds each node to its parent's child set.
+    pub paths_in_file_order: Vec<String>,
+}
+
+/// Reads `path` for the offline tools; the compression follows the file name
+/// (`SnapStream#getInputStream`). Any name is accepted.
+pub fn read_snapshot_contents(path: &Path) -> Result<SnapshotContents, SnapshotError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let zxid = zxid_from_name(name).unwrap_or(0);
+    let file = File::open(path).map_err(|e| SnapshotError::io(path, e))?;
+    let file = BufReader::with_capacity(1 << 20, file);
+    let read = |input: &mut dyn Read| -> Result<SnapshotContents, Fault> {
+        let mut r = CheckedReader::new(input, DEFAULT_MAX_ITEM);
+        format::read_header(&mut r)?;
+        let mut sessions: Vec<(i64, i32)> = Vec::new();
+        let mut at = std::collections::HashMap::new();
+        for (id, timeout) in format::read_sessions_in_file_order(&mut r)? {
+            match at.get(&id) {
+                Some(&i) => sessions[i] = (id, timeout),
+                None => {
+                    at.insert(id, sessions.len());
+                    sessions.push((id, timeout));
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        let tree =
+            format::read_tree_observed(&mut r, TreeOptions::default(), zxid, 0, &mut |p: &str| {
+                paths.push(p.to_string())
+            })?;
+        Ok(SnapshotContents {
+            tree,
+            sessions,
+            paths_in_file_order: paths,
+        })
+    };
+    match SnapshotCompression::of_file_name(name) {
+        SnapshotCompression::None => read(&mut { file }),
+        SnapshotCompression::Gzip => read(&mut flate2::read::MultiGzDecoder::new(file)),
+        SnapshotCompression::Snappy => read(&mut xerial::XerialReader::new(file)),
+    }
+    .map_err(|f| SnapshotError::damaged(path, f))
+}
+
 type Loaded = (DataTree, Vec<(i64, i32)>, Option<(i64, i32, i64)>);
 
 /// About how many nodes a snapshot file of `len` bytes holds: a node record is at least

@@ -18,12 +18,16 @@
 //!   `jute.maxbuffer` (+ extrasize), the bound `BinaryInputArchive#checkLength` applies.
 
 mod reader;
+mod records;
 mod scan;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
 pub use reader::{read_txns, read_txns_limited, LoggedTxn, RawTxn, TxnLogIter};
+pub use records::{
+    txn_checksum, TxnFileError, TxnFileHeader, TxnFileItem, TxnFileReader, TxnFileWriter,
+};
 pub use writer::{CommitStats, TxnLog, TxnLogOptions};
 
 use crate::persist::error::PersistError;

@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
-use super::{check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState, Role};
+use super::{
+    check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState, Role, TlsOrigin,
+};
 use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
 use crate::pipeline::outbound::OutboundTx;
@@ -17,6 +19,7 @@ impl CoreState {
         remote: SocketAddr,
         req: ConnectRequest,
         out: OutboundTx,
+        tls: TlsOrigin,
     ) {
         if !self.serving {
             // `NIOServerCnxn`: "ZooKeeperServer not running" closes the connection
@@ -42,6 +45,10 @@ impl CoreState {
                 .max(self.config.min_session_timeout_ms),
         );
         let now = self.now_ms();
+        // IPAuthenticationProvider: every connection carries its address as an id; a TLS
+        // client's certificate ids follow (they were added before its first packet)
+        let mut auth = vec![Id::new("ip", &remote.ip().to_string())];
+        auth.extend(tls.auth);
         self.conns.insert(
             conn,
             ConnState {
@@ -49,8 +56,8 @@ impl CoreState {
                 remote,
                 session_id: 0,
                 timeout_ms: timeout,
-                // IPAuthenticationProvider: every connection carries its address as an id
-                auth: vec![Id::new("ip", &remote.ip().to_string())],
+                auth,
+                secure_port: tls.secure_port,
                 established_ms: now,
                 last_cxid: 0,
                 last_zxid: 0,

@@ -16,7 +16,6 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -27,6 +26,7 @@ use super::{
 use crate::jute::codes::OpCode;
 use crate::jute::txn::{TxnBody, TxnEntry};
 use crate::persist::epoch::Epochs;
+use crate::quorum::tls::QuorumStream;
 use crate::quorum::zab::learner::{
     spawn_link, FromLeader, LearnerAction, LearnerConfig, LearnerEngine, LearnerStorage,
     LearnerTimeouts, LinkTasks,
@@ -46,7 +46,7 @@ pub(super) struct PendingConnect {
 
 /// What a learner starts from: the connection to its leader and the database on disk.
 pub struct FollowSetup {
-    pub stream: TcpStream,
+    pub stream: QuorumStream,
     pub cfg: LearnerConfig,
     pub timeouts: LearnerTimeouts,
     pub epochs: Epochs,

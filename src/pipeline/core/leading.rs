@@ -15,7 +15,6 @@ mod snap;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -24,7 +23,7 @@ use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::TxnEntry;
 use crate::persist::epoch::{write_epoch, ACCEPTED_EPOCH_FILENAME, CURRENT_EPOCH_FILENAME};
 use crate::pipeline::core::snapshots::SliceOutcome;
-use crate::quorum::zab::leader::net::{accept_loop, Incoming, Outgoing};
+use crate::quorum::zab::leader::net::{accept_loop, Incoming, LearnerListener, Outgoing};
 use crate::quorum::zab::leader::{
     Action, ConnId as LearnerConnId, DiskHistory, Event, LeaderEngine, LeaderSettings, LeaderStart,
 };
@@ -40,8 +39,8 @@ pub struct LeaderSetup {
     pub history: DiskHistory,
     /// Where the epoch files live (`dataDir/version-2`).
     pub snap_dir: PathBuf,
-    /// The bound quorum port.
-    pub listener: TcpListener,
+    /// The bound quorum port, with how it secures learner connections.
+    pub listener: LearnerListener,
     /// Told the new epoch once a quorum acked NEWLEADER, for the election vote.
     pub established: oneshot::Sender<i64>,
 }

@@ -5,6 +5,7 @@ use tokio::time::Instant;
 
 use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, Role};
 use crate::jute::codes::{xid, ErrorCode, OpCode};
+use crate::jute::data::Id;
 use crate::jute::proto::{SetSaslResponse, SetWatches2};
 use crate::pipeline::reply::{Answer, Outbound};
 use crate::request::Request;
@@ -24,6 +25,30 @@ impl CoreState {
         };
         c.packets_received += 1;
         let session_id = c.session_id;
+        let schemes = &self.config.enforce_auth_schemes;
+        if !schemes.is_empty()
+            && op != OpCode::AUTH
+            && op != OpCode::SASL
+            && !c.auth.iter().any(|id| schemes.contains(&id.scheme))
+        {
+            // `AuthenticationHelper#enforceAuthentication`: every other packet, pings
+            // included, of a session without an id of an enforced scheme is answered
+            // SessionClosedRequireSaslAuth and the connection closed (the session lives on
+            // until it expires)
+            let held: Vec<&str> = c.auth.iter().map(|id| id.scheme.as_str()).collect();
+            tracing::error!(
+                session = format_args!("0x{session_id:x}"),
+                client = %c.remote,
+                "Client authentication scheme(s) {held:?} does not match with any of the \
+                 expected authentication scheme {schemes:?}, closing session."
+            );
+            self.send(
+                conn,
+                Outbound::header(xid_, 0, ErrorCode::SESSION_CLOSED_REQUIRE_SASL_AUTH),
+            );
+            self.close(conn);
+            return;
+        }
         let now = self.now_ms();
         if session_id == 0 || !self.sessions.touch(session_id, now) {
             tracing::info!(
@@ -52,7 +77,8 @@ impl CoreState {
             // processed on arrival, outside the pipeline, as `ZooKeeperServer#processPacket` does
             Request::Auth(a) => auth_packet(self, conn, xid_, &a.scheme, &a.auth),
             Request::Sasl(_) => {
-                // no SASL server configured: the reference answers Ok with a null token
+                // no SASL login (the connection runs the exchanges of a configured one): the
+                // reference answers Ok with a null token
                 let null_token = Answer {
                     err: ErrorCode::OK,
                     body: Some(SetSaslResponse { token: None }.into()),
@@ -75,6 +101,30 @@ impl CoreState {
                 },
             ),
             _ => self.dispatch_now(conn, xid_, &req, received),
+        }
+    }
+
+    /// A completed SASL exchange's ids join the connection's (a set, as `authInfo` is).
+    pub(super) fn authenticated(&mut self, conn: ConnId, ids: Vec<Id>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        for id in ids {
+            if id.scheme == "sasl" {
+                tracing::info!(
+                    "Session 0x{:x}: adding SASL authorization for authorizationID: {}",
+                    c.session_id,
+                    id.id
+                );
+            } else if id.scheme == "super" {
+                tracing::info!(
+                    "Session 0x{:x}: Authenticated Id as super user",
+                    c.session_id
+                );
+            }
+            if !c.auth.contains(&id) {
+                c.auth.push(id);
+            }
         }
     }
 

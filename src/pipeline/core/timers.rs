@@ -56,6 +56,7 @@ pub async fn run_role(
     loop {
         // everything this turn logged goes to the log thread before the loop waits
         state.flush_log();
+        state.wake_writers();
         if let Some(reason) = state.reelect.take() {
             return CoreExit::Reelect(reason);
         }

@@ -8,6 +8,10 @@
 //! fresh connection if nothing newer waits; received messages (1 byte…512 KiB) go to one
 //! queue of 100 that drops its oldest. Messages to our own sid loop back into that queue.
 //!
+//! With `sslQuorum` the connections we dial are TLS; what the listener takes follows
+//! `portUnification` / `sslQuorum` (see [`super::tls`]). The handshake and the check of the
+//! kind of peer happen in the connection's own task, bounded by the socket timeout.
+//!
 //! The election port is bound as `Listener.ListenerHandler#acceptConnections` binds it: an
 //! attempt, on failure an error and a second's pause, at most `electionPortBindRetry` times
 //! (3; 0 = no limit). [`QuorumCnxManager::spawn`] does that in the background while dialling
@@ -16,6 +20,7 @@
 pub mod initial;
 mod worker;
 
+use crate::sasl::quorum::QuorumSasl;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -26,6 +31,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
+
+use super::tls::QuorumTls;
 
 pub use initial::{
     format_addr, InitialMessage, InitialMessageError, MAX_ADDR_LEN, PROTOCOL_VERSION_V1,
@@ -61,6 +68,11 @@ pub struct CnxConfig {
     pub socket_timeout: Duration,
     /// `zookeeper.electionPortBindRetry` (3; 0 = forever), one second apart.
     pub port_bind_retry: u32,
+    /// `sslQuorum` / `portUnification` and the `ssl.quorum.*` material.
+    pub tls: Arc<QuorumTls>,
+    /// `quorum.auth.enableSasl`: each connection authenticates right after the initial
+    /// message.
+    pub auth: Option<Arc<QuorumSasl>>,
 }
 
 impl CnxConfig {
@@ -74,6 +86,8 @@ impl CnxConfig {
             cnx_timeout: Duration::from_secs(5),
             socket_timeout: Duration::from_secs(20),
             port_bind_retry: DEFAULT_PORT_BIND_MAX_RETRY,
+            tls: QuorumTls::plaintext(),
+            auth: None,
         }
     }
 }

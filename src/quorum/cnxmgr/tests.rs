@@ -5,6 +5,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::*;
+use crate::quorum::tls::tests::{peer, SERVER};
 
 async fn manager(my_id: i64) -> QuorumCnxManager {
     let cfg = CnxConfig::new(my_id, vec!["127.0.0.1:0".to_owned()]);
@@ -12,6 +13,11 @@ async fn manager(my_id: i64) -> QuorumCnxManager {
 }
 
 async fn pair() -> (QuorumCnxManager, QuorumCnxManager) {
+    pair_with(QuorumTls::plaintext(), QuorumTls::plaintext()).await
+}
+
+/// Two managers, sids 1 and 2, each with its quorum TLS settings.
+async fn pair_with(t1: Arc<QuorumTls>, t2: Arc<QuorumTls>) -> (QuorumCnxManager, QuorumCnxManager) {
     // bind first to learn the ports, then give each the other's address
     let l1 = TcpListener::bind("127.0.0.1:0")
         .await
@@ -27,8 +33,10 @@ async fn pair() -> (QuorumCnxManager, QuorumCnxManager) {
         HashMap::from([(1, vec![l1.to_string()]), (2, vec![l2.to_string()])]);
     let mut c1 = CnxConfig::new(1, vec![l1.to_string()]);
     c1.peers = peers.clone();
+    c1.tls = t1;
     let mut c2 = CnxConfig::new(2, vec![l2.to_string()]);
     c2.peers = peers;
+    c2.tls = t2;
     (
         QuorumCnxManager::start(c1).await.unwrap(),
         QuorumCnxManager::start(c2).await.unwrap(),
@@ -151,4 +159,63 @@ async fn spawned_listener_without_a_retry_limit_binds_once_the_port_is_free() {
     let waited = tokio::time::timeout(Duration::from_millis(200), exit.gave_up()).await;
     assert!(waited.is_err());
     m.halt();
+}
+
+/// Messages both ways, whoever dials; the connection is up on both sides.
+async fn exchange(m1: &QuorumCnxManager, m2: &QuorumCnxManager) {
+    m1.to_send(2, b"from 1".to_vec());
+    assert_eq!(
+        m2.poll_recv(Duration::from_secs(10)).await,
+        Some((1, b"from 1".to_vec()))
+    );
+    m2.to_send(1, b"from 2".to_vec());
+    assert_eq!(
+        m1.poll_recv(Duration::from_secs(10)).await,
+        Some((2, b"from 2".to_vec()))
+    );
+    assert!(m1.connected_to_peer(2) && m2.connected_to_peer(1));
+}
+
+#[tokio::test]
+async fn ssl_quorum_pair_exchanges_messages() {
+    let (m1, m2) = pair_with(peer(true, false, SERVER), peer(true, false, SERVER)).await;
+    exchange(&m1, &m2).await;
+    m1.halt();
+    m2.halt();
+}
+
+/// The rolling upgrade's middle step: port-unified peers, one dialling plaintext and one
+/// TLS, talk whichever of them keeps the connection (the larger sid's dial survives).
+#[tokio::test]
+async fn port_unification_takes_a_tls_dialer_and_a_plaintext_one() {
+    for (t1, t2) in [
+        (peer(false, true, SERVER), peer(true, true, SERVER)),
+        (peer(true, true, SERVER), peer(false, true, SERVER)),
+    ] {
+        let (m1, m2) = pair_with(t1, t2).await;
+        exchange(&m1, &m2).await;
+        m1.halt();
+        m2.halt();
+    }
+}
+
+/// A plaintext peer and a TLS-only one never connect, either way round; a peer with an
+/// untrusted certificate neither.
+#[tokio::test]
+async fn plaintext_and_untrusted_peers_stay_out_of_a_tls_only_quorum() {
+    let rogue = ("rogue-nopass.pem", "");
+    for (t1, t2) in [
+        (QuorumTls::plaintext(), peer(true, false, SERVER)),
+        (peer(true, false, SERVER), QuorumTls::plaintext()),
+        (peer(true, false, rogue), peer(true, false, SERVER)),
+    ] {
+        let (m1, m2) = pair_with(t1, t2).await;
+        m1.to_send(2, b"from 1".to_vec());
+        m2.to_send(1, b"from 2".to_vec());
+        assert_eq!(m2.poll_recv(Duration::from_secs(2)).await, None);
+        assert_eq!(m1.poll_recv(Duration::from_millis(100)).await, None);
+        assert!(!m1.connected_to_peer(2) && !m2.connected_to_peer(1));
+        m1.halt();
+        m2.halt();
+    }
 }

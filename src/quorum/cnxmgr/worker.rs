@@ -4,10 +4,11 @@
 
 use std::sync::atomic::Ordering;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::*;
+use crate::quorum::auth::{authenticate_learner, authenticate_server, bounded, Unread};
+use crate::quorum::tls::{host_of, QuorumStream, QuorumWriteHalf};
 
 pub(super) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
     loop {
@@ -28,9 +29,18 @@ pub(super) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
     }
 }
 
-/// `handleConnection`: read the initial message, then keep, refuse or replace the connection.
-async fn handle_connection(inner: Arc<Inner>, mut stream: TcpStream, remote: SocketAddr) {
-    let read = tokio::time::timeout(inner.cfg.socket_timeout, initial::read(&mut stream)).await;
+/// `handleConnection`: TLS or not as the listener takes it, then the initial message, then
+/// keep, refuse or replace the connection.
+async fn handle_connection(inner: Arc<Inner>, stream: TcpStream, remote: SocketAddr) {
+    let timeout = inner.cfg.socket_timeout;
+    let mut stream = match inner.cfg.tls.accept(stream, remote, timeout).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("election connection from {remote} closed: {e}");
+            return;
+        }
+    };
+    let read = tokio::time::timeout(timeout, initial::read(&mut stream)).await;
     let init = match read {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
@@ -42,6 +52,19 @@ async fn handle_connection(inner: Arc<Inner>, mut stream: TcpStream, remote: Soc
             return;
         }
     };
+    // `authServer.authenticate`: before the tie-break, whichever way it goes
+    let mut unread = Unread::default();
+    if let Some(auth) = &inner.cfg.auth {
+        let peer = remote.to_string();
+        let exchange = authenticate_server(&mut stream, auth.server(), auth.server_require, &peer);
+        match bounded(timeout, exchange).await {
+            Ok(u) => unread = u,
+            Err(e) => {
+                warn!(%remote, error = %e, "Exception handling connection, closing server connection");
+                return;
+            }
+        }
+    }
     let mut sid = init.sid;
     if sid == OBSERVER_ID {
         sid = inner.observer_counter.fetch_sub(1, Ordering::SeqCst);
@@ -64,7 +87,7 @@ async fn handle_connection(inner: Arc<Inner>, mut stream: TcpStream, remote: Soc
     } else if sid == my_id {
         warn!(%remote, "connection request from a server with our own id (ZOOKEEPER-2164)");
     } else {
-        start_workers(&inner, sid, stream);
+        start_workers(&inner, sid, stream, unread);
     }
 }
 
@@ -81,17 +104,17 @@ pub(super) async fn initiate(inner: Arc<Inner>, sid: i64, addrs: Vec<String>) {
     let result = dial(&inner, sid, &addrs).await;
     inner.peers().in_progress.remove(&sid);
     match result {
-        Ok(Some(stream)) => start_workers(&inner, sid, stream),
+        Ok(Some(stream)) => start_workers(&inner, sid, stream, Unread::default()),
         Ok(None) => {}
         Err(e) => warn!(sid, ?addrs, error = %e, "Cannot open channel to peer"),
     }
 }
 
-async fn dial(inner: &Inner, sid: i64, addrs: &[String]) -> std::io::Result<Option<TcpStream>> {
+async fn dial(inner: &Inner, sid: i64, addrs: &[String]) -> std::io::Result<Option<QuorumStream>> {
     let mut last_err = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
     for addr in addrs {
         let connect = tokio::time::timeout(inner.cfg.cnx_timeout, TcpStream::connect(addr));
-        let mut stream = match connect.await {
+        let stream = match connect.await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 last_err = e;
@@ -104,9 +127,26 @@ async fn dial(inner: &Inner, sid: i64, addrs: &[String]) -> std::io::Result<Opti
         };
         let _ = stream.set_nodelay(true);
         let cfg = &inner.cfg;
+        let secured = cfg.tls.connect(stream, host_of(addr), cfg.socket_timeout);
+        let mut stream = match secured.await {
+            Ok(s) => s,
+            Err(e) => {
+                // 3.8 gives up on this attempt too; the election dials again later
+                warn!("Cannot open secure channel to {sid} at election address {addr}: {e}");
+                return Ok(None);
+            }
+        };
         let hello = initial::encode(cfg.my_id, &cfg.my_election_addrs, cfg.multi_address_enabled);
         stream.write_all(&hello).await?;
         stream.flush().await?;
+        // `authLearner.authenticate`, whoever keeps the connection afterwards
+        if let Some(auth) = &cfg.auth {
+            let exchange = authenticate_learner(&mut stream, auth.learner(), addr);
+            if let Err(e) = bounded(cfg.socket_timeout, exchange).await {
+                warn!(sid, %addr, error = %e, "Exception while connecting, closing learner connection");
+                return Ok(None);
+            }
+        }
         if sid > cfg.my_id {
             // the larger sid dials back; our attempt only told it we exist
             return Ok(None);
@@ -116,8 +156,10 @@ async fn dial(inner: &Inner, sid: i64, addrs: &[String]) -> std::io::Result<Opti
     Err(last_err)
 }
 
-/// Registers the connection for `sid`, replacing (and closing) any older one.
-fn start_workers(inner: &Arc<Inner>, sid: i64, stream: TcpStream) {
+/// Registers the connection for `sid`, replacing (and closing) any older one. `unread`:
+/// what the SASL peek took off the start of the peer's first message.
+fn start_workers(inner: &Arc<Inner>, sid: i64, stream: QuorumStream, unread: Unread) {
+    info!(sid, tls = stream.is_tls(), "election connection up");
     let (rd, wr) = stream.into_split();
     let conn_id = inner.next_conn.fetch_add(1, Ordering::SeqCst);
     let cancel = inner.shutdown.child_token();
@@ -132,7 +174,6 @@ fn start_workers(inner: &Arc<Inner>, sid: i64, stream: TcpStream) {
         }
         peers.queues.entry(sid).or_default().clone()
     };
-    info!(sid, "election connection up");
     let (i1, i2, c1, c2) = (inner.clone(), inner.clone(), cancel.clone(), cancel);
     tokio::spawn(async move {
         tokio::select! {
@@ -146,7 +187,7 @@ fn start_workers(inner: &Arc<Inner>, sid: i64, stream: TcpStream) {
     tokio::spawn(async move {
         tokio::select! {
             _ = c2.cancelled() => {}
-            r = recv_loop(&i2, sid, rd) => warn!(sid, error = %r, "Connection broken"),
+            r = recv_loop(&i2, sid, std::io::Cursor::new(unread.0).chain(rd)) => warn!(sid, error = %r, "Connection broken"),
         }
         finish(&i2, sid, conn_id, &c2);
     });
@@ -164,7 +205,7 @@ fn finish(inner: &Inner, sid: i64, conn_id: u64, cancel: &CancellationToken) {
     }
 }
 
-async fn write_msg(wr: &mut OwnedWriteHalf, msg: &[u8]) -> std::io::Result<()> {
+async fn write_msg(wr: &mut QuorumWriteHalf, msg: &[u8]) -> std::io::Result<()> {
     let len = i32::try_from(msg.len()).unwrap_or(i32::MAX);
     let mut frame = Vec::with_capacity(4 + msg.len());
     frame.extend_from_slice(&len.to_be_bytes());
@@ -178,7 +219,7 @@ async fn send_loop(
     inner: &Inner,
     sid: i64,
     slot: &SendSlot,
-    mut wr: OwnedWriteHalf,
+    mut wr: QuorumWriteHalf,
 ) -> std::io::Result<()> {
     if slot.lock().is_none() {
         let last = inner.peers().last_sent.get(&sid).cloned();
@@ -199,7 +240,7 @@ async fn send_loop(
 }
 
 /// `RecvWorker#run`: length-prefixed messages into the shared receive queue.
-async fn recv_loop(inner: &Inner, sid: i64, mut rd: OwnedReadHalf) -> std::io::Error {
+async fn recv_loop<R: AsyncRead + Unpin>(inner: &Inner, sid: i64, mut rd: R) -> std::io::Error {
     loop {
         let len = match rd.read_i32().await {
             Ok(l) => l,

@@ -1,16 +1,20 @@
 //! The leader's sockets on the quorum port (`Leader.LearnerCnxAcceptor`, `LearnerHandler`'s
-//! reader and sender threads): one reader and one writer task per learner. Whoever runs the
-//! [`super::LeaderEngine`] owns the inbox; nothing here interprets a packet.
+//! reader and sender threads): one reader and one writer task per learner, once the
+//! connection is secured as `sslQuorum` / `portUnification` say (`UnifiedServerSocket`).
+//! Whoever runs the [`super::LeaderEngine`] owns the inbox; nothing here interprets a packet.
 
+use crate::quorum::auth::{authenticate_server, bounded, Unread};
+use crate::sasl::quorum::QuorumSasl;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 use tracing::{info, warn};
@@ -18,6 +22,7 @@ use tracing::{info, warn};
 use super::engine::ConnId;
 use crate::jute::quorum::QuorumPacket;
 use crate::jute::Jute;
+use crate::quorum::tls::{QuorumReadHalf, QuorumTls, QuorumWriteHalf};
 use crate::quorum::zab::stream::QuorumCodec;
 
 /// What the learner sockets report to the engine's owner.
@@ -53,31 +58,107 @@ pub async fn bind_quorum_port(
     TcpListener::bind(bind).await
 }
 
-pub async fn accept_loop(listener: TcpListener, inbox: mpsc::UnboundedSender<Incoming>) {
+/// The bound quorum port and how it takes learners (`Leader`'s server sockets).
+#[derive(Debug)]
+pub struct LearnerListener {
+    pub listener: TcpListener,
+    /// `sslQuorum` / `portUnification` and the `ssl.quorum.*` material.
+    pub tls: Arc<QuorumTls>,
+    /// tickTime × initLimit: how long a TLS handshake may take (3.8's socket timeout
+    /// until the learner is synced).
+    pub handshake_timeout: Duration,
+    /// `quorum.auth.enableSasl`: a learner authenticates before FOLLOWERINFO.
+    pub auth: Option<Arc<QuorumSasl>>,
+}
+
+/// `LearnerCnxAcceptor`: every accepted socket is secured (or refused) in a task of its
+/// own, so a slow or hostile peer holds up nobody else.
+pub async fn accept_loop(listener: LearnerListener, inbox: mpsc::UnboundedSender<Incoming>) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     loop {
-        let Ok((sock, peer)) = listener.accept().await else {
-            continue;
+        let (sock, peer) = match listener.listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(error = %e, "learner accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
-        let _ = sock.set_nodelay(true);
-        let conn = NEXT.fetch_add(1, Ordering::Relaxed);
-        info!(%peer, conn, "learner connection accepted");
-        let (rd, wr) = sock.into_split();
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(wr, rx));
-        let reader = tokio::spawn(read_loop(conn, rd, inbox.clone()));
-        if inbox.send(Incoming::Accepted(conn, tx, reader)).is_err() {
+        if inbox.is_closed() {
             return;
         }
+        let _ = sock.set_nodelay(true);
+        let conn = NEXT.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(start_learner(
+            conn,
+            sock,
+            peer,
+            listener.tls.clone(),
+            listener.auth.clone(),
+            listener.handshake_timeout,
+            inbox.clone(),
+        ));
+    }
+}
+
+async fn start_learner(
+    conn: ConnId,
+    sock: TcpStream,
+    peer: SocketAddr,
+    tls: Arc<QuorumTls>,
+    auth: Option<Arc<QuorumSasl>>,
+    handshake_timeout: Duration,
+    inbox: mpsc::UnboundedSender<Incoming>,
+) {
+    let mut stream = match tls.accept(sock, peer, handshake_timeout).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(conn, "learner connection from {peer} closed: {e}");
+            return;
+        }
+    };
+    // `LearnerHandler#run` starts with `authServer.authenticate`
+    let mut unread = Unread::default();
+    if let Some(auth) = auth {
+        let name = peer.to_string();
+        let exchange = authenticate_server(&mut stream, auth.server(), auth.server_require, &name);
+        match bounded(handshake_timeout, exchange).await {
+            Ok(u) => unread = u,
+            Err(e) => {
+                warn!(conn, "learner connection from {peer} closed: {e}");
+                return;
+            }
+        }
+    }
+    info!(%peer, conn, tls = stream.is_tls(), "learner connection accepted");
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(write_loop(wr, rx));
+    // the reader starts once the engine has heard of the connection, so no packet of it
+    // arrives before `Accepted`
+    let (go, started) = oneshot::channel();
+    let reader = tokio::spawn(read_loop(conn, rd, unread, inbox.clone(), started));
+    match inbox.send(Incoming::Accepted(conn, tx, reader)) {
+        Ok(()) => {
+            let _ = go.send(());
+        }
+        Err(mpsc::error::SendError(Incoming::Accepted(_, _, reader))) => reader.abort(),
+        Err(_) => {}
     }
 }
 
 async fn read_loop(
     conn: ConnId,
-    rd: tokio::net::tcp::OwnedReadHalf,
+    rd: QuorumReadHalf,
+    unread: Unread,
     inbox: mpsc::UnboundedSender<Incoming>,
+    started: oneshot::Receiver<()>,
 ) {
+    if started.await.is_err() {
+        return;
+    }
     let mut frames = FramedRead::new(rd, QuorumCodec::default());
+    frames.read_buffer_mut().extend_from_slice(&unread.0);
     while let Some(item) = frames.next().await {
         match item {
             Ok(p) => {
@@ -94,7 +175,7 @@ async fn read_loop(
     let _ = inbox.send(Incoming::Closed(conn));
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+async fn write_loop(wr: QuorumWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     let mut out = BufWriter::new(wr);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);

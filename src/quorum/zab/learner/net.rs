@@ -1,5 +1,6 @@
 //! The learner's connection to its leader (`Learner#connectToLeader`, `#readPacket`,
-//! `#writePacket`, the socket side of `#syncWithLeader`): a reader task and a writer task.
+//! `#writePacket`, the socket side of `#syncWithLeader`), TLS with `sslQuorum`: a reader
+//! task and a writer task.
 //! The core owns the [`super::LearnerEngine`] and executes it; these tasks only move bytes.
 //! The SNAP payload that follows a SNAP packet is parsed here, on a blocking thread, and
 //! reaches the core with its packet as one message, so the core never parses a database.
@@ -9,19 +10,21 @@
 //! loses the leader, as the reference's socket timeouts do; the SNAP reader consumes exactly
 //! the payload and hands every byte after it back to the packet reader.
 
+use crate::quorum::auth::{authenticate_learner, bounded};
+use crate::sasl::quorum::QuorumSasl;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 
 use crate::jute::quorum::QuorumPacket;
+use crate::quorum::tls::{QuorumReadHalf, QuorumStream, QuorumTls, QuorumWriteHalf};
 use crate::quorum::zab::packet::QuorumPacketType;
 use crate::quorum::zab::stream::{read_snap_payload, QuorumCodec, SnapPayload};
 use crate::tree::TreeOptions;
@@ -82,8 +85,35 @@ impl Drop for LinkTasks {
     }
 }
 
-/// Connect to the leader's quorum port, retrying as the reference does, within initLimit.
-pub async fn connect(leader: SocketAddr, timeouts: LearnerTimeouts) -> std::io::Result<TcpStream> {
+/// Connect to the leader's quorum port at `leader` (zoo.cfg calls it `host`), with TLS when
+/// `sslQuorum` is on, retrying as the reference does (a failed handshake is a failed try
+/// too), within initLimit.
+pub async fn connect(
+    leader: SocketAddr,
+    host: &str,
+    timeouts: LearnerTimeouts,
+    tls: &QuorumTls,
+    auth: Option<&QuorumSasl>,
+) -> std::io::Result<QuorumStream> {
+    let mut stream = connect_once_up(leader, host, timeouts, tls).await?;
+    // `authLearner.authenticate` before FOLLOWERINFO; a failure ends this try to follow
+    if let Some(auth) = auth {
+        let name = leader.to_string();
+        let exchange = authenticate_learner(&mut stream, auth.learner(), &name);
+        bounded(timeouts.init(), exchange)
+            .await
+            .map_err(std::io::Error::other)?;
+    }
+    Ok(stream)
+}
+
+/// The connection, retried within initLimit as `Learner#connectToLeader` retries.
+async fn connect_once_up(
+    leader: SocketAddr,
+    host: &str,
+    timeouts: LearnerTimeouts,
+    tls: &QuorumTls,
+) -> std::io::Result<QuorumStream> {
     let deadline = tokio::time::Instant::now() + timeouts.init();
     let mut tries = 0;
     loop {
@@ -91,7 +121,11 @@ pub async fn connect(leader: SocketAddr, timeouts: LearnerTimeouts) -> std::io::
         let err = match tokio::time::timeout_at(deadline, TcpStream::connect(leader)).await {
             Ok(Ok(s)) => {
                 s.set_nodelay(true)?;
-                return Ok(s);
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match tls.connect(s, host, left).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) => std::io::Error::other(e),
+                }
             }
             Ok(Err(e)) => e,
             Err(_) => std::io::Error::from(std::io::ErrorKind::TimedOut),
@@ -107,7 +141,7 @@ pub async fn connect(leader: SocketAddr, timeouts: LearnerTimeouts) -> std::io::
 
 /// Start reading and writing the connection to the leader.
 pub fn spawn_link(
-    stream: TcpStream,
+    stream: QuorumStream,
     timeouts: LearnerTimeouts,
     tree_options: TreeOptions,
     inbox: mpsc::UnboundedSender<FromLeader>,
@@ -125,7 +159,7 @@ pub fn spawn_link(
 }
 
 async fn read_loop(
-    mut reader: FramedRead<OwnedReadHalf, QuorumCodec>,
+    mut reader: FramedRead<QuorumReadHalf, QuorumCodec>,
     timeouts: LearnerTimeouts,
     tree_options: TreeOptions,
     inbox: mpsc::UnboundedSender<FromLeader>,
@@ -163,7 +197,7 @@ async fn read_loop(
 /// off the socket; whatever the parser did not consume goes back into the packet reader's
 /// buffer.
 async fn read_snap(
-    reader: &mut FramedRead<OwnedReadHalf, QuorumCodec>,
+    reader: &mut FramedRead<QuorumReadHalf, QuorumCodec>,
     zxid: i64,
     tree_options: TreeOptions,
     limit: Duration,
@@ -244,7 +278,7 @@ impl std::io::Read for ChunkReader {
 }
 
 async fn write_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: QuorumWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     inbox: mpsc::UnboundedSender<FromLeader>,
 ) {
@@ -255,7 +289,12 @@ async fn write_loop(
         while let Ok(more) = rx.try_recv() {
             buf.extend_from_slice(&more);
         }
-        if let Err(e) = writer.write_all(&buf).await {
+        // TLS holds records back until flushed
+        let written = match writer.write_all(&buf).await {
+            Ok(()) => writer.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             let _ = inbox.send(FromLeader::Lost(format!("writing to the leader: {e}")));
             return;
         }

@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""Kerberos (GSSAPI) client authentication: sasl_gssapi.py --list |
+sasl_gssapi.py [--ferro CMD] [--ref CMD] NAME...
+
+A throwaway MIT KDC (lib/kdc.py) serves realm EXAMPLE.COM. The reference ZooKeeper 3.8 runs
+with a JAAS `Server` section (Krb5LoginModule, useKeyTab, principal
+zookeeper/localhost@EXAMPLE.COM), -Djava.security.krb5.conf pointing at the KDC's krb5.conf,
+and authProvider.1=SASLAuthenticationProvider; zkCli.sh authenticates with a JAAS `Client`
+section from alice's and then bob's keytab.
+
+  kerberos_zkcli     alice: whoami, a node only sasl:alice@EXAMPLE.COM may use, and one
+                     for sasl:alice (which does not match her id); bob: NoAuth on hers
+
+Without --ferro only the reference runs, and its transcript is checked for what Kerberos
+must have done (each user's sasl id, bob's NoAuth): this pins the KDC set-up to what Java
+expects. With --ferro the candidate runs beside it with the same files (its JAAS file in
+SERVER_JVMFLAGS) and the masked transcripts must match. Servers and the KDC are stopped
+by PID; every wait is bounded.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMPAT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(COMPAT, "lib"))
+from kdc import make_kdc  # noqa: E402
+
+PY = "/usr/bin/python3"
+J = "/usr/share/java"
+SCENARIOS = ["zkcli"]
+SASL = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+KRB5 = "com.sun.security.auth.module.Krb5LoginModule"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def jaas(path, section, keytab, principal):
+    with open(path, "w") as f:
+        f.write('%s {\n  %s required\n  useKeyTab=true\n  keyTab="%s"\n  storeKey=true\n'
+                '  useTicketCache=false\n  principal="%s";\n};\n'
+                % (section, KRB5, keytab, principal))
+    return path
+
+
+def reference_cmd():
+    # as lib/zk-reference, with the JVM flags a Kerberos deployment sets in SERVER_JVMFLAGS
+    netty = ":".join("%s/%s.jar" % (J, j) for j in
+                     ("netty-codec", "netty-resolver", "netty-transport-native-unix-common"))
+    cp = ":".join("%s/%s.jar" % (J, j) for j in
+                  ("zookeeper", "zookeeper-jute", "slf4j-api", "slf4j-simple")) + ":" + netty
+    return ["java", "-Xmx256m", "-XX:+UseSerialGC", "-Dzookeeper.admin.enableServer=false",
+            "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain"]
+
+
+class Server:
+    def __init__(self, name, cmd, tmp, kdc):
+        self.name = name
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        self.port = free_port()
+        cfg = os.path.join(self.dir, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write("\n".join([
+                "tickTime=2000", "initLimit=10", "syncLimit=5",
+                "dataDir=%s/data" % self.dir, "clientPort=%d" % self.port,
+                "clientPortAddress=127.0.0.1", "authProvider.1=" + SASL,
+                "maxClientCnxns=0", "4lw.commands.whitelist=*", "admin.enableServer=false",
+            ]) + "\n")
+        server_jaas = jaas(os.path.join(self.dir, "server.jaas"), "Server",
+                           kdc.keytab("zookeeper"), kdc.principal("zookeeper"))
+        flags = ["-Djava.security.auth.login.config=" + server_jaas,
+                 "-Djava.security.krb5.conf=" + kdc.krb5_conf]
+        env = kdc.env()
+        env["SERVER_JVMFLAGS"] = " ".join(flags)
+        if name == "ref":
+            cmd = cmd[:1] + flags + cmd[1:]
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen(cmd + [cfg], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+
+    def wait_up(self, limit=60):
+        deadline = time.time() + limit
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s server exited (%s)" % (self.name, self.proc.returncode))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("%s server: port %d never opened" % (self.name, self.port))
+                time.sleep(0.3)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def run_zkcli(server, kdc, raw):
+    lines = []
+    for who in ("alice", "bob"):
+        client_jaas = jaas(os.path.join(raw, who + ".jaas"), "Client", kdc.keytab(who),
+                           kdc.principal(who))
+        env = kdc.env()
+        env["CLIENT_JVMFLAGS"] = " ".join([
+            "-Djava.security.auth.login.config=" + client_jaas,
+            "-Djava.security.krb5.conf=" + kdc.krb5_conf,
+            # the server's principal, not derived from reverse DNS of 127.0.0.1
+            "-Dzookeeper.server.principal=" + kdc.principal("zookeeper"),
+        ])
+        script = os.path.join(HERE, who + ".zk")
+        subprocess.run([PY, os.path.join(COMPAT, "lib", "zkcli.py"), "127.0.0.1:%d" % server.port,
+                        raw, script], env=env, timeout=300, check=False)
+        src = os.path.join(raw, "zkcli_%s.raw" % who)
+        lines.append("### %s" % who)
+        try:
+            with open(src) as f:
+                lines.extend(f.read().splitlines())
+        except OSError:
+            lines.append("!! no zkCli transcript for %s" % who)
+    return "zkcli", lines
+
+
+RUNNERS = {"zkcli": run_zkcli}
+# what Kerberos must have done on the reference: (scenario, line that must appear)
+EXPECTED = {"zkcli": ["sasl: alice@EXAMPLE.COM", "sasl: bob@EXAMPLE.COM",
+                      "'sasl,'alice@EXAMPLE.COM", "Insufficient permission : /zkcli_alice/mine",
+                      "Insufficient permission : /zkcli_alice/shortname"]}
+
+
+def masked(kind, lines):
+    r = subprocess.run([PY, os.path.join(COMPAT, "lib", "mask.py"), kind],
+                       input="\n".join(lines) + "\n", stdout=subprocess.PIPE, text=True,
+                       timeout=60, check=True)
+    return r.stdout.splitlines()
+
+
+def main(argv):
+    if argv and argv[0] == "--list":
+        print("\n".join(SCENARIOS))
+        return 0
+    cmds = {"ref": reference_cmd()}
+    names = []
+    while argv:
+        a = argv.pop(0)
+        if a in ("--ferro", "--ref"):
+            cmds[a[2:]] = argv.pop(0).split()
+        else:
+            names.append(a)
+    names = names or SCENARIOS
+    base = os.environ.get("ENSEMBLE_TMP") or tempfile.gettempdir()
+    tmp = tempfile.mkdtemp(prefix="sasl_gssapi.", dir=base)
+    kdc = make_kdc(os.path.join(tmp, "kdc"))
+    servers = {}
+    failed = 0
+    try:
+        kdc.start()
+        for side in [s for s in ("ref", "ferro") if s in cmds]:
+            servers[side] = Server(side, cmds[side], tmp, kdc)
+        for s in servers.values():
+            s.wait_up()
+        for name in names:
+            results = {}
+            for side, server in servers.items():
+                raw = os.path.join(server.dir, "raw")
+                os.makedirs(raw, exist_ok=True)
+                kind, lines = RUNNERS[name](server, kdc, raw)
+                results[side] = masked(kind, lines)
+                with open(os.path.join(raw, "kerberos_%s.txt" % name), "w") as f:
+                    f.write("\n".join(results[side]) + "\n")
+            ref = results["ref"]
+            problems = [l for l in ref if l.startswith("!! ") or l.startswith("EXCEPTION")]
+            text = "\n".join(ref)
+            problems += ["(reference) missing: %s" % e for e in EXPECTED[name] if e not in text]
+            cand = results.get("ferro", ref)
+            if ref == cand and not problems:
+                print("PASS kerberos_%s" % name)
+            else:
+                failed += 1
+                print("FAIL kerberos_%s" % name)
+                import difflib
+                for line in difflib.unified_diff(ref, cand, "reference/kerberos_" + name,
+                                                 "candidate/kerberos_" + name, lineterm=""):
+                    print("    " + line)
+                for line in problems:
+                    print("    " + line)
+                if "ferro" not in results:
+                    print("    reference transcript:")
+                    for line in ref:
+                        print("      " + line)
+            sys.stdout.flush()
+    except Exception as e:  # the harness reports, the caller counts missing results
+        failed += 1
+        print("sasl_gssapi driver error: %s" % e)
+        for s in servers.values():
+            try:
+                with open(os.path.join(s.dir, "server.log")) as f:
+                    print("  %s log tail: %s" % (s.name, " | ".join(f.read().splitlines()[-5:])))
+            except OSError:
+                pass
+        print("  kdc: " + kdc.log_tail(5).replace("\n", " | "))
+    finally:
+        for s in servers.values():
+            s.stop()
+        kdc.stop()
+        if not os.environ.get("KEEP_TMP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept %s" % tmp, file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
