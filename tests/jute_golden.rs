@@ -186,9 +186,9 @@ goldens! {
         cur_config_id: 0x0000_0001_0000_0000,
     };
     set_data_response: "SetDataResponse" => SetDataResponse = SetDataResponse { stat: stat() };
-    get_sasl_request: "GetSASLRequest" => GetSaslRequest = GetSaslRequest { token: Bytes::from_static(DATA) };
+    get_sasl_request: "GetSASLRequest" => GetSaslRequest = GetSaslRequest { token: Some(Bytes::from_static(DATA)) };
     // SetSASLRequest has GetSASLRequest's layout (one buffer); the crate has no separate type.
-    set_sasl_request: "SetSASLRequest" => GetSaslRequest = GetSaslRequest { token: Bytes::new() };
+    set_sasl_request: "SetSASLRequest" => GetSaslRequest = GetSaslRequest { token: Some(Bytes::new()) };
     set_sasl_response: "SetSASLResponse" => SetSaslResponse = SetSaslResponse { token: Some(Bytes::from_static(PASSWD)) };
     create_request: "CreateRequest" => CreateRequest = CreateRequest { path: s(UPATH), data: data(), acl: Some(acls()), flags: 3 };
     create_request_nulls: "CreateRequest-nulls" => CreateRequest = CreateRequest { path: s("/n"), data: None, acl: None, flags: 0 };

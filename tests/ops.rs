@@ -744,7 +744,7 @@ async fn small_ops_sync_ping_counts_reconfig_sasl() {
         .call(
             OpCode::SASL,
             &GetSaslRequest {
-                token: Bytes::new(),
+                token: Some(Bytes::new()),
             },
         )
         .await;

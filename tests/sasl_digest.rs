@@ -80,7 +80,7 @@ async fn start(jaas: Option<&str>, flags: &str, zoo_cfg: &str) -> Server {
 /// One `sasl` request and its reply.
 async fn sasl_packet(c: &mut Client, token: &[u8]) -> Reply {
     let req = GetSaslRequest {
-        token: Bytes::copy_from_slice(token),
+        token: Some(Bytes::copy_from_slice(token)),
     };
     c.call(OpCode::SASL, &req).await
 }
@@ -232,8 +232,8 @@ async fn bad_credentials_get_auth_failed_and_a_closed_connection() {
             "{user}"
         );
     }
-    // a token that is not DIGEST-MD5 at all, and a non-empty first token
-    for tokens in [&[&b""[..], b"\xff\x00garbage"][..], &[b"initial"]] {
+    // a token that is not DIGEST-MD5 at all, and one too long for it
+    for tokens in [&[&b""[..], b"\xff\x00garbage"][..], &[&[b'a'; 4097][..]]] {
         let mut c = Client::connect(s.addr).await;
         let mut last = None;
         for t in tokens {
@@ -242,6 +242,13 @@ async fn bad_credentials_get_auth_failed_and_a_closed_connection() {
         assert_eq!(last.unwrap().err(), ErrorCode::AUTH_FAILED);
         assert!(c.is_closed().await);
     }
+    // a non-empty first token gets the challenge all the same (Java's server ignores it)
+    let mut c = Client::connect(s.addr).await;
+    let r = sasl_packet(&mut c, b"initial").await;
+    assert_eq!(r.err(), ErrorCode::OK);
+    let challenge = r.decode::<SetSaslResponse>().token.unwrap();
+    assert!(challenge.starts_with(b"realm=\"zk-sasl-md5\",nonce="));
+    assert_eq!(whoami(&mut c).await, ids(&[("ip", "127.0.0.1")]));
     // other connections go on
     let r = bystander.call(OpCode::GET_DATA, &get("/")).await;
     assert_eq!(r.err(), ErrorCode::OK);
@@ -344,6 +351,31 @@ async fn without_a_login_sasl_packets_get_a_null_token() {
         assert_eq!(r.err(), ErrorCode::OK);
         assert_eq!(r.decode::<SetSaslResponse>().token, None);
         assert_eq!(whoami(&mut c).await, ids(&[("ip", "127.0.0.1")]));
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_token_or_a_malformed_record_closes_without_a_reply() {
+    // 3.8 reads the record and the token's length before it looks for a SASL server: a
+    // null token or a broken record ends the connection with or without a login, and the
+    // session can be resumed
+    for jaas in [Some(JAAS), None] {
+        let s = start(jaas, SASL_PROVIDER, "").await;
+        for body in [
+            &(-1i32).to_be_bytes()[..],
+            &[0, 0, 0, 50, b'a'],
+            &(-7i32).to_be_bytes(),
+        ] {
+            let mut c = Client::connect(s.addr).await;
+            c.send_xid(1, OpCode::SASL, body).await;
+            assert!(c.recv().await.is_none(), "{body:?}: no reply");
+            assert!(c.is_closed().await);
+            let resumed = Client::connect_with(s.addr, c.session_id, c.passwd.clone(), 30000, 0)
+                .await
+                .expect("the session survives");
+            assert!(resumed.timeout > 0);
+        }
         s.stop().await;
     }
 }

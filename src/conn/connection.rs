@@ -395,17 +395,15 @@ impl<T: Transport> Session<T> {
         let op = OpCode(i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
         let body = frame.slice(8..);
         if op == OpCode::SASL {
+            let token = match sasl_token(&body) {
+                Ok(t) => t,
+                Err(why) => {
+                    tracing::warn!(client = %self.remote, "{why}; closing connection");
+                    return Handled::Close;
+                }
+            };
             if let Some(sasl) = self.sasl.as_deref_mut() {
-                return match GetSaslRequest::from_bytes(&body) {
-                    Ok(req) => {
-                        Handled::Sasl(Box::new(sasl.step(self.conn, self.remote, xid, &req.token)))
-                    }
-                    Err(e) => {
-                        // `byteBuffer2Record` throws: 3.8 drops the connection
-                        tracing::warn!(client = %self.remote, error = %e, "malformed SASL packet; closing connection");
-                        Handled::Close
-                    }
-                };
+                return Handled::Sasl(Box::new(sasl.step(self.conn, self.remote, xid, &token)));
             }
         }
         // decoded here, off the core; an unknown opcode (None) is the core's to answer
@@ -555,6 +553,18 @@ impl SaslState {
     }
 }
 
+/// A `sasl` packet's token, or why the connection ends without a reply. 3.8's
+/// `processSasl` reads the record and the token's length before it looks for a SASL server,
+/// so with or without a login a malformed record (`byteBuffer2Record` throws) and a null
+/// token (a NullPointerException) close the connection; the session lives on.
+fn sasl_token(body: &[u8]) -> Result<Bytes, String> {
+    match GetSaslRequest::from_bytes(body) {
+        Ok(GetSaslRequest { token: Some(t) }) => Ok(t),
+        Ok(GetSaslRequest { token: None }) => Err("SASL packet with a null token".into()),
+        Err(e) => Err(format!("malformed SASL packet: {e}")),
+    }
+}
+
 /// What woke an established connection.
 enum Ready {
     Out(Option<Outbound>),
@@ -651,6 +661,23 @@ mod tests {
         }
         assert_eq!(&bytes[..], &want[..]);
         assert!(close);
+    }
+
+    #[test]
+    fn sasl_tokens_and_the_packets_that_end_the_connection() {
+        let buffer = |len: i32, rest: &[u8]| [&len.to_be_bytes()[..], rest].concat();
+        assert_eq!(sasl_token(&buffer(0, b"")).unwrap(), Bytes::new());
+        // bytes after the record are ignored, as `byteBuffer2Record` ignores them
+        assert_eq!(sasl_token(&buffer(3, b"abcd")).unwrap(), &b"abc"[..]);
+        assert!(sasl_token(&buffer(-1, b""))
+            .unwrap_err()
+            .contains("null token"));
+        for bad in [buffer(50, b"abc"), buffer(-7, b""), vec![0, 0]] {
+            assert!(
+                sasl_token(&bad).unwrap_err().contains("malformed"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -183,8 +183,10 @@ jute_record! {
 }
 
 jute_record! {
+    /// `token` may be null (length -1) on the wire; 3.8 then fails before any mechanism sees
+    /// it.
     pub struct GetSaslRequest {
-        pub token: Bytes,
+        pub token: Option<Bytes>,
     }
 }
 

@@ -36,6 +36,9 @@ pub const SERVER_NAME: &str = "zk-sasl-md5";
 /// Java's `DigestMD5Base.RAW_NONCE_SIZE`: 30 random bytes, 40 characters of base64.
 const RAW_NONCE_SIZE: usize = 30;
 
+/// Java's `DigestMD5Server.MAX_RESPONSE_LENGTH`: a longer token fails at any step.
+const MAX_RESPONSE_LENGTH: usize = 4096;
+
 /// What every DIGEST-MD5 exchange of a server shares.
 pub struct DigestServerSettings {
     /// `zookeeper`.
@@ -461,11 +464,17 @@ impl SaslServer for DigestMd5Server {
 
     fn evaluate_response(&mut self, response: &[u8]) -> Result<Vec<u8>, SaslError> {
         let step = std::mem::replace(&mut self.step, ServerStep::Failed);
+        if response.len() > MAX_RESPONSE_LENGTH {
+            return Err(malformed(format!(
+                "DIGEST-MD5: Invalid digest response length. Got:  {} Expected < \
+                 {MAX_RESPONSE_LENGTH}",
+                response.len()
+            )));
+        }
         match step {
             ServerStep::Start => {
-                if !response.is_empty() {
-                    return Err(malformed("DIGEST-MD5 must not have an initial response"));
-                }
+                // Java's server reads nothing from the first token: whatever a client sends
+                // first (it should send nothing) gets the challenge
                 let nonce = random_base64(&self.rng)?;
                 let challenge = self.challenge(&nonce);
                 self.step = ServerStep::Challenged { nonce };

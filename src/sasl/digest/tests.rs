@@ -185,8 +185,31 @@ fn malformed_and_mismatched_responses() {
     assert!(attempt("username=\"unterminated".into()).contains("unterminated"));
     assert!(attempt("no-value".into()).contains("has no value"));
     assert!(attempt("\u{0}\u{ff}garbage\"=,,".into()).contains("DIGEST-MD5"));
-    let mut s = DigestMd5Server::new(st);
-    assert!(s.evaluate_response(b"not empty").is_err());
+    // a longer token fails at any step, as Java's does
+    let mut s = challenged(st.clone(), "N");
+    let long = format!("{},cipher=\"{}\"", good("N"), "x".repeat(4096));
+    assert!(s
+        .evaluate_response(long.as_bytes())
+        .unwrap_err()
+        .to_string()
+        .contains("Invalid digest response length. Got:  4"));
+    assert!(DigestMd5Server::new(st)
+        .evaluate_response(&[0; 4097])
+        .is_err());
+}
+
+#[test]
+fn a_first_token_gets_the_challenge_whatever_it_holds() {
+    // JDK 17's DigestMD5Server ignores the first token's content, up to its length limit
+    for first in [&b"not empty"[..], &[0xff; 4096][..]] {
+        let mut s = DigestMd5Server::new(settings(&[("bob", "bobsecret")]));
+        let challenge = s.evaluate_response(first).unwrap();
+        let mut c = DigestMd5Client::zookeeper("bob", "bobsecret");
+        let r = c.evaluate_challenge(&challenge).unwrap();
+        s.evaluate_response(&r).unwrap();
+        assert!(s.is_complete());
+        assert_eq!(s.authorization_id(), Some("bob"));
+    }
 }
 
 #[test]
