@@ -21,6 +21,17 @@ transcripts (lib/mask.py):
   sasl_kazoo           kazoo with sasl_options={"mechanism": "DIGEST-MD5", ...} (pure-sasl):
                        the same users and ACLs
   sasl_kazoo_enforced  kazoo under enforce.auth.enabled=true + enforce.auth.schemes=sasl
+  sasl_curator         Curator 5.4 (curator/SaslScenarios.java), each client's JAAS section
+                       named by its ZKClientConfig: bob creates a sasl:bob node and reads it
+                       back, alice gets NoAuth, a wrong password gets no session
+  sasl_garbled_token   a raw socket sends `sasl` packets whose tokens DIGEST-MD5 cannot parse
+                       (garbled.py): each reply's error, whether the connection is closed and
+                       whether the session survives
+  sasl_zkcli_no_server_sasl
+                       servers without SASL (no JAAS file, no SASL provider): zkCli.sh with a
+                       JAAS Client section all the same
+  sasl_garbled_token_no_server_sasl
+                       garbled.py's `sasl` packets to servers without SASL
 
 Servers are stopped by PID; every wait is bounded.
 """
@@ -38,14 +49,21 @@ COMPAT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
 SASL = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
-SCENARIOS = ["zkcli", "zkcli_enforced", "kazoo", "kazoo_enforced"]
+SCENARIOS = ["zkcli", "zkcli_enforced", "kazoo", "kazoo_enforced", "curator", "garbled_token",
+             "zkcli_no_server_sasl", "garbled_token_no_server_sasl"]
 # scenario -> extra zoo.cfg lines of its server pair
 PROFILES = {
     "zkcli": "",
     "kazoo": "",
     "zkcli_enforced": "sessionRequireClientSASLAuth=true\n",
     "kazoo_enforced": "enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n",
+    "curator": "",
+    "garbled_token": "",
+    "zkcli_no_server_sasl": "",
+    "garbled_token_no_server_sasl": "",
 }
+# scenarios whose servers run without SASL: no JAAS file, no SASL provider
+NO_SERVER_SASL = ("zkcli_no_server_sasl", "garbled_token_no_server_sasl")
 USERS = {"super": "adminsecret", "bob": "bobsecret", "alice": "alicesecret"}
 
 
@@ -73,6 +91,15 @@ def write_jaas(d):
             f.write('Client {\n       org.apache.zookeeper.server.auth.DigestLoginModule required\n'
                     '       username="%s"\n       password="%s";\n};\n' % (user, password))
         clients[name] = path
+    # Curator picks a section per client (ZKClientConfig zookeeper.sasl.clientconfig)
+    path = os.path.join(d, "clients.conf")
+    with open(path, "w") as f:
+        for name, (user, password) in {"bob": ("bob", "bobsecret"), "alice": ("alice", "alicesecret"),
+                                       "wrong": ("bob", "nope")}.items():
+            f.write('Client_%s {\n       org.apache.zookeeper.server.auth.DigestLoginModule '
+                    'required\n       username="%s"\n       password="%s";\n};\n'
+                    % (name, user, password))
+    clients["sections"] = path
     return server, clients
 
 
@@ -129,13 +156,15 @@ class Server:
 NOISE = ("SLF4J", "Connecting to ", "Welcome to ZooKeeper", "JLine support", "WATCHER::")
 
 
-def zkcli(port, jaas, cmds, pause=0.8):
+def zkcli(port, jaas, cmds, pause=0.8, flags=(), base_env=None):
     """One zkCli.sh process, commands fed one by one (zkCli runs them as they arrive, and
     the SASL outcome must be known before the first); the output without banners and
-    stack frames."""
-    env = dict(os.environ)
+    stack frames. `flags` are more CLIENT_JVMFLAGS, `base_env` the environment to start from
+    (Kerberos: the KDC's)."""
+    env = dict(os.environ if base_env is None else base_env)
     env.pop("JVMFLAGS", None)
-    env["CLIENT_JVMFLAGS"] = "-Djava.security.auth.login.config=%s" % jaas if jaas else ""
+    env["CLIENT_JVMFLAGS"] = " ".join(
+        (["-Djava.security.auth.login.config=%s" % jaas] if jaas else []) + list(flags))
     proc = subprocess.Popen([ZKCLI, "-server", "127.0.0.1:%d" % port], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
@@ -193,6 +222,61 @@ def run_zkcli(server, clients, enforced):
     return "zkcli", lines
 
 
+def run_zkcli_no_server_sasl(server, clients, _enforced):
+    lines = []
+    for title, jaas, cmds in [
+        ("bob", clients["bob"], ["whoami", "create /open x", "get /open",
+                                 "create /bob x sasl:bob:cdrwa", "ls /"]),
+        ("unknown user", clients["unknown"], ["whoami", "get /open"]),
+    ]:
+        lines.append("### zkCli as %s" % title)
+        lines.extend(zkcli(server.port, jaas, cmds))
+    return "zkcli", lines
+
+
+def java_cp(jars):
+    return ":".join("/usr/share/java/%s.jar" % j for j in jars
+                    if os.path.exists("/usr/share/java/%s.jar" % j))
+
+
+def run_curator(server, clients, _enforced):
+    # the classes compat-tests/run compiles (compile_curator)
+    cp = os.path.join(COMPAT, "out", "curator") + ":" + java_cp([
+        "curator-recipes", "curator-framework", "curator-client", "zookeeper", "zookeeper-jute",
+        "guava", "failureaccess", "slf4j-api", "slf4j-nop", "netty-handler", "netty-transport",
+        "netty-common", "netty-buffer", "netty-codec", "netty-resolver",
+        "netty-transport-native-epoll", "netty-transport-native-unix-common", "commons-io",
+        "metrics-core", "snappy-java"])
+    with open(os.path.join(server.dir, "curator.err"), "w") as err:
+        out = subprocess.run(["java", "-Djava.security.auth.login.config=" + clients["sections"],
+                              "-cp", cp, "SaslScenarios", "127.0.0.1:%d" % server.port],
+                             stdout=subprocess.PIPE, stderr=err, timeout=300, check=False,
+                             text=True)
+    lines = out.stdout.splitlines()
+    if "##BEGIN sasl_curator" in lines:
+        lines = lines[lines.index("##BEGIN sasl_curator") + 1:]
+    if "##END sasl_curator" in lines:
+        lines = lines[:lines.index("##END sasl_curator")]
+    else:
+        lines.append("!! driver ended before ##END")
+    return "curator", lines
+
+
+def run_garbled(server, _clients, _enforced, mech="digest"):
+    out = subprocess.run([PY, os.path.join(HERE, "garbled.py"), str(server.port), mech],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300,
+                         check=False, text=True)
+    lines = out.stdout.splitlines()
+    if out.returncode != 0:
+        lines.append("!! garbled.py exited with %d" % out.returncode)
+    return "garbled", lines
+
+
+RUNNERS = {"zkcli": run_zkcli, "zkcli_enforced": run_zkcli, "curator": run_curator,
+           "garbled_token": run_garbled, "zkcli_no_server_sasl": run_zkcli_no_server_sasl,
+           "garbled_token_no_server_sasl": lambda s, c, e: run_garbled(s, c, e, "none")}
+
+
 def run_kazoo(server, clients, enforced):
     out = subprocess.run([PY, os.path.join(HERE, "kazoo_sasl.py"), str(server.port),
                           "enforced" if enforced else "open"],
@@ -212,7 +296,7 @@ def run_scenario(name, cmds, tmp):
     jaas_server, clients = write_jaas(os.path.join(tmp, "jaas"))
     env = dict(os.environ)
     env.pop("JVMFLAGS", None)
-    env["SERVER_JVMFLAGS"] = " ".join([
+    env["SERVER_JVMFLAGS"] = "" if name in NO_SERVER_SASL else " ".join([
         "-Djava.security.auth.login.config=" + jaas_server,
         "-Dzookeeper.authProvider.1=" + SASL,
         "-Dzookeeper.superUser=super",
@@ -226,7 +310,7 @@ def run_scenario(name, cmds, tmp):
         for s in servers.values():
             s.wait_up()
         enforced = name.endswith("_enforced")
-        runner = run_zkcli if name.startswith("zkcli") else run_kazoo
+        runner = RUNNERS.get(name, run_kazoo)
         for side, server in servers.items():
             kind, lines = runner(server, clients, enforced)
             results[side] = masked(kind, lines)

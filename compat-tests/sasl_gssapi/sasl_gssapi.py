@@ -10,6 +10,13 @@ section from alice's and then bob's keytab.
 
   kerberos_zkcli     alice: whoami, a node only sasl:alice@EXAMPLE.COM may use, and one
                      for sasl:alice (which does not match her id); bob: NoAuth on hers
+  kerberos_kazoo     kazoo (pure-sasl over python3-kerberos) from alice's and then bob's
+                     ticket cache (kinit from the keytab): whoAmI, the same ACLs
+  kerberos_garbled_token
+                     a raw socket sends `sasl` packets GSSAPI cannot accept (sasl/garbled.py)
+  kerberos_expired_ticket
+                     zkCli.sh whose login cannot get a ticket: the principal `expired`
+                     (the KDC refuses it) and alice's ticket cache after its 5 s lifetime
 
 Without --ferro only the reference runs, and its transcript is checked for what Kerberos
 must have done (each user's sasl id, bob's NoAuth): this pins the KDC set-up to what Java
@@ -31,9 +38,12 @@ COMPAT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(COMPAT, "lib"))
 from kdc import make_kdc  # noqa: E402
 
+sys.path.insert(0, os.path.join(COMPAT, "sasl"))
+from sasl import zkcli as paced_zkcli  # noqa: E402
+
 PY = "/usr/bin/python3"
 J = "/usr/share/java"
-SCENARIOS = ["zkcli"]
+SCENARIOS = ["zkcli", "kazoo", "garbled_token", "expired_ticket"]
 SASL = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 KRB5 = "com.sun.security.auth.module.Krb5LoginModule"
 
@@ -139,11 +149,85 @@ def run_zkcli(server, kdc, raw):
     return "zkcli", lines
 
 
-RUNNERS = {"zkcli": run_zkcli}
+def kinit(kdc, who, ccache, lifetime=None):
+    env = kdc.env()
+    env["KRB5CCNAME"] = "FILE:" + ccache
+    args = ["kinit"] + (["-l", lifetime] if lifetime else []) + [
+        "-k", "-t", kdc.keytab(who), kdc.principal(who)]
+    r = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=60, check=False)
+    return env, r
+
+
+def run_kazoo(server, kdc, raw):
+    lines = []
+    for who in ("alice", "bob"):
+        env, r = kinit(kdc, who, os.path.join(raw, who + ".ccache"))
+        if r.returncode != 0:
+            lines.append("!! kinit %s: %s" % (who, r.stdout.strip()))
+            continue
+        with open(os.path.join(raw, "kazoo_%s.err" % who), "w") as err:
+            out = subprocess.run([PY, os.path.join(HERE, "kazoo_gssapi.py"), str(server.port), who],
+                                 env=env, stdout=subprocess.PIPE, stderr=err, timeout=120,
+                                 check=False, text=True)
+        lines.extend(out.stdout.splitlines())
+    return "kazoo", lines
+
+
+def run_garbled(server, kdc, raw):
+    # alice's ticket for the case that completes an exchange before its last token
+    env, r = kinit(kdc, "alice", os.path.join(raw, "garbled.ccache"))
+    if r.returncode != 0:
+        return "garbled", ["!! kinit alice: %s" % r.stdout.strip()]
+    out = subprocess.run([PY, os.path.join(COMPAT, "sasl", "garbled.py"), str(server.port),
+                          "gssapi"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=env, timeout=300, check=False, text=True)
+    lines = out.stdout.splitlines()
+    if out.returncode != 0:
+        lines.append("!! garbled.py exited with %d" % out.returncode)
+    return "garbled", lines
+
+
+def run_expired(server, kdc, raw):
+    """Clients whose JAAS login gets no valid ticket: 3.8's client goes on without SASL
+    (an AuthFailed event), and the server sees an unauthenticated session."""
+    short = os.path.join(raw, "short.ccache")
+    _env, r = kinit(kdc, "alice", short, "5s")
+    if r.returncode != 0:
+        return "zkcli", ["!! kinit -l 5s alice: %s" % r.stdout.strip()]
+    expired_jaas = jaas(os.path.join(raw, "expired.jaas"), "Client", kdc.keytab("expired"),
+                        kdc.principal("expired"))
+    cache_jaas = os.path.join(raw, "short.jaas")
+    with open(cache_jaas, "w") as f:
+        f.write('Client {\n  %s required\n  useKeyTab=false\n  useTicketCache=true\n'
+                '  ticketCache="%s"\n  doNotPrompt=true\n  principal="%s";\n};\n'
+                % (KRB5, short, kdc.principal("alice")))
+    flags = ["-Djava.security.krb5.conf=" + kdc.krb5_conf,
+             "-Dzookeeper.server.principal=" + kdc.principal("zookeeper")]
+    # the KDC's clock decides: wait past the 5 s lifetime (and a second of skew)
+    time.sleep(7)
+    lines = []
+    for title, client_jaas, node in (("principal expired in the KDC", expired_jaas, "/kexp_principal"),
+                                     ("alice, ticket cache expired", cache_jaas, "/kexp_cache")):
+        lines.append("### %s" % title)
+        lines.extend(paced_zkcli(server.port, client_jaas,
+                                 ["whoami", "create %s x" % node, "create %s/auth x auth::cdrwa" % node,
+                                  "getAcl %s" % node, "ls %s" % node],
+                                 flags=flags, base_env=kdc.env()))
+    return "zkcli", lines
+
+
+RUNNERS = {"zkcli": run_zkcli, "kazoo": run_kazoo, "garbled_token": run_garbled,
+           "expired_ticket": run_expired}
 # what Kerberos must have done on the reference: (scenario, line that must appear)
 EXPECTED = {"zkcli": ["sasl: alice@EXAMPLE.COM", "sasl: bob@EXAMPLE.COM",
                       "'sasl,'alice@EXAMPLE.COM", "Insufficient permission : /zkcli_alice/mine",
-                      "Insufficient permission : /zkcli_alice/shortname"]}
+                      "Insufficient permission : /zkcli_alice/shortname"],
+            "kazoo": ["whoami: ok ['ip=127.0.0.1', 'sasl=alice@EXAMPLE.COM']",
+                      "whoami: ok ['ip=127.0.0.1', 'sasl=bob@EXAMPLE.COM']",
+                      "get mine: error NoAuthError"],
+            "garbled_token": ["err=AuthFailed"],
+            "expired_ticket": ["state:AuthFailed"]}
 
 
 def masked(kind, lines):
