@@ -50,7 +50,16 @@ impl CoreState {
             return;
         }
         let now = self.now_ms();
-        if session_id == 0 || !self.sessions.touch(session_id, now) {
+        // `ZooKeeperServer#processPacket` answers auth and sasl packets on arrival; only what
+        // it submits (`submitRequestNow`) touches the session. So a client that loops on
+        // SASL without pinging (kazoo against a server with no SASL login) still expires.
+        let touches = !matches!(req.as_deref(), Some(Request::Auth(_) | Request::Sasl(_)));
+        let live = if touches {
+            self.sessions.touch(session_id, now)
+        } else {
+            self.sessions.contains(session_id) && !self.sessions.is_closing(session_id)
+        };
+        if session_id == 0 || !live {
             tracing::info!(
                 session = format_args!("0x{session_id:x}"),
                 "request for an expired or closing session; closing connection"
@@ -58,7 +67,7 @@ impl CoreState {
             self.close(conn);
             return;
         }
-        if matches!(self.role, Role::Following(_)) {
+        if touches && matches!(self.role, Role::Following(_)) {
             self.learner_touch(session_id);
         }
         let req = match req {
@@ -204,5 +213,127 @@ impl CoreState {
             Ok(None),
             received,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tokio::time::Instant;
+
+    use super::super::{CoreConfig, CoreMsg, CoreState};
+    use crate::admin::ServerStats;
+    use crate::jute::codes::{ErrorCode, OpCode};
+    use crate::jute::proto::{AuthPacket, ConnectRequest, GetSaslRequest};
+    use crate::pipeline::outbound::{outbound_queue, OutboundRx};
+    use crate::pipeline::prep::PrepConfig;
+    use crate::pipeline::reply::Outbound;
+    use crate::request::Request;
+    use crate::tree::DataTree;
+
+    const CONN: u64 = 7;
+
+    /// A standalone core (tickTime 2 s) with one session of 4 s, and its connection's queue.
+    fn core_with_session() -> (CoreState, i64, OutboundRx) {
+        let config = CoreConfig {
+            myid: 0,
+            tick_time_ms: 2000,
+            min_session_timeout_ms: 4000,
+            max_session_timeout_ms: 40000,
+            super_digest: None,
+            enforce_auth_schemes: Vec::new(),
+            prep: PrepConfig::default(),
+            digest_enabled: true,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            container_max_never_used_interval_ms: 0,
+        };
+        let mut core = CoreState::new(config, DataTree::new(true), Arc::new(ServerStats::new()));
+        let (out, mut rx) = outbound_queue();
+        core.handle(CoreMsg::Connect {
+            conn: CONN,
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            req: ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen: 0,
+                time_out: 4000,
+                session_id: 0,
+                passwd: Bytes::from_static(&[0; 16]),
+                read_only: Some(false),
+            },
+            out,
+            tls: None,
+        });
+        assert!(matches!(rx.try_recv(), Some(Outbound::Connect(_))));
+        let session = core.conns[&CONN].session_id;
+        assert_ne!(session, 0);
+        (core, session, rx)
+    }
+
+    fn packet(core: &mut CoreState, xid: i32, op: OpCode, req: Request) {
+        core.handle(CoreMsg::Packet {
+            conn: CONN,
+            xid,
+            op,
+            req: Some(Box::new(req)),
+            body: Bytes::new(),
+            received: Instant::now(),
+        });
+    }
+
+    /// Three packets 3 s apart (9 s in all) on a 4 s session: does it expire?
+    async fn expires_between(make: fn() -> (OpCode, Request)) -> bool {
+        let (mut core, session, mut rx) = core_with_session();
+        for xid in 1..=3 {
+            tokio::time::advance(Duration::from_secs(3)).await;
+            let (op, req) = make();
+            packet(&mut core, xid, op, req);
+            // every packet is still answered
+            let reply = rx.try_recv();
+            assert!(
+                matches!(
+                    reply,
+                    Some(Outbound::Reply {
+                        err: ErrorCode::OK,
+                        ..
+                    })
+                ),
+                "{op:?}"
+            );
+        }
+        let now = core.now_ms();
+        core.sessions.expired(now).contains(&session)
+    }
+
+    /// `ZooKeeperServer#processPacket` answers sasl and auth packets itself, without
+    /// `submitRequest`'s touch: a client that keeps sending them (kazoo's DIGEST-MD5 loop
+    /// against a server without a SASL login, which answers every token with a null one)
+    /// still expires, as against 3.8. A ping, submitted like any request, keeps it alive.
+    #[tokio::test(start_paused = true)]
+    async fn only_submitted_requests_touch_the_session() {
+        let sasl = || {
+            let token = Bytes::new();
+            (OpCode::SASL, Request::Sasl(GetSaslRequest { token }))
+        };
+        let auth = || {
+            let packet = AuthPacket {
+                auth_type: 0,
+                scheme: "digest".into(),
+                auth: Bytes::from_static(b"bob:secret"),
+            };
+            (OpCode::AUTH, Request::Auth(packet))
+        };
+        assert!(
+            expires_between(sasl).await,
+            "sasl packets kept the session alive"
+        );
+        assert!(
+            expires_between(auth).await,
+            "auth packets kept the session alive"
+        );
+        assert!(!expires_between(|| (OpCode::PING, Request::Ping)).await);
     }
 }
