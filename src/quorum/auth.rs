@@ -134,25 +134,32 @@ async fn receive<S: AsyncRead + Unpin>(
 }
 
 /// `SaslQuorumAuthLearner#authenticate` on a freshly dialled connection to `peer`:
-/// `Ok` once the server answered SUCCESS. `client` is None with
-/// `quorum.auth.learnerRequireSasl=false`, and then nothing is sent.
-pub async fn authenticate_learner<S: AsyncRead + AsyncWrite + Unpin>(
+/// `Ok` once the server answered SUCCESS. `client` makes our side: None with
+/// `quorum.auth.learnerRequireSasl=false`, and then nothing is sent. Making it and each of
+/// its steps run on a blocking thread: a GSSAPI learner reads its keytab and asks the KDC
+/// for tickets.
+pub async fn authenticate_learner<S, F>(
     stream: &mut S,
-    client: Option<Box<dyn SaslClient>>,
+    client: F,
     peer: &str,
-) -> Result<(), QuorumAuthError> {
-    let Some(mut client) = client else {
+) -> Result<(), QuorumAuthError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce() -> Result<Option<Box<dyn SaslClient>>, SaslError> + Send + 'static,
+{
+    let Some(client) = blocking(client).await? else {
         info!("Skipping SASL authentication as quorum.auth.learnerRequireSasl=false");
         return Ok(());
     };
-    let first = client.initial_response()?.unwrap_or_default();
-    send(stream, Status::InProgress, Some(&first)).await?;
+    let (mut client, first) = step(client, |c| c.initial_response()).await?;
+    send(stream, Status::InProgress, Some(&first.unwrap_or_default())).await?;
     let (mut status, mut token) = receive(stream).await?;
     while !client.is_complete() {
         match status {
             Status::Success => {
                 let token = token.take().ok_or_else(|| null_token(peer))?;
-                let response = client.evaluate_challenge(&token)?;
+                let (c, response) = step(client, move |c| c.evaluate_challenge(&token)).await?;
+                client = c;
                 if !response.is_empty() {
                     return Err(QuorumAuthError::Protocol(
                         "attempting to send response after completion".to_owned(),
@@ -164,7 +171,8 @@ pub async fn authenticate_learner<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Status::InProgress => {
                 let challenge = token.take().ok_or_else(|| null_token(peer))?;
-                let response = client.evaluate_challenge(&challenge)?;
+                let (c, response) = step(client, move |c| c.evaluate_challenge(&challenge)).await?;
+                client = c;
                 send(stream, Status::InProgress, Some(&response)).await?;
                 (status, token) = receive(stream).await?;
             }
@@ -178,6 +186,30 @@ pub async fn authenticate_learner<S: AsyncRead + AsyncWrite + Unpin>(
     }
     info!("Successfully completed the authentication using SASL. server addr: {peer}");
     Ok(())
+}
+
+/// `f` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SaslError> + Send + 'static,
+) -> Result<T, QuorumAuthError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(e) => Err(QuorumAuthError::Protocol(format!(
+            "SASL step did not finish: {e}"
+        ))),
+    }
+}
+
+/// One step of `client` on a blocking thread; the client comes back with its result.
+async fn step<T: Send + 'static>(
+    mut client: Box<dyn SaslClient>,
+    f: impl FnOnce(&mut dyn SaslClient) -> Result<T, SaslError> + Send + 'static,
+) -> Result<(Box<dyn SaslClient>, T), QuorumAuthError> {
+    blocking(move || {
+        let out = f(client.as_mut())?;
+        Ok((client, out))
+    })
+    .await
 }
 
 fn null_token(peer: &str) -> QuorumAuthError {

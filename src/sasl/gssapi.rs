@@ -27,8 +27,9 @@
 //! authentication only. A quorum learner uses [`client`] the same way from the
 //! `QuorumLearner` section, with the `quorum.auth.kerberos.servicePrincipal`.
 //!
-//! The calls may block: the server's reads the keytab, the client's first step talks to the
-//! KDC. Connection tasks run them with `tokio::task::spawn_blocking`, off the core.
+//! The calls may block: the server's step reads the keytab (a client connection task runs it
+//! inline, as 3.8 runs it on its I/O thread); the client's first step may talk to the KDC,
+//! so a quorum learner runs its steps with `tokio::task::spawn_blocking`.
 //!
 //! # Why the process environment
 //!
@@ -40,15 +41,17 @@
 //! thread exists, and [`ServerFactory::new`] and [`client`] refuse a keytab other than the
 //! one it names, rather than silently using another.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
 use libgssapi::credential::{Cred, CredUsage};
 use libgssapi::name::Name;
 use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_HOSTBASED_SERVICE, GSS_NT_KRB5_PRINCIPAL};
 
-use super::kerberos::{authorized_id, KerberosName, PrincipalRules};
+use super::kerberos::{authorized_id, quorum_authorized, KerberosName, PrincipalRules};
 use super::{SaslClient, SaslError, SaslServer};
 
 /// The mechanism's IANA name.
@@ -218,14 +221,44 @@ pub fn default_realm() -> String {
 /// credentials for its principal. Shared by all connections.
 pub struct ServerFactory {
     cred: Cred,
-    default_realm: String,
-    rules: PrincipalRules,
+    authorize: Authorize,
+}
+
+/// Who an authenticated principal may be, by the login that accepted it.
+#[derive(Debug, Clone)]
+enum Authorize {
+    /// A client: `SaslServerCallbackHandler`, shortened by the principal rules.
+    Client {
+        default_realm: String,
+        rules: PrincipalRules,
+    },
+    /// A quorum learner: `SaslQuorumServerCallbackHandler`, a member's own principal only.
+    Quorum { hosts: Arc<BTreeSet<String>> },
 }
 
 impl ServerFactory {
     /// Acceptor credentials for `principal` (`service/host@REALM`, the JAAS `principal`)
     /// from `keytab` (its `keyTab`, which must be the process's acceptor keytab).
     pub fn new(principal: &str, keytab: &Path, rules: PrincipalRules) -> Result<Self, SaslError> {
+        let authorize = Authorize::Client {
+            default_realm: default_realm(),
+            rules,
+        };
+        Self::acquire(principal, keytab, authorize)
+    }
+
+    /// The quorum server's acceptor (`QuorumServer` section): learners are authorized only
+    /// as `service/host@REALM` with `host` in `hosts`, the ensemble's server hostnames.
+    pub fn for_quorum(
+        principal: &str,
+        keytab: &Path,
+        hosts: BTreeSet<String>,
+    ) -> Result<Self, SaslError> {
+        let hosts = Arc::new(hosts);
+        Self::acquire(principal, keytab, Authorize::Quorum { hosts })
+    }
+
+    fn acquire(principal: &str, keytab: &Path, authorize: Authorize) -> Result<Self, SaslError> {
         let name = KerberosName::parse(principal).map_err(|e| SaslError::Setup(e.to_string()))?;
         let (Some(host), Some(_)) = (&name.host, &name.realm) else {
             return Err(SaslError::Setup(format!(
@@ -250,11 +283,7 @@ impl ServerFactory {
                 keytab.display()
             ))
         })?;
-        Ok(Self {
-            cred,
-            default_realm: default_realm(),
-            rules,
-        })
+        Ok(Self { cred, authorize })
     }
 
     /// A fresh server side for one client's exchange.
@@ -264,8 +293,7 @@ impl ServerFactory {
             stage: ServerStage::Context,
             peer: String::new(),
             authorization_id: None,
-            default_realm: self.default_realm.clone(),
-            rules: self.rules,
+            authorize: self.authorize.clone(),
         })
     }
 }
@@ -297,8 +325,7 @@ struct GssapiServer {
     /// The authenticated principal.
     peer: String,
     authorization_id: Option<String>,
-    default_realm: String,
-    rules: PrincipalRules,
+    authorize: Authorize,
 }
 
 impl GssapiServer {
@@ -335,7 +362,13 @@ impl GssapiServer {
             )));
         }
         let requested = choice.authorization_id.unwrap_or_else(|| self.peer.clone());
-        let id = authorized_id(&self.peer, &requested, &self.default_realm, self.rules)?;
+        let id = match &self.authorize {
+            Authorize::Client {
+                default_realm,
+                rules,
+            } => authorized_id(&self.peer, &requested, default_realm, *rules)?,
+            Authorize::Quorum { hosts } => quorum_authorized(&self.peer, &requested, hosts)?,
+        };
         self.authorization_id = Some(id);
         self.stage = ServerStage::Complete;
         Ok(Vec::new())

@@ -114,6 +114,49 @@ pub fn authorized_id(
     Ok(id)
 }
 
+/// `SaslQuorumServerCallbackHandler#handleAuthorizeCallback` for a Kerberos login, with the
+/// fix for CVE-2023-44981: a learner is a quorum member only when it asked to be exactly who
+/// it authenticated as, and that principal is `service/host@REALM` with `host` one of the
+/// hostnames of the ensemble's `server.N` lines. The id is then the principal, unshortened.
+pub fn quorum_authorized(
+    authentication_id: &str,
+    authorization_id: &str,
+    authorized_hosts: &std::collections::BTreeSet<String>,
+) -> Result<String, SaslError> {
+    let refused = || {
+        tracing::error!(
+            "SASL authorization completed, {authorization_id} is not authorized to connect"
+        );
+        SaslError::Authentication(format!(
+            "{authorization_id} is not authorized to connect as a quorum member"
+        ))
+    };
+    if authentication_id != authorization_id {
+        return Err(refused());
+    }
+    // Java splits on '/' and '@' and wants exactly three parts
+    let parts: Vec<&str> = authorization_id.split(['/', '@']).collect();
+    match parts.as_slice() {
+        [_, host, _] if authorized_hosts.contains(*host) => {}
+        _ => return Err(refused()),
+    }
+    tracing::info!(
+        "Successfully authenticated learner: authenticationID={authentication_id};  authorizationID={authorization_id}."
+    );
+    Ok(authorization_id.to_owned())
+}
+
+/// `SecurityUtils#getServerPrincipal`: `quorum.auth.kerberos.servicePrincipal` with a
+/// `_HOST` instance becomes the principal of the peer at `hostname` (lower-cased). Only the
+/// exact two-part form `service/_HOST` is rewritten, as in 3.8 (`zkquorum/_HOST@REALM` is
+/// taken literally).
+pub fn service_principal_for(principal: &str, hostname: &str) -> String {
+    match principal.split('/').collect::<Vec<_>>().as_slice() {
+        [service, "_HOST"] => format!("{service}/{}", hostname.to_lowercase()),
+        _ => principal.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +220,50 @@ mod tests {
             authorized_id("a@b@C", "x", "EXAMPLE.COM", KEEP),
             Err(SaslError::Authentication(_))
         ));
+    }
+
+    fn hosts(list: &[&str]) -> std::collections::BTreeSet<String> {
+        list.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn a_quorum_learner_must_be_service_host_realm_of_a_listed_host() {
+        let h = hosts(&["localhost", "zk2.example.com"]);
+        let zk = "zkquorum/localhost@EXAMPLE.COM";
+        assert_eq!(quorum_authorized(zk, zk, &h).unwrap(), zk);
+        let other = "zkquorum/zk2.example.com@EXAMPLE.COM";
+        assert_eq!(quorum_authorized(other, other, &h).unwrap(), other);
+        // CVE-2023-44981: no instance part, or a host outside the ensemble
+        for refused in [
+            "alice@EXAMPLE.COM",
+            "zkquorum/evil@EXAMPLE.COM",
+            "zkquorum/localhost",
+        ] {
+            assert!(
+                matches!(
+                    quorum_authorized(refused, refused, &h),
+                    Err(SaslError::Authentication(_))
+                ),
+                "{refused}"
+            );
+        }
+        // asking to be someone else
+        assert!(quorum_authorized(zk, other, &h).is_err());
+    }
+
+    #[test]
+    fn only_service_slash_host_pattern_is_rewritten() {
+        assert_eq!(
+            service_principal_for("zkquorum/_HOST", "ZK1.Example.COM"),
+            "zkquorum/zk1.example.com"
+        );
+        for literal in [
+            "zkquorum/localhost",
+            "zkquorum/_HOST@EXAMPLE.COM",
+            "zkquorum",
+            "a/b/_HOST",
+        ] {
+            assert_eq!(service_principal_for(literal, "h"), literal);
+        }
     }
 }

@@ -151,23 +151,36 @@ impl ClientSasl {
 }
 
 /// `SaslServerCallbackHandler`: `user_<name>` options of every module of the section.
-/// Where MIT krb5 must look for this server's Kerberos login (`-Djava.security.krb5.conf`, the
-/// `keyTab` of the server section's Krb5LoginModule); `main` applies it before any thread
-/// starts.
+/// Where MIT krb5 must look for this server's Kerberos logins (`-Djava.security.krb5.conf`,
+/// the `keyTab` of the Krb5LoginModule of the client login's section and, with
+/// `quorum.auth.enableSasl`, of the quorum sections); `main` applies it before any thread
+/// starts. One process has one acceptor keytab: when the `Server` and `QuorumServer`
+/// sections name different ones, the quorum login's start-up check names the conflict.
 pub fn krb5_environment(cfg: &ServerConfig) -> Krb5Environment {
     let s = &cfg.sasl;
-    let keytab = s
-        .jaas
-        .as_ref()
-        .and_then(|j| j.section(&s.server_section))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.class == KRB5_LOGIN_MODULE)
-        .find_map(|e| e.options.get("keyTab"))
-        .map(std::path::PathBuf::from);
+    let keytab_of = |section: &str| {
+        s.jaas
+            .as_ref()
+            .and_then(|j| j.section(section))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.class == KRB5_LOGIN_MODULE)
+            .find_map(|e| e.options.get("keyTab"))
+            .map(std::path::PathBuf::from)
+    };
+    let quorum = &cfg.quorum_auth;
+    let (quorum_acceptor, quorum_initiator) = if quorum.enable_sasl {
+        (
+            keytab_of(&quorum.server_login_context),
+            keytab_of(&quorum.learner_login_context),
+        )
+    } else {
+        (None, None)
+    };
     Krb5Environment {
         krb5_conf: s.krb5_conf.clone(),
-        acceptor_keytab: keytab,
+        acceptor_keytab: keytab_of(&s.server_section).or(quorum_acceptor),
+        initiator_keytab: quorum_initiator,
         ..Krb5Environment::default()
     }
 }

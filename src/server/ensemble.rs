@@ -442,7 +442,7 @@ impl Peer {
         let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
         let answering = shutdown.child_token();
         let connected = tokio::select! {
-            r = connect(leader_addr, &leader_host, timeouts, &self.tls, self.auth.as_deref()) => r,
+            r = connect(leader_addr, &leader_host, timeouts, &self.tls, self.auth.as_ref()) => r,
             _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
             // LOOKING peers get our vote meanwhile, as WorkerReceiver answers them
             () = answer_notifications(fle, &self.cnx, &answering, None) => {

@@ -55,6 +55,8 @@ pub struct Mixed {
     observers: Vec<usize>,
     /// Extra zoo.cfg lines per sid (e.g. TLS settings), written at each start.
     extra: HashMap<usize, String>,
+    /// The host of every `server.N` line (`127.0.0.1` unless [`Mixed::set_hostname`]).
+    hostname: String,
     /// `SERVER_JVMFLAGS` per sid (e.g. the JAAS file), for real nodes and ours alike.
     jvm_flags: HashMap<usize, String>,
     real: HashMap<usize, Child>,
@@ -91,6 +93,7 @@ impl Mixed {
             tick_ms,
             observers: observers.to_vec(),
             extra: HashMap::new(),
+            hostname: "127.0.0.1".to_owned(),
             jvm_flags: HashMap::new(),
             real: HashMap::new(),
             ours: HashMap::new(),
@@ -108,8 +111,9 @@ impl Mixed {
                     ""
                 };
                 format!(
-                    "server.{}=127.0.0.1:{}:{}{role}\n",
+                    "server.{}={}:{}:{}{role}\n",
                     i + 1,
+                    self.hostname,
                     p.quorum,
                     p.election
                 )
@@ -149,6 +153,12 @@ impl Mixed {
         let path = dir.join("zoo.cfg");
         std::fs::write(&path, cfg).unwrap();
         path
+    }
+
+    /// The host every `server.N` line names from the next start on (`localhost` where a
+    /// Kerberos principal's instance must match it); it must resolve to 127.0.0.1.
+    pub fn set_hostname(&mut self, host: &str) {
+        self.hostname = host.to_owned();
     }
 
     /// zoo.cfg lines `sid` gets from its next start on (replacing earlier ones).

@@ -41,7 +41,7 @@ async fn run(
     let after = b"first message after the exchange".to_vec();
     let want = after.clone();
     let learner = async move {
-        let r = authenticate_learner(&mut a, client, "peer:1").await;
+        let r = authenticate_learner(&mut a, move || Ok(client), "peer:1").await;
         if r.is_ok() {
             a.write_all(&after).await.unwrap();
         }

@@ -141,7 +141,16 @@ async fn dial(inner: &Inner, sid: i64, addrs: &[String]) -> std::io::Result<Opti
         stream.flush().await?;
         // `authLearner.authenticate`, whoever keeps the connection afterwards
         if let Some(auth) = &cfg.auth {
-            let exchange = authenticate_learner(&mut stream, auth.learner(), addr);
+            // `qps.hostname`: the peer's host as the view names it, even when we dial the
+            // address it announced (an IP) to answer its connection
+            let host = cfg
+                .peers
+                .get(&sid)
+                .and_then(|addrs| addrs.first())
+                .map_or(host_of(addr), |a| host_of(a))
+                .to_owned();
+            let sasl = auth.clone();
+            let exchange = authenticate_learner(&mut stream, move || sasl.learner(&host), addr);
             if let Err(e) = bounded(cfg.socket_timeout, exchange).await {
                 warn!(sid, %addr, error = %e, "Exception while connecting, closing learner connection");
                 return Ok(None);

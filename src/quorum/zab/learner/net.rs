@@ -13,6 +13,7 @@
 use crate::quorum::auth::{authenticate_learner, bounded};
 use crate::sasl::quorum::QuorumSasl;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -93,13 +94,14 @@ pub async fn connect(
     host: &str,
     timeouts: LearnerTimeouts,
     tls: &QuorumTls,
-    auth: Option<&QuorumSasl>,
+    auth: Option<&Arc<QuorumSasl>>,
 ) -> std::io::Result<QuorumStream> {
     let mut stream = connect_once_up(leader, host, timeouts, tls).await?;
     // `authLearner.authenticate` before FOLLOWERINFO; a failure ends this try to follow
     if let Some(auth) = auth {
         let name = leader.to_string();
-        let exchange = authenticate_learner(&mut stream, auth.learner(), &name);
+        let (sasl, host) = (auth.clone(), host.to_owned());
+        let exchange = authenticate_learner(&mut stream, move || sasl.learner(&host), &name);
         bounded(timeouts.init(), exchange)
             .await
             .map_err(std::io::Error::other)?;

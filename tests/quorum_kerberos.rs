@@ -1,0 +1,239 @@
+//! Quorum SASL with Kerberos (GSSAPI) in mixed ensembles of real Apache ZooKeeper 3.8 nodes
+//! and ours, against a throwaway MIT KDC (skipped without java, the jars, python3-kazoo or
+//! krb5-kdc). Every node logs in as `zkquorum/localhost@EXAMPLE.COM` from its keytab, the
+//! `server.N` lines name `localhost`, and `quorum.auth.kerberos.servicePrincipal` is
+//! `zkquorum/_HOST`, so each learner asks for the principal of the host it dials. Either kind
+//! leads; a real node whose learner principal has no instance part (the CVE-2023-44981 case)
+//! is kept out by our nodes while they serve.
+//!
+//! MIT krb5 reads its keytabs from the process environment, which ferrokeeper sets before
+//! any thread exists; so each case runs in a child process of this test binary started with
+//! that environment (as tests/sasl_gssapi.rs does), and our nodes are served in that child.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::kdc::{Kdc, KdcFiles, REALM};
+use common::realzk::{available, stays_out, wait_formed, write_through_all_and_compare, Mixed};
+
+const CASE: &str = "FERROKEEPER_QUORUM_KRB_CASE";
+const KDC_DIR: &str = "FERROKEEPER_QUORUM_KRB_KDC_DIR";
+const TICK_MS: u64 = 500;
+const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
+const REQUIRED: &str = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
+                        quorum.auth.serverRequireSasl=true\n\
+                        quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST\n";
+
+/// One ensemble at a time: more JVMs would not fit the test machine.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// In the child: the KDC's files. In the parent: start a KDC and run `case` in a child with
+/// the Kerberos environment of a node that accepts and initiates as `zkquorum`; None once
+/// the child passed (or when the tools are missing).
+fn isolated(case: &str) -> Option<KdcFiles> {
+    if std::env::var_os(CASE).is_some_and(|c| c == case) {
+        let dir = std::env::var_os(KDC_DIR).expect("the parent names the KDC directory");
+        return Some(KdcFiles {
+            dir: PathBuf::from(dir),
+        });
+    }
+    if !available() || !Path::new("/usr/sbin/krb5kdc").exists() {
+        println!("skipped: java, the ZooKeeper jars, python3-kazoo or krb5-kdc missing");
+        return None;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let kdc = Kdc::start();
+    let env = ferrokeeper::sasl::gssapi::Krb5Environment {
+        krb5_conf: Some(kdc.files.krb5_conf()),
+        acceptor_keytab: Some(kdc.files.keytab("zkquorum")),
+        initiator_keytab: Some(kdc.files.keytab("zkquorum")),
+        ticket_cache: None,
+    };
+    let mut vars: Vec<(&str, OsString)> = kdc.files.env();
+    vars.extend(env.variables());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([case, "--exact", "--nocapture", "--test-threads=1"])
+        .envs(vars)
+        .env(CASE, case)
+        .env(KDC_DIR, &kdc.files.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // drained while it runs: a chatty child must not block on a full pipe
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(400);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("case {case} did not finish in 400s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.join().unwrap()),
+        String::from_utf8_lossy(&err.join().unwrap())
+    );
+    assert!(
+        status.success(),
+        "case {case} failed:\n{text}\nKDC log:\n{}",
+        kdc.log()
+    );
+    assert!(
+        text.contains("1 passed"),
+        "case {case} did not run:\n{text}"
+    );
+    None
+}
+
+/// The child's body on a runtime of its own.
+fn run(body: impl std::future::Future<Output = ()>) {
+    if std::env::var_os("FK_TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body);
+}
+
+/// A JAAS file whose `QuorumServer` accepts as `zkquorum` and whose `QuorumLearner` logs in
+/// as `learner` (a kdc.py principal name); its `SERVER_JVMFLAGS`.
+fn jaas(ens: &Mixed, files: &KdcFiles, name: &str, learner: &str) -> String {
+    let entry = |who: &str| {
+        format!(
+            "       {KRB5_LOGIN_MODULE} required\n       useKeyTab=true\n       \
+             keyTab=\"{}\"\n       storeKey=true\n       useTicketCache=false\n       \
+             principal=\"{}\";\n",
+            files.keytab(who).display(),
+            files.principal(who)
+        )
+    };
+    let path = ens.root.join(format!("{name}.jaas"));
+    std::fs::write(
+        &path,
+        format!(
+            "QuorumServer {{\n{}}};\nQuorumLearner {{\n{}}};\n",
+            entry("zkquorum"),
+            entry(learner)
+        ),
+    )
+    .unwrap();
+    format!(
+        "-Djava.security.auth.login.config={} -Djava.security.krb5.conf={}",
+        path.display(),
+        files.krb5_conf().display()
+    )
+}
+
+fn kerberos_ensemble(tag: &str, files: &KdcFiles) -> (Mixed, String) {
+    assert_eq!(
+        files.principal("zkquorum"),
+        format!("zkquorum/localhost@{REALM}")
+    );
+    let mut ens = Mixed::new(tag, 3, &[], TICK_MS);
+    ens.set_hostname("localhost");
+    let flags = jaas(&ens, files, "good", "zkquorum");
+    for sid in 1..=3 {
+        ens.set_extra(sid, REQUIRED);
+        ens.set_jvm_flags(sid, &flags);
+    }
+    (ens, flags)
+}
+
+/// Two real nodes and ours (sid 3): ours joins a real leader, then leads the real nodes.
+#[test]
+fn quorum_kerberos_2zk_1ferro_either_leads() {
+    let Some(files) = isolated("quorum_kerberos_2zk_1ferro_either_leads") else {
+        return;
+    };
+    run(async move {
+        let (mut ens, _) = kerberos_ensemble("qkrb-2zk", &files);
+        ens.start_real(1);
+        ens.start_real(2);
+        let leader = wait_formed(&ens, &[1, 2], 90).await;
+        let other = 3 - leader;
+        ens.start_ours(3).await;
+        ens.wait_mode(3, "follower", 60).await;
+        write_through_all_and_compare(&ens, &[1, 2, 3], "joined").await;
+
+        // the real leader goes: ours (largest sid) leads, the other real node follows it
+        ens.kill_real(leader);
+        ens.wait_mode(3, "leader", 60).await;
+        ens.wait_mode(other, "follower", 60).await;
+        ens.start_real(leader);
+        assert_eq!(wait_formed(&ens, &[1, 2, 3], 90).await, 3);
+        write_through_all_and_compare(&ens, &[1, 2, 3], "ours-leads").await;
+        ens.stop_ours(3).await;
+    });
+}
+
+/// Two of ours and one real node (sid 3, so it leads once it is in); then the real node
+/// restarts logging in as `alice@EXAMPLE.COM`, a principal without an instance part: our
+/// nodes refuse it on the election port (CVE-2023-44981) and go on serving; with its own
+/// principal again it joins.
+#[test]
+fn quorum_kerberos_1zk_2ferro_and_a_non_member_is_kept_out() {
+    let Some(files) = isolated("quorum_kerberos_1zk_2ferro_and_a_non_member_is_kept_out") else {
+        return;
+    };
+    run(async move {
+        let (mut ens, good) = kerberos_ensemble("qkrb-1zk", &files);
+        let alice = jaas(&ens, &files, "alice", "alice");
+        ens.start_ours(1).await;
+        ens.start_ours(2).await;
+        assert_eq!(wait_formed(&ens, &[1, 2], 60).await, 2, "ours lead first");
+        ens.start_real(3);
+        ens.wait_mode(3, "follower", 90).await;
+        write_through_all_and_compare(&ens, &[1, 2, 3], "real-joins").await;
+
+        // the real node leads ours
+        ens.stop_ours(2).await;
+        ens.wait_mode(3, "leader", 60).await;
+        ens.start_ours(2).await;
+        assert_eq!(wait_formed(&ens, &[1, 2, 3], 60).await, 3);
+        write_through_all_and_compare(&ens, &[1, 2, 3], "real-leads").await;
+
+        // not a quorum member: ours elect among themselves and keep it out
+        ens.kill_real(3);
+        ens.set_jvm_flags(3, &alice);
+        ens.start_real(3);
+        wait_formed(&ens, &[1, 2], 60).await;
+        stays_out(&ens, 3, 10).await;
+        ens.kazoo(2, "zk.create('/while-out', b'')").await;
+        ens.kill_real(3);
+        ens.set_jvm_flags(3, &good);
+        ens.start_real(3);
+        wait_formed(&ens, &[1, 2, 3], 90).await;
+        write_through_all_and_compare(&ens, &[1, 2, 3], "back").await;
+        ens.stop_ours(1).await;
+        ens.stop_ours(2).await;
+    });
+}
