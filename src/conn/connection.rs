@@ -522,6 +522,7 @@ impl SaslState {
             Err(e) if login.allow_failed_clients && !login.sasl_required => {
                 tracing::warn!(
                     conn,
+                    principal = exchange.claimed_id().unwrap_or("unknown"),
                     "Client /{remote} failed to SASL authenticate: {e}; maintaining the \
                      connection (allowSaslFailedClients)"
                 );
@@ -541,6 +542,7 @@ impl SaslState {
                 };
                 tracing::warn!(
                     conn,
+                    principal = exchange.claimed_id().unwrap_or("unknown"),
                     "Client /{remote} failed to SASL authenticate: {e}; closing the connection"
                 );
                 SaslOutcome {

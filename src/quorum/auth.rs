@@ -230,7 +230,7 @@ pub struct Unread(pub Vec<u8>);
 /// through (the failure is logged), as 3.8 does during a rolling switch to quorum SASL.
 pub async fn authenticate_server<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    server: Box<dyn SaslServer>,
+    mut server: Box<dyn SaslServer>,
     require: bool,
     peer: &str,
 ) -> Result<Unread, QuorumAuthError> {
@@ -242,18 +242,18 @@ pub async fn authenticate_server<S: AsyncRead + AsyncWrite + Unpin>(
         }
         return Ok(Unread(head.to_vec()));
     }
-    match exchange(stream, server, peer).await {
+    match exchange(stream, server.as_mut(), peer).await {
         Ok(()) => Ok(Unread::default()),
         Err(e) => {
             // the learner hears why it failed, whatever this side does next
             if let Err(io) = send(stream, Status::Error, Some(&[])).await {
                 warn!(%peer, error = %io, "Exception while sending failed status");
             }
+            let principal = server.claimed_id().unwrap_or("unknown");
+            warn!(%peer, principal, error = %e, "Failed to authenticate using SASL");
             if require {
-                warn!(%peer, error = %e, "Failed to authenticate using SASL");
                 return Err(e);
             }
-            warn!(%peer, error = %e, "Failed to authenticate using SASL");
             warn!(
                 "Maintaining learner connection despite SASL authentication failure. server addr: {peer}, quorum.auth.serverRequireSasl: false"
             );
@@ -265,7 +265,7 @@ pub async fn authenticate_server<S: AsyncRead + AsyncWrite + Unpin>(
 /// The server's loop once the first packet's magic has been read.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    mut server: Box<dyn SaslServer>,
+    server: &mut dyn SaslServer,
     peer: &str,
 ) -> Result<(), QuorumAuthError> {
     let (_, token) = read_after_magic(stream).await?;

@@ -341,6 +341,8 @@ pub struct DigestMd5Server {
     settings: Arc<DigestServerSettings>,
     rng: SystemRandom,
     step: ServerStep,
+    /// The `username` of the client's response, once read.
+    username: Option<String>,
 }
 
 impl DigestMd5Server {
@@ -349,6 +351,7 @@ impl DigestMd5Server {
             settings,
             rng: SystemRandom::new(),
             step: ServerStep::Start,
+            username: None,
         }
     }
 
@@ -362,7 +365,7 @@ impl DigestMd5Server {
     }
 
     /// `DigestMD5Server#validateClientResponse`: the authorization id and `rspauth=…`.
-    fn validate(&self, nonce: &str, response: &[u8]) -> Result<(String, Vec<u8>), SaslError> {
+    fn validate(&mut self, nonce: &str, response: &[u8]) -> Result<(String, Vec<u8>), SaslError> {
         let d = parse_directives(response)?;
         let utf8_charset = match single(&d, "charset")? {
             None => false,
@@ -378,6 +381,7 @@ impl DigestMd5Server {
             single(&d, "username")?.ok_or_else(|| violation("Missing username."))?,
             "username",
         )?;
+        self.username = Some(username.clone());
         let realm = match single(&d, "realm")? {
             Some(r) => utf8(r, "realm")?,
             None => String::new(),
@@ -502,6 +506,10 @@ impl SaslServer for DigestMd5Server {
             ServerStep::Complete { authorization_id } => Some(authorization_id),
             _ => None,
         }
+    }
+
+    fn claimed_id(&self) -> Option<&str> {
+        self.username.as_deref()
     }
 }
 

@@ -418,6 +418,10 @@ impl SaslServer for GssapiServer {
     fn authorization_id(&self) -> Option<&str> {
         self.authorization_id.as_deref()
     }
+
+    fn claimed_id(&self) -> Option<&str> {
+        Some(self.peer.as_str()).filter(|p| !p.is_empty())
+    }
 }
 
 /// The client side, as a ZooKeeper client or quorum learner runs it: to the service

@@ -19,6 +19,9 @@ pub trait SaslServer: Send {
     fn is_complete(&self) -> bool;
     /// Who the client is authorized as, once complete (`sasl:<id>` in ACLs).
     fn authorization_id(&self) -> Option<&str>;
+    /// Who the client claims or was shown to be so far (the DIGEST-MD5 user name, the
+    /// Kerberos principal), for the log line of a failed exchange.
+    fn claimed_id(&self) -> Option<&str>;
 }
 
 /// One client-side exchange (`SaslClient`), as a quorum learner authenticates to a server.

@@ -134,6 +134,15 @@ fn client_and_server_agree_and_failures_are_refused() {
         run("nobody", "x"),
         Err(SaslError::Authentication(m)) if m.contains("cannot acquire password for nobody")
     ));
+    // the failure's log line names who tried
+    let mut s = DigestMd5Server::new(st.clone());
+    let mut c = DigestMd5Client::zookeeper("bob", "wrong");
+    assert_eq!(s.claimed_id(), None);
+    let response = c
+        .evaluate_challenge(&s.evaluate_response(b"").unwrap())
+        .unwrap();
+    assert!(s.evaluate_response(&response).is_err());
+    assert_eq!(s.claimed_id(), Some("bob"));
     // superPassword replaces user_super's
     let mut with_super = DigestServerSettings::zookeeper(st.users.clone());
     with_super.super_password = Some("override".into());
