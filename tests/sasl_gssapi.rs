@@ -116,6 +116,7 @@ fn rules(remove_host: bool, remove_realm: bool) -> PrincipalRules {
     PrincipalRules {
         remove_host_from_principal: remove_host,
         remove_realm_from_principal: remove_realm,
+        ..PrincipalRules::default()
     }
 }
 

@@ -316,7 +316,10 @@ mod tests {
     async fn only_submitted_requests_touch_the_session() {
         let sasl = || {
             let token = Bytes::new();
-            (OpCode::SASL, Request::Sasl(GetSaslRequest { token: Some(token) }))
+            (
+                OpCode::SASL,
+                Request::Sasl(GetSaslRequest { token: Some(token) }),
+            )
         };
         let auth = || {
             let packet = AuthPacket {
