@@ -428,3 +428,64 @@ async fn a_login_module_the_server_cannot_run_stops_start_up() {
     assert!(e.to_string().contains("No LoginModule found"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-Dzookeeper.letAnySaslUserDoX=<id>`: an ACL entry `sasl:<id>` lets in every client with
+/// a SASL id, for that entry's permissions only; without the flag only `<id>` itself. A
+/// client without SASL is not let in either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn let_any_sasl_user_do_x_opens_the_acl_entry_naming_its_id() {
+    for let_any in [true, false] {
+        let flag = if let_any {
+            " -Dzookeeper.letAnySaslUserDoX=anybody"
+        } else {
+            ""
+        };
+        let s = start(Some(JAAS), &format!("{SASL_PROVIDER}{flag}"), "").await;
+        let mut bob = Client::connect(s.addr).await;
+        assert_eq!(
+            authenticate(&mut bob, "bob", "bobsecret").await,
+            Outcome::Authenticated
+        );
+        let shared = CreateRequest {
+            acl: Some(vec![
+                Acl::new(perms::ALL, "sasl", "bob"),
+                Acl::new(perms::READ, "sasl", "anybody"),
+            ]),
+            ..create("/shared", b"for any sasl user", 0)
+        };
+        assert_eq!(bob.call(OpCode::CREATE, &shared).await.err(), ErrorCode::OK);
+
+        let mut alice = Client::connect(s.addr).await;
+        assert_eq!(
+            authenticate(&mut alice, "alice", "alicesecret").await,
+            Outcome::Authenticated
+        );
+        let r = alice.call(OpCode::GET_DATA, &get("/shared")).await;
+        if let_any {
+            assert_eq!(r.err(), ErrorCode::OK);
+            assert_eq!(
+                r.decode::<GetDataResponse>().data.unwrap(),
+                &b"for any sasl user"[..]
+            );
+        } else {
+            assert_eq!(r.err(), ErrorCode::NO_AUTH);
+        }
+        // the entry gives READ only: a child needs CREATE
+        let child = create("/shared/child", b"", 0);
+        assert_eq!(
+            alice.call(OpCode::CREATE, &child).await.err(),
+            ErrorCode::NO_AUTH,
+            "letAnySaslUserDoX={let_any}"
+        );
+        let mut anonymous = Client::connect(s.addr).await;
+        assert_eq!(
+            anonymous
+                .call(OpCode::GET_DATA, &get("/shared"))
+                .await
+                .err(),
+            ErrorCode::NO_AUTH,
+            "letAnySaslUserDoX={let_any}"
+        );
+        s.stop().await;
+    }
+}

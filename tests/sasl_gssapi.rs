@@ -12,11 +12,12 @@ mod common;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::kdc::{Kdc, KdcFiles};
 use ferrokeeper::sasl::gssapi::{self, Krb5Environment, ServerFactory};
-use ferrokeeper::sasl::kerberos::PrincipalRules;
+use ferrokeeper::sasl::kerberos::{AuthToLocal, PrincipalRules};
 use ferrokeeper::sasl::{SaslClient, SaslError, SaslServer};
 
 const CASE: &str = "FERROKEEPER_GSSAPI_CASE";
@@ -116,6 +117,7 @@ fn rules(remove_host: bool, remove_realm: bool) -> PrincipalRules {
     PrincipalRules {
         remove_host_from_principal: remove_host,
         remove_realm_from_principal: remove_realm,
+        ..PrincipalRules::default()
     }
 }
 
@@ -198,6 +200,59 @@ fn host_and_realm_removal_shape_a_service_principal_s_id() {
             "removeHost={remove_host} removeRealm={remove_realm}"
         );
     }
+}
+
+/// `zookeeper.security.auth_to_local`: the rules, not `DEFAULT`, give the short name the
+/// host and realm are put back on; a principal no rule maps keeps the id it asked for.
+#[test]
+fn auth_to_local_rules_shape_the_id() {
+    let Some(files) = isolated("auth_to_local_rules_shape_the_id", |k| {
+        server_env(&k.files, "zookeeper", "zkquorum")
+    }) else {
+        return;
+    };
+    let with_rules = |text: &str, remove_host: bool, remove_realm: bool| PrincipalRules {
+        auth_to_local: Arc::new(AuthToLocal::parse(text).unwrap()),
+        ..rules(remove_host, remove_realm)
+    };
+    for (text, remove_host, remove_realm, id) in [
+        // 2-component names: `zkquorum/localhost@EXAMPLE.COM` becomes `quorum-localhost`
+        (
+            r"RULE:[2:$1-$2@$0](zkquorum-.*@EXAMPLE\.COM)s/zk(.*)@.*/$1/",
+            true,
+            true,
+            "quorum-localhost",
+        ),
+        (
+            r"RULE:[2:$1-$2@$0](zkquorum-.*@EXAMPLE\.COM)s/zk(.*)@.*/$1/",
+            false,
+            false,
+            "quorum-localhost/localhost@EXAMPLE.COM",
+        ),
+        // only 1-component rules: no rule applies, the requested id (the principal) stays
+        (
+            r"RULE:[1:$1@$0](.*@EXAMPLE\.COM)s/@.*//",
+            true,
+            true,
+            "zkquorum/localhost@EXAMPLE.COM",
+        ),
+    ] {
+        let mut server = factory(
+            &files,
+            "zookeeper",
+            with_rules(text, remove_host, remove_realm),
+        )
+        .exchange();
+        let mut client = client_for(&files, "zkquorum").unwrap();
+        exchange(client.as_mut(), server.as_mut()).unwrap();
+        assert_eq!(server.authorization_id(), Some(id), "{text}");
+    }
+    // a rule that fails as a Java runtime exception would fails the exchange
+    let mut server = factory(&files, "zookeeper", with_rules("RULE:[2:$3]", true, true)).exchange();
+    let mut client = client_for(&files, "zkquorum").unwrap();
+    let err = exchange(client.as_mut(), server.as_mut()).unwrap_err();
+    assert!(matches!(err, SaslError::Authentication(_)), "{err}");
+    assert!(server.authorization_id().is_none());
 }
 
 #[test]

@@ -17,6 +17,10 @@ section from alice's and then bob's keytab.
   kerberos_expired_ticket
                      zkCli.sh whose login cannot get a ticket: the principal `expired`
                      (the KDC refuses it) and alice's ticket cache after its 5 s lifetime
+  kerberos_auth_to_local
+                     servers with -Dzookeeper.security.auth_to_local=<a rule mapping alice to
+                     carol>, kerberos.removeRealmFromPrincipal=true and letAnySaslUserDoX=anybody
+                     (their own pair): alice's and bob's whoami and ACLs (a2l_*.zk)
 
 Without --ferro only the reference runs, and its transcript is checked for what Kerberos
 must have done (each user's sasl id, bob's NoAuth): this pins the KDC set-up to what Java
@@ -43,7 +47,14 @@ from sasl import zkcli as paced_zkcli  # noqa: E402
 
 PY = "/usr/bin/python3"
 J = "/usr/share/java"
-SCENARIOS = ["zkcli", "kazoo", "garbled_token", "expired_ticket"]
+SCENARIOS = ["zkcli", "kazoo", "garbled_token", "expired_ticket", "auth_to_local"]
+# scenario -> the extra JVM flags of its own server pair (the others share one plain pair);
+# the rule holds no blank, as SERVER_JVMFLAGS is split on blanks
+PROFILES = {"auth_to_local": (
+    r"-Dzookeeper.security.auth_to_local=RULE:[1:$1@$0](alice@EXAMPLE\.COM)s/alice@.*/carol/",
+    "-Dzookeeper.kerberos.removeRealmFromPrincipal=true",
+    "-Dzookeeper.letAnySaslUserDoX=anybody",
+)}
 SASL = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 KRB5 = "com.sun.security.auth.module.Krb5LoginModule"
 
@@ -75,9 +86,9 @@ def reference_cmd():
 
 
 class Server:
-    def __init__(self, name, cmd, tmp, kdc):
+    def __init__(self, name, cmd, tmp, kdc, extra_flags=(), profile=""):
         self.name = name
-        self.dir = os.path.join(tmp, name)
+        self.dir = os.path.join(tmp, profile, name)
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         self.port = free_port()
         cfg = os.path.join(self.dir, "zoo.cfg")
@@ -91,7 +102,7 @@ class Server:
         server_jaas = jaas(os.path.join(self.dir, "server.jaas"), "Server",
                            kdc.keytab("zookeeper"), kdc.principal("zookeeper"))
         flags = ["-Djava.security.auth.login.config=" + server_jaas,
-                 "-Djava.security.krb5.conf=" + kdc.krb5_conf]
+                 "-Djava.security.krb5.conf=" + kdc.krb5_conf] + list(extra_flags)
         env = kdc.env()
         env["SERVER_JVMFLAGS"] = " ".join(flags)
         if name == "ref":
@@ -124,9 +135,9 @@ class Server:
         self.log.close()
 
 
-def run_zkcli(server, kdc, raw):
+def run_zkcli(server, kdc, raw, scripts=(("alice", "alice"), ("bob", "bob"))):
     lines = []
-    for who in ("alice", "bob"):
+    for who, script in scripts:
         client_jaas = jaas(os.path.join(raw, who + ".jaas"), "Client", kdc.keytab(who),
                            kdc.principal(who))
         env = kdc.env()
@@ -136,10 +147,10 @@ def run_zkcli(server, kdc, raw):
             # the server's principal, not derived from reverse DNS of 127.0.0.1
             "-Dzookeeper.server.principal=" + kdc.principal("zookeeper"),
         ])
-        script = os.path.join(HERE, who + ".zk")
         subprocess.run([PY, os.path.join(COMPAT, "lib", "zkcli.py"), "127.0.0.1:%d" % server.port,
-                        raw, script], env=env, timeout=300, check=False)
-        src = os.path.join(raw, "zkcli_%s.raw" % who)
+                        raw, os.path.join(HERE, script + ".zk")], env=env, timeout=300,
+                       check=False)
+        src = os.path.join(raw, "zkcli_%s.raw" % script)
         lines.append("### %s" % who)
         try:
             with open(src) as f:
@@ -218,7 +229,9 @@ def run_expired(server, kdc, raw):
 
 
 RUNNERS = {"zkcli": run_zkcli, "kazoo": run_kazoo, "garbled_token": run_garbled,
-           "expired_ticket": run_expired}
+           "expired_ticket": run_expired,
+           "auth_to_local": lambda server, kdc, raw: run_zkcli(
+               server, kdc, raw, (("alice", "a2l_alice"), ("bob", "a2l_bob")))}
 # what Kerberos must have done on the reference: (scenario, line that must appear)
 EXPECTED = {"zkcli": ["sasl: alice@EXAMPLE.COM", "sasl: bob@EXAMPLE.COM",
                       "'sasl,'alice@EXAMPLE.COM", "Insufficient permission : /zkcli_alice/mine",
@@ -227,7 +240,12 @@ EXPECTED = {"zkcli": ["sasl: alice@EXAMPLE.COM", "sasl: bob@EXAMPLE.COM",
                       "whoami: ok ['ip=127.0.0.1', 'sasl=bob@EXAMPLE.COM']",
                       "get mine: error NoAuthError"],
             "garbled_token": ["err=AuthFailed"],
-            "expired_ticket": ["state:AuthFailed"]}
+            "expired_ticket": ["state:AuthFailed"],
+            # alice mapped to carol (realm removed), bob unmapped (his principal, as requested);
+            # bob reads carol's node through sasl:anybody only
+            "auth_to_local": ["sasl: carol", "sasl: bob@EXAMPLE.COM", "'sasl,'anybody",
+                              "Insufficient permission : /zkcli_a2l_alice/principal",
+                              "Insufficient permission : /zkcli_a2l_alice/carol"]}
 
 
 def masked(kind, lines):
@@ -235,6 +253,41 @@ def masked(kind, lines):
                        input="\n".join(lines) + "\n", stdout=subprocess.PIPE, text=True,
                        timeout=60, check=True)
     return r.stdout.splitlines()
+
+
+def run_one(name, servers, kdc):
+    """Run one scenario on a started server pair; 1 if it failed."""
+    failed = 0
+    results = {}
+    for side, server in servers.items():
+        raw = os.path.join(server.dir, "raw")
+        os.makedirs(raw, exist_ok=True)
+        kind, lines = RUNNERS[name](server, kdc, raw)
+        results[side] = masked(kind, lines)
+        with open(os.path.join(raw, "kerberos_%s.txt" % name), "w") as f:
+            f.write("\n".join(results[side]) + "\n")
+    ref = results["ref"]
+    problems = [l for l in ref if l.startswith("!! ") or l.startswith("EXCEPTION")]
+    text = "\n".join(ref)
+    problems += ["(reference) missing: %s" % e for e in EXPECTED[name] if e not in text]
+    cand = results.get("ferro", ref)
+    if ref == cand and not problems:
+        print("PASS kerberos_%s" % name)
+    else:
+        failed += 1
+        print("FAIL kerberos_%s" % name)
+        import difflib
+        for line in difflib.unified_diff(ref, cand, "reference/kerberos_" + name,
+                                         "candidate/kerberos_" + name, lineterm=""):
+            print("    " + line)
+        for line in problems:
+            print("    " + line)
+        if "ferro" not in results:
+            print("    reference transcript:")
+            for line in ref:
+                print("      " + line)
+    sys.stdout.flush()
+    return failed
 
 
 def main(argv):
@@ -257,40 +310,18 @@ def main(argv):
     failed = 0
     try:
         kdc.start()
-        for side in [s for s in ("ref", "ferro") if s in cmds]:
-            servers[side] = Server(side, cmds[side], tmp, kdc)
-        for s in servers.values():
-            s.wait_up()
-        for name in names:
-            results = {}
-            for side, server in servers.items():
-                raw = os.path.join(server.dir, "raw")
-                os.makedirs(raw, exist_ok=True)
-                kind, lines = RUNNERS[name](server, kdc, raw)
-                results[side] = masked(kind, lines)
-                with open(os.path.join(raw, "kerberos_%s.txt" % name), "w") as f:
-                    f.write("\n".join(results[side]) + "\n")
-            ref = results["ref"]
-            problems = [l for l in ref if l.startswith("!! ") or l.startswith("EXCEPTION")]
-            text = "\n".join(ref)
-            problems += ["(reference) missing: %s" % e for e in EXPECTED[name] if e not in text]
-            cand = results.get("ferro", ref)
-            if ref == cand and not problems:
-                print("PASS kerberos_%s" % name)
-            else:
-                failed += 1
-                print("FAIL kerberos_%s" % name)
-                import difflib
-                for line in difflib.unified_diff(ref, cand, "reference/kerberos_" + name,
-                                                 "candidate/kerberos_" + name, lineterm=""):
-                    print("    " + line)
-                for line in problems:
-                    print("    " + line)
-                if "ferro" not in results:
-                    print("    reference transcript:")
-                    for line in ref:
-                        print("      " + line)
-            sys.stdout.flush()
+        # scenarios sharing a profile share one server pair, started when first needed
+        for profile in sorted({PROFILES.get(n, ()) for n in names}, key=len):
+            for s in servers.values():
+                s.stop()
+            servers = {}
+            pname = "-".join(n for n in names if PROFILES.get(n, ()) == profile and profile)
+            for side in [s for s in ("ref", "ferro") if s in cmds]:
+                servers[side] = Server(side, cmds[side], tmp, kdc, profile, pname)
+            for s in servers.values():
+                s.wait_up()
+            for name in [n for n in names if PROFILES.get(n, ()) == profile]:
+                failed += run_one(name, servers, kdc)
     except Exception as e:  # the harness reports, the caller counts missing results
         failed += 1
         print("sasl_gssapi driver error: %s" % e)

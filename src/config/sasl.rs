@@ -14,6 +14,7 @@ use super::jaas::{self, JaasConfig};
 use super::sysprops::Props;
 use super::values::java_bool;
 use super::{ConfigError, ServerConfig};
+use crate::sasl::kerberos::{AuthToLocal, AUTH_TO_LOCAL_PROPERTY};
 
 /// 3.8's `SASLAuthenticationProvider`: registers the `sasl` scheme for ACLs.
 pub const SASL_AUTH_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
@@ -45,6 +46,11 @@ pub struct SaslConfig {
     pub remove_realm_from_principal: bool,
     /// `java.security.krb5.conf`.
     pub krb5_conf: Option<PathBuf>,
+    /// `zookeeper.security.auth_to_local`: the short-name rules (default `DEFAULT`).
+    pub auth_to_local: Arc<AuthToLocal>,
+    /// `zookeeper.letAnySaslUserDoX`: a `sasl` ACL entry with this id lets in every
+    /// SASL-authenticated client (`SASLAuthenticationProvider#matches`).
+    pub let_any_sasl_user_do_x: Option<String>,
 }
 
 impl Default for SaslConfig {
@@ -60,6 +66,8 @@ impl Default for SaslConfig {
             remove_host_from_principal: false,
             remove_realm_from_principal: false,
             krb5_conf: None,
+            auth_to_local: Arc::new(AuthToLocal::default()),
+            let_any_sasl_user_do_x: None,
         }
     }
 }
@@ -84,6 +92,8 @@ impl fmt::Debug for SaslConfig {
                 &self.remove_realm_from_principal,
             )
             .field("krb5_conf", &self.krb5_conf)
+            .field("auth_to_local", &self.auth_to_local)
+            .field("let_any_sasl_user_do_x", &self.let_any_sasl_user_do_x)
             .finish()
     }
 }
@@ -128,8 +138,31 @@ pub(super) fn apply(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(),
         p.map("zookeeper.kerberos.removeRealmFromPrincipal", false, |v| {
             v == "true"
         });
+    s.let_any_sasl_user_do_x = p.string("zookeeper.letAnySaslUserDoX");
     if let Some(path) = &s.login_config {
         s.jaas = Some(Arc::new(jaas::load(path, &p.jvm)?));
+    }
+    if let Some((key, line, rules)) = p.get(AUTH_TO_LOCAL_PROPERTY) {
+        match AuthToLocal::parse(rules) {
+            Ok(parsed) => s.auth_to_local = Arc::new(parsed),
+            // 3.8 reads the rules on first use (a SASL login, a `sasl` ACL); a rule it cannot
+            // parse then breaks each login and takes the server down at the first `sasl` ACL.
+            // A server without SASL never reads them.
+            Err(problem) if s.provider || s.login_config.is_some() => {
+                return Err(ConfigError::Invalid {
+                    file: file.to_owned(),
+                    problem: format!("{key}={rules}: {problem}"),
+                });
+            }
+            Err(problem) => {
+                tracing::warn!(
+                    key,
+                    line,
+                    "{problem}; unused, as this server has no SASL (no JAAS file, no \
+                     SASLAuthenticationProvider)"
+                );
+            }
+        }
     }
     cfg.enforce_auth_schemes = enforce_auth_schemes(cfg, p, file)?;
     Ok(())

@@ -29,10 +29,10 @@ pub(super) const JVM_FLAG_LINE: usize = 0;
 /// `secureClientPort*`, `client.portUnification`,
 /// `serverCnxnFactory`, `authProvider.*`, and the SASL keys (`superUser*`,
 /// `allowSaslFailedClients`, `sessionRequireClientSASLAuth`, `enforce.auth.*`,
-/// `sasl.serverconfig`, `kerberos.remove*FromPrincipal`) are honoured; `client.secure` is a
+/// `sasl.serverconfig`, `kerberos.remove*FromPrincipal`, `letAnySaslUserDoX`,
+/// `security.auth_to_local`) are honoured; `client.secure` is a
 /// client-side key that a 3.8 server ignores too.)
 const UNSUPPORTED: &[&str] = &[
-    "letAnySaslUserDoX",
     "audit.",
     "dynamicConfigFile",
     "oraclePath",

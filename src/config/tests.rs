@@ -550,8 +550,44 @@ fn sasl_keys_are_honoured() {
         "kerberos.removeHostFromPrincipal",
         "zookeeper.kerberos.removeRealmFromPrincipal",
         "SASLAuthenticationProvider.superPassword",
+        "zookeeper.letAnySaslUserDoX",
+        "security.auth_to_local",
     ] {
         assert!(!is_unsupported(key), "{key}");
     }
-    assert!(is_unsupported("zookeeper.letAnySaslUserDoX"));
+}
+
+/// `zookeeper.security.auth_to_local` and `zookeeper.letAnySaslUserDoX`, from the JVM flags
+/// or zoo.cfg (where a value may hold blanks, so several rules fit).
+#[test]
+fn auth_to_local_and_let_any_sasl_user_do_x() {
+    let base = "dataDir=d\nclientPort=1\n";
+    let sasl = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+    let c = cfg(base);
+    assert_eq!(c.sasl.let_any_sasl_user_do_x, None);
+    let c = with_flags(
+        &format!("{base}{sasl}"),
+        "-Dzookeeper.letAnySaslUserDoX=anyone -Dzookeeper.security.auth_to_local=RULE:[1:$1@$0](.*@EXAMPLE\\.COM)s/@.*//",
+    )
+    .unwrap();
+    assert_eq!(c.sasl.let_any_sasl_user_do_x.as_deref(), Some("anyone"));
+    let name = crate::sasl::kerberos::KerberosName::parse("alice@EXAMPLE.COM").unwrap();
+    assert_eq!(c.sasl.auth_to_local.short_name(&name, "").unwrap(), "alice");
+    let c = cfg(&format!(
+        "{base}{sasl}security.auth_to_local=RULE:[2:$1](zk) DEFAULT\n"
+    ));
+    let name = crate::sasl::kerberos::KerberosName::parse("bob@R").unwrap();
+    assert_eq!(c.sasl.auth_to_local.short_name(&name, "R").unwrap(), "bob");
+    // a rule 3.8 cannot parse stops a server that would use it, naming the property and rule
+    let e = err(&format!(
+        "{base}{sasl}zookeeper.security.auth_to_local=DEFAULT RULE:[1:$1]junk\n"
+    ));
+    assert!(
+        e.contains("zookeeper.security.auth_to_local=DEFAULT RULE:[1:$1]junk")
+            && e.contains("Invalid rule: junk"),
+        "{e}"
+    );
+    // a server without SASL never reads the rules, as 3.8's never loads KerberosName
+    let c = cfg(&format!("{base}security.auth_to_local=junk\n"));
+    assert!(!c.sasl.provider);
 }

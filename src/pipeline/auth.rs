@@ -143,9 +143,25 @@ fn lends_to_auth(id: &Id, providers: Providers) -> bool {
     id.scheme == "digest" || id.scheme == "x509" || (id.scheme == "sasl" && providers.sasl)
 }
 
+/// The server settings `ZooKeeperServer#checkACL` consults.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AclPolicy {
+    /// `zookeeper.skipACL=yes`: every check passes.
+    pub skip_acl: bool,
+    /// `zookeeper.letAnySaslUserDoX`: a `sasl` ACL entry with exactly this id matches every
+    /// `sasl` id (`SASLAuthenticationProvider#matches` reads it on each check).
+    pub let_any_sasl_user_do_x: Option<String>,
+}
+
+/// `SASLAuthenticationProvider#matches`: the id itself, a SASL user named `super`, or any
+/// SASL user when the ACL names the `letAnySaslUserDoX` id.
+fn sasl_matches(id: &str, acl_expr: &str, policy: &AclPolicy) -> bool {
+    id == acl_expr || id == "super" || policy.let_any_sasl_user_do_x.as_deref() == Some(acl_expr)
+}
+
 /// `ZooKeeperServer#checkACL`.
-pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id], skip_acl: bool) -> Result<(), ErrorCode> {
-    if skip_acl || acl.is_empty() || auth.iter().any(|a| a.scheme == "super") {
+pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id], policy: &AclPolicy) -> Result<(), ErrorCode> {
+    if policy.skip_acl || acl.is_empty() || auth.iter().any(|a| a.scheme == "super") {
         return Ok(());
     }
     for a in acl.iter().filter(|a| a.perms & perm != 0) {
@@ -160,9 +176,7 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id], skip_acl: bool) -> Result<
                     // `X509AuthenticationProvider#matches`; its super-user clause is covered
                     // by the `super` id that user holds
                     "x509" => caller.id == a.id.id,
-                    // `SASLAuthenticationProvider#matches`: a SASL user named `super`
-                    // matches every sasl ACL
-                    "sasl" => caller.id == a.id.id || caller.id == "super",
+                    "sasl" => sasl_matches(&caller.id, &a.id.id, policy),
                     _ => false,
                 }
         });
@@ -298,6 +312,53 @@ mod tests {
         x509: false,
         sasl: true,
     };
+    const CHECKED: AclPolicy = AclPolicy {
+        skip_acl: false,
+        let_any_sasl_user_do_x: None,
+    };
+    const SKIPPED: AclPolicy = AclPolicy {
+        skip_acl: true,
+        let_any_sasl_user_do_x: None,
+    };
+
+    /// `zookeeper.letAnySaslUserDoX=<id>`: an ACL entry `sasl:<id>` lets in any caller with a
+    /// `sasl` id (only sasl ids, only entries naming exactly that id, only their perms).
+    #[test]
+    fn let_any_sasl_user_do_x() {
+        let any = AclPolicy {
+            skip_acl: false,
+            let_any_sasl_user_do_x: Some("anyone@EXAMPLE.COM".to_owned()),
+        };
+        let alice = vec![Id::new("ip", "127.0.0.1"), Id::new("sasl", "alice")];
+        let open_to_sasl = [
+            Acl::new(perms::READ, "sasl", "anyone@EXAMPLE.COM"),
+            Acl::new(perms::ALL, "sasl", "bob"),
+        ];
+        assert_eq!(check_acl(&open_to_sasl, perms::READ, &alice, &any), Ok(()));
+        assert_eq!(
+            check_acl(&open_to_sasl, perms::WRITE, &alice, &any),
+            Err(ErrorCode::NO_AUTH)
+        );
+        assert_eq!(
+            check_acl(&open_to_sasl, perms::READ, &alice, &CHECKED),
+            Err(ErrorCode::NO_AUTH)
+        );
+        // a digest or ip id is not a SASL user
+        let not_sasl = vec![
+            Id::new("ip", "127.0.0.1"),
+            Id::new("digest", "anyone@EXAMPLE.COM:x"),
+        ];
+        assert_eq!(
+            check_acl(&open_to_sasl, perms::READ, &not_sasl, &any),
+            Err(ErrorCode::NO_AUTH)
+        );
+        // the entry must name the id exactly
+        let near = [Acl::new(perms::READ, "sasl", "anyone")];
+        assert_eq!(
+            check_acl(&near, perms::READ, &alice, &any),
+            Err(ErrorCode::NO_AUTH)
+        );
+    }
 
     /// `SASLAuthenticationProvider`: ids valid as Kerberos names, matched as strings (and
     /// by a SASL user named `super`), lent to `auth` ACLs; nothing without the provider.
@@ -305,15 +366,15 @@ mod tests {
     fn sasl_scheme() {
         let bob = vec![Id::new("ip", "127.0.0.1"), Id::new("sasl", "bob")];
         let only_bob = [Acl::new(perms::READ, "sasl", "bob")];
-        assert_eq!(check_acl(&only_bob, perms::READ, &bob, false), Ok(()));
+        assert_eq!(check_acl(&only_bob, perms::READ, &bob, &CHECKED), Ok(()));
         let alice = vec![Id::new("sasl", "alice")];
         assert_eq!(
-            check_acl(&only_bob, perms::READ, &alice, false),
+            check_acl(&only_bob, perms::READ, &alice, &CHECKED),
             Err(ErrorCode::NO_AUTH)
         );
         let sasl_super = vec![Id::new("sasl", "super")];
         assert_eq!(
-            check_acl(&only_bob, perms::READ, &sasl_super, false),
+            check_acl(&only_bob, perms::READ, &sasl_super, &CHECKED),
             Ok(())
         );
         assert_eq!(
@@ -369,14 +430,17 @@ mod tests {
     fn acl_checks() {
         let ip = vec![Id::new("ip", "127.0.0.1")];
         let world_read = Acl::read_unsafe();
-        assert_eq!(check_acl(&world_read, perms::READ, &ip, false), Ok(()));
+        assert_eq!(check_acl(&world_read, perms::READ, &ip, &CHECKED), Ok(()));
         assert_eq!(
-            check_acl(&world_read, perms::WRITE, &ip, false),
+            check_acl(&world_read, perms::WRITE, &ip, &CHECKED),
             Err(ErrorCode::NO_AUTH)
         );
-        assert_eq!(check_acl(&world_read, perms::WRITE, &ip, true), Ok(()));
+        assert_eq!(check_acl(&world_read, perms::WRITE, &ip, &SKIPPED), Ok(()));
         let supers = vec![Id::new("super", "")];
-        assert_eq!(check_acl(&world_read, perms::WRITE, &supers, false), Ok(()));
+        assert_eq!(
+            check_acl(&world_read, perms::WRITE, &supers, &CHECKED),
+            Ok(())
+        );
     }
 
     #[test]
@@ -413,10 +477,10 @@ mod tests {
         let alice = "CN=alice,OU=Eng,O=Example,C=US";
         let tls = vec![Id::new("ip", "127.0.0.1"), Id::new("x509", alice)];
         let only_alice = [Acl::new(perms::READ, "x509", alice)];
-        assert_eq!(check_acl(&only_alice, perms::READ, &tls, false), Ok(()));
+        assert_eq!(check_acl(&only_alice, perms::READ, &tls, &CHECKED), Ok(()));
         let bob = vec![Id::new("x509", "CN=bob")];
         assert_eq!(
-            check_acl(&only_alice, perms::READ, &bob, false),
+            check_acl(&only_alice, perms::READ, &bob, &CHECKED),
             Err(ErrorCode::NO_AUTH)
         );
         let valid = [Acl::new(perms::ALL, "x509", "CN=bob,O=x")];

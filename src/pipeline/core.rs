@@ -320,15 +320,15 @@ impl CoreState {
             self.stats.digest_mismatch();
         }
         self.pending.applied_through(txn.header.zxid);
-        let skip_acl = self.config.prep.skip_acl;
         for trigger in &applied.triggers {
+            let policy = &self.config.prep.acl;
             // what anyone may read (the common open ACL) needs no look-up per watcher
-            let everyone = check_acl(&trigger.acl, perms::READ, &[], skip_acl).is_ok();
+            let everyone = check_acl(&trigger.acl, perms::READ, &[], policy).is_ok();
             let conns = &self.conns;
             let may_read = |w: WatcherId| {
                 everyone
                     || conns.get(&w).is_some_and(|c| {
-                        check_acl(&trigger.acl, perms::READ, &c.auth, skip_acl).is_ok()
+                        check_acl(&trigger.acl, perms::READ, &c.auth, policy).is_ok()
                     })
             };
             let events = self
@@ -502,7 +502,7 @@ pub(crate) fn read_ctx<'a>(
         watches: &mut state.watches,
         watcher: conn,
         auth,
-        skip_acl: state.config.prep.skip_acl,
+        acl: &state.config.prep.acl,
         session_id,
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::auth::{check_acl, fixup_acl, Providers};
+use super::auth::{check_acl, fixup_acl, AclPolicy, Providers};
 use super::pending::{ChangeRecord, PendingChanges};
 use crate::jute::codes::{perms, CreateMode, ErrorCode, OpCode};
 use crate::jute::data::{Acl, Id, StatPersisted};
@@ -21,7 +21,8 @@ use crate::tree::{digest, DataTree, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MA
 /// Server settings prep consults.
 #[derive(Debug, Clone, Default)]
 pub struct PrepConfig {
-    pub skip_acl: bool,
+    /// `skipACL` and `letAnySaslUserDoX`.
+    pub acl: AclPolicy,
     pub extended_types_enabled: bool,
     pub enforce_quota: bool,
     pub reconfig_enabled: bool,
@@ -145,7 +146,7 @@ impl PrepContext<'_> {
     }
 
     fn check_acl(&self, acl: &[Acl], perm: i32) -> Result<(), ErrorCode> {
-        check_acl(acl, perm, self.auth, self.config.skip_acl)
+        check_acl(acl, perm, self.auth, &self.config.acl)
     }
 
     /// `EphemeralType.get(owner) == NORMAL`: only a session's own ephemerals refuse children.

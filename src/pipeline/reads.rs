@@ -2,7 +2,7 @@
 //! (`FinalRequestProcessor` for exists, getData, getChildren(2), getACL,
 //! getAllChildrenNumber, getEphemerals, multiRead, whoAmI, sync, add/check/removeWatches).
 
-use super::auth::{check_acl, client_infos, mask_digests, READ_OR_ADMIN};
+use super::auth::{check_acl, client_infos, mask_digests, AclPolicy, READ_OR_ADMIN};
 use crate::jute::codes::{perms, AddWatchMode, ErrorCode, WatcherType};
 use crate::jute::data::Id;
 use crate::jute::proto::{
@@ -24,14 +24,14 @@ pub struct ReadContext<'a> {
     pub watches: &'a mut WatchManager,
     pub watcher: WatcherId,
     pub auth: &'a [Id],
-    pub skip_acl: bool,
+    pub acl: &'a AclPolicy,
     pub session_id: i64,
 }
 
 impl ReadContext<'_> {
     fn readable(&self, path: &str) -> Result<&crate::tree::DataNode, ErrorCode> {
         let node = self.tree.node(path).ok_or(ErrorCode::NO_NODE)?;
-        check_acl(&node.acl, perms::READ, self.auth, self.skip_acl)?;
+        check_acl(&node.acl, perms::READ, self.auth, self.acl)?;
         Ok(node)
     }
 
@@ -124,8 +124,8 @@ impl ReadContext<'_> {
     /// Callers without ADMIN see digest ids with the hash masked.
     fn get_acl(&self, path: &str) -> ReadResult {
         let node = self.tree.node(path).ok_or(ErrorCode::NO_NODE)?;
-        check_acl(&node.acl, READ_OR_ADMIN, self.auth, self.skip_acl)?;
-        let admin = check_acl(&node.acl, perms::ADMIN, self.auth, self.skip_acl).is_ok();
+        check_acl(&node.acl, READ_OR_ADMIN, self.auth, self.acl)?;
+        let admin = check_acl(&node.acl, perms::ADMIN, self.auth, self.acl).is_ok();
         let acl = if admin {
             node.acl.as_ref().clone()
         } else {

@@ -24,6 +24,7 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use super::kerberos::{authorized_id, PrincipalRules};
 use super::{SaslClient, SaslError, SaslServer};
 
 /// The mechanism's name.
@@ -49,10 +50,9 @@ pub struct DigestServerSettings {
     pub users: HashMap<String, String>,
     /// `zookeeper.SASLAuthenticationProvider.superPassword`: the password of `super`.
     pub super_password: Option<String>,
-    /// `zookeeper.kerberos.removeHostFromPrincipal`.
-    pub remove_host: bool,
-    /// `zookeeper.kerberos.removeRealmFromPrincipal`.
-    pub remove_realm: bool,
+    /// `zookeeper.kerberos.remove*FromPrincipal` and `zookeeper.security.auth_to_local`: a
+    /// DIGEST-MD5 user name goes through the same callback as a Kerberos principal.
+    pub rules: PrincipalRules,
 }
 
 impl DigestServerSettings {
@@ -63,8 +63,7 @@ impl DigestServerSettings {
             server_name: SERVER_NAME.to_owned(),
             users,
             super_password: None,
-            remove_host: false,
-            remove_realm: false,
+            rules: PrincipalRules::default(),
         }
     }
 
@@ -275,53 +274,6 @@ fn same_digest(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `SaslServerCallbackHandler#handleAuthorizeCallback`: the authentication id read as a
-/// Kerberos name (`service[/host]@REALM`, or a plain name), its short name, then `/host`
-/// and `@REALM` again unless `removeHostFromPrincipal` / `removeRealmFromPrincipal`.
-/// The short name of a name with a realm comes from the `DEFAULT` rule, which applies only
-/// in the default realm; elsewhere 3.8 keeps the id the client asked for (`authzid`).
-pub(crate) fn canonical_authorized_id(
-    authentication_id: &str,
-    requested: &str,
-    default_realm: &str,
-    remove_host: bool,
-    remove_realm: bool,
-) -> Result<String, SaslError> {
-    let (service, host, realm) = match authentication_id.split_once('@') {
-        None => return Ok(authentication_id.to_owned()),
-        Some((principal, realm)) => {
-            if realm.contains('@') || realm.contains('/') {
-                return Err(SaslError::Authentication(format!(
-                    "Malformed Kerberos name: {authentication_id}"
-                )));
-            }
-            match principal.split_once('/') {
-                Some((_, host)) if host.contains('/') => {
-                    return Err(SaslError::Authentication(format!(
-                        "Malformed Kerberos name: {authentication_id}"
-                    )))
-                }
-                Some((service, host)) => (service, Some(host), realm),
-                None => (principal, None, realm),
-            }
-        }
-    };
-    if realm != default_realm {
-        // "No rules applied": the callback leaves the authorized id as requested
-        return Ok(requested.to_owned());
-    }
-    let mut id = service.to_owned();
-    if let (Some(host), false) = (host, remove_host) {
-        id.push('/');
-        id.push_str(host);
-    }
-    if !remove_realm {
-        id.push('@');
-        id.push_str(realm);
-    }
-    Ok(id)
-}
-
 /// Where a server-side exchange stands.
 enum ServerStep {
     /// Nothing received yet: the (empty) first token gets the challenge.
@@ -444,13 +396,8 @@ impl DigestMd5Server {
             Some(z) => utf8(z, "authzid")?,
             None => username.clone(),
         };
-        let authorization_id = canonical_authorized_id(
-            &username,
-            &requested,
-            "",
-            self.settings.remove_host,
-            self.settings.remove_realm,
-        )?;
+        // KerberosName's default realm is krb5.conf's; a DIGEST-MD5 server has none here
+        let authorization_id = authorized_id(&username, &requested, "", &self.settings.rules)?;
         let rspauth = format!("rspauth={}", input.value(false)?).into_bytes();
         Ok((authorization_id, rspauth))
     }

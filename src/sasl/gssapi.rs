@@ -366,7 +366,7 @@ impl GssapiServer {
             Authorize::Client {
                 default_realm,
                 rules,
-            } => authorized_id(&self.peer, &requested, default_realm, *rules)?,
+            } => authorized_id(&self.peer, &requested, default_realm, rules)?,
             Authorize::Quorum { hosts } => quorum_authorized(&self.peer, &requested, hosts)?,
         };
         self.authorization_id = Some(id);

@@ -99,10 +99,7 @@ impl ClientSasl {
             };
             let principal = option("principal")?;
             let keytab = option("keyTab")?;
-            let rules = PrincipalRules {
-                remove_host_from_principal: s.remove_host_from_principal,
-                remove_realm_from_principal: s.remove_realm_from_principal,
-            };
+            let rules = principal_rules(s);
             let factory = ServerFactory::new(principal, std::path::Path::new(keytab), rules)?;
             tracing::info!(
                 section = %s.server_section,
@@ -119,8 +116,7 @@ impl ClientSasl {
         let settings = DigestServerSettings {
             users: digest_users(section),
             super_password: s.super_password.clone(),
-            remove_host: s.remove_host_from_principal,
-            remove_realm: s.remove_realm_from_principal,
+            rules: principal_rules(s),
             ..DigestServerSettings::zookeeper(HashMap::new())
         };
         tracing::info!(
@@ -195,6 +191,15 @@ pub(super) fn digest_users(section: &[LoginModuleEntry]) -> HashMap<String, Stri
         }
     }
     users
+}
+
+/// The principal rules of `SaslServerCallbackHandler` from the server's settings.
+fn principal_rules(s: &crate::config::SaslConfig) -> PrincipalRules {
+    PrincipalRules {
+        remove_host_from_principal: s.remove_host_from_principal,
+        remove_realm_from_principal: s.remove_realm_from_principal,
+        auth_to_local: Arc::clone(&s.auth_to_local),
+    }
 }
 
 #[cfg(test)]

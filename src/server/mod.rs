@@ -40,7 +40,7 @@ use crate::admin::prometheus::MetricsServer;
 use crate::admin::ServerStats;
 use crate::config::ServerConfig;
 use crate::conn::{self, ClientListener, ClientTls, ConnIds, ConnLimits};
-use crate::pipeline::auth::Providers;
+use crate::pipeline::auth::{AclPolicy, Providers};
 use crate::pipeline::log_stage::LogStage;
 use crate::pipeline::prep::PrepConfig;
 use crate::pipeline::{self, CoreConfig, CoreMsg, CoreState};
@@ -139,7 +139,10 @@ fn core_config(cfg: &ServerConfig) -> CoreConfig {
         super_digest: cfg.super_digest.clone(),
         enforce_auth_schemes: cfg.enforce_auth_schemes.clone(),
         prep: PrepConfig {
-            skip_acl: cfg.skip_acl,
+            acl: AclPolicy {
+                skip_acl: cfg.skip_acl,
+                let_any_sasl_user_do_x: cfg.sasl.let_any_sasl_user_do_x.clone(),
+            },
             extended_types_enabled: cfg.extended_types_enabled,
             enforce_quota: cfg.enforce_quota,
             reconfig_enabled: cfg.reconfig_enabled,

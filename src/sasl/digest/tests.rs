@@ -28,8 +28,7 @@ fn rfc2831_example() {
         server_name: "elwood.innosoft.com".into(),
         users: [("chris".to_owned(), "secret".to_owned())].into(),
         super_password: None,
-        remove_host: false,
-        remove_realm: false,
+        rules: PrincipalRules::default(),
     });
     let mut s = challenged(settings, "OA6MG9tEQGm2hh");
     let reply = s
@@ -268,7 +267,14 @@ fn non_ascii_passwords() {
 /// `SaslServerCallbackHandler`'s canonical ids with the kerberos.remove* switches.
 #[test]
 fn canonical_ids() {
-    let id = |n: &str, h, r| canonical_authorized_id(n, n, "", h, r).unwrap();
+    let rules = |h, r| PrincipalRules {
+        remove_host_from_principal: h,
+        remove_realm_from_principal: r,
+        ..PrincipalRules::default()
+    };
+    let canonical =
+        |n: &str, req: &str, realm: &str, h, r| authorized_id(n, req, realm, &rules(h, r));
+    let id = |n: &str, h, r| canonical(n, n, "", h, r).unwrap();
     assert_eq!(id("bob", false, false), "bob");
     assert_eq!(id("bob@", false, false), "bob@");
     assert_eq!(id("zk/host@", false, true), "zk/host");
@@ -276,14 +282,14 @@ fn canonical_ids() {
     assert_eq!(id("zk/host@", true, true), "zk");
     // a realm that is not the default one: no rule applies, the requested id stays
     assert_eq!(
-        canonical_authorized_id("bob@EXAMPLE.COM", "req", "", true, true).unwrap(),
+        canonical("bob@EXAMPLE.COM", "req", "", true, true).unwrap(),
         "req"
     );
     assert_eq!(
-        canonical_authorized_id("zk/h@EXAMPLE.COM", "x", "EXAMPLE.COM", false, true).unwrap(),
+        canonical("zk/h@EXAMPLE.COM", "x", "EXAMPLE.COM", false, true).unwrap(),
         "zk/h"
     );
-    assert!(canonical_authorized_id("a@b@c", "a", "", false, false).is_err());
+    assert!(canonical("a@b@c", "a", "", false, false).is_err());
 }
 
 proptest::proptest! {
