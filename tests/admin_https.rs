@@ -110,6 +110,13 @@ fn json(r: &HttpReply) -> Value {
     serde_json::from_str(&r.body).unwrap()
 }
 
+/// `monitor` over HTTPS counts `n` admin requests that came over plain HTTP.
+async fn assert_insecure_admin_count(admin: SocketAddr, n: i64) {
+    let mntr = json(&https_get(admin, "/commands/monitor").await);
+    assert_eq!(mntr["command"], "monitor");
+    assert_eq!(mntr["insecure_admin_count"], n);
+}
+
 const STS: &str = "strict-transport-security: max-age=86400; includesubdomains";
 
 #[tokio::test]
@@ -128,9 +135,7 @@ async fn unified_port_serves_https_and_counts_plain_http() {
     assert!(!plain.headers.contains("strict-transport-security"));
     assert_eq!(json(&plain)["command"], "ruok");
 
-    let mntr = json(&https_get(admin, "/commands/monitor").await);
-    assert_eq!(mntr["command"], "monitor");
-    assert_eq!(mntr["insecure_admin_count"], 1);
+    assert_insecure_admin_count(admin, 1).await;
     server.shutdown().await;
 }
 
@@ -166,9 +171,7 @@ async fn force_https_refuses_plain_http_and_bad_clients_only() {
         t.elapsed()
     );
 
-    let mntr = json(&https_get(admin, "/commands/monitor").await);
-    assert_eq!(mntr["command"], "monitor");
-    assert_eq!(mntr["insecure_admin_count"], 0);
+    assert_insecure_admin_count(admin, 0).await;
     server.shutdown().await;
 }
 

@@ -95,13 +95,8 @@ async fn wait_for_leader(nodes: &[Node]) -> usize {
         for n in nodes.iter().filter(|n| n.server.is_some()) {
             modes.push((n.sid, mode(n.client).await));
         }
-        let leaders: Vec<usize> = modes
-            .iter()
-            .filter(|(_, m)| m.as_deref() == Some("leader"))
-            .map(|(s, _)| *s)
-            .collect();
-        if leaders.len() == 1 && modes.iter().all(|(_, m)| m.is_some()) {
-            return nodes.iter().position(|n| n.sid == leaders[0]).unwrap();
+        if let Some(leader) = common::realzk::single_leader(&modes) {
+            return nodes.iter().position(|n| n.sid == leader).unwrap();
         }
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -19,7 +19,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::kdc::{Kdc, KdcFiles, REALM};
-use common::realzk::{available, stays_out, wait_formed, write_through_all_and_compare, Mixed};
+use common::realzk::{
+    available, log_to_stderr, ours_joins_then_leads, real_joins_then_leads, stays_out, wait_formed,
+    write_through_all_and_compare, Mixed,
+};
 
 const CASE: &str = "FERROKEEPER_QUORUM_KRB_CASE";
 const KDC_DIR: &str = "FERROKEEPER_QUORUM_KRB_KDC_DIR";
@@ -110,12 +113,7 @@ fn isolated(case: &str) -> Option<KdcFiles> {
 
 /// The child's body on a runtime of its own.
 fn run(body: impl std::future::Future<Output = ()>) {
-    if std::env::var_os("FK_TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
+    log_to_stderr();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -136,19 +134,16 @@ fn jaas(ens: &Mixed, files: &KdcFiles, name: &str, learner: &str) -> String {
             files.principal(who)
         )
     };
-    let path = ens.root.join(format!("{name}.jaas"));
-    std::fs::write(
-        &path,
-        format!(
+    let login = ens.jaas(
+        name,
+        &format!(
             "QuorumServer {{\n{}}};\nQuorumLearner {{\n{}}};\n",
             entry("zkquorum"),
             entry(learner)
         ),
-    )
-    .unwrap();
+    );
     format!(
-        "-Djava.security.auth.login.config={} -Djava.security.krb5.conf={}",
-        path.display(),
+        "{login} -Djava.security.krb5.conf={}",
         files.krb5_conf().display()
     )
 }
@@ -161,10 +156,8 @@ fn kerberos_ensemble(tag: &str, files: &KdcFiles) -> (Mixed, String) {
     let mut ens = Mixed::new(tag, 3, &[], TICK_MS);
     ens.set_hostname("localhost");
     let flags = jaas(&ens, files, "good", "zkquorum");
-    for sid in 1..=3 {
-        ens.set_extra(sid, REQUIRED);
-        ens.set_jvm_flags(sid, &flags);
-    }
+    ens.set_extra_all(REQUIRED);
+    ens.set_jvm_flags_all(&flags);
     (ens, flags)
 }
 
@@ -176,22 +169,7 @@ fn quorum_kerberos_2zk_1ferro_either_leads() {
     };
     run(async move {
         let (mut ens, _) = kerberos_ensemble("qkrb-2zk", &files);
-        ens.start_real(1);
-        ens.start_real(2);
-        let leader = wait_formed(&ens, &[1, 2], 90).await;
-        let other = 3 - leader;
-        ens.start_ours(3).await;
-        ens.wait_mode(3, "follower", 60).await;
-        write_through_all_and_compare(&ens, &[1, 2, 3], "joined").await;
-
-        // the real leader goes: ours (largest sid) leads, the other real node follows it
-        ens.kill_real(leader);
-        ens.wait_mode(3, "leader", 60).await;
-        ens.wait_mode(other, "follower", 60).await;
-        ens.start_real(leader);
-        assert_eq!(wait_formed(&ens, &[1, 2, 3], 90).await, 3);
-        write_through_all_and_compare(&ens, &[1, 2, 3], "ours-leads").await;
-        ens.stop_ours(3).await;
+        ours_joins_then_leads(&mut ens, 90).await;
     });
 }
 
@@ -207,19 +185,7 @@ fn quorum_kerberos_1zk_2ferro_and_a_non_member_is_kept_out() {
     run(async move {
         let (mut ens, good) = kerberos_ensemble("qkrb-1zk", &files);
         let alice = jaas(&ens, &files, "alice", "alice");
-        ens.start_ours(1).await;
-        ens.start_ours(2).await;
-        assert_eq!(wait_formed(&ens, &[1, 2], 60).await, 2, "ours lead first");
-        ens.start_real(3);
-        ens.wait_mode(3, "follower", 90).await;
-        write_through_all_and_compare(&ens, &[1, 2, 3], "real-joins").await;
-
-        // the real node leads ours
-        ens.stop_ours(2).await;
-        ens.wait_mode(3, "leader", 60).await;
-        ens.start_ours(2).await;
-        assert_eq!(wait_formed(&ens, &[1, 2, 3], 60).await, 3);
-        write_through_all_and_compare(&ens, &[1, 2, 3], "real-leads").await;
+        real_joins_then_leads(&mut ens, 90).await;
 
         // not a quorum member: ours elect among themselves and keep it out
         ens.kill_real(3);

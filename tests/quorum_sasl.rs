@@ -8,44 +8,25 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::realzk::{available, stays_out, wait_formed, write_through_all_and_compare, Mixed};
+use common::realzk::{
+    ours_joins_then_leads, real_joins_then_leads, skip, stays_out, wait_formed,
+    write_through_all_and_compare, Mixed, SERIAL,
+};
 
 const TICK_MS: u64 = 500;
-
-/// One ensemble at a time: more JVMs would not fit the test machine.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn skip() -> bool {
-    if std::env::var_os("FK_TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-    if !available() {
-        println!("skipped: java, the ZooKeeper jars or python3-kazoo missing");
-        return true;
-    }
-    false
-}
 
 /// The Admin Guide's JAAS file for DIGEST-MD5 quorum authentication, with the learner's
 /// `password`; its path as a `SERVER_JVMFLAGS` value.
 fn jaas(ens: &Mixed, name: &str, password: &str) -> String {
-    let path: PathBuf = ens.root.join(format!("{name}.jaas"));
-    std::fs::write(
-        &path,
-        format!(
+    ens.jaas(
+        name,
+        &format!(
             "QuorumServer {{\n       org.apache.zookeeper.server.auth.DigestLoginModule required\n       \
              user_test=\"test\";\n}};\nQuorumLearner {{\n       \
              org.apache.zookeeper.server.auth.DigestLoginModule required\n       \
              username=\"test\"\n       password=\"{password}\";\n}};\n"
         ),
     )
-    .unwrap();
-    format!("-Djava.security.auth.login.config={}", path.display())
 }
 
 const REQUIRED: &str = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
@@ -60,26 +41,9 @@ async fn quorum_sasl_2zk_1ferro_either_leads() {
     let _serial = SERIAL.lock().await;
     let mut ens = Mixed::new("qsasl-2zk", 3, &[], TICK_MS);
     let flags = jaas(&ens, "good", "test");
-    for sid in 1..=3 {
-        ens.set_extra(sid, REQUIRED);
-        ens.set_jvm_flags(sid, &flags);
-    }
-    ens.start_real(1);
-    ens.start_real(2);
-    let leader = wait_formed(&ens, &[1, 2], 60).await;
-    let other = 3 - leader;
-    ens.start_ours(3).await;
-    ens.wait_mode(3, "follower", 60).await;
-    write_through_all_and_compare(&ens, &[1, 2, 3], "joined").await;
-
-    // the real leader goes: ours (largest sid) leads, the other real node follows it
-    ens.kill_real(leader);
-    ens.wait_mode(3, "leader", 60).await;
-    ens.wait_mode(other, "follower", 60).await;
-    ens.start_real(leader);
-    assert_eq!(wait_formed(&ens, &[1, 2, 3], 60).await, 3);
-    write_through_all_and_compare(&ens, &[1, 2, 3], "ours-leads").await;
-    ens.stop_ours(3).await;
+    ens.set_extra_all(REQUIRED);
+    ens.set_jvm_flags_all(&flags);
+    ours_joins_then_leads(&mut ens, 60).await;
 }
 
 /// One real node (sid 3, so it leads) and two of ours; then ours with a wrong password
@@ -93,24 +57,9 @@ async fn quorum_sasl_1zk_2ferro_and_a_wrong_password_is_kept_out() {
     let mut ens = Mixed::new("qsasl-1zk", 3, &[], TICK_MS);
     let good = jaas(&ens, "good", "test");
     let bad = jaas(&ens, "bad", "wrong");
-    for sid in 1..=3 {
-        ens.set_extra(sid, REQUIRED);
-        ens.set_jvm_flags(sid, &good);
-    }
-    ens.start_ours(1).await;
-    ens.start_ours(2).await;
-    let leader = wait_formed(&ens, &[1, 2], 60).await;
-    assert!(leader == 2, "ours lead first: {leader}");
-    ens.start_real(3);
-    ens.wait_mode(3, "follower", 60).await;
-    write_through_all_and_compare(&ens, &[1, 2, 3], "real-joins").await;
-
-    // the real node leads ours
-    ens.stop_ours(2).await;
-    ens.wait_mode(3, "leader", 60).await;
-    ens.start_ours(2).await;
-    assert_eq!(wait_formed(&ens, &[1, 2, 3], 60).await, 3);
-    write_through_all_and_compare(&ens, &[1, 2, 3], "real-leads").await;
+    ens.set_extra_all(REQUIRED);
+    ens.set_jvm_flags_all(&good);
+    real_joins_then_leads(&mut ens, 60).await;
 
     // ours with the wrong password cannot join the real leader
     ens.stop_ours(1).await;

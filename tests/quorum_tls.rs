@@ -15,61 +15,29 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::pki::pki;
 use common::realzk::{
-    assert_same_everywhere, available, stays_out, wait_formed, write_through_all_and_compare,
-    Mixed, PY,
+    assert_same_everywhere, stays_out, wait_formed, write_through_all_and_compare, Mixed, PY,
+    SERIAL,
 };
 
 const TICK_MS: u64 = 500;
 
-/// One ensemble at a time: more JVMs would not fit the test machine.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// With FK_TEST_LOG=1 our nodes' logs go to stderr (`--nocapture` to see them).
-fn log_to_stderr() {
-    if std::env::var_os("FK_TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-}
-
 fn skip() -> bool {
-    log_to_stderr();
+    if common::realzk::skip() {
+        return true;
+    }
     let openssl = Command::new("openssl")
         .arg("version")
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !available() || !openssl {
-        println!("skipped: java, the ZooKeeper jars, python3-kazoo or openssl missing");
-        return true;
+    if !openssl {
+        println!("skipped: openssl missing");
     }
-    false
-}
-
-/// The test PKI (made by compat-tests/lib/pki.py on first use, then reused).
-fn pki() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("quorum-tls-pki-v1");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/compat-tests/lib/pki.py");
-        let out = Command::new(PY)
-            .arg(script)
-            .arg(&dir)
-            .output()
-            .expect("pki.py runs");
-        assert!(
-            out.status.success(),
-            "pki.py: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
+    !openssl
 }
 
 /// zoo.cfg lines for quorum TLS with the key and trust stores `ks` / `ts`.
@@ -111,9 +79,7 @@ async fn ssl_quorum_2zk_1ferro_either_leads() {
     }
     let _serial = SERIAL.lock().await;
     let mut ens = Mixed::new("qtls-2zk", 3, &[], TICK_MS);
-    for sid in 1..=3 {
-        ens.set_extra(sid, &quorum_tls(true, false));
-    }
+    ens.set_extra_all(&quorum_tls(true, false));
     // the real pair first, so that one of them leads
     ens.start_real(1);
     ens.start_real(2);
@@ -164,9 +130,7 @@ async fn ssl_quorum_1zk_2ferro_either_leads_and_plaintext_is_kept_out() {
     }
     let _serial = SERIAL.lock().await;
     let mut ens = Mixed::new("qtls-1zk", 3, &[], TICK_MS);
-    for sid in 1..=3 {
-        ens.set_extra(sid, &quorum_tls(true, false));
-    }
+    ens.set_extra_all(&quorum_tls(true, false));
     ens.start_ours(1).await;
     ens.start_ours(2).await;
     assert_eq!(wait_formed(&ens, &[1, 2], 60).await, 2);
@@ -419,9 +383,7 @@ async fn quorum_certificates_reload() {
         "{}sslQuorumReloadCertFiles=true\n",
         tls_lines(true, false, &ks, &ts)
     );
-    for sid in 1..=3 {
-        ens.set_extra(sid, &lines);
-    }
+    ens.set_extra_all(&lines);
     // real 1, ours 2 and 3: ours 3 leads
     ens.start_ours(2).await;
     ens.start_ours(3).await;

@@ -11,12 +11,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use common::{create, temp_data_dir, Client, Reply};
+use common::{create_with_acl, temp_data_dir, Client, Reply};
 use ferrokeeper::config::SystemProperties;
 use ferrokeeper::jute::codes::{perms, ErrorCode, OpCode};
-use ferrokeeper::jute::data::Acl;
 use ferrokeeper::jute::proto::{
-    CreateRequest, GetDataRequest, GetDataResponse, GetSaslRequest, SetSaslResponse, WhoAmIResponse,
+    GetDataRequest, GetDataResponse, GetSaslRequest, SetSaslResponse, WhoAmIResponse,
 };
 use ferrokeeper::jute::Jute;
 use ferrokeeper::sasl::digest::DigestMd5Client;
@@ -142,6 +141,20 @@ fn ids(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A session authenticated as bob, whose ids whoAmI shows.
+async fn bob_session(addr: SocketAddr) -> Client {
+    let mut bob = Client::connect(addr).await;
+    assert_eq!(
+        authenticate(&mut bob, "bob", "bobsecret").await,
+        Outcome::Authenticated
+    );
+    assert_eq!(
+        whoami(&mut bob).await,
+        ids(&[("sasl", "bob"), ("ip", "127.0.0.1")])
+    );
+    bob
+}
+
 fn get(path: &str) -> GetDataRequest {
     GetDataRequest {
         path: path.into(),
@@ -157,19 +170,8 @@ async fn digest_users_acls_and_the_super_user() {
         "",
     )
     .await;
-    let mut bob = Client::connect(s.addr).await;
-    assert_eq!(
-        authenticate(&mut bob, "bob", "bobsecret").await,
-        Outcome::Authenticated
-    );
-    assert_eq!(
-        whoami(&mut bob).await,
-        ids(&[("sasl", "bob"), ("ip", "127.0.0.1")])
-    );
-    let only_bob = CreateRequest {
-        acl: Some(vec![Acl::new(perms::ALL, "sasl", "bob")]),
-        ..create("/bob", b"for bob", 0)
-    };
+    let mut bob = bob_session(s.addr).await;
+    let only_bob = create_with_acl("/bob", b"for bob", perms::ALL, "sasl", "bob");
     assert_eq!(
         bob.call(OpCode::CREATE, &only_bob).await.err(),
         ErrorCode::OK
@@ -177,10 +179,7 @@ async fn digest_users_acls_and_the_super_user() {
     let r = bob.call(OpCode::GET_DATA, &get("/bob")).await;
     assert_eq!(r.decode::<GetDataResponse>().data.unwrap(), &b"for bob"[..]);
     // `auth` expands to the sasl id
-    let auth = CreateRequest {
-        acl: Some(vec![Acl::new(perms::ALL, "auth", "")]),
-        ..create("/bob-auth", b"", 0)
-    };
+    let auth = create_with_acl("/bob-auth", b"", perms::ALL, "auth", "");
     assert_eq!(bob.call(OpCode::CREATE, &auth).await.err(), ErrorCode::OK);
 
     let mut alice = Client::connect(s.addr).await;
@@ -303,11 +302,7 @@ async fn enforced_sasl_closes_unauthenticated_sessions() {
         authenticate(&mut wrong, "bob", "wrong").await,
         Outcome::Refused(ErrorCode::SESSION_CLOSED_REQUIRE_SASL_AUTH, true)
     );
-    let mut bob = Client::connect(s.addr).await;
-    assert_eq!(
-        authenticate(&mut bob, "bob", "bobsecret").await,
-        Outcome::Authenticated
-    );
+    let mut bob = bob_session(s.addr).await;
     assert_eq!(
         bob.call(OpCode::GET_DATA, &get("/")).await.err(),
         ErrorCode::OK
@@ -383,19 +378,8 @@ async fn a_null_token_or_a_malformed_record_closes_without_a_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_sasl_provider_ids_exist_but_acls_refuse_them() {
     let s = start(Some(JAAS), "", "").await;
-    let mut bob = Client::connect(s.addr).await;
-    assert_eq!(
-        authenticate(&mut bob, "bob", "bobsecret").await,
-        Outcome::Authenticated
-    );
-    assert_eq!(
-        whoami(&mut bob).await,
-        ids(&[("sasl", "bob"), ("ip", "127.0.0.1")])
-    );
-    let only_bob = CreateRequest {
-        acl: Some(vec![Acl::new(perms::ALL, "sasl", "bob")]),
-        ..create("/bob", b"", 0)
-    };
+    let mut bob = bob_session(s.addr).await;
+    let only_bob = create_with_acl("/bob", b"", perms::ALL, "sasl", "bob");
     assert_eq!(
         bob.call(OpCode::CREATE, &only_bob).await.err(),
         ErrorCode::INVALID_ACL

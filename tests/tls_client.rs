@@ -11,15 +11,16 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{create, free_port, temp_data_dir, Client};
+use common::pki::{pki, pki_file};
+use common::{create, create_with_acl, free_port, temp_data_dir, Client};
 use ferrokeeper::jute::codes::{perms, ErrorCode, OpCode};
 use ferrokeeper::jute::data::Acl;
 use ferrokeeper::jute::proto::{
-    AuthPacket, CreateRequest, GetAclResponse, GetDataRequest, GetDataResponse, WhoAmIResponse,
+    AuthPacket, GetAclResponse, GetDataRequest, GetDataResponse, WhoAmIResponse,
 };
 use ferrokeeper::server::RunningServer;
 use rustls::pki_types::pem::PemObject;
@@ -31,35 +32,6 @@ use tokio_rustls::TlsConnector;
 
 const WAIT: Duration = Duration::from_secs(10);
 const PASS: &str = "changeit";
-
-/// The test PKI, made once (about 5 s) in a directory of its own.
-fn pki() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ferrokeeper-tls-pki-{}", std::process::id()));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat-tests/lib/pki.py");
-        let python = if Path::new("/usr/bin/python3").exists() {
-            "/usr/bin/python3"
-        } else {
-            "python3"
-        };
-        let out = Command::new(python)
-            .arg(script)
-            .arg(&dir)
-            .output()
-            .expect("run pki.py (needs python3, openssl and keytool)");
-        assert!(
-            out.status.success(),
-            "pki.py failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-}
-
-fn pki_file(name: &str) -> String {
-    pki().join(name).display().to_string()
-}
 
 /// `X500Principal.getName()` of the pki's client certificates.
 const ALICE: &str = "CN=alice,OU=Eng,O=Example,C=US";
@@ -191,14 +163,7 @@ async fn four_letter(addr: SocketAddr, word: &[u8], tls_as: Option<Option<&str>>
 
 /// True once the server closed `stream` (bounded).
 async fn closed<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> bool {
-    let mut buf = [0u8; 64];
-    loop {
-        match tokio::time::timeout(WAIT, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => continue,
-            Err(_) => return false,
-        }
-    }
+    closed_within(stream, WAIT).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,10 +247,7 @@ fn exists_req(path: &str) -> ferrokeeper::jute::proto::ExistsRequest {
 async fn x509_ids_in_acls_super_user_and_addauth() {
     let p = start(&format!("X509AuthenticationProvider.superUser={ADMIN}\n")).await;
     let mut alice = tls_session(p.secure, Some("alice")).await.unwrap();
-    let only_alice = CreateRequest {
-        acl: Some(vec![Acl::new(perms::ALL, "x509", ALICE)]),
-        ..create("/alice", b"secret", 0)
-    };
+    let only_alice = create_with_acl("/alice", b"secret", perms::ALL, "x509", ALICE);
     assert_eq!(
         alice.call(OpCode::CREATE, &only_alice).await.err(),
         ErrorCode::OK
@@ -314,18 +276,12 @@ async fn x509_ids_in_acls_super_user_and_addauth() {
     assert_eq!(r.decode::<GetDataResponse>().data.unwrap(), &b"secret"[..]);
 
     // bob may set an ACL naming someone else's DN, but not one that is no DN
-    let not_a_dn = CreateRequest {
-        acl: Some(vec![Acl::new(perms::ALL, "x509", "alice")]),
-        ..create("/bad", b"", 0)
-    };
+    let not_a_dn = create_with_acl("/bad", b"", perms::ALL, "x509", "alice");
     assert_eq!(
         bob.call(OpCode::CREATE, &not_a_dn).await.err(),
         ErrorCode::INVALID_ACL
     );
-    let for_alice = CreateRequest {
-        acl: Some(vec![Acl::new(perms::READ, "x509", ALICE)]),
-        ..create("/for-alice", b"", 0)
-    };
+    let for_alice = create_with_acl("/for-alice", b"", perms::READ, "x509", ALICE);
     assert_eq!(
         bob.call(OpCode::CREATE, &for_alice).await.err(),
         ErrorCode::OK
@@ -340,10 +296,7 @@ async fn x509_ids_in_acls_super_user_and_addauth() {
     );
 
     // `auth` is bob's x509 id (ip ids are not lent to `auth`)
-    let auth = CreateRequest {
-        acl: Some(vec![Acl::new(perms::ALL, "auth", "")]),
-        ..create("/bobs", b"", 0)
-    };
+    let auth = create_with_acl("/bobs", b"", perms::ALL, "auth", "");
     assert_eq!(bob.call(OpCode::CREATE, &auth).await.err(), ErrorCode::OK);
     let r = bob.call(OpCode::GET_ACL, &get_acl_req("/bobs")).await;
     assert_eq!(
@@ -662,7 +615,8 @@ async fn bad_clients_get_one_log_line_each() {
     );
 }
 
-async fn closed_within(s: &mut TcpStream, bound: Duration) -> bool {
+/// True once the server closed `s`, false if it has not within `bound`.
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(s: &mut S, bound: Duration) -> bool {
     let mut buf = [0u8; 64];
     let deadline = tokio::time::Instant::now() + bound;
     loop {

@@ -14,28 +14,8 @@ import org.apache.zookeeper.client.ZKClientConfig;
 import org.apache.zookeeper.common.ClientX509Util;
 import org.apache.zookeeper.data.*;
 
-public class TlsScenarios {
+public class TlsScenarios extends Transcript {
     static final String ALICE = "CN=alice,OU=Eng,O=Example,C=US";
-
-    static void out(Object... parts) {
-        StringBuilder sb = new StringBuilder();
-        for (Object p : parts) { if (sb.length() > 0) sb.append(' '); sb.append(p); }
-        System.out.println(sb);
-        System.out.flush();
-    }
-
-    interface Op { Object call() throws Exception; }
-    static String attempt(Op op) {
-        try { return "ok " + op.call(); }
-        catch (KeeperException e) { return "KeeperException " + e.code(); }
-        catch (Exception e) { return e.getClass().getSimpleName(); }
-    }
-
-    static String acl(List<ACL> acls) {
-        List<String> l = new ArrayList<>();
-        for (ACL a : acls) l.add(a.getId().getScheme() + ":" + a.getId().getId() + ":" + a.getPerms());
-        return l.toString();
-    }
 
     static CuratorFramework client(String hosts, String keyStore, String type, String trust) throws Exception {
         ZKClientConfig z = new ZKClientConfig();

@@ -21,18 +21,19 @@ import base64
 import hashlib
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+
+from harness import (four_letter, free_port, kill_all, print_fail,  # noqa: E402
+                     remove_unless_kept, side_args)
 
 from tree import build_tree, dump_tree, diff_dumps, hold_session  # noqa: E402
 
@@ -60,14 +61,6 @@ def scenario(fn):
 
 def log(*a):
     print("[datadir]", *a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def super_digest():
@@ -118,7 +111,7 @@ DigestAuthenticationProvider.superDigest={super_digest()}
                            + self.log_tail())
             try:
                 # the reference answers 4lw before its data is loaded; srvr says Zxid once it is
-                if "Zxid: 0x" in four_letter(self.hp, "srvr"):
+                if "Zxid: 0x" in four_letter(self.port, "srvr", 5):
                     return self
             except OSError:
                 pass
@@ -147,26 +140,13 @@ DigestAuthenticationProvider.superDigest={super_digest()}
         return "".join("    | " + ln for ln in lines)
 
     def zxid(self):
-        m = re.search(r"Zxid: (0x[0-9a-f]+)", four_letter(self.hp, "srvr"))
+        m = re.search(r"Zxid: (0x[0-9a-f]+)", four_letter(self.port, "srvr", 5))
         if not m:
             raise Fail(f"{self.name}: no Zxid in srvr")
         return int(m.group(1), 16)
 
 
 RUNNING = []
-
-
-def four_letter(hp, cmd):
-    host, port = hp.split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall(cmd.encode())
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-    return b"".join(chunks).decode(errors="replace")
 
 
 def snap_files(data, prefix):
@@ -518,17 +498,10 @@ def main():
         hold_session(argv[1], SUPER)
         return 0
     global ARGS
-    ARGS = {"ref": REF_CMD}
-    names = []
-    while argv:
-        a = argv.pop(0)
-        if a in ("--ferro", "--ref"):
-            ARGS[a[2:]] = argv.pop(0).split()
-        else:
-            names.append(a)
-    if "ferro" not in ARGS:
-        print("usage: datadir.py --ferro '<cmd>' [--ref '<cmd>'] SCENARIO...", file=sys.stderr)
+    args = side_args(argv, REF_CMD, "datadir.py --ferro '<cmd>' [--ref '<cmd>'] SCENARIO...")
+    if args is None:
         return 2
+    ARGS, names = args
     # lib/zk-reference has no snappy-java: use our own launcher when it is the candidate
     if os.path.basename(ARGS["ferro"][0]) == "zk-reference":
         ARGS["ferro"] = REF_CMD
@@ -542,22 +515,10 @@ def main():
             print(f"PASS datadir_{name}", flush=True)
         except Exception as e:
             failed += 1
-            msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-            print(f"FAIL datadir_{name}", flush=True)
-            for ln in msg.rstrip().splitlines():
-                print("    " + ln, flush=True)
+            print_fail(f"datadir_{name}", e, Fail)
         finally:
-            for p in RUNNING:
-                if p.poll() is None:
-                    p.kill()
-                    try:
-                        p.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        pass
-            if os.environ.get("KEEP_TMP"):
-                log(f"kept {work}")
-            else:
-                shutil.rmtree(work, ignore_errors=True)
+            kill_all(RUNNING)
+            remove_unless_kept(work, log)
             log(f"{name}: {time.time() - t0:.1f}s")
     return 1 if failed else 0
 

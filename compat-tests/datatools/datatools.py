@@ -35,13 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "datadir"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 
 import datadir  # noqa: E402
 from datadir import Server, Fail, RUNNING, REF_CMD, REF_CP, snap_files  # noqa: E402
+from harness import kill_all, print_fail, remove_unless_kept, side_args  # noqa: E402
 from tree import CreateContainer, CreateTTL, raw, gather, client, stop, open_acl, acl_kinds  # noqa: E402
 
 ENV = dict(os.environ, LANG="C.UTF-8", LC_ALL="C.UTF-8", TZ="UTC")
@@ -447,17 +448,10 @@ def main():
             print(n)
         return 0
     global ARGS
-    ARGS = {"ref": REF_CMD}
-    names = []
-    while argv:
-        a = argv.pop(0)
-        if a in ("--ferro", "--ref"):
-            ARGS[a[2:]] = argv.pop(0).split()
-        else:
-            names.append(a)
-    if "ferro" not in ARGS:
-        print("usage: datatools.py --ferro '<cmd>' [--ref '<cmd>'] SCENARIO...", file=sys.stderr)
+    args = side_args(argv, REF_CMD, "datatools.py --ferro '<cmd>' [--ref '<cmd>'] SCENARIO...")
+    if args is None:
         return 2
+    ARGS, names = args
     # FERRO_CMD=…zk-reference is the control run: the reference's server and its tools twice
     global CONTROL
     if os.path.basename(ARGS["ferro"][0]) == "zk-reference":
@@ -474,23 +468,11 @@ def main():
                 print(f"PASS datatools_{name}", flush=True)
             except Exception as e:
                 failed += 1
-                msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-                print(f"FAIL datatools_{name}", flush=True)
-                for ln in msg.rstrip().splitlines():
-                    print("    " + ln, flush=True)
+                print_fail(f"datatools_{name}", e, Fail)
             log(f"{name}: {time.time() - t0:.1f}s")
     finally:
-        for p in RUNNING:
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
-        if os.environ.get("KEEP_TMP"):
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        kill_all(RUNNING)
+        remove_unless_kept(work, log)
     return 1 if failed else 0
 
 

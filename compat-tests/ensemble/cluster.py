@@ -12,7 +12,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+import harness  # noqa: E402
 
 J = "/usr/share/java"
 # netty-codec: missing from zookeeper.jar's manifest Class-Path (Debian 3.8.0), needed by the
@@ -48,7 +52,6 @@ def run_dir(prefix, teardown=None):
     """The run's temp dir (under $ENSEMBLE_TMP); at exit every process is reaped, `teardown`
     runs and the dir is removed (kept with KEEP_TMP=1). SIGTERM exits through the same path."""
     import atexit
-    import sys
     import tempfile
     tmp = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("ENSEMBLE_TMP"))
 
@@ -56,10 +59,7 @@ def run_dir(prefix, teardown=None):
         reap()
         if teardown:
             teardown()
-        if os.environ.get("KEEP_TMP"):
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        harness.remove_unless_kept(tmp, log)
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return tmp
@@ -70,13 +70,9 @@ class Fail(Exception):
 
 
 def print_fail(name, e):
-    """The driver's FAIL line for `name`, then why, indented: a Fail's own message, else the
-    traceback of the unexpected exception."""
-    import traceback
-    msg = str(e) if isinstance(e, Fail) else traceback.format_exc()
-    print(f"FAIL {name}", flush=True)
-    for ln in msg.rstrip().splitlines():
-        print("    " + ln, flush=True)
+    """The driver's FAIL line for `name`, then why: a Fail's own message, else the traceback
+    of the unexpected exception."""
+    harness.print_fail(name, e, Fail)
 
 
 class Fatal(Fail):
@@ -84,7 +80,6 @@ class Fatal(Fail):
 
 
 def log(*a):
-    import sys
     print("[ensemble]", *a, file=sys.stderr, flush=True)
 
 
@@ -118,15 +113,7 @@ def free_ports(n):
 
 def four_letter(hp, cmd, timeout=3):
     host, port = hp.split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(cmd.encode())
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-    return b"".join(chunks).decode(errors="replace")
+    return harness.four_letter(int(port), cmd, timeout, host)
 
 
 def wait_until(what, pred, timeout, step=0.2):

@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 
 from cluster import REF_CMD, Ensemble, Fail, log, print_fail, reap, run_dir  # noqa: E402
 from checks import CHECKS  # noqa: E402
+from harness import side_args  # noqa: E402  (cluster puts compat-tests/lib on sys.path)
 from kz import require_converged  # noqa: E402
 
 Z, F = "zk", "ferro"
@@ -127,17 +128,10 @@ def main():
         for mix, c in all_scenarios(controls):
             print(f"{mix}_{c}")
         return 0
-    args = {"ref": REF_CMD}
-    names = []
-    while argv:
-        a = argv.pop(0)
-        if a in ("--ferro", "--ref"):
-            args[a[2:]] = argv.pop(0).split()
-        else:
-            names.append(a)
-    if "ferro" not in args:
-        print("usage: ensemble.py --ferro '<cmd>' [--ref '<cmd>'] SCENARIO...", file=sys.stderr)
+    parsed = side_args(argv, REF_CMD, "ensemble.py --ferro '<cmd>' [--ref '<cmd>'] SCENARIO...")
+    if parsed is None:
         return 2
+    args, names = parsed
     known = {f"{m}_{c}": (m, c) for m, c in all_scenarios(True)}
     bad = [n for n in names if n not in known]
     if bad:

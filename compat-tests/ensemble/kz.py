@@ -149,6 +149,17 @@ def converge(ens, timeout=30):
     return problems
 
 
+def writers_on_every_node(ens, root):
+    """`root` made, then a Writer per node: through that node first, the others after it."""
+    zk = client(ens.leader())
+    try:
+        zk.ensure_path(root)
+    finally:
+        close(zk)
+    return [Writer(k, [n] + [m for m in ens.nodes if m is not n], root)
+            for k, n in enumerate(ens.nodes)]
+
+
 class Writer:
     """Creates /<root>/w<k>-<i> one after another through the given nodes (first one
     preferred), riding out connection loss: an uncertain create is retried under the same

@@ -30,7 +30,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import traceback
 
@@ -40,7 +39,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "faults"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 
 from cluster import REF_CMD, Ensemble, Fail, log, print_fail, reap, run_dir  # noqa: E402
-from kz import Writer, client, close, require_converged, synced  # noqa: E402
+from harness import side_args  # noqa: E402
+from kz import client, close, require_converged, synced, writers_on_every_node  # noqa: E402
+import register_load  # noqa: E402
 from pki import make_pki  # noqa: E402
 
 Z, F = "zk", "ferro"
@@ -76,33 +77,6 @@ def replace_file(src, dst):
     tmp = dst + ".new"
     shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
-
-
-class Linearity:
-    """The register workload beside the writers, checked at the end."""
-
-    def __init__(self, ens):
-        import linearize
-        import register_load
-        self.linearize = linearize
-        self.stop = threading.Event()
-        self.history = linearize.History()
-        self.thread = threading.Thread(
-            target=register_load.run, daemon=True,
-            kwargs={"nodes_hostports": [n.hp for n in ens.nodes], "clients_per_node": 2,
-                    "duration": 3600, "stop_event": self.stop, "history": self.history})
-        self.thread.start()
-
-    def finish(self):
-        self.stop.set()
-        self.thread.join(timeout=60)
-
-    def verdict(self):
-        r = self.linearize.check(self.history)
-        log(f"linearizability: {r.stats}")
-        if r.ok and not r.stats.get("ops"):
-            return "the register workload recorded no operation"
-        return True if r.ok else r.explain()
 
 
 def acked_since(writers, t):
@@ -146,14 +120,8 @@ def exercise(mix, ens, ks, ts, pki):
     writers, lin = [], None
     try:
         ens.start(90)
-        zk = client(ens.leader())
-        try:
-            zk.ensure_path(ROOT)
-        finally:
-            close(zk)
-        writers = [Writer(k, [n] + [m for m in ens.nodes if m is not n], ROOT)
-                   for k, n in enumerate(ens.nodes)]
-        lin = Linearity(ens)
+        writers = writers_on_every_node(ens, ROOT)
+        lin = register_load.Background([n.hp for n in ens.nodes], 3600, log)
         time.sleep(2)
         for step, (ssl_quorum, unified, reload) in enumerate(STEPS, 1):
             log(f"{mix}: step {step}: sslQuorum={ssl_quorum} portUnification={unified}")
@@ -212,17 +180,10 @@ def check(ens, writers, lin):
 
 def main():
     argv = sys.argv[1:]
-    args = {"ref": REF_CMD}
-    mixes = []
-    while argv:
-        a = argv.pop(0)
-        if a in ("--ferro", "--ref"):
-            args[a[2:]] = argv.pop(0).split()
-        else:
-            mixes.append(a)
-    if "ferro" not in args:
-        print("usage: tls_upgrade.py --ferro '<cmd>' [--ref '<cmd>'] [MIX...]", file=sys.stderr)
+    parsed = side_args(argv, REF_CMD, "tls_upgrade.py --ferro '<cmd>' [--ref '<cmd>'] [MIX...]")
+    if parsed is None:
         return 2
+    args, mixes = parsed
     mixes = mixes or [m for m in MIXES if not m.endswith("_control")]
     bad = [m for m in mixes if m not in MIXES]
     if bad:

@@ -38,7 +38,6 @@ import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import traceback
 
@@ -47,7 +46,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ensemble"))
 sys.path.insert(0, HERE)
 
 from cluster import REF_CMD, TICK, Ensemble, Fail, log, print_fail, reap, run_dir, wait_until  # noqa: E402
-from kz import Writer, client, close, require_converged, synced  # noqa: E402
+from kz import client, close, require_converged, synced, writers_on_every_node  # noqa: E402
+import register_load  # noqa: E402
 import netns  # noqa: E402
 
 Z, F = "zk", "ferro"
@@ -180,14 +180,10 @@ class Cell:
             reap()
 
     def exercise(self, ens, victim):
-        zk = client(ens.leader())
-        try:
-            zk.ensure_path(ROOT)
-        finally:
-            close(zk)
-        writers = [Writer(k, [n] + [m for m in ens.nodes if m is not n], ROOT)
-                   for k, n in enumerate(ens.nodes)]
-        lin = Linearity(ens) if self.fault == "kill" and self.role == "leader" else None
+        writers = writers_on_every_node(ens, ROOT)
+        lin = None
+        if self.fault == "kill" and self.role == "leader":
+            lin = register_load.Background([n.hp for n in ens.nodes], 600, log)
         try:
             time.sleep(2)
             before = sum(len(w.acked) for w in writers)
@@ -289,35 +285,6 @@ class Cell:
                 raise Fail(f"{n.name} serves creates nobody sent: {phantom[:5]}")
         if self.result["linearizable"] not in (None, True):
             raise Fail(f"register history not linearizable:\n{self.result['linearizable']}")
-
-
-class Linearity:
-    """The register workload beside the writers, checked when the cell ends."""
-
-    def __init__(self, ens):
-        import linearize
-        import register_load
-        self.linearize = linearize
-        self.stop = threading.Event()
-        self.history = linearize.History()
-        hps = [n.hp for n in ens.nodes]
-        self.thread = threading.Thread(
-            target=register_load.run, daemon=True,
-            kwargs={"nodes_hostports": hps, "clients_per_node": 2, "duration": 600,
-                    "stop_event": self.stop, "history": self.history})
-        self.thread.start()
-
-    def finish(self):
-        self.stop.set()
-        self.thread.join(timeout=60)
-
-    def verdict(self):
-        # the History itself: it carries each key's state when the load began
-        r = self.linearize.check(self.history)
-        log(f"linearizability: {r.stats}")
-        if r.ok and not r.stats.get("ops"):
-            return "the register workload recorded no operation (its keys were not created?)"
-        return True if r.ok else r.explain()
 
 
 def fmt(x):

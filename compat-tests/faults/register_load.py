@@ -210,6 +210,33 @@ def run(nodes_hostports, keys=("/lin/a", "/lin/b", "/lin/c"), clients_per_node=2
     return history
 
 
+class Background:
+    """run() in a thread beside other load (two clients per node, for at most `duration`
+    seconds): finish() stops it, verdict() checks the history (True, or why not)."""
+
+    def __init__(self, nodes_hostports, duration, log):
+        self.log = log
+        self.stop = threading.Event()
+        self.history = History()
+        self.thread = threading.Thread(
+            target=run, daemon=True,
+            kwargs={"nodes_hostports": nodes_hostports, "clients_per_node": 2,
+                    "duration": duration, "stop_event": self.stop, "history": self.history})
+        self.thread.start()
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(timeout=60)
+
+    def verdict(self):
+        # the History itself: it carries each key's state when the load began
+        r = check(self.history)
+        self.log(f"linearizability: {r.stats}")
+        if r.ok and not r.stats.get("ops"):
+            return "the register workload recorded no operation (its keys were not created?)"
+        return True if r.ok else r.explain()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("nodes", nargs="+", metavar="HOST:PORT")

@@ -129,6 +129,36 @@ def digest_response(challenge, user, password):
     return cli.process(challenge)
 
 
+def sasl_step(c, xid, label, body):
+    """Sends one `sasl` packet (`body`, the request's record) and prints its reply. The
+    reply's frame, None when none came within 5 s; EOFError when the server closed."""
+    try:
+        c.send(xid, SASL_OP, body)
+        f = c.frame(5)
+    except EOFError:
+        out("  %s: closed, no reply" % label)
+        raise
+    out("  %s: %s" % (label, "no reply within 5 s" if f is None else reply_text(f)))
+    return f
+
+
+def reply_token(f):
+    """The token of a `sasl` reply frame (b"" when null or absent)."""
+    rest = f[16:]
+    if len(rest) < 4:
+        return b""
+    (n,) = struct.unpack(">i", rest[:4])
+    return rest[4:4 + n] if n > 0 else b""
+
+
+def conclude(c, closed, session, passwd):
+    """What the server did with the connection afterwards, and with its session."""
+    out("  then: %s" % ("closed" if closed else afterwards(c)))
+    c.close()
+    time.sleep(0.3)
+    out("  resume: %s" % session_fate(session, passwd))
+
+
 def gssapi_after_success():
     """alice's whole GSSAPI exchange (pure-sasl, as kazoo runs it; her ticket cache is
     KRB5CCNAME), then one more token."""
@@ -138,37 +168,25 @@ def gssapi_after_success():
     session, passwd = c.session, c.passwd
     cli = puresasl.client.SASLClient("localhost", "zookeeper", mechanism="GSSAPI")
     challenge, xid, closed = None, 0, False
-    while not cli.complete and xid < 10:
-        response = cli.process(challenge) or b""
-        if cli.complete and not response:
-            break
-        xid += 1
-        try:
-            c.send(xid, SASL_OP, buf(response))
-            f = c.frame(5)
-        except EOFError:
-            out("  step %d: closed, no reply" % xid)
-            closed = True
-            break
-        if f is None:
-            out("  step %d: no reply within 5 s" % xid)
-            break
-        out("  step %d: %s" % (xid, reply_text(f)))
-        (n,) = struct.unpack(">i", f[16:20])
-        challenge = f[20:20 + n] if n > 0 else b""
+    try:
+        while not cli.complete and xid < 10:
+            response = cli.process(challenge) or b""
+            if cli.complete and not response:
+                break
+            xid += 1
+            f = sasl_step(c, xid, "step %d" % xid, buf(response))
+            if f is None:
+                break
+            challenge = reply_token(f)
+    except EOFError:
+        closed = True
     out("  complete: %s" % cli.complete)
     if not closed:
         try:
-            c.send(xid + 1, SASL_OP, buf(b"more"))
-            f = c.frame(5)
-            out("  again: %s" % ("no reply within 5 s" if f is None else reply_text(f)))
+            sasl_step(c, xid + 1, "again", buf(b"more"))
         except EOFError:
-            out("  again: closed, no reply")
             closed = True
-    out("  then: %s" % ("closed" if closed else afterwards(c)))
-    c.close()
-    time.sleep(0.3)
-    out("  resume: %s" % session_fate(session, passwd))
+    conclude(c, closed, session, passwd)
 
 
 def case(title, steps):
@@ -179,29 +197,16 @@ def case(title, steps):
     challenge = b""
     closed = False
     for i, (label, token, raw) in enumerate(steps, 1):
-        if closed:
-            break
         if callable(token):
             token = token(challenge)
         try:
-            c.send(i, SASL_OP, raw if raw is not None else buf(token))
-            f = c.frame(5)
+            f = sasl_step(c, i, label, raw if raw is not None else buf(token))
         except EOFError:
-            out("  %s: closed, no reply" % label)
             closed = True
             break
-        if f is None:
-            out("  %s: no reply within 5 s" % label)
-            continue
-        out("  %s: %s" % (label, reply_text(f)))
-        rest = f[16:]
-        if len(rest) >= 4:
-            (n,) = struct.unpack(">i", rest[:4])
-            challenge = rest[4:4 + n] if n > 0 else b""
-    out("  then: %s" % ("closed" if closed else afterwards(c)))
-    c.close()
-    time.sleep(0.3)
-    out("  resume: %s" % session_fate(session, passwd))
+        if f is not None and len(f) >= 20:
+            challenge = reply_token(f)
+    conclude(c, closed, session, passwd)
 
 
 def main():

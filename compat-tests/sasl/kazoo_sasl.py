@@ -5,13 +5,14 @@ kazoo's sasl_options (pure-sasl does DIGEST-MD5). Prints a deterministic transcr
 every wait is bounded.
 """
 import logging
+import os
 import sys
-import time
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import AuthFailedError
-from kazoo.protocol.states import KeeperState
 from kazoo.security import make_acl
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+from harness import session_outcome  # noqa: E402
 
 logging.basicConfig(level=logging.CRITICAL)
 PORT, MODE = int(sys.argv[1]), sys.argv[2]
@@ -23,52 +24,17 @@ def out(*args):
 
 
 def client(user=None, password=None):
-    """A started client and how its session began. kazoo reports CONNECTED before its SASL
-    exchange, so start() races the exchange's failure; the outcome is read from the first
-    request instead (it waits for the exchange), or from the AUTH_FAILED state."""
+    """A started client; prints how its session began."""
     kw = {}
     if user:
         kw["sasl_options"] = {"mechanism": "DIGEST-MD5", "username": user,
                               "password": password}
     c = KazooClient(hosts="127.0.0.1:%d" % PORT, timeout=10.0,
                     connection_retry={"max_tries": 1}, command_retry={"max_tries": 0}, **kw)
-    # the states the connection thread reports (CLOSED is also where a client starts)
-    seen = []
-    report = c._session_callback
-
-    def record(state):
-        seen.append(state)
-        report(state)
-
-    c._session_callback = record
-    c.start_async()
-    deadline = time.time() + 20
-    outcome = "no session within 20 s"
-    while time.time() < deadline:
-        # AUTH_FAILED is followed by CLOSED at once: either means the session ended
-        if KeeperState.AUTH_FAILED in seen or KeeperState.CLOSED in seen:
-            outcome = "ended before any request"
-            break
-        if c.connected:
-            try:
-                c.exists_async("/").get(timeout=10)
-                outcome = "connected"
-            except AuthFailedError:
-                outcome = "auth failed"
-            except Exception as e:
-                outcome = "first request: %s" % type(e).__name__
-                # the request can lose the race with the end of a refused exchange (kazoo
-                # 2.8's connection thread dies on SessionClosedRequireSaslAuth, a code it
-                # does not know): the session's fate is what the states then say
-                until = time.time() + 5
-                while time.time() < until:
-                    if KeeperState.AUTH_FAILED in seen or KeeperState.CLOSED in seen:
-                        outcome = "ended before any request"
-                        break
-                    time.sleep(0.05)
-            break
-        time.sleep(0.05)
-    out("  outcome:", outcome)
+    # the first request can lose the race with the end of a refused exchange (kazoo 2.8's
+    # connection thread dies on SessionClosedRequireSaslAuth, a code it does not know): the
+    # session's fate is what the states then say
+    out("  outcome:", session_outcome(c, settle=True))
     return c
 
 

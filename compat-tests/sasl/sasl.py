@@ -36,43 +36,33 @@ transcripts (lib/mask.py):
 Servers are stopped by PID; every wait is bounded.
 """
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPAT = os.path.dirname(HERE)
-PY = "/usr/bin/python3"
-ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+sys.path.insert(0, os.path.join(COMPAT, "lib"))
+from harness import (PY, ZK_REFERENCE, Server, curator, masked, paced_zkcli,  # noqa: E402
+                     remove_unless_kept, report, scratch_dir, side_args, write_lines)
+
+zkcli = paced_zkcli  # sasl_gssapi.py imports it from here
 SASL = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 SCENARIOS = ["zkcli", "zkcli_enforced", "kazoo", "kazoo_enforced", "curator", "garbled_token",
              "zkcli_no_server_sasl", "garbled_token_no_server_sasl"]
 # scenario -> extra zoo.cfg lines of its server pair
 PROFILES = {
-    "zkcli": "",
-    "kazoo": "",
-    "zkcli_enforced": "sessionRequireClientSASLAuth=true\n",
-    "kazoo_enforced": "enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n",
-    "curator": "",
-    "garbled_token": "",
-    "zkcli_no_server_sasl": "",
-    "garbled_token_no_server_sasl": "",
+    "zkcli": [],
+    "kazoo": [],
+    "zkcli_enforced": ["sessionRequireClientSASLAuth=true"],
+    "kazoo_enforced": ["enforce.auth.enabled=true", "enforce.auth.schemes=sasl"],
+    "curator": [],
+    "garbled_token": [],
+    "zkcli_no_server_sasl": [],
+    "garbled_token_no_server_sasl": [],
 }
 # scenarios whose servers run without SASL: no JAAS file, no SASL provider
 NO_SERVER_SASL = ("zkcli_no_server_sasl", "garbled_token_no_server_sasl")
 USERS = {"super": "adminsecret", "bob": "bobsecret", "alice": "alicesecret"}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def write_jaas(d):
@@ -103,101 +93,7 @@ def write_jaas(d):
     return server, clients
 
 
-class Server:
-    def __init__(self, name, cmd, d, extra, env):
-        self.name = name
-        self.dir = d
-        self.port = free_port()
-        os.makedirs(os.path.join(d, "data"), exist_ok=True)
-        cfg = os.path.join(d, "zoo.cfg")
-        with open(cfg, "w") as f:
-            f.write("tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s/data\n" % d
-                    + "clientPort=%d\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n" % self.port
-                    + "4lw.commands.whitelist=*\nadmin.enableServer=false\n" + extra)
-        self.log = open(os.path.join(d, "server.log"), "w")
-        self.proc = subprocess.Popen(cmd + [cfg], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
-
-    def wait_up(self, limit=60):
-        deadline = time.time() + limit
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s server exited (%s)" % (self.name, self.proc.returncode))
-            try:
-                # serving, not just listening: 3.8 accepts before its ZooKeeperServer runs
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                    s.sendall(b"srvr")
-                    s.settimeout(2)
-                    answer = b""
-                    while True:
-                        chunk = s.recv(4096)
-                        if not chunk:
-                            break
-                        answer += chunk
-                if b"Mode:" in answer:
-                    return
-                time.sleep(0.3)
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("%s server: port %d never opened" % (self.name, self.port))
-                time.sleep(0.3)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-NOISE = ("SLF4J", "Connecting to ", "Welcome to ZooKeeper", "JLine support", "WATCHER::")
-
-
-def zkcli(port, jaas, cmds, pause=0.8, flags=(), base_env=None):
-    """One zkCli.sh process, commands fed one by one (zkCli runs them as they arrive, and
-    the SASL outcome must be known before the first); the output without banners and
-    stack frames. `flags` are more CLIENT_JVMFLAGS, `base_env` the environment to start from
-    (Kerberos: the KDC's)."""
-    env = dict(os.environ if base_env is None else base_env)
-    env.pop("JVMFLAGS", None)
-    env["CLIENT_JVMFLAGS"] = " ".join(
-        (["-Djava.security.auth.login.config=%s" % jaas] if jaas else []) + list(flags))
-    proc = subprocess.Popen([ZKCLI, "-server", "127.0.0.1:%d" % port], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
-    try:
-        time.sleep(2.5)
-        for cmd in cmds + ["quit"]:
-            proc.stdin.write(cmd + "\n")
-            proc.stdin.flush()
-            time.sleep(pause)
-        out, _ = proc.communicate(timeout=60)
-    except (subprocess.TimeoutExpired, BrokenPipeError):
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        out = (out or "") + "\n!! zkCli did not finish\n"
-    lines, states = [], set()
-    for line in out.splitlines():
-        s = line.strip()
-        if not s or s.startswith("at ") or s.startswith("...") or any(n in line for n in NOISE):
-            continue
-        # How often a refused client reconnects before `quit` is timing (the reference itself
-        # printed one Disconnected or two under load); which connection states the session
-        # passed through is the server's behaviour, so each is kept once, in first-seen order.
-        if s.startswith("WatchedEvent state:") and "type:None" in s:
-            if s in states:
-                continue
-            states.add(s)
-        lines.append(line)
-    return lines
-
-
 def run_zkcli(server, clients, enforced):
-    p = server.port
-    lines = []
     if enforced:
         sessions = [
             ("no JAAS", None, ["ls /", "whoami"]),
@@ -216,50 +112,30 @@ def run_zkcli(server, clients, enforced):
             ("bob, wrong password", clients["wrong"], ["whoami", "get /bob", "ls /"]),
             ("unknown user", clients["unknown"], ["get /bob"]),
         ]
-    for title, jaas, cmds in sessions:
-        lines.append("### zkCli as %s" % title)
-        lines.extend(zkcli(p, jaas, cmds))
-    return "zkcli", lines
+    return "zkcli", zkcli_sessions(server.port, sessions)
 
 
 def run_zkcli_no_server_sasl(server, clients, _enforced):
-    lines = []
-    for title, jaas, cmds in [
+    return "zkcli", zkcli_sessions(server.port, [
         ("bob", clients["bob"], ["whoami", "create /open x", "get /open",
                                  "create /bob x sasl:bob:cdrwa", "ls /"]),
         ("unknown user", clients["unknown"], ["whoami", "get /open"]),
-    ]:
+    ])
+
+
+def zkcli_sessions(port, sessions):
+    """One paced zkCli.sh per (title, client JAAS file or None, commands), in turn."""
+    lines = []
+    for title, jaas, cmds in sessions:
         lines.append("### zkCli as %s" % title)
-        lines.extend(zkcli(server.port, jaas, cmds))
-    return "zkcli", lines
-
-
-def java_cp(jars):
-    return ":".join("/usr/share/java/%s.jar" % j for j in jars
-                    if os.path.exists("/usr/share/java/%s.jar" % j))
+        lines.extend(zkcli(port, jaas, cmds))
+    return lines
 
 
 def run_curator(server, clients, _enforced):
-    # the classes compat-tests/run compiles (compile_curator)
-    cp = os.path.join(COMPAT, "out", "curator") + ":" + java_cp([
-        "curator-recipes", "curator-framework", "curator-client", "zookeeper", "zookeeper-jute",
-        "guava", "failureaccess", "slf4j-api", "slf4j-nop", "netty-handler", "netty-transport",
-        "netty-common", "netty-buffer", "netty-codec", "netty-resolver",
-        "netty-transport-native-epoll", "netty-transport-native-unix-common", "commons-io",
-        "metrics-core", "snappy-java"])
-    with open(os.path.join(server.dir, "curator.err"), "w") as err:
-        out = subprocess.run(["java", "-Djava.security.auth.login.config=" + clients["sections"],
-                              "-cp", cp, "SaslScenarios", "127.0.0.1:%d" % server.port],
-                             stdout=subprocess.PIPE, stderr=err, timeout=300, check=False,
-                             text=True)
-    lines = out.stdout.splitlines()
-    if "##BEGIN sasl_curator" in lines:
-        lines = lines[lines.index("##BEGIN sasl_curator") + 1:]
-    if "##END sasl_curator" in lines:
-        lines = lines[:lines.index("##END sasl_curator")]
-    else:
-        lines.append("!! driver ended before ##END")
-    return "curator", lines
+    return "curator", curator("SaslScenarios", "sasl_curator", ["127.0.0.1:%d" % server.port],
+                              os.path.join(server.dir, "curator.err"),
+                              ["-Djava.security.auth.login.config=" + clients["sections"]])
 
 
 def run_garbled(server, _clients, _enforced, mech="digest"):
@@ -285,13 +161,6 @@ def run_kazoo(server, clients, enforced):
     return "kazoo", out.stdout.splitlines()
 
 
-def masked(kind, lines):
-    r = subprocess.run([PY, os.path.join(COMPAT, "lib", "mask.py"), kind],
-                       input="\n".join(lines) + "\n", stdout=subprocess.PIPE, text=True,
-                       timeout=60, check=True)
-    return r.stdout.splitlines()
-
-
 def run_scenario(name, cmds, tmp):
     jaas_server, clients = write_jaas(os.path.join(tmp, "jaas"))
     env = dict(os.environ)
@@ -314,8 +183,7 @@ def run_scenario(name, cmds, tmp):
         for side, server in servers.items():
             kind, lines = runner(server, clients, enforced)
             results[side] = masked(kind, lines)
-            with open(os.path.join(server.dir, "transcript.txt"), "w") as f:
-                f.write("\n".join(results[side]) + "\n")
+            write_lines(os.path.join(server.dir, "transcript.txt"), results[side])
     finally:
         for s in servers.values():
             s.stop()
@@ -326,19 +194,11 @@ def main(argv):
     if argv and argv[0] == "--list":
         print("\n".join(SCENARIOS))
         return 0
-    cmds = {"ref": [os.path.join(COMPAT, "lib", "zk-reference")]}
-    names = []
-    while argv:
-        a = argv.pop(0)
-        if a in ("--ferro", "--ref"):
-            cmds[a[2:]] = argv.pop(0).split()
-        else:
-            names.append(a)
-    if "ferro" not in cmds:
-        print("usage: sasl.py --ferro CMD [--ref CMD] NAME...", file=sys.stderr)
+    args = side_args(argv, [ZK_REFERENCE], "sasl.py --ferro CMD [--ref CMD] NAME...")
+    if args is None:
         return 2
-    base = os.environ.get("ENSEMBLE_TMP") or tempfile.gettempdir()
-    tmp = tempfile.mkdtemp(prefix="sasl.", dir=base)
+    cmds, names = args
+    tmp = scratch_dir("sasl.")
     failed = 0
     try:
         for name in names:
@@ -348,25 +208,10 @@ def main(argv):
                 print("sasl driver error in %s: %s" % (name, e))
                 failed += 1
                 continue
-            ref, cand = results["ref"], results["ferro"]
-            harness_error = [l for l in ref if l.startswith("!! ")]
-            if ref == cand and not harness_error and ref:
-                print("PASS sasl_%s" % name)
-            else:
+            if not report("sasl_" + name, results["ref"], results["ferro"]):
                 failed += 1
-                print("FAIL sasl_%s" % name)
-                import difflib
-                for line in difflib.unified_diff(ref, cand, "reference/sasl_" + name,
-                                                 "candidate/sasl_" + name, lineterm=""):
-                    print("    " + line)
-                for line in harness_error:
-                    print("    (reference) " + line)
-            sys.stdout.flush()
     finally:
-        if not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept %s" % tmp, file=sys.stderr)
+        remove_unless_kept(tmp)
     return 1 if failed else 0
 
 

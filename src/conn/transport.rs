@@ -47,6 +47,14 @@ fn reserve(buf: &mut BytesMut, want: usize) {
     buf.reserve(READ_CHUNK.max(want.saturating_sub(buf.len())));
 }
 
+/// Nothing read and nothing to read yet: the reserved buffer goes back, so that an idle
+/// session holds none.
+fn release_if_empty(buf: &mut BytesMut) {
+    if buf.is_empty() {
+        *buf = BytesMut::new();
+    }
+}
+
 fn eof() -> io::Error {
     io::ErrorKind::UnexpectedEof.into()
 }
@@ -77,9 +85,7 @@ impl Transport for TcpStream {
             Ok(0) => Err(eof()),
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if buf.is_empty() {
-                    *buf = BytesMut::new();
-                }
+                release_if_empty(buf);
                 // readiness was cleared: the next poll waits for the socket
                 Ok(())
             }
@@ -111,9 +117,7 @@ impl Transport for TlsStream<TcpStream> {
         reserve(buf, want);
         match tokio_util::io::poll_read_buf(Pin::new(self), cx, buf) {
             Poll::Pending => {
-                if buf.is_empty() {
-                    *buf = BytesMut::new();
-                }
+                release_if_empty(buf);
                 Poll::Pending
             }
             Poll::Ready(Ok(0)) => Poll::Ready(Err(eof())),

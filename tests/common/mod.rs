@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub mod kdc;
+pub mod pki;
 pub mod realzk;
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -232,6 +233,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     pub async fn close_session(&mut self) -> Reply {
         self.call_empty(OpCode::CLOSE_SESSION).await
+    }
+}
+
+/// A persistent create of `path` whose ACL is one entry: `perms` for `scheme`:`id`.
+pub fn create_with_acl(
+    path: &str,
+    data: &[u8],
+    perms: i32,
+    scheme: &str,
+    id: &str,
+) -> ferrokeeper::jute::proto::CreateRequest {
+    ferrokeeper::jute::proto::CreateRequest {
+        acl: Some(vec![ferrokeeper::jute::data::Acl::new(perms, scheme, id)]),
+        ..create(path, data, 0)
     }
 }
 

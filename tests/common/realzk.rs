@@ -40,6 +40,30 @@ pub fn available() -> bool {
     kazoo && java_available()
 }
 
+/// With FK_TEST_LOG=1 our nodes' logs go to stderr (`--nocapture` to see them).
+pub fn log_to_stderr() {
+    if std::env::var_os("FK_TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
+/// Whether a mixed-ensemble test is skipped (and says so): java, the ZooKeeper jars or
+/// python3-kazoo missing. Honours FK_TEST_LOG first.
+pub fn skip() -> bool {
+    log_to_stderr();
+    if !available() {
+        println!("skipped: java, the ZooKeeper jars or python3-kazoo missing");
+        return true;
+    }
+    false
+}
+
+/// One ensemble at a time: more JVMs would not fit the test machine.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
     pub quorum: u16,
@@ -169,6 +193,27 @@ impl Mixed {
     /// `SERVER_JVMFLAGS` of `sid` from its next start on.
     pub fn set_jvm_flags(&mut self, sid: usize, flags: &str) {
         self.jvm_flags.insert(sid, flags.to_owned());
+    }
+
+    /// Writes the JAAS file `<root>/<name>.jaas`; the `SERVER_JVMFLAGS` flag naming it.
+    pub fn jaas(&self, name: &str, text: &str) -> String {
+        let path = self.root.join(format!("{name}.jaas"));
+        std::fs::write(&path, text).unwrap();
+        format!("-Djava.security.auth.login.config={}", path.display())
+    }
+
+    /// [`Mixed::set_extra`] for every sid.
+    pub fn set_extra_all(&mut self, lines: &str) {
+        for sid in 1..=self.ports.len() {
+            self.set_extra(sid, lines);
+        }
+    }
+
+    /// [`Mixed::set_jvm_flags`] for every sid.
+    pub fn set_jvm_flags_all(&mut self, flags: &str) {
+        for sid in 1..=self.ports.len() {
+            self.set_jvm_flags(sid, flags);
+        }
     }
 
     /// Whether `sid` runs as a real node / as ours (started and not stopped).
@@ -437,6 +482,55 @@ impl Mixed {
     }
 }
 
+/// Two real nodes (sids 1, 2) and ours (sid 3), all configured: ours joins the real leader,
+/// then, the real leader killed, leads the real nodes; the ensemble forms within `secs`.
+pub async fn ours_joins_then_leads(ens: &mut Mixed, secs: u64) {
+    ens.start_real(1);
+    ens.start_real(2);
+    let leader = wait_formed(ens, &[1, 2], secs).await;
+    let other = 3 - leader;
+    ens.start_ours(3).await;
+    ens.wait_mode(3, "follower", 60).await;
+    write_through_all_and_compare(ens, &[1, 2, 3], "joined").await;
+
+    // the real leader goes: ours (largest sid) leads, the other real node follows it
+    ens.kill_real(leader);
+    ens.wait_mode(3, "leader", 60).await;
+    ens.wait_mode(other, "follower", 60).await;
+    ens.start_real(leader);
+    assert_eq!(wait_formed(ens, &[1, 2, 3], secs).await, 3);
+    write_through_all_and_compare(ens, &[1, 2, 3], "ours-leads").await;
+    ens.stop_ours(3).await;
+}
+
+/// Ours (sids 1, 2) lead and the real node (sid 3) joins them as a follower within
+/// `secs`; then, ours at sid 2 restarted, the real node leads ours.
+pub async fn real_joins_then_leads(ens: &mut Mixed, secs: u64) {
+    ens.start_ours(1).await;
+    ens.start_ours(2).await;
+    assert_eq!(wait_formed(ens, &[1, 2], 60).await, 2, "ours lead first");
+    ens.start_real(3);
+    ens.wait_mode(3, "follower", secs).await;
+    write_through_all_and_compare(ens, &[1, 2, 3], "real-joins").await;
+
+    // the real node leads ours
+    ens.stop_ours(2).await;
+    ens.wait_mode(3, "leader", 60).await;
+    ens.start_ours(2).await;
+    assert_eq!(wait_formed(ens, &[1, 2, 3], 60).await, 3);
+    write_through_all_and_compare(ens, &[1, 2, 3], "real-leads").await;
+}
+
+/// The sid of the one leader among `modes` (sid, `srvr` Mode), once every node serves.
+pub fn single_leader(modes: &[(usize, Option<String>)]) -> Option<usize> {
+    let mut leaders = modes
+        .iter()
+        .filter(|(_, m)| m.as_deref() == Some("leader"))
+        .map(|(s, _)| *s);
+    let first = leaders.next()?;
+    (leaders.next().is_none() && modes.iter().all(|(_, m)| m.is_some())).then_some(first)
+}
+
 /// Waits (at most `secs`) until every sid in `sids` serves and exactly one of them leads;
 /// the leader's sid.
 pub async fn wait_formed(ens: &Mixed, sids: &[usize], secs: u64) -> usize {
@@ -446,13 +540,8 @@ pub async fn wait_formed(ens: &Mixed, sids: &[usize], secs: u64) -> usize {
         for &sid in sids {
             modes.push((sid, ens.mode(sid).await));
         }
-        let leaders: Vec<usize> = modes
-            .iter()
-            .filter(|(_, m)| m.as_deref() == Some("leader"))
-            .map(|(s, _)| *s)
-            .collect();
-        if leaders.len() == 1 && modes.iter().all(|(_, m)| m.is_some()) {
-            return leaders[0];
+        if let Some(leader) = single_leader(&modes) {
+            return leader;
         }
         assert!(
             Instant::now() < deadline,
