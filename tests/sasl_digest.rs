@@ -11,11 +11,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use common::{create_with_acl, temp_data_dir, Client, Reply};
+use common::{create, create_with_acl, temp_data_dir, Client, Reply};
 use ferrokeeper::config::SystemProperties;
 use ferrokeeper::jute::codes::{perms, ErrorCode, OpCode};
+use ferrokeeper::jute::data::Acl;
 use ferrokeeper::jute::proto::{
-    GetDataRequest, GetDataResponse, GetSaslRequest, SetSaslResponse, WhoAmIResponse,
+    CreateRequest, GetDataRequest, GetDataResponse, GetSaslRequest, SetSaslResponse, WhoAmIResponse,
 };
 use ferrokeeper::jute::Jute;
 use ferrokeeper::sasl::digest::DigestMd5Client;
