@@ -54,6 +54,16 @@ public class SaslScenarios extends Transcript {
         synchronized (seen) { return seen.toString(); }
     }
 
+    /** The states once `state` has been seen, or after 10 s: Curator delivers them on its
+     *  event thread, after the failed call may already have returned. */
+    static String statesAfter(String section, String state) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!STATES.get(section).contains(state) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        return states(section);
+    }
+
     public static void main(String[] args) throws Exception {
         String hosts = args[0];
         String root = "/sasl_curator";
@@ -91,7 +101,7 @@ public class SaslScenarios extends Transcript {
             out("## bob, wrong password");
             // the server refuses the exchange and closes each connection: no request is served
             out("get", attempt(() -> w.getData().forPath(root)));
-            out("states", states("Client_wrong"));
+            out("states", statesAfter("Client_wrong", "AuthFailed"));
         } catch (Exception e) {
             out("EXCEPTION", e.getClass().getSimpleName());
             e.printStackTrace();
