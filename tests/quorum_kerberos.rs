@@ -13,19 +13,16 @@
 
 mod common;
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use common::kdc::{Kdc, KdcFiles, REALM};
+use common::kdc::{KdcFiles, REALM};
 use common::realzk::{
     available, log_to_stderr, ours_joins_then_leads, real_joins_then_leads, stays_out, wait_formed,
     write_through_all_and_compare, Mixed,
 };
+use ferrokeeper::sasl::gssapi::Krb5Environment;
 
-const CASE: &str = "FERROKEEPER_QUORUM_KRB_CASE";
-const KDC_DIR: &str = "FERROKEEPER_QUORUM_KRB_KDC_DIR";
 const TICK_MS: u64 = 500;
 const KRB5_LOGIN_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
 const REQUIRED: &str = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
@@ -35,80 +32,22 @@ const REQUIRED: &str = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireS
 /// One ensemble at a time: more JVMs would not fit the test machine.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// In the child: the KDC's files. In the parent: start a KDC and run `case` in a child with
-/// the Kerberos environment of a node that accepts and initiates as `zkquorum`; None once
-/// the child passed (or when the tools are missing).
+/// In the child: the KDC's files. In the parent (when the tools are there): start a KDC
+/// and run `case` in a child with the Kerberos environment of a node that accepts and
+/// initiates as `zkquorum`; None once the child passed.
 fn isolated(case: &str) -> Option<KdcFiles> {
-    if std::env::var_os(CASE).is_some_and(|c| c == case) {
-        let dir = std::env::var_os(KDC_DIR).expect("the parent names the KDC directory");
-        return Some(KdcFiles {
-            dir: PathBuf::from(dir),
-        });
-    }
-    if !available() || !Path::new("/usr/sbin/krb5kdc").exists() {
+    if std::env::var_os("FERROKEEPER_KRB5_CASE").is_none()
+        && (!available() || !Path::new("/usr/sbin/krb5kdc").exists())
+    {
         println!("skipped: java, the ZooKeeper jars, python3-kazoo or krb5-kdc missing");
         return None;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let kdc = Kdc::start();
-    let env = ferrokeeper::sasl::gssapi::Krb5Environment {
-        krb5_conf: Some(kdc.files.krb5_conf()),
+    common::kdc::isolated(case, Duration::from_secs(400), |kdc| Krb5Environment {
         acceptor_keytab: Some(kdc.files.keytab("zkquorum")),
         initiator_keytab: Some(kdc.files.keytab("zkquorum")),
-        ticket_cache: None,
-    };
-    let mut vars: Vec<(&str, OsString)> = kdc.files.env();
-    vars.extend(env.variables());
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([case, "--exact", "--nocapture", "--test-threads=1"])
-        .envs(vars)
-        .env(CASE, case)
-        .env(KDC_DIR, &kdc.files.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // drained while it runs: a chatty child must not block on a full pipe
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stderr, &mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(400);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("case {case} did not finish in 400s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.join().unwrap()),
-        String::from_utf8_lossy(&err.join().unwrap())
-    );
-    assert!(
-        status.success(),
-        "case {case} failed:\n{text}\nKDC log:\n{}",
-        kdc.log()
-    );
-    assert!(
-        text.contains("1 passed"),
-        "case {case} did not run:\n{text}"
-    );
-    None
+        ..Krb5Environment::default()
+    })
 }
 
 /// The child's body on a runtime of its own.

@@ -9,71 +9,19 @@
 
 mod common;
 
-use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::kdc::{Kdc, KdcFiles};
 use ferrokeeper::sasl::gssapi::{self, Krb5Environment, ServerFactory};
 use ferrokeeper::sasl::kerberos::{AuthToLocal, PrincipalRules};
 use ferrokeeper::sasl::{SaslClient, SaslError, SaslServer};
 
-const CASE: &str = "FERROKEEPER_GSSAPI_CASE";
-const KDC_DIR: &str = "FERROKEEPER_GSSAPI_KDC_DIR";
-
-/// In the child: the KDC's files. In the parent: start a KDC, let `prepare` pick the case's
-/// keytabs (and fill its ticket cache), run this case in a child with that environment.
+/// The case in a child process with the environment `prepare` picks (see
+/// [`common::kdc::isolated`]).
 fn isolated(case: &str, prepare: impl FnOnce(&Kdc) -> Krb5Environment) -> Option<KdcFiles> {
-    if std::env::var_os(CASE).is_some_and(|c| c == case) {
-        let dir = std::env::var_os(KDC_DIR).expect("the parent names the KDC directory");
-        return Some(KdcFiles {
-            dir: PathBuf::from(dir),
-        });
-    }
-    let kdc = Kdc::start();
-    let env = Krb5Environment {
-        krb5_conf: Some(kdc.files.krb5_conf()),
-        ..prepare(&kdc)
-    };
-    let mut vars: Vec<(&str, OsString)> = kdc.files.env();
-    vars.extend(env.variables());
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([case, "--exact", "--nocapture", "--test-threads=1"])
-        .envs(vars)
-        .env(CASE, case)
-        .env(KDC_DIR, &kdc.files.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("case {case} did not finish in 60s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "case {case} failed:\n{text}\nKDC log:\n{}",
-        kdc.log()
-    );
-    assert!(
-        text.contains("1 passed"),
-        "case {case} did not run:\n{text}"
-    );
-    None
+    common::kdc::isolated(case, Duration::from_secs(60), prepare)
 }
 
 fn server_env(files: &KdcFiles, server_keytab: &str, client_keytab: &str) -> Krb5Environment {

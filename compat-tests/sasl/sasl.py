@@ -45,7 +45,6 @@ sys.path.insert(0, os.path.join(COMPAT, "lib"))
 from harness import (PY, ZK_REFERENCE, Server, curator, masked, paced_zkcli,  # noqa: E402
                      remove_unless_kept, report, scratch_dir, side_args, write_lines)
 
-zkcli = paced_zkcli  # sasl_gssapi.py imports it from here
 SASL = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 SCENARIOS = ["zkcli", "zkcli_enforced", "kazoo", "kazoo_enforced", "curator", "garbled_token",
              "zkcli_no_server_sasl", "garbled_token_no_server_sasl"]
@@ -128,7 +127,7 @@ def zkcli_sessions(port, sessions):
     lines = []
     for title, jaas, cmds in sessions:
         lines.append("### zkCli as %s" % title)
-        lines.extend(zkcli(port, jaas, cmds))
+        lines.extend(paced_zkcli(port, jaas, cmds))
     return lines
 
 

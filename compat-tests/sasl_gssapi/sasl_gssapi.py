@@ -29,24 +29,19 @@ SERVER_JVMFLAGS) and the masked transcripts must match. Servers and the KDC are 
 by PID; every wait is bounded.
 """
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPAT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(COMPAT, "lib"))
 from kdc import make_kdc  # noqa: E402
+from harness import (PY, J, Server as HarnessServer, harness_errors, masked,  # noqa: E402
+                     paced_zkcli, remove_unless_kept, report, scratch_dir, write_lines,
+                     zkcli_script)
 
-sys.path.insert(0, os.path.join(COMPAT, "sasl"))
-from sasl import zkcli as paced_zkcli  # noqa: E402
 
-PY = "/usr/bin/python3"
-J = "/usr/share/java"
 SCENARIOS = ["zkcli", "kazoo", "garbled_token", "expired_ticket", "auth_to_local"]
 # scenario -> the extra JVM flags of its own server pair (the others share one plain pair);
 # the rule holds no blank, as SERVER_JVMFLAGS is split on blanks
@@ -57,14 +52,6 @@ PROFILES = {"auth_to_local": (
 )}
 SASL = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 KRB5 = "com.sun.security.auth.module.Krb5LoginModule"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def jaas(path, section, keytab, principal):
@@ -85,54 +72,20 @@ def reference_cmd():
             "-cp", cp, "org.apache.zookeeper.server.quorum.QuorumPeerMain"]
 
 
-class Server:
-    def __init__(self, name, cmd, tmp, kdc, extra_flags=(), profile=""):
-        self.name = name
-        self.dir = os.path.join(tmp, profile, name)
-        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
-        self.port = free_port()
-        cfg = os.path.join(self.dir, "zoo.cfg")
-        with open(cfg, "w") as f:
-            f.write("\n".join([
-                "tickTime=2000", "initLimit=10", "syncLimit=5",
-                "dataDir=%s/data" % self.dir, "clientPort=%d" % self.port,
-                "clientPortAddress=127.0.0.1", "authProvider.1=" + SASL,
-                "maxClientCnxns=0", "4lw.commands.whitelist=*", "admin.enableServer=false",
-            ]) + "\n")
-        server_jaas = jaas(os.path.join(self.dir, "server.jaas"), "Server",
-                           kdc.keytab("zookeeper"), kdc.principal("zookeeper"))
-        flags = ["-Djava.security.auth.login.config=" + server_jaas,
-                 "-Djava.security.krb5.conf=" + kdc.krb5_conf] + list(extra_flags)
-        env = kdc.env()
-        env["SERVER_JVMFLAGS"] = " ".join(flags)
-        if name == "ref":
-            cmd = cmd[:1] + flags + cmd[1:]
-        self.log = open(os.path.join(self.dir, "server.log"), "w")
-        self.proc = subprocess.Popen(cmd + [cfg], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
-
-    def wait_up(self, limit=60):
-        deadline = time.time() + limit
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s server exited (%s)" % (self.name, self.proc.returncode))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("%s server: port %d never opened" % (self.name, self.port))
-                time.sleep(0.3)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+def server(name, cmd, tmp, kdc, extra_flags=(), profile=""):
+    """One side's server with the Kerberos `Server` login in SERVER_JVMFLAGS (on the java
+    command line for the reference) and the KDC's environment."""
+    d = os.path.join(tmp, profile, name)
+    os.makedirs(d, exist_ok=True)
+    server_jaas = jaas(os.path.join(d, "server.jaas"), "Server", kdc.keytab("zookeeper"),
+                       kdc.principal("zookeeper"))
+    flags = ["-Djava.security.auth.login.config=" + server_jaas,
+             "-Djava.security.krb5.conf=" + kdc.krb5_conf] + list(extra_flags)
+    env = kdc.env()
+    env["SERVER_JVMFLAGS"] = " ".join(flags)
+    if name == "ref":
+        cmd = cmd[:1] + flags + cmd[1:]
+    return HarnessServer(name, cmd, d, ["authProvider.1=" + SASL], env)
 
 
 def run_zkcli(server, kdc, raw, scripts=(("alice", "alice"), ("bob", "bob"))):
@@ -147,16 +100,8 @@ def run_zkcli(server, kdc, raw, scripts=(("alice", "alice"), ("bob", "bob"))):
             # the server's principal, not derived from reverse DNS of 127.0.0.1
             "-Dzookeeper.server.principal=" + kdc.principal("zookeeper"),
         ])
-        subprocess.run([PY, os.path.join(COMPAT, "lib", "zkcli.py"), "127.0.0.1:%d" % server.port,
-                        raw, os.path.join(HERE, script + ".zk")], env=env, timeout=300,
-                       check=False)
-        src = os.path.join(raw, "zkcli_%s.raw" % script)
-        lines.append("### %s" % who)
-        try:
-            with open(src) as f:
-                lines.extend(f.read().splitlines())
-        except OSError:
-            lines.append("!! no zkCli transcript for %s" % who)
+        lines.extend(zkcli_script(server.port, raw, os.path.join(HERE, script + ".zk"), env,
+                                  who))
     return "zkcli", lines
 
 
@@ -248,13 +193,6 @@ EXPECTED = {"zkcli": ["sasl: alice@EXAMPLE.COM", "sasl: bob@EXAMPLE.COM",
                               "Insufficient permission : /zkcli_a2l_alice/carol"]}
 
 
-def masked(kind, lines):
-    r = subprocess.run([PY, os.path.join(COMPAT, "lib", "mask.py"), kind],
-                       input="\n".join(lines) + "\n", stdout=subprocess.PIPE, text=True,
-                       timeout=60, check=True)
-    return r.stdout.splitlines()
-
-
 def run_one(name, servers, kdc):
     """Run one scenario on a started server pair; 1 if it failed."""
     failed = 0
@@ -264,24 +202,13 @@ def run_one(name, servers, kdc):
         os.makedirs(raw, exist_ok=True)
         kind, lines = RUNNERS[name](server, kdc, raw)
         results[side] = masked(kind, lines)
-        with open(os.path.join(raw, "kerberos_%s.txt" % name), "w") as f:
-            f.write("\n".join(results[side]) + "\n")
+        write_lines(os.path.join(raw, "kerberos_%s.txt" % name), results[side])
     ref = results["ref"]
-    problems = [l for l in ref if l.startswith("!! ") or l.startswith("EXCEPTION")]
+    problems = ["(reference) " + line for line in harness_errors(ref)]
     text = "\n".join(ref)
     problems += ["(reference) missing: %s" % e for e in EXPECTED[name] if e not in text]
-    cand = results.get("ferro", ref)
-    if ref == cand and not problems:
-        print("PASS kerberos_%s" % name)
-    else:
+    if not report("kerberos_" + name, ref, results.get("ferro", ref), problems):
         failed += 1
-        print("FAIL kerberos_%s" % name)
-        import difflib
-        for line in difflib.unified_diff(ref, cand, "reference/kerberos_" + name,
-                                         "candidate/kerberos_" + name, lineterm=""):
-            print("    " + line)
-        for line in problems:
-            print("    " + line)
         if "ferro" not in results:
             print("    reference transcript:")
             for line in ref:
@@ -303,8 +230,7 @@ def main(argv):
         else:
             names.append(a)
     names = names or SCENARIOS
-    base = os.environ.get("ENSEMBLE_TMP") or tempfile.gettempdir()
-    tmp = tempfile.mkdtemp(prefix="sasl_gssapi.", dir=base)
+    tmp = scratch_dir("sasl_gssapi.")
     kdc = make_kdc(os.path.join(tmp, "kdc"))
     servers = {}
     failed = 0
@@ -317,7 +243,7 @@ def main(argv):
             servers = {}
             pname = "-".join(n for n in names if PROFILES.get(n, ()) == profile and profile)
             for side in [s for s in ("ref", "ferro") if s in cmds]:
-                servers[side] = Server(side, cmds[side], tmp, kdc, profile, pname)
+                servers[side] = server(side, cmds[side], tmp, kdc, profile, pname)
             for s in servers.values():
                 s.wait_up()
             for name in [n for n in names if PROFILES.get(n, ()) == profile]:
@@ -326,20 +252,13 @@ def main(argv):
         failed += 1
         print("sasl_gssapi driver error: %s" % e)
         for s in servers.values():
-            try:
-                with open(os.path.join(s.dir, "server.log")) as f:
-                    print("  %s log tail: %s" % (s.name, " | ".join(f.read().splitlines()[-5:])))
-            except OSError:
-                pass
+            print("  %s log tail: %s" % (s.name, s.log_tail(5)))
         print("  kdc: " + kdc.log_tail(5).replace("\n", " | "))
     finally:
         for s in servers.values():
             s.stop()
         kdc.stop()
-        if not os.environ.get("KEEP_TMP"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print("kept %s" % tmp, file=sys.stderr)
+        remove_unless_kept(tmp)
     return 1 if failed else 0
 
 

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferrokeeper::sasl::gssapi::Krb5Environment;
+
 pub const REALM: &str = "EXAMPLE.COM";
 
 /// The files of a KDC directory made by kdc.py (also usable where only the path is known).
@@ -143,4 +145,78 @@ impl Drop for Kdc {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.files.dir);
     }
+}
+
+/// Runs a test case that needs MIT krb5 set up through the process environment (which a
+/// process sets once, before its threads): in the parent, start a KDC, let `prepare` pick the
+/// case's [`Krb5Environment`] (keytabs; krb5.conf is the KDC's), run `<this binary> <case>
+/// --exact` with it, wait at most `limit` and check the child passed; None then. In the
+/// child (`FERROKEEPER_KRB5_CASE` is `case`): Some of the KDC's files, to run the body.
+pub fn isolated(
+    case: &str,
+    limit: Duration,
+    prepare: impl FnOnce(&Kdc) -> Krb5Environment,
+) -> Option<KdcFiles> {
+    const CASE: &str = "FERROKEEPER_KRB5_CASE";
+    const KDC_DIR: &str = "FERROKEEPER_KRB5_KDC_DIR";
+    if std::env::var_os(CASE).is_some_and(|c| c == case) {
+        let dir = std::env::var_os(KDC_DIR).expect("the parent names the KDC directory");
+        return Some(KdcFiles {
+            dir: PathBuf::from(dir),
+        });
+    }
+    let kdc = Kdc::start();
+    let env = Krb5Environment {
+        krb5_conf: Some(kdc.files.krb5_conf()),
+        ..prepare(&kdc)
+    };
+    let mut vars: Vec<(&str, OsString)> = kdc.files.env();
+    vars.extend(env.variables());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([case, "--exact", "--nocapture", "--test-threads=1"])
+        .envs(vars)
+        .env(CASE, case)
+        .env(KDC_DIR, &kdc.files.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // drained while it runs: a chatty child must not block on a full pipe
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("case {case} did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.join().unwrap()),
+        String::from_utf8_lossy(&err.join().unwrap())
+    );
+    assert!(
+        status.success(),
+        "case {case} failed:\n{text}\nKDC log:\n{}",
+        kdc.log()
+    );
+    assert!(
+        text.contains("1 passed"),
+        "case {case} did not run:\n{text}"
+    );
+    None
 }
