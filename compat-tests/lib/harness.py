@@ -282,6 +282,20 @@ def report(label, ref, cand, problems=None):
     return ok
 
 
+def kazoo_result(fn, *a, **kw):
+    """A kazoo call's outcome as a transcript line: `ok <value>` (an async result waited for
+    up to 10 s, a (data, ZnodeStat) pair shown with the version only) or `error <class>`."""
+    try:
+        r = fn(*a, **kw)
+        if hasattr(r, "get") and hasattr(r, "rawlink"):
+            r = r.get(timeout=10)
+        if isinstance(r, tuple) and len(r) == 2 and hasattr(r[1], "version"):
+            r = (r[0], "version=%d" % r[1].version)
+        return "ok %r" % (r,)
+    except Exception as e:
+        return "error %s" % type(e).__name__
+
+
 def session_outcome(c, settle=False):
     """Starts kazoo client `c` and says how its session began. kazoo reports CONNECTED
     before its SASL exchange, so start() races the exchange's failure; the outcome is read

@@ -12,7 +12,7 @@ from kazoo.client import KazooClient
 from kazoo.security import make_acl
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
-from harness import session_outcome  # noqa: E402
+from harness import kazoo_result as err, session_outcome  # noqa: E402
 
 logging.basicConfig(level=logging.CRITICAL)
 PORT, MODE = int(sys.argv[1]), sys.argv[2]
@@ -36,18 +36,6 @@ def client(user=None, password=None):
     # session's fate is what the states then say
     out("  outcome:", session_outcome(c, settle=True))
     return c
-
-
-def err(fn, *a, **kw):
-    try:
-        r = fn(*a, **kw)
-        if hasattr(r, "get") and hasattr(r, "rawlink"):
-            r = r.get(timeout=10)
-        if isinstance(r, tuple) and len(r) == 2 and hasattr(r[1], "version"):
-            r = (r[0], "version=%d" % r[1].version)
-        return "ok %r" % (r,)
-    except Exception as e:
-        return "error %s" % type(e).__name__
 
 
 def as_user(title, user, password, steps):

@@ -9,6 +9,7 @@ host "localhost" is zookeeper/localhost@EXAMPLE.COM. Prints a deterministic tran
 every wait is bounded.
 """
 import logging
+import os
 import struct
 import sys
 import time
@@ -18,6 +19,9 @@ from kazoo.exceptions import AuthFailedError
 from kazoo.protocol.serialization import read_string
 from kazoo.protocol.states import KeeperState
 from kazoo.security import make_acl
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+from harness import kazoo_result as err  # noqa: E402
 
 logging.basicConfig(level=logging.CRITICAL)
 PORT, WHO = int(sys.argv[1]), sys.argv[2]
@@ -87,18 +91,6 @@ def client():
         time.sleep(0.05)
     out("  outcome:", outcome)
     return c
-
-
-def err(fn, *a):
-    try:
-        r = fn(*a)
-        if hasattr(r, "get") and hasattr(r, "rawlink"):
-            r = r.get(timeout=10)
-        if isinstance(r, tuple) and len(r) == 2 and hasattr(r[1], "version"):
-            r = (r[0], "version=%d" % r[1].version)
-        return "ok %r" % (r,)
-    except Exception as e:
-        return "error %s" % type(e).__name__
 
 
 def acl_text(acls):
