@@ -199,6 +199,30 @@ impl TxnBody {
         }
     }
 
+    /// Roughly the encoded size (an upper bound for the common records), so a txn is
+    /// encoded into one allocation instead of a buffer grown several times.
+    pub fn size_hint(&self) -> usize {
+        fn acl_len(acl: &[Acl]) -> usize {
+            4 + acl
+                .iter()
+                .map(|a| 12 + a.id.scheme.len() + a.id.id.len())
+                .sum::<usize>()
+        }
+        fn data_len(data: &Option<Bytes>) -> usize {
+            4 + data.as_ref().map_or(0, |d| d.len())
+        }
+        match self {
+            TxnBody::Create(t) => 16 + t.path.len() + data_len(&t.data) + acl_len(&t.acl),
+            TxnBody::CreateTtl(t) => 24 + t.path.len() + data_len(&t.data) + acl_len(&t.acl),
+            TxnBody::CreateContainer(t) => 16 + t.path.len() + data_len(&t.data) + acl_len(&t.acl),
+            TxnBody::SetData(t) => 12 + t.path.len() + data_len(&t.data),
+            TxnBody::SetAcl(t) => 12 + t.path.len() + acl_len(&t.acl),
+            TxnBody::Delete(t) => 8 + t.path.len(),
+            TxnBody::Multi(subs) => 8 + subs.iter().map(|(_, b)| 12 + b.size_hint()).sum::<usize>(),
+            _ => 64,
+        }
+    }
+
     pub fn encode<B: BufMut>(&self, out: &mut B) {
         match self {
             TxnBody::CreateSession(t) => t.encode(out),
@@ -220,7 +244,7 @@ impl TxnBody {
                 let txns = subs
                     .iter()
                     .map(|(op, body)| {
-                        let mut data = Vec::new();
+                        let mut data = Vec::with_capacity(body.size_hint());
                         body.encode(&mut data);
                         Txn {
                             op: *op,
@@ -252,7 +276,8 @@ impl TxnEntry {
     }
 
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = Vec::new();
+        // header 28, digest 12
+        let mut v = Vec::with_capacity(40 + self.body.size_hint());
         self.encode(&mut v);
         v
     }

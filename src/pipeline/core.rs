@@ -164,11 +164,11 @@ pub struct CoreState {
     pub watches: WatchManager,
     pub sessions: SessionTracker,
     pub pending: PendingChanges,
-    pub conns: HashMap<ConnId, ConnState>,
+    pub conns: HashMap<ConnId, ConnState, ahash::RandomState>,
     /// Connections whose queue got its first message this turn: woken once at its end, so
     /// a turn that answers a batch costs each writer one wake-up.
     to_wake: Vec<ConnId>,
-    pub session_conns: HashMap<i64, ConnId>,
+    pub session_conns: HashMap<i64, ConnId, ahash::RandomState>,
     /// The last zxid handed out (epoch << 32 | counter).
     pub last_zxid: i64,
     /// Counters the four-letter words report (`ServerStats`).
@@ -183,7 +183,7 @@ pub struct CoreState {
     in_flight: VecDeque<InFlight>,
     /// Per session, what waits behind its in-flight writes (`CommitProcessor`'s per-session
     /// order): a read is answered only after every earlier write of its session.
-    session_queues: HashMap<i64, VecDeque<Queued>>,
+    session_queues: HashMap<i64, VecDeque<Queued>, ahash::RandomState>,
     /// Standalone, or this server's part in an ensemble.
     pub role: Role,
     /// Clients are served (a leader only once a quorum acked NEWLEADER).
@@ -211,9 +211,9 @@ impl CoreState {
             watches: WatchManager::new(),
             sessions,
             pending: PendingChanges::default(),
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             to_wake: Vec::new(),
-            session_conns: HashMap::new(),
+            session_conns: HashMap::default(),
             last_zxid,
             stats,
             origin: Instant::now(),
@@ -221,7 +221,7 @@ impl CoreState {
             log: None,
             snapshots: None,
             in_flight: VecDeque::new(),
-            session_queues: HashMap::new(),
+            session_queues: HashMap::default(),
             role: Role::Standalone,
             serving: true,
             reelect: None,

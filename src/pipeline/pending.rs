@@ -24,9 +24,11 @@ pub struct ChangeRecord {
 }
 
 /// Pending changes, a stack per path so a rolled-back multi uncovers what was there before.
+/// A stack is a deque: a parent under many in-flight creates holds hundreds of records, and
+/// applying retires them one at a time from the bottom.
 #[derive(Debug, Default)]
 pub struct PendingChanges {
-    by_path: HashMap<Arc<str>, Vec<ChangeRecord>>,
+    by_path: HashMap<Arc<str>, VecDeque<ChangeRecord>, ahash::RandomState>,
     /// The tree digest after each pending change, in zxid order (`precalculatedDigest`).
     digests: VecDeque<(i64, i64)>,
     /// Every record's zxid and path in the order added (zxid order), so that applying a txn
@@ -39,7 +41,7 @@ pub struct PendingChanges {
 impl PendingChanges {
     /// The node at `path` as prep must see it; `None` if it does not exist (or is being deleted).
     pub fn get(&self, tree: &DataTree, path: &str) -> Option<ChangeRecord> {
-        if let Some(rec) = self.by_path.get(path).and_then(|s| s.last()) {
+        if let Some(rec) = self.by_path.get(path).and_then(|s| s.back()) {
             return rec.stat.is_some().then(|| rec.clone());
         }
         let node = tree.node(path)?;
@@ -75,7 +77,7 @@ impl PendingChanges {
             None => Arc::from(path),
         };
         self.order.push_back((rec.zxid, key.clone()));
-        self.by_path.entry(key).or_default().push(rec);
+        self.by_path.entry(key).or_default().push_back(rec);
     }
 
     /// Drop every record of `zxid` (a failed multi, `PrepRequestProcessor#rollbackPendingChanges`).
@@ -100,8 +102,9 @@ impl PendingChanges {
             };
             if let Some(stack) = self.by_path.get_mut(&*path) {
                 // records are pushed in zxid order: the applied ones are at the bottom
-                let done = stack.iter().take_while(|r| r.zxid <= zxid).count();
-                stack.drain(..done);
+                while stack.front().is_some_and(|r| r.zxid <= zxid) {
+                    stack.pop_front();
+                }
                 if stack.is_empty() {
                     self.by_path.remove(&*path);
                 }

@@ -40,7 +40,7 @@ struct Session {
 pub struct SessionTracker {
     expiration_interval: i64,
     next_session_id: i64,
-    sessions: HashMap<i64, Session>,
+    sessions: HashMap<i64, Session, ahash::RandomState>,
     buckets: BTreeMap<i64, BTreeSet<i64>>,
     next_expiration_ms: i64,
 }
@@ -53,7 +53,7 @@ impl SessionTracker {
         let mut tracker = SessionTracker {
             expiration_interval,
             next_session_id: initial_session_id(myid, now_ms),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             buckets: BTreeMap::new(),
             next_expiration_ms: 0,
         };
