@@ -391,7 +391,8 @@ fn resolve(host: &str) -> Option<IpAddr> {
 
 /// Settings the reference reads through `System.getProperty`.
 fn apply_sysprops(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(), ConfigError> {
-    cfg.read_only_mode_enabled = p.map("readonlymode.enabled", false, |v| v == "true");
+    // `Boolean.getBoolean`
+    cfg.read_only_mode_enabled = p.map("readonlymode.enabled", false, java_bool);
     let list = p.string("zookeeper.4lw.commands.whitelist");
     cfg.four_letter_whitelist =
         FourLetterWhitelist::new(list.as_deref(), cfg.read_only_mode_enabled);

@@ -381,7 +381,7 @@ mod timers;
 
 pub use following::{FollowSetup, Following};
 pub use leading::{LeaderSetup, Leading};
-pub use role::{CoreExit, EnsembleInfo, FatalError, QuorumInbox, Role};
+pub use role::{CoreExit, EnsembleInfo, FatalError, QuorumInbox, ReadOnly, Role};
 pub use snapshots::SnapshotConfig;
 
 use commit::{Completion, InFlight, Queued};
@@ -426,7 +426,14 @@ pub(crate) fn finish_reply(
     state.send(conn, Outbound::reply(xid, zxid, answer));
 }
 
-pub(crate) fn connect_response(session_id: i64, timeout: i32, read_only: Option<bool>) -> Outbound {
+/// The handshake's answer; its trailing readOnly flag (only for a client that sent one) says
+/// whether this is the read-only server.
+pub(crate) fn connect_response(
+    session_id: i64,
+    timeout: i32,
+    read_only: Option<bool>,
+    server_read_only: bool,
+) -> Outbound {
     let valid = session_id != 0;
     Outbound::Connect(Box::new(ConnectResponse {
         protocol_version: 0,
@@ -437,7 +444,7 @@ pub(crate) fn connect_response(session_id: i64, timeout: i32, read_only: Option<
         } else {
             [0u8; 16]
         }),
-        read_only: read_only.map(|_| false),
+        read_only: read_only.map(|_| server_read_only),
     }))
 }
 

@@ -25,6 +25,7 @@ use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
 use crate::pipeline::core::{
     wall_clock_ms, CoreExit, EnsembleInfo, FatalError, FollowSetup, LeaderSetup, QuorumInbox,
+    ReadOnly, Role,
 };
 use crate::pipeline::log_stage::{LogEvent, LogStage};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
@@ -48,6 +49,9 @@ use crate::tree::DataTree;
 const SNAPSHOT_SIZE_FACTOR: f64 = 0.33;
 /// How often the `ssl.quorum.*` store files are looked at with `sslQuorumReloadCertFiles`.
 const CERT_RELOAD_POLL: Duration = Duration::from_secs(1);
+/// `QuorumPeer#run`: LOOKING lasts at least this long (or a tick) before the read-only
+/// server starts.
+const READ_ONLY_GRACE_MS: i32 = 2000;
 /// Pause before electing again after a role failed to start.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -216,10 +220,11 @@ impl Peer {
         shutdown: &CancellationToken,
     ) -> Result<(), FatalError> {
         loop {
+            let looking_since = tokio::time::Instant::now();
             let mut looking = self.looking_core();
             // the sender stays alive so the looking core's log channel pends
             let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
-            let db = {
+            let mut db = {
                 let opts = self.db_options();
                 let load = tokio::task::spawn_blocking(move || LearnerDb::open(opts));
                 tokio::select! {
@@ -241,10 +246,20 @@ impl Peer {
             if fle.state() != ServerState::Looking {
                 fle.set_looking();
             }
-            let vote = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = run_role(&mut looking, rx, &mut idle_durable, None) => return Ok(()),
-                v = look_for_leader(fle, &self.cnx, zxid, epoch, shutdown) => v,
+            let vote = if self.cfg.read_only_mode_enabled {
+                let elected = self
+                    .elect_serving_read_only(&mut db, looking_since, fle, rx, shutdown)
+                    .await;
+                match elected {
+                    Some(v) => v,
+                    None => return Ok(()),
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = run_role(&mut looking, rx, &mut idle_durable, None) => return Ok(()),
+                    v = look_for_leader(fle, &self.cnx, zxid, epoch, shutdown) => v,
+                }
             };
             drop(looking);
             let vote = match vote {
@@ -271,6 +286,74 @@ impl Peer {
                 }
             }
         }
+    }
+
+    /// The LOOKING phase with `readonlymode.enabled` (`QuorumPeer#run`'s roZkMgr): elect;
+    /// once LOOKING has lasted max(2 s, tickTime), serve read-only clients from the loaded
+    /// database meanwhile. When the election ends every read-only client is disconnected and
+    /// the tree goes back to `db`. None on shutdown.
+    async fn elect_serving_read_only(
+        &self,
+        db: &mut LearnerDb,
+        looking_since: tokio::time::Instant,
+        fle: &mut FastLeaderElection,
+        rx: &mut mpsc::Receiver<CoreMsg>,
+        shutdown: &CancellationToken,
+    ) -> Option<Result<crate::quorum::election::Vote, crate::quorum::election::ElectionError>> {
+        let zxid = db.last_processed_zxid();
+        let epoch = db.epochs().current;
+        let grace = Duration::from_millis(
+            u64::try_from(self.cfg.tick_time_ms.max(READ_ONLY_GRACE_MS)).unwrap_or(2000),
+        );
+        let mut looking = self.looking_core();
+        let mut read_only: Option<CoreState> = None;
+        let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
+        let election = look_for_leader(fle, &self.cnx, zxid, epoch, shutdown);
+        tokio::pin!(election);
+        let grace_over = tokio::time::sleep_until(looking_since + grace);
+        tokio::pin!(grace_over);
+        let vote = loop {
+            let waiting = read_only.is_none();
+            let serving = read_only.as_mut().unwrap_or(&mut looking);
+            tokio::select! {
+                _ = shutdown.cancelled() => break None,
+                v = &mut election => break Some(v),
+                _ = run_role(serving, rx, &mut idle_durable, None) => break None,
+                () = &mut grace_over, if waiting => {
+                    tracing::info!("Attempting to start ReadOnlyZooKeeperServer");
+                    read_only = Some(self.read_only_core(db.lend_tree(), db.sessions()));
+                    tracing::info!("Read-only server started");
+                }
+            }
+        };
+        if let Some(mut ro) = read_only {
+            // `ReadOnlyZooKeeperServer#shutdown`: closeAllConnections
+            for c in ro.conns.values() {
+                let _ = c.out.send(Outbound::Close);
+            }
+            let options = ro.tree.options();
+            db.return_tree(std::mem::replace(
+                &mut ro.tree,
+                DataTree::with_options(options),
+            ));
+        }
+        vote
+    }
+
+    /// The read-only server's core: the database's tree, no log (nothing is written), local
+    /// sessions only (`localSessionsEnabled`).
+    fn read_only_core(&self, mut tree: DataTree, global_sessions: Vec<(i64, i32)>) -> CoreState {
+        tree.init_config_node(
+            self.verifier.to_string().as_bytes(),
+            self.verifier.version(),
+            wall_clock_ms(),
+        );
+        let mut core = self.core(tree, -1);
+        core.role = Role::ReadOnly(ReadOnly {
+            global_sessions: global_sessions.into_iter().map(|(id, _)| id).collect(),
+            local_sessions: self.cfg.local_sessions_enabled,
+        });
+        core
     }
 
     fn db_options(&self) -> LearnerDbOptions {

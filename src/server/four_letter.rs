@@ -106,6 +106,14 @@ pub(super) fn view(
             expire_at_ms: expiries.get(&session_id).copied().unwrap_or(0),
         })
         .collect();
+    // the read-only server's own sessions are local (`LearnerSessionTracker`)
+    let (global_sessions, local_sessions) = match &state.role {
+        Role::ReadOnly(ro) if ro.local_sessions => {
+            (ro.global_sessions.len() as u64, state.sessions.len() as u64)
+        }
+        Role::ReadOnly(ro) => (ro.global_sessions.len() as u64, 0),
+        _ => (state.sessions.len() as u64, 0),
+    };
     let last_zxid = state.tree.last_processed_zxid();
     let digests = if state.config.digest_enabled {
         vec![(last_zxid, state.tree.digest())]
@@ -129,9 +137,11 @@ pub(super) fn view(
         log_dir: cfg.data_log_dir.join("version-2").display().to_string(),
         digests,
         uptime_ms: u64::try_from(state.origin.elapsed().as_millis()).unwrap_or(0),
-        global_sessions: state.sessions.len() as u64,
+        global_sessions,
+        local_sessions,
         now_ms: state.now_ms(),
         mode: state.role.mode().to_owned(),
+        read_only: matches!(state.role, Role::ReadOnly(_)),
         serving: state.serving,
         server_id: state.config.myid,
         quorum: quorum_view(state),
@@ -149,6 +159,8 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
     };
     let (peer_state, leader) = match &state.role {
         Role::Standalone => return None,
+        // `getDetailedPeerState` while the election goes on
+        Role::ReadOnly(_) => ("looking".to_owned(), None),
         Role::Following(f) if f.observer => (format!("observing - {phase}"), None),
         Role::Following(_) => (format!("following - {phase}"), None),
         Role::Leading(l) => {

@@ -127,7 +127,7 @@ impl Client {
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// The ZooKeeper handshake over an open stream; `None` if the server refused.
     pub async fn handshake(
-        mut stream: S,
+        stream: S,
         session_id: i64,
         passwd: Bytes,
         timeout: i32,
@@ -141,20 +141,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             passwd,
             read_only: Some(false),
         };
+        Self::handshake_request(stream, req)
+            .await
+            .map(|(client, _)| client)
+    }
+
+    /// Sends `req`; the session and the server's readOnly flag, `None` if the server refused
+    /// (closed, answered session id 0, or answered something that is no ConnectResponse).
+    pub async fn handshake_request(
+        mut stream: S,
+        req: ConnectRequest,
+    ) -> Option<(Client<S>, Option<bool>)> {
+        let last_zxid = req.last_zxid_seen;
         stream.write_all(&frame(&req.to_vec())).await.ok()?;
         let rsp = ConnectResponse::from_bytes(&read_frame(&mut stream).await?).ok()?;
         if rsp.session_id == 0 {
             return None;
         }
-        Some(Client {
-            stream,
-            session_id: rsp.session_id,
-            passwd: rsp.passwd,
-            timeout: rsp.time_out,
-            xid: 0,
-            events: VecDeque::new(),
-            last_zxid,
-        })
+        let read_only = rsp.read_only;
+        Some((
+            Client {
+                stream,
+                session_id: rsp.session_id,
+                passwd: rsp.passwd,
+                timeout: rsp.time_out,
+                xid: 0,
+                events: VecDeque::new(),
+                last_zxid,
+            },
+            read_only,
+        ))
     }
 
     pub async fn send(&mut self, op: OpCode, body: &impl Jute) -> i32 {

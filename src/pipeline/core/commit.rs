@@ -123,7 +123,8 @@ impl CoreState {
     /// The log stage made everything up to `zxid` durable.
     pub(crate) fn durable(&mut self, zxid: i64) {
         match self.role {
-            Role::Standalone => self.complete_through(zxid),
+            // the read-only server logs nothing
+            Role::Standalone | Role::ReadOnly(_) => self.complete_through(zxid),
             Role::Leading(_) => self.leader_durable(zxid),
             Role::Following(_) => self.learner_durable(zxid),
         }
@@ -191,7 +192,10 @@ impl CoreState {
                     timeout,
                     "established session"
                 );
-                self.send(conn, connect_response(session_id, timeout, read_only));
+                self.send(
+                    conn,
+                    connect_response(session_id, timeout, read_only, false),
+                );
             }
             Completion::Expire => self.session_closed(txn.header.client_id),
             Completion::Internal => {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use super::{
     check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState, Role, TlsOrigin,
 };
+use crate::jute::codes::ErrorCode;
 use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
 use crate::pipeline::outbound::OutboundTx;
@@ -24,6 +25,13 @@ impl CoreState {
         if !self.serving {
             // `NIOServerCnxn`: "ZooKeeperServer not running" closes the connection
             tracing::info!(client = %remote, "not serving yet; closing connection");
+            let _ = out.send(Outbound::Close);
+            return;
+        }
+        if matches!(self.role, Role::ReadOnly(_)) && req.read_only != Some(true) {
+            // `processConnectRequest`: NOT_READ_ONLY_CLIENT, closed without an answer (a
+            // client too old to send the flag counts as read-write)
+            tracing::info!(client = %remote, "Refusing session request for not-read-only client");
             let _ = out.send(Outbound::Close);
             return;
         }
@@ -77,6 +85,30 @@ impl CoreState {
 
     fn new_session(&mut self, conn: ConnId, timeout: i32, read_only: Option<bool>) {
         let now = self.now_ms();
+        if let Role::ReadOnly(ro) = &self.role {
+            if !ro.local_sessions {
+                // 3.8's read-only server submits a global createSession, which its
+                // ReadOnlyRequestProcessor answers with a NotReadOnly reply header in place of
+                // the ConnectResponse; the connection stays open and is never read again
+                tracing::info!(
+                    "read-only mode without localSessionsEnabled: createSession refused"
+                );
+                let zxid = self.tree.last_processed_zxid();
+                self.send(conn, Outbound::header(0, zxid, ErrorCode::NOT_READ_ONLY));
+                return;
+            }
+            // a local session: tracked and expired here only, nothing logged
+            let session_id = self.sessions.next_session_id();
+            self.sessions.add_session(session_id, timeout, now);
+            self.attach(conn, session_id);
+            tracing::info!(
+                session = format_args!("0x{session_id:x}"),
+                timeout,
+                "established local session in read-only mode"
+            );
+            self.send(conn, connect_response(session_id, timeout, read_only, true));
+            return;
+        }
         let session_id = self.sessions.next_session_id();
         if matches!(self.role, Role::Following(_)) {
             self.forward_create_session(conn, session_id, timeout, read_only);
@@ -111,17 +143,37 @@ impl CoreState {
                     session = format_args!("0x{session_id:x}"),
                     "invalid session password"
                 );
-                self.send(conn, connect_response(0, 0, read_only));
+                self.send(conn, connect_response(0, 0, read_only, false));
                 self.close(conn);
             }
             return;
+        }
+        let mut server_read_only = false;
+        if let Role::ReadOnly(ro) = &self.role {
+            if ro.global_sessions.contains(&session_id) {
+                // `validateSession`: RENEW_GLOBAL_SESSION_IN_RO_MODE, closed without an answer
+                tracing::info!(
+                    session = format_args!("0x{session_id:x}"),
+                    "Refusing global session reconnection in RO mode"
+                );
+                self.close(conn);
+                self.forget_conn(conn);
+                return;
+            }
+            if !ro.local_sessions && check_passwd(session_id, passwd) {
+                // `LearnerSessionTracker#touchSession` without local sessions takes any
+                // session it is not tracking as valid
+                let now = self.now_ms();
+                self.sessions.add_session(session_id, timeout, now);
+            }
+            server_read_only = true;
         }
         if !check_reconnect(self, session_id, passwd) {
             tracing::info!(
                 session = format_args!("0x{session_id:x}"),
                 "invalid session (wrong password or expired)"
             );
-            self.send(conn, connect_response(0, 0, read_only));
+            self.send(conn, connect_response(0, 0, read_only, server_read_only));
             self.close(conn);
             return;
         }
@@ -146,7 +198,11 @@ impl CoreState {
         let now = self.now_ms();
         self.sessions.add_session(session_id, timeout, now);
         self.attach(conn, session_id);
-        self.send(conn, connect_response(session_id, timeout, read_only));
+        let server_read_only = matches!(self.role, Role::ReadOnly(_));
+        self.send(
+            conn,
+            connect_response(session_id, timeout, read_only, server_read_only),
+        );
     }
 
     pub(super) fn attach(&mut self, conn: ConnId, session_id: i64) {

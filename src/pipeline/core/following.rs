@@ -477,7 +477,7 @@ impl CoreState {
                 session = format_args!("0x{session_id:x}"),
                 "the leader says the session is gone"
             );
-            self.send(p.conn, connect_response(0, 0, p.read_only));
+            self.send(p.conn, connect_response(0, 0, p.read_only, false));
             self.close(p.conn);
             return;
         }

@@ -94,6 +94,9 @@ impl CoreState {
                 };
                 self.send(conn, Outbound::reply(xid_, 0, null_token));
             }
+            _ if matches!(self.role, Role::ReadOnly(_)) => {
+                self.read_only_packet(session_id, conn, xid_, req, received)
+            }
             _ if matches!(self.role, Role::Following(_))
                 && (req.is_write() || matches!(req, Request::Sync(_))) =>
             {
@@ -111,6 +114,35 @@ impl CoreState {
             ),
             _ => self.dispatch_now(conn, xid_, &req, received),
         }
+    }
+
+    /// `ReadOnlyRequestProcessor`: what would change state (and sync) is answered NotReadOnly
+    /// with the last zxid; a local session may close; reads go on as anywhere.
+    fn read_only_packet(
+        &mut self,
+        session_id: i64,
+        conn: ConnId,
+        xid_: i32,
+        req: Request,
+        received: Instant,
+    ) {
+        let local = matches!(&self.role, Role::ReadOnly(ro) if ro.local_sessions);
+        match req {
+            Request::CloseSession if local => {
+                // a local session's close is no txn: it is forgotten here, then answered
+                self.sessions.remove(session_id);
+                finish_reply(self, conn, xid_, "CLOS", Ok(None), received);
+                self.close(conn);
+            }
+            Request::Sync(_) | Request::CloseSession => self.not_read_only(conn, xid_),
+            _ if req.is_write() => self.not_read_only(conn, xid_),
+            _ => self.dispatch_now(conn, xid_, &req, received),
+        }
+    }
+
+    fn not_read_only(&mut self, conn: ConnId, xid_: i32) {
+        let zxid = self.tree.last_processed_zxid();
+        self.send(conn, Outbound::header(xid_, zxid, ErrorCode::NOT_READ_ONLY));
     }
 
     /// A completed SASL exchange's ids join the connection's (a set, as `authInfo` is).

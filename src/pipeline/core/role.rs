@@ -2,6 +2,8 @@
 //! election ended): standalone, leading or following/observing, and where the quorum
 //! traffic of that role comes in.
 
+use std::collections::HashSet;
+
 use tokio::sync::mpsc;
 
 use super::{Following, Leading};
@@ -16,6 +18,18 @@ pub enum Role {
     Leading(Box<Leading>),
     /// A follower or an observer.
     Following(Box<Following>),
+    /// Cut off from the quorum with `readonlymode.enabled`: reads for clients that connected
+    /// with `readOnly=true` (`ReadOnlyZooKeeperServer`).
+    ReadOnly(ReadOnly),
+}
+
+/// What the read-only server knows about sessions (`LearnerSessionTracker` on the database
+/// the peer loaded): the global sessions of the database, which it will not renew, and
+/// whether it creates local sessions of its own (`localSessionsEnabled`).
+#[derive(Debug, Default)]
+pub struct ReadOnly {
+    pub global_sessions: HashSet<i64>,
+    pub local_sessions: bool,
 }
 
 impl Role {
@@ -26,6 +40,7 @@ impl Role {
             Role::Leading(_) => "leader",
             Role::Following(f) if f.observer => "observer",
             Role::Following(_) => "follower",
+            Role::ReadOnly(_) => "read-only",
         }
     }
 }

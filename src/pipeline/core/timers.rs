@@ -73,6 +73,8 @@ pub async fn run_role(
         let wait = idle_wait(state);
         let leading = matches!(state.role, Role::Leading(_));
         let owns_expiry = state.serving && !matches!(state.role, Role::Following(_));
+        // the read-only server changes nothing: no ContainerManager runs there
+        let sweeps = owns_expiry && !matches!(state.role, Role::ReadOnly(_));
         tokio::select! {
             biased;
             ev = durable.recv() => match ev {
@@ -100,7 +102,7 @@ pub async fn run_role(
             },
             _ = half_tick.tick(), if leading => state.leader_half_tick(),
             _ = tokio::time::sleep(wait), if owns_expiry => state.expire_sessions(),
-            _ = container_tick.tick(), if owns_expiry => state.sweep_containers(),
+            _ = container_tick.tick(), if sweeps => state.sweep_containers(),
             () = room_in(room), if waiting_for_room => state.snapshot_slice(),
             // yielding first lets the runtime run other tasks and refill the coop budget
             () = tokio::task::yield_now(), if slice_when_idle => state.snapshot_slice(),
@@ -135,6 +137,11 @@ impl CoreState {
                 session = format_args!("0x{session_id:x}"),
                 "expiring session"
             );
+            if matches!(self.role, Role::ReadOnly(_)) {
+                // a local session (`LocalSessionTracker`) ends here without a txn
+                self.session_closed(session_id);
+                continue;
+            }
             let txn = self
                 .prep_ctx(session_id, 0, &[])
                 .prep(&crate::request::Request::CloseSession);

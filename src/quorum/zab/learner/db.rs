@@ -204,6 +204,19 @@ impl LearnerDb {
         &self.tree
     }
 
+    /// Lends the tree to the read-only server for the election (an empty tree stands in);
+    /// [`LearnerDb::return_tree`] puts it back. The read-only server changes nothing in it.
+    pub fn lend_tree(&mut self) -> DataTree {
+        std::mem::replace(
+            &mut self.tree,
+            DataTree::with_options(self.opts.tree_options),
+        )
+    }
+
+    pub fn return_tree(&mut self, tree: DataTree) {
+        self.tree = tree;
+    }
+
     /// (session id, timeout ms), sorted by id.
     pub fn sessions(&self) -> Vec<(i64, i32)> {
         self.sessions.iter().map(|(k, v)| (*k, *v)).collect()
