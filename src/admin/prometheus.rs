@@ -123,7 +123,7 @@ impl MetricsServer {
 
 fn scrape_response(view: &ServerView, process: bool) -> HttpResponse {
     let body = render(view, process);
-    let mut r = Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+    let mut r = Response::new(http::full_body(body));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_004));
     r

@@ -110,6 +110,10 @@ fn defaults(cfg_path: &Path, text: &str, raw: Vec<(String, String)>) -> ServerCo
         admin_server_port: 8080,
         admin_idle_timeout_ms: 30_000,
         admin_command_url: "/commands".to_owned(),
+        admin_snapshot_enabled: true,
+        admin_restore_enabled: true,
+        admin_rate_limiter_interval_ms: 300_000,
+        serialize_last_processed_zxid_enabled: true,
         admin_port_unification: false,
         admin_force_https: false,
         metrics_provider_class_name: DEFAULT_METRICS_PROVIDER.to_owned(),
@@ -424,6 +428,16 @@ fn apply_sysprops(cfg: &mut ServerConfig, p: &Props, file: &str) -> Result<(), C
     }
     cfg.admin_server_port = p.int("zookeeper.admin.serverPort", 8080);
     cfg.admin_idle_timeout_ms = p.int("zookeeper.admin.idleTimeout", 30_000);
+    // 3.9's keys, read with `Boolean.parseBoolean` and `Integer.parseInt`
+    cfg.admin_snapshot_enabled = p.map("zookeeper.admin.snapshot.enabled", true, java_bool);
+    cfg.admin_restore_enabled = p.map("zookeeper.admin.restore.enabled", true, java_bool);
+    cfg.admin_rate_limiter_interval_ms =
+        i64::from(p.int("zookeeper.admin.rateLimiterIntervalInMS", 300_000));
+    cfg.serialize_last_processed_zxid_enabled = p.map(
+        "zookeeper.serializeLastProcessedZxid.enabled",
+        true,
+        java_bool,
+    );
     cfg.admin_port_unification = p.map("zookeeper.admin.portUnification", false, java_bool);
     cfg.admin_force_https = p.map("zookeeper.admin.forceHttps", false, java_bool);
     if let Some(u) = p.string("zookeeper.admin.commandURL") {

@@ -169,6 +169,15 @@ pub struct ServerConfig {
     pub admin_server_port: i32,
     pub admin_idle_timeout_ms: i32,
     pub admin_command_url: String,
+    /// 3.9's `admin.snapshot.enabled` / `admin.restore.enabled`: the `snapshot` and
+    /// `restore` commands answer 503 when false.
+    pub admin_snapshot_enabled: bool,
+    pub admin_restore_enabled: bool,
+    /// 3.9's `admin.rateLimiterIntervalInMS`: one `snapshot` / `restore` per interval.
+    pub admin_rate_limiter_interval_ms: i64,
+    /// 3.9's `serializeLastProcessedZxid.enabled`: both commands need it (500 when false);
+    /// the admin snapshot ends with the last processed zxid and its seal.
+    pub serialize_last_processed_zxid_enabled: bool,
     /// `admin.portUnification`: HTTPS and plain HTTP on the admin port.
     pub admin_port_unification: bool,
     /// `admin.forceHttps`: HTTPS only on the admin port; wins over `admin.portUnification`.

@@ -377,6 +377,7 @@ mod leading;
 mod packet;
 mod role;
 mod snapshots;
+pub use snapshots::{AdminRestore, AdminSnapshot};
 mod timers;
 
 pub use following::{FollowSetup, Following};

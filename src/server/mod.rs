@@ -27,20 +27,26 @@ mod storage;
 pub use exit::ExitCode;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::http::{AdminServer, HttpEndpointError, ViewRequest, ViewSource};
+use crate::admin::http::{
+    AdminCore, AdminServer, BoxFuture, HttpEndpointError, RootAcl, ViewRequest, ViewSource,
+};
 use crate::admin::prometheus::MetricsServer;
 use crate::admin::ServerStats;
 use crate::config::ServerConfig;
 use crate::conn::{self, ClientListener, ClientTls, ConnIds, ConnLimits};
 use crate::pipeline::auth::{AclPolicy, Providers};
+use crate::pipeline::core::{AdminRestore, AdminSnapshot};
 use crate::pipeline::log_stage::LogStage;
 use crate::pipeline::prep::PrepConfig;
 use crate::pipeline::{self, CoreConfig, CoreMsg, CoreState};
@@ -309,7 +315,17 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     let source = view_source(core_tx.clone(), cfg.clone(), stats.clone());
     let mut tasks = Vec::new();
     if let Some(admin) = admin {
-        tasks.push(admin.spawn(cfg.clone(), stats.clone(), source.clone(), shutdown.clone()));
+        let core: Arc<dyn AdminCore> = Arc::new(CoreAdmin {
+            core: core_tx.clone(),
+            tree_options: tree_options(&cfg),
+        });
+        tasks.push(admin.spawn(
+            cfg.clone(),
+            stats.clone(),
+            source.clone(),
+            Some(core),
+            shutdown.clone(),
+        ));
     }
     if let Some(metrics) = metrics {
         tasks.push(metrics.spawn(cfg.clone(), stats, source, shutdown.clone()));
@@ -446,6 +462,128 @@ fn view_source(
             rx.await.ok()
         })
     })
+}
+
+/// The AdminServer's way into the core for 3.9's `snapshot` and `restore`.
+struct CoreAdmin {
+    core: mpsc::Sender<CoreMsg>,
+    tree_options: crate::tree::TreeOptions,
+}
+
+/// How long `snapshot` / `restore` wait for another snapshot or for txns in flight.
+const ADMIN_BUSY_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs `f` in the core and hands back what it returns; `None` when the core is gone.
+async fn in_core<T: Send + 'static>(
+    core: &mpsc::Sender<CoreMsg>,
+    f: impl FnOnce(&mut CoreState) -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    let job = move |state: &mut CoreState| {
+        let _ = tx.send(f(state));
+        String::new()
+    };
+    let (reply, _) = oneshot::channel();
+    core.send(CoreMsg::Inspect {
+        f: Box::new(job),
+        reply,
+    })
+    .await
+    .ok()?;
+    rx.await.ok()
+}
+
+impl AdminCore for CoreAdmin {
+    fn root_acl(&self) -> BoxFuture<Option<RootAcl>> {
+        let core = self.core.clone();
+        Box::pin(async move {
+            in_core(&core, |state| RootAcl {
+                acl: state
+                    .tree
+                    .node("/")
+                    .map(|n| n.acl.to_vec())
+                    .unwrap_or_default(),
+                policy: state.config.prep.acl.clone(),
+                super_digest: state.config.super_digest.clone(),
+            })
+            .await
+        })
+    }
+
+    fn snapshot(&self, last_processed_zxid: bool) -> BoxFuture<Result<PathBuf, String>> {
+        let core = self.core.clone();
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + ADMIN_BUSY_WAIT;
+            loop {
+                let (done_tx, done_rx) = oneshot::channel();
+                let started = in_core(&core, move |state| {
+                    state.admin_snapshot(last_processed_zxid, done_tx)
+                })
+                .await
+                .ok_or("the server is shutting down")?;
+                match started {
+                    AdminSnapshot::Started => {
+                        return done_rx
+                            .await
+                            .map_err(|_| "the snapshot was abandoned".to_owned())?
+                    }
+                    AdminSnapshot::Unavailable => {
+                        return Err("this server keeps no snapshots".to_owned())
+                    }
+                    AdminSnapshot::Busy if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    AdminSnapshot::Busy => {
+                        return Err("another snapshot is still being written".to_owned())
+                    }
+                }
+            }
+        })
+    }
+
+    fn restore(&self, body: Bytes) -> BoxFuture<Result<i64, String>> {
+        let core = self.core.clone();
+        let options = self.tree_options;
+        Box::pin(async move {
+            let snap = tokio::task::spawn_blocking(move || {
+                crate::persist::snapshot::read_snapshot_stream(&body[..], options)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            let mut snap = Some(Box::new(snap));
+            let deadline = tokio::time::Instant::now() + ADMIN_BUSY_WAIT;
+            loop {
+                let Some(s) = snap.take() else {
+                    return Err("restore lost its snapshot".to_owned());
+                };
+                // the core hands the snapshot back when it cannot take it yet
+                let outcome = in_core(&core, move |state| {
+                    if state.admin_restore_ready() {
+                        {
+                            let s = *s;
+                            Ok(state.admin_restore(s.tree, s.sessions, s.last_processed_zxid))
+                        }
+                    } else {
+                        Err(s)
+                    }
+                })
+                .await
+                .ok_or("the server is shutting down")?;
+                match outcome {
+                    Ok(AdminRestore::Done(zxid)) => return Ok(zxid),
+                    Ok(AdminRestore::Refused(why)) => return Err(why.to_owned()),
+                    Ok(AdminRestore::Failed(why)) => return Err(why),
+                    Ok(AdminRestore::Busy) => return Err("the server is busy".to_owned()),
+                    Err(back) if tokio::time::Instant::now() < deadline => {
+                        snap = Some(back);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(_) => return Err("txns or a snapshot kept the server busy".to_owned()),
+                }
+            }
+        })
+    }
 }
 
 /// Run until SIGINT or SIGTERM, or until the txn log fails.

@@ -19,6 +19,7 @@
 mod commands;
 mod ensemble;
 mod https;
+mod snaprestore;
 mod sysprops;
 #[cfg(test)]
 mod tests;
@@ -33,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, STRICT_TRANSPORT_SECURITY};
 use hyper::{Method, Request, Response, StatusCode};
@@ -47,6 +48,8 @@ use super::view::ServerView;
 use crate::config::ServerConfig;
 use crate::tls::TlsError;
 use https::{AdminTls, Transport};
+use snaprestore::SnapRestore;
+pub use snaprestore::{AdminCore, BoxFuture, RootAcl};
 
 /// What the admin server asks of the core along with a view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +90,46 @@ pub enum HttpEndpointError {
 /// `ZooTrace`'s initial text trace mask (what `gtmk` reports on a fresh server).
 const DEFAULT_TRACE_MASK: i64 = 306;
 
-pub(crate) type HttpResponse = Response<Full<Bytes>>;
+pub(crate) type HttpResponse = Response<BoxBody<Bytes, std::io::Error>>;
+
+/// A whole body in memory.
+pub(crate) fn full_body(bytes: impl Into<Bytes>) -> BoxBody<Bytes, std::io::Error> {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A file sent as it is read, in 64 KiB frames (`StreamOutputter`).
+pub(crate) async fn stream_file(path: &std::path::Path) -> std::io::Result<HttpResponse> {
+    let file = tokio::fs::File::open(path).await?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+    let body = http_body_util::StreamBody::new(futures::StreamExt::map(stream, |chunk| {
+        chunk.map(hyper::body::Frame::data)
+    }));
+    Ok(Response::new(BodyExt::boxed(body)))
+}
+
+/// A command's JSON answer with `status` and extra `headers` (3.9's `CommandResponse`).
+pub(crate) fn json_response(
+    status: StatusCode,
+    answer: &super::json::CommandResponse,
+    headers: &[(&'static str, String)],
+) -> HttpResponse {
+    let mut r = response(
+        status,
+        Some("application/json"),
+        answer.to_json().to_pretty(),
+    );
+    for (k, v) in headers {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            r.headers_mut().insert(*k, v);
+        }
+    }
+    r
+}
+
+/// Longest `restore` body taken: a snapshot larger than this is refused (413).
+const MAX_RESTORE_BODY: usize = 1 << 30;
 
 /// Resolves `host:port` (a literal or a name) and binds it.
 pub(crate) async fn bind(
@@ -124,6 +166,11 @@ pub(crate) struct Req {
     pub(crate) method: Method,
     pub(crate) path: String,
     pub(crate) query: String,
+    pub(crate) headers: hyper::HeaderMap,
+    /// The peer's address (the `ip` scheme's id).
+    pub(crate) remote: Option<IpAddr>,
+    /// The request body, not yet read.
+    pub(crate) body: Option<Incoming>,
 }
 
 /// Accepts HTTP/1.1 connections until `shutdown`, answering each request with `handler`.
@@ -182,7 +229,7 @@ async fn serve_with<H, F>(
         tokio::spawn(async move {
             let work = async move {
                 let Some(h) = https else {
-                    return serve_connection(stream, false, idle_timeout, handler).await;
+                    return serve_connection(stream, peer, false, idle_timeout, handler).await;
                 };
                 match h
                     .tls
@@ -190,10 +237,10 @@ async fn serve_with<H, F>(
                     .await
                 {
                     Some(Transport::Plain(s)) => {
-                        serve_connection(s, false, idle_timeout, handler).await;
+                        serve_connection(s, peer, false, idle_timeout, handler).await;
                     }
                     Some(Transport::Tls(s)) => {
-                        serve_connection(s, true, idle_timeout, handler).await
+                        serve_connection(s, peer, true, idle_timeout, handler).await
                     }
                     None => {}
                 }
@@ -207,17 +254,26 @@ async fn serve_with<H, F>(
 }
 
 /// One HTTP/1.1 connection over `io`, plain or decrypted; `secure` adds Jetty's STS header.
-async fn serve_connection<I, H, F>(io: I, secure: bool, idle_timeout: Duration, handler: H)
-where
+async fn serve_connection<I, H, F>(
+    io: I,
+    peer: SocketAddr,
+    secure: bool,
+    idle_timeout: Duration,
+    handler: H,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     H: Fn(Req) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (parts, body) = req.into_parts();
         let req = Req {
-            method: req.method().clone(),
-            path: percent_decode(req.uri().path(), false),
-            query: req.uri().query().unwrap_or("").to_owned(),
+            method: parts.method,
+            path: percent_decode(parts.uri.path(), false),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            headers: parts.headers,
+            remote: Some(peer.ip()),
+            body: Some(body),
         };
         let answer = handler(req);
         async move {
@@ -282,7 +338,7 @@ pub(crate) fn query_params(query: &str) -> BTreeMap<String, String> {
 }
 
 fn response(status: StatusCode, content_type: Option<&'static str>, body: String) -> HttpResponse {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(full_body(body));
     *r.status_mut() = status;
     if let Some(ct) = content_type {
         r.headers_mut()
@@ -331,6 +387,9 @@ struct AdminState {
     config: Arc<ServerConfig>,
     stats: Arc<ServerStats>,
     trace_mask: AtomicI64,
+    /// Runs 3.9's `snapshot` and `restore`; `None` leaves them unknown commands.
+    core: Option<Arc<dyn AdminCore>>,
+    snap_restore: SnapRestore,
 }
 
 impl AdminServer {
@@ -368,6 +427,7 @@ impl AdminServer {
         config: Arc<ServerConfig>,
         stats: Arc<ServerStats>,
         source: ViewSource,
+        core: Option<Arc<dyn AdminCore>>,
         shutdown: CancellationToken,
     ) -> JoinHandle<()> {
         if let Ok(addr) = self.listener.local_addr() {
@@ -391,9 +451,12 @@ impl AdminServer {
                 handshake_timeout,
             })
         });
+        let snap_restore = SnapRestore::new(&config);
         let state = Arc::new(AdminState {
             command_url: self.command_url,
             source,
+            core,
+            snap_restore,
             config,
             stats,
             trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
@@ -413,26 +476,113 @@ impl AdminServer {
 }
 
 impl AdminState {
-    async fn handle(&self, req: Req) -> HttpResponse {
+    async fn handle(&self, mut req: Req) -> HttpResponse {
         // Jetty maps the servlet at `<commandURL>/*`, which also matches `<commandURL>`.
         let rest = match req.path.strip_prefix(self.command_url.as_str()) {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
             _ => return error_page(StatusCode::NOT_FOUND, &req.path, "Not Found"),
         };
-        if req.method != Method::GET && req.method != Method::HEAD {
+        let post = req.method == Method::POST && self.core.is_some();
+        if req.method != Method::GET && req.method != Method::HEAD && !post {
             let msg = format!("HTTP method {} is not supported by this URL", req.method);
             return error_page(StatusCode::METHOD_NOT_ALLOWED, &req.path, &msg);
         }
-        let name = rest.strip_prefix('/').unwrap_or(rest);
+        let name = rest.strip_prefix('/').unwrap_or(rest).to_owned();
         if name.is_empty() {
             return response(StatusCode::OK, None, command_links(&self.command_url));
         }
-        let answer = self.run(name, &query_params(&req.query)).await;
+        if let Some(core) = self.core.clone() {
+            if let Some(answer) = self.run_39(&name, post, &mut req, core.as_ref()).await {
+                return answer;
+            }
+        } else if post {
+            return error_page(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &req.path,
+                "Method Not Allowed",
+            );
+        }
+        let answer = self.run(&name, &query_params(&req.query)).await;
         response(
             StatusCode::OK,
             Some("application/json"),
             answer.to_json().to_pretty(),
         )
+    }
+
+    /// 3.9's `snapshot` and `restore` (a GET of `restore` or a POST of `snapshot` fails with
+    /// 500, as 3.9's servlet does on the null response); a POST of any other command is
+    /// 405, as in 3.8. `None`: answer as 3.8.
+    async fn run_39(
+        &self,
+        name: &str,
+        post: bool,
+        req: &mut Req,
+        core: &dyn AdminCore,
+    ) -> Option<HttpResponse> {
+        let primary = match name {
+            "snapshot" | "snap" => "snapshot",
+            "restore" | "rest" => "restore",
+            // 3.8's servlet has no doPost: its commands keep answering 405 (3.9 fails with 500)
+            _ if post => {
+                let msg = "HTTP method POST is not supported by this URL";
+                return Some(error_page(StatusCode::METHOD_NOT_ALLOWED, &req.path, msg));
+            }
+            _ => return None,
+        };
+        if (primary == "restore") != post {
+            // a GET of `restore` or a POST of `snapshot`: the other run method gives null
+            return Some(error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &req.path,
+                "Server Error",
+            ));
+        }
+        let serving = (self.source)(ViewRequest::Plain)
+            .await
+            .is_some_and(|v| v.serving);
+        if !serving {
+            let r = super::json::CommandResponse::failed(
+                primary,
+                "This ZooKeeper instance is not currently serving requests",
+            );
+            return Some(json_response(StatusCode::OK, &r, &[]));
+        }
+        if let Some(refused) = snaprestore::authorize(primary, &req.headers, req.remote, core).await
+        {
+            return Some(refused);
+        }
+        if primary == "snapshot" {
+            let params = query_params(&req.query);
+            let streaming = params.get("streaming").map(String::as_str);
+            return Some(self.snap_restore.snapshot(streaming, core).await);
+        }
+        let body = match req.body.take() {
+            Some(b) => {
+                http_body_util::Limited::new(b, MAX_RESTORE_BODY)
+                    .collect()
+                    .await
+            }
+            None => {
+                return Some(error_page(
+                    StatusCode::BAD_REQUEST,
+                    &req.path,
+                    "Bad Request",
+                ))
+            }
+        };
+        let body = match body {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                tracing::warn!("restore: cannot read the request body: {e}");
+                return Some(json_response(
+                    StatusCode::BAD_REQUEST,
+                    &super::json::CommandResponse::new(primary),
+                    &[],
+                ));
+            }
+        };
+        Some(self.snap_restore.restore(body, core).await)
     }
 
     async fn run(

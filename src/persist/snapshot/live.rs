@@ -54,6 +54,9 @@ pub struct SnapshotTail {
     pub acls: Vec<(i64, Arc<Vec<Acl>>)>,
     /// `ZxidDigest` as of the end of the traversal; `None` with digests disabled.
     pub digest: Option<(i64, i64)>,
+    /// The tree's last processed zxid at the end of the traversal (what 3.9's
+    /// `DataTree#serializeLastProcessedZxid` appends).
+    pub last_processed_zxid: i64,
 }
 
 /// A child waiting for its turn; orders as the reference's child set iterates.
@@ -317,6 +320,7 @@ impl SnapshotJob {
                 .options()
                 .digest_enabled
                 .then(|| (tree.last_processed_zxid(), tree.digest())),
+            last_processed_zxid: tree.last_processed_zxid(),
         }
     }
 }

@@ -171,6 +171,7 @@ fn file_parts(
         zxid,
         compression,
         fsync: false,
+        last_processed_zxid: false,
     };
     let on_done: SnapshotDone = Box::new(move |r| done_tx.send(r).unwrap());
     let tx = spawn_snapshot_writer(target, vec![(0x51, 30_000), (0x52, 4_000)], 2, on_done)?;

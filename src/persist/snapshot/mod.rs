@@ -414,6 +414,63 @@ fn read_checked_sized<R: Read>(
     Ok((tree, sessions, digest))
 }
 
+/// A snapshot streamed into the AdminServer's `restore` (3.9's
+/// `ZKDatabase#deserializeSnapshot(InputArchive, CheckedInputStream)`).
+#[derive(Debug)]
+pub struct StreamedSnapshot {
+    pub tree: DataTree,
+    pub sessions: Vec<(i64, i32)>,
+    /// The last processed zxid 3.9 appends after the digest; `None` in a 3.8 snapshot.
+    pub last_processed_zxid: Option<i64>,
+}
+
+/// Reads an uncompressed snapshot (3.9 reads the stream raw, whatever compression wrote
+/// it): header, sessions, nodes, seal; then, if present, the digest and its seal, and the
+/// last processed zxid and its seal. A stored digest that disagrees with the tree is logged,
+/// as `DataTree#compareSnapshotDigests` does; the restore goes on.
+pub fn read_snapshot_stream<R: Read>(
+    input: R,
+    tree_options: TreeOptions,
+) -> Result<StreamedSnapshot, SnapshotError> {
+    let mut r = CheckedReader::new(input, DEFAULT_MAX_ITEM);
+    let mut parse = || -> Result<_, Fault> {
+        format::read_header(&mut r)?;
+        let sessions = format::read_sessions(&mut r)?;
+        let tree = format::read_tree_sized(&mut r, tree_options, 0, 0)?;
+        format::check_seal(&mut r)?;
+        let digest = format::read_digest(&mut r)?;
+        if digest.is_some() {
+            format::check_seal(&mut r)?;
+        }
+        let last = r.i64_or_eof("lastZxid")?;
+        if last.is_some() {
+            format::check_seal(&mut r)?;
+        }
+        Ok((tree, sessions, digest, last))
+    };
+    let (tree, sessions, digest, last) =
+        parse().map_err(|f| SnapshotError::damaged(Path::new("<restore stream>"), f))?;
+    if let (Some((dz, version, stored)), Some(last)) = (digest, last) {
+        if tree_options.digest_enabled
+            && dz == last
+            && version == DIGEST_VERSION
+            && stored != tree.digest()
+        {
+            tracing::error!(
+                zxid = format_args!("0x{dz:x}"),
+                stored,
+                actual = tree.digest(),
+                "restored snapshot's digest does not match its tree"
+            );
+        }
+    }
+    Ok(StreamedSnapshot {
+        tree,
+        sessions,
+        last_processed_zxid: last,
+    })
+}
+
 /// `SnapStream#isValidSnapshot`: a plain file must be ≥ 10 bytes and end with int 1 + '/'
 /// (the seal's "/"); a compressed one must start with its format's magic.
 pub fn is_valid_snapshot(path: &Path) -> bool {

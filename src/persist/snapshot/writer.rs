@@ -37,6 +37,10 @@ pub struct SnapshotTarget {
     pub zxid: i64,
     pub compression: SnapshotCompression,
     pub fsync: bool,
+    /// Append the last processed zxid and a third seal after the digest, as 3.9 does with
+    /// `serializeLastProcessedZxid.enabled` (the AdminServer's `snapshot`); 3.8 readers
+    /// stop after the digest and never see it.
+    pub last_processed_zxid: bool,
 }
 
 /// Called on the snapshot thread with the file written, or why there is none.
@@ -131,7 +135,10 @@ fn assemble(
     let name = snapshot_file_name(target.zxid, target.compression);
     let path = target.snap_dir.join(&name);
     let tmp = target.snap_dir.join(format!(".{name}.tmp"));
-    let mut body = |out: &mut dyn Write| write_body(out, sessions, nodes, tail);
+    let last_zxid = target
+        .last_processed_zxid
+        .then_some(tail.last_processed_zxid);
+    let mut body = |out: &mut dyn Write| write_body(out, sessions, nodes, tail, last_zxid);
     let result = write_compressed(&tmp, target.compression, target.fsync, &mut body)
         .and_then(|()| fs::rename(&tmp, &path))
         .and_then(|()| {
@@ -153,6 +160,7 @@ fn write_body(
     sessions: &[(i64, i32)],
     nodes: &Path,
     tail: &SnapshotTail,
+    last_zxid: Option<i64>,
 ) -> io::Result<()> {
     let mut w = CheckedWriter::new(out);
     format::write_header(&mut w)?;
@@ -173,6 +181,10 @@ fn write_body(
     w.seal()?;
     if let Some((zxid, digest)) = tail.digest {
         format::write_digest(&mut w, zxid, digest)?;
+        w.seal()?;
+    }
+    if let Some(zxid) = last_zxid {
+        w.i64(zxid)?;
         w.seal()?;
     }
     w.into_inner()?.flush()

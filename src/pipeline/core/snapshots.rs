@@ -128,6 +128,34 @@ impl SnapshotPolicy {
     }
 }
 
+/// What [`CoreState::admin_snapshot`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminSnapshot {
+    Started,
+    /// Another snapshot is being written.
+    Busy,
+    /// The server keeps no snapshots (in-memory).
+    Unavailable,
+}
+
+/// What [`CoreState::admin_restore`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminRestore {
+    /// Restored; the server's zxid now.
+    Done(i64),
+    /// Txns in flight or a snapshot being written: try again shortly.
+    Busy,
+    Refused(&'static str),
+    /// The restored tree could not be written; nothing changed.
+    Failed(String),
+}
+
+/// An admin snapshot's wishes, carried by [`CoreState::start_snapshot`].
+struct AdminTake {
+    last_processed_zxid: bool,
+    done: oneshot::Sender<Result<PathBuf, String>>,
+}
+
 /// What the core loop should do about snapshot work next (the local snapshot's and the
 /// learners' SNAPs' together).
 pub(crate) enum SnapshotWork {
@@ -300,7 +328,7 @@ impl CoreState {
         if let Some(log) = &mut self.log {
             log.submit(LogRequest::Roll);
         }
-        self.start_snapshot();
+        self.start_snapshot(None);
     }
 
     /// The snapshot `ZooKeeperServer#loadData` takes after recovery, here fuzzy and sliced
@@ -311,12 +339,117 @@ impl CoreState {
             return;
         };
         if !policy.busy() {
-            self.start_snapshot();
+            self.start_snapshot(None);
         }
     }
 
+    /// 3.9's AdminServer `snapshot` (`ZooKeeperServer#takeSnapshot(false, false)`): a fuzzy
+    /// snapshot into the snapshot directory like any other, sliced between requests, ending
+    /// with the last processed zxid when `serializeLastProcessedZxid.enabled`; `done`
+    /// learns the file once it is written. [`AdminSnapshot::Busy`] while another snapshot
+    /// is being written (the caller tries again: one at a time, as `snapshotAndRestoreLock`).
+    pub fn admin_snapshot(
+        &mut self,
+        last_processed_zxid: bool,
+        done: oneshot::Sender<Result<PathBuf, String>>,
+    ) -> AdminSnapshot {
+        let Some(policy) = self.snapshots.as_mut() else {
+            return AdminSnapshot::Unavailable;
+        };
+        if policy.busy() {
+            return AdminSnapshot::Busy;
+        }
+        self.start_snapshot(Some(AdminTake {
+            last_processed_zxid,
+            done,
+        }));
+        AdminSnapshot::Started
+    }
+
+    /// No txns in flight and no snapshot being written: a restore can happen now (a
+    /// standalone server that is not ready is [`AdminRestore::Busy`]).
+    pub fn admin_restore_ready(&mut self) -> bool {
+        if !matches!(self.role, Role::Standalone) {
+            return true;
+        }
+        self.in_flight.is_empty()
+            && self.session_queues.values().all(VecDeque::is_empty)
+            && !self.snapshots.as_mut().is_some_and(SnapshotPolicy::busy)
+    }
+
+    /// 3.9's AdminServer `restore` (`ZooKeeperServer#restoreFromSnapshot`): the tree and
+    /// the sessions are replaced by the snapshot's, and a new session tracker holds the
+    /// restored sessions. Beyond 3.9: the restored tree is first written as a snapshot named
+    /// by the server's zxid (so a restart comes back to it rather than to the old tree plus
+    /// the log), the server's zxid moves up to the snapshot's if that is higher (clients
+    /// that saw the restored data can connect), and every client connection is closed
+    /// (3.9 drops their sessions and watches too; their next request finds the session
+    /// gone). Standalone only: in an ensemble the quorum's tree would disagree with this one.
+    /// [`AdminRestore::Busy`] while txns are in flight or a snapshot is being written.
+    pub fn admin_restore(
+        &mut self,
+        mut tree: DataTree,
+        sessions: Vec<(i64, i32)>,
+        last_processed_zxid: Option<i64>,
+    ) -> AdminRestore {
+        if !matches!(self.role, Role::Standalone) {
+            return AdminRestore::Refused("restore is supported on a standalone server only");
+        }
+        if !self.admin_restore_ready() {
+            return AdminRestore::Busy;
+        }
+        let zxid = self.last_zxid.max(last_processed_zxid.unwrap_or(0));
+        tree.set_last_processed_zxid(zxid);
+        let mut sessions = sessions;
+        sessions.sort_unstable();
+        if let Some(policy) = &self.snapshots {
+            let c = &policy.config;
+            if let Err(e) = crate::persist::snapshot::write_snapshot(
+                &c.snap_dir,
+                zxid,
+                &tree,
+                &sessions,
+                c.compression,
+                c.fsync,
+            ) {
+                return AdminRestore::Failed(e.to_string());
+            }
+        }
+        if let Some(log) = &mut self.log {
+            log.submit(LogRequest::Roll);
+        }
+        tracing::info!(
+            before_zxid = format_args!("0x{:x}", self.last_zxid),
+            before_nodes = self.tree.node_count(),
+            before_sessions = self.sessions.sessions().len(),
+            after_zxid = format_args!("0x{zxid:x}"),
+            after_nodes = tree.node_count(),
+            after_sessions = sessions.len(),
+            "restored the database from a snapshot"
+        );
+        let conns: Vec<_> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.close(conn);
+            self.forget_conn(conn);
+        }
+        self.tree = tree;
+        self.last_zxid = zxid;
+        self.pending = Default::default();
+        self.watches = crate::watch::WatchManager::new();
+        let now = self.now_ms();
+        self.sessions = crate::session::SessionTracker::new(
+            self.config.myid,
+            self.config.tick_time_ms,
+            super::wall_clock_ms(),
+        );
+        for &(id, timeout) in &sessions {
+            self.sessions.add_session(id, timeout, now);
+        }
+        AdminRestore::Done(zxid)
+    }
+
     /// A fuzzy snapshot of the tree as it stands starts; the core loop drives it.
-    fn start_snapshot(&mut self) {
+    fn start_snapshot(&mut self, admin: Option<AdminTake>) {
         let sessions = self.sessions.sessions();
         let job = SnapshotJob::new(&self.tree);
         let Some(policy) = self.snapshots.as_mut() else {
@@ -327,14 +460,19 @@ impl CoreState {
             zxid: job.zxid(),
             compression: policy.config.compression,
             fsync: policy.config.fsync,
+            last_processed_zxid: admin.as_ref().is_some_and(|a| a.last_processed_zxid),
         };
+        let mut admin_done = admin.map(|a| a.done);
         // dropped unsent (the thread not started) it reads as filed, too
         let (filed_tx, filed_rx) = oneshot::channel();
         let on_done: SnapshotDone = Box::new(move |result| {
-            match result {
+            match &result {
                 Ok(path) => tracing::info!(file = %path.display(), "snapshot written"),
                 // a failed snapshot loses nothing: the txn log still holds every txn
                 Err(e) => tracing::error!(error = %e, "snapshot failed"),
+            }
+            if let Some(done) = admin_done.take() {
+                let _ = done.send(result.map_err(|e| e.to_string()));
             }
             let _ = filed_tx.send(());
         });

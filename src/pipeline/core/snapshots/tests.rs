@@ -153,6 +153,7 @@ fn measure_live_snapshot_of_a_million_znodes() {
         zxid: job.zxid(),
         compression: SnapshotCompression::None,
         fsync: true,
+        last_processed_zxid: false,
     };
     let on_done: SnapshotDone = Box::new(move |r| done_tx.send(r.map(|_| ())).unwrap());
     let tx = spawn_snapshot_writer(target, Vec::new(), CHANNEL_CHUNKS, on_done).unwrap();
