@@ -118,6 +118,10 @@ struct RunArgs {
     /// setData ops per multi.
     #[arg(long, default_value_t = 4)]
     multi_size: usize,
+    /// A server process (repeat for an ensemble) whose CPU time over the measured window
+    /// is reported per op (`cpu_us_per_op`).
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
 }
 
 #[derive(Args)]
@@ -205,6 +209,7 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
                 multi_size: a.multi_size,
                 prepare: false,
                 timeout_ms: to,
+                server_pids: a.server_pids,
             };
             run::run(cfg).await
         }

@@ -200,6 +200,27 @@ pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// `USER_HZ`: /proc reports CPU times in these ticks, 100 on every Linux ABI.
+pub(crate) const TICKS_PER_SEC: f64 = 100.0;
+
+/// utime + stime of all the processes, in ticks (from /proc/<pid>/stat); `None` if any is gone.
+pub(crate) fn cpu_ticks(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut total = 0;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // the command name may hold spaces: fields count from after its closing ')'
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        total += utime + stime;
+    }
+    Some(total)
+}
+
 /// A small, fast PRNG (xorshift64*): the load must not depend on a crate or cost much.
 pub(crate) struct Rng(u64);
 

@@ -41,6 +41,8 @@ pub(crate) struct RunCfg {
     pub(crate) multi_size: usize,
     pub(crate) prepare: bool,
     pub(crate) timeout_ms: i32,
+    /// Server processes whose CPU time over the measured window is reported per op.
+    pub(crate) server_pids: Vec<u32>,
 }
 
 /// How late a timer may fire without the delay counting as latency.
@@ -192,6 +194,17 @@ pub(crate) async fn run(cfg: RunCfg) -> proto::Result<bool> {
         .enumerate()
         .map(|(idx, s)| tokio::spawn(session_loop(cfg.clone(), idx, s, times)))
         .collect();
+    // CPU of the servers over the window the ops are counted in (by count: the whole run)
+    let pids = cfg.server_pids.clone();
+    let by_count = cfg.ops.is_some();
+    let cpu_window = tokio::spawn(async move {
+        tokio::time::sleep_until(times.record_from.into()).await;
+        let before = proto::cpu_ticks(&pids);
+        if !by_count {
+            tokio::time::sleep_until(times.end.into()).await;
+        }
+        (pids, before)
+    });
     let (mut hist, mut ops, mut errors, mut first_error) = (report::new_hist(), 0, 0, None);
     for t in tasks {
         match t.await {
@@ -212,6 +225,13 @@ pub(crate) async fn run(cfg: RunCfg) -> proto::Result<bool> {
         None => cfg.duration.as_secs_f64(),
     };
     let tput = ops as f64 / secs;
+    // µs of server CPU (user + system, all threads, all server processes) per op
+    let cpu_us_per_op = match cpu_window.await {
+        Ok((pids, Some(before))) if ops > 0 => proto::cpu_ticks(&pids).map(|after| {
+            after.saturating_sub(before) as f64 * 1e6 / proto::TICKS_PER_SEC / ops as f64
+        }),
+        _ => None,
+    };
     let mut j = Json::default();
     j.str("mode", "run")
         .str("mix", cfg.mix.spec())
@@ -224,10 +244,12 @@ pub(crate) async fn run(cfg: RunCfg) -> proto::Result<bool> {
         .num("ops", ops)
         .float("throughput", tput)
         .num("errors", errors)
+        .float("cpu_us_per_op", cpu_us_per_op.unwrap_or(-1.0))
         .latency("lat_us", &hist)
         .str("first_error", first_error.as_deref().unwrap_or(""));
+    let cpu = cpu_us_per_op.map_or(String::new(), |c| format!(", server CPU {c:.1} µs/op"));
     let human = format!(
-        "run {} sessions={} window={} value={}B: {:.0} ops/s, {} ops in {:.1}s, errors {}; latency {}",
+        "run {} sessions={} window={} value={}B: {:.0} ops/s, {} ops in {:.1}s, errors {}{cpu}; latency {}",
         cfg.mix.spec(),
         cfg.sessions,
         cfg.window,
