@@ -146,6 +146,7 @@ impl CoreState {
         let now = self.now_ms();
         self.sessions.add_session(session_id, timeout, now);
         self.attach(conn, session_id);
+        tracing::info!("Established session 0x{session_id:x} with negotiated timeout {timeout}");
         self.send(conn, connect_response(session_id, timeout, read_only));
     }
 

@@ -328,6 +328,18 @@ impl CoreState {
             compression: policy.config.compression,
             fsync: policy.config.fsync,
         };
+        // 3.8's wording (FileTxnSnapLog#save), which operators grep for
+        tracing::info!(
+            "Snapshotting: 0x{:x} to {}",
+            target.zxid,
+            target
+                .snap_dir
+                .join(crate::persist::snapshot::snapshot_file_name(
+                    target.zxid,
+                    target.compression
+                ))
+                .display()
+        );
         // dropped unsent (the thread not started) it reads as filed, too
         let (filed_tx, filed_rx) = oneshot::channel();
         let on_done: SnapshotDone = Box::new(move |result| {
