@@ -82,13 +82,11 @@ else
     echo "JMX disabled by user request" >&2
 fi
 
+# restart runs this script again with the variables as they came
+_JVMFLAGS_GIVEN=$JVMFLAGS
 if [ -n "$SERVER_JVMFLAGS" ]; then
     JVMFLAGS="$SERVER_JVMFLAGS $JVMFLAGS"
 fi
-# ferrokeeper reads both from its environment (the later -D of a name wins, as on a JVM
-# command line); SERVER_JVMFLAGS is already in JVMFLAGS, so it is not passed again
-export JVMFLAGS
-unset SERVER_JVMFLAGS
 
 # a second argument names the config: inside ZOOCFGDIR, or a path of its own (3.8 tells
 # them apart by comparing the directory part with ZOOCFGDIR)
@@ -135,8 +133,9 @@ fi
 ZOO_LOG_FILE=${ZOO_LOG_FILE:-zookeeper-$USER-server-$HOSTNAME.log}
 _ZOO_DAEMON_OUT="$ZOO_LOG_DIR/zookeeper-$USER-server-$HOSTNAME.out"
 
-# The -D words of JVMFLAGS go on the command line as well, so print-cmd's command runs the
-# same server without this environment; anything else in them (-Xmx, -XX:...) is the JVM's.
+# The -D words of JVMFLAGS (SERVER_JVMFLAGS's first) go on the command line, as on 3.8's java
+# command line: set in java.env without export they reach the server too, and print-cmd's
+# command runs the same server. Anything else in them (-Xmx, -XX:...) is the JVM's.
 server_cmd() { # appenders-default
     local word defines=()
     for word in $JVMFLAGS; do
@@ -213,9 +212,9 @@ version)
     ;;
 restart)
     shift
-    "$0" stop "$@"
+    JVMFLAGS=$_JVMFLAGS_GIVEN "$0" stop "$@"
     sleep 3
-    "$0" start "$@"
+    JVMFLAGS=$_JVMFLAGS_GIVEN "$0" start "$@"
     ;;
 status)
     isSSL=false
@@ -271,8 +270,11 @@ status)
             echo "Note: We used secureClientPort ($secureClientPort) to establish connection, but we failed. The 'status'"
             echo "  command establishes a client connection to the server to execute diagnostic commands. Please make sure you"
             echo "  provided all the Client SSL connection related parameters in the CLIENT_JVMFLAGS environment variable! E.g.:"
-            echo "  CLIENT_JVMFLAGS=\"-Dzookeeper.ssl.trustStore.location=/tmp/clienttrust.jks -Dzookeeper.ssl.trustStore.password=password"
-            echo "  -Dzookeeper.ssl.keyStore.location=/tmp/client.jks -Dzookeeper.ssl.keyStore.password=password\" ./zkServer.sh status"
+            # 3.8's text word for word (its Netty and client.secure options do no harm here)
+            echo "  CLIENT_JVMFLAGS=\"-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty"
+            echo "  -Dzookeeper.ssl.trustStore.location=/tmp/clienttrust.jks -Dzookeeper.ssl.trustStore.password=password"
+            echo "  -Dzookeeper.ssl.keyStore.location=/tmp/client.jks -Dzookeeper.ssl.keyStore.password=password"
+            echo "  -Dzookeeper.client.secure=true\" ./zkServer.sh status"
             echo " "
         fi
         echo "Error contacting service. It is probably not running."

@@ -396,6 +396,41 @@ mod tests {
     }
 
     #[test]
+    fn file_lines_follow_the_shipped_pattern() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .event_format(ZooKeeperPattern)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                zxid = "0x5",
+                "Expiring session 0x1, timeout of 4000ms exceeded"
+            );
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let re = regex::Regex::new(
+            r#"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[myid:\d*\] - WARN  \[.+:ferrokeeper::logging::tests@\d+\] - Expiring session 0x1, timeout of 4000ms exceeded zxid="0x5"\n$"#,
+        )
+        .unwrap();
+        assert!(re.is_match(&text), "{text:?}");
+    }
+
+    #[test]
     fn an_unwritable_log_dir_is_an_error_not_a_panic() {
         let dir = scratch("bad");
         std::fs::create_dir_all(&dir).unwrap();

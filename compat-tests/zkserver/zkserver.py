@@ -70,6 +70,7 @@ class Side:
                   "ZOO_LOG4J_PROP", "ZOO_LOG_FILE", "JMXDISABLE", "FERROKEEPER"):
             env.pop(k, None)
         env.update(self.extra_env)
+        # a test's own CLIENT_JVMFLAGS (status over TLS) is in extra_env
         d = self.node_dir(node)
         env.update(ZOOCFGDIR=os.path.join(d, "conf"), ZOO_LOG_DIR=os.path.join(d, "logs"),
                    USER=ENV_USER)
@@ -280,7 +281,52 @@ def foreground(side):
     return mask(t, side, {"client": port}), []
 
 
-SCENARIOS = {"standalone": standalone, "ensemble": ensemble, "foreground": foreground}
+def status_tls(side):
+    """A server with only a secureClientPort: status finds it, says Client SSL: true and asks
+    srvr over TLS with the client key and trust stores of CLIENT_JVMFLAGS (PKCS12 and JKS);
+    without them it fails with 3.8's note."""
+    from pki import make_pki
+    pki = make_pki(os.path.join(os.path.dirname(side.root), "pki"))
+    secure = free_port()
+    trust_p12 = pki.trust("p12")
+    server_pem = os.path.join(pki.dir, "server-plainkey.pem")
+    with open(server_pem, "wb") as out:
+        # key unencrypted: 3.8.0's PemReader on Java 17 cannot decrypt openssl's PBES2 keys
+        for part in ("server.key", "server.crt", "ca.pem"):
+            with open(os.path.join(pki.dir, part), "rb") as f:
+                out.write(f.read())
+    write_node(side, "tls", [
+        "secureClientPort=%d" % secure, "secureClientPortAddress=127.0.0.1",
+        "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+        "ssl.keyStore.location=" + server_pem,
+        "ssl.trustStore.location=" + trust_p12.path,
+        "ssl.trustStore.password=" + trust_p12.password])
+    alice, trust = pki.client("alice", "p12"), pki.trust("jks")
+    flags = " ".join([
+        "-Dzookeeper.ssl.keyStore.location=" + alice.path,
+        "-Dzookeeper.ssl.keyStore.password=" + alice.password,
+        "-Dzookeeper.ssl.trustStore.location=" + trust.path,
+        "-Dzookeeper.ssl.trustStore.password=" + trust.password])
+    t = side.run("tls", "start")[0]
+    side.extra_env["CLIENT_JVMFLAGS"] = flags
+    try:
+        # no plaintext port to poll: status itself, until it answers (bounded)
+        deadline = time.time() + 60
+        while True:
+            lines, code = side.run("tls", "status")
+            if code == 0 or time.time() > deadline:
+                break
+            time.sleep(1)
+        t += lines
+    finally:
+        del side.extra_env["CLIENT_JVMFLAGS"]
+    t += side.run("tls", "status")[0]
+    t += side.run("tls", "stop")[0]
+    return mask(t, side, {"secure": secure}), []
+
+
+SCENARIOS = {"standalone": standalone, "ensemble": ensemble, "foreground": foreground,
+             "status_tls": status_tls}
 
 
 def make_sides(work, ferro, control):
