@@ -239,7 +239,34 @@ def ensemble(side):
         wait_gone(client[i])
     t += side.run("n3", "status")[0]
     ports = {"client%d" % (i + 1): client[i] for i in range(3)}
-    return mask(t, side, ports), []
+    problems = []
+    if side.script == OUR_SCRIPT:
+        # each node's log file: the state lines operators grep for, in 3.8's words and with
+        # the node's myid (LOOKING, then LEADING or FOLLOWING as status said)
+        name = "zookeeper-%s-server-%s.log" % (ENV_USER, os.uname().nodename)
+        leaders = 0
+        for i in range(3):
+            path = os.path.join(side.node_dir("n%d" % (i + 1)), "logs", name)
+            try:
+                with open(path) as f:
+                    text = f.read()
+            except OSError as e:
+                problems.append("n%d: no log file (%s)" % (i + 1, e))
+                continue
+            # (the config's own warnings come before the id is known: `[myid:]`, as in 3.8)
+            states = re.findall(r"^.* - (?:LOOKING|LEADING|FOLLOWING).*$", text, re.M)
+            stray = [ln for ln in states if "[myid:%d] - " % (i + 1) not in ln]
+            if stray:
+                problems.append("n%d: a state line without [myid:%d]: %r" % (i + 1, i + 1, stray[0]))
+            if " - LOOKING" not in text:
+                problems.append("n%d: no LOOKING line" % (i + 1))
+            if " - LEADING" in text:
+                leaders += 1
+            elif " - FOLLOWING" not in text:
+                problems.append("n%d: neither LEADING nor FOLLOWING" % (i + 1))
+        if leaders != 1:
+            problems.append("%d logs say LEADING, not 1" % leaders)
+    return mask(t, side, ports), problems
 
 
 def foreground(side):
