@@ -59,12 +59,7 @@ pub(crate) fn main(args: &[String], con: &mut Console<'_>) -> u8 {
 
 /// The whole answer to `cmd` (the server closes when done).
 pub(super) fn send(host: &str, port: u16, cmd: &str, secure: bool) -> Result<String, String> {
-    let addr: SocketAddr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    let mut sock = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
+    let mut sock = connect(host, port)?;
     sock.set_read_timeout(Some(TIMEOUT))
         .and_then(|()| sock.set_write_timeout(Some(TIMEOUT)))
         .map_err(|e| e.to_string())?;
@@ -89,6 +84,26 @@ pub(super) fn send(host: &str, port: u16, cmd: &str, secure: bool) -> Result<Str
         read_to_close(&mut sock, &mut answer)?;
     }
     Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Java's `InetSocketAddress(host, port)` takes a name's IPv4 address first
+/// (`java.net.preferIPv6Addresses=false`): zkServer.sh asks `localhost` when zoo.cfg has no
+/// clientPortAddress, and a server on 0.0.0.0 does not answer on ::1. The others are tried
+/// after it, in the resolver's order.
+fn connect(host: &str, port: u16) -> Result<TcpStream, String> {
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    let mut last = format!("{host}: no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, TIMEOUT) {
+            Ok(sock) => return Ok(sock),
+            Err(e) => last = format!("{addr}: {e}"),
+        }
+    }
+    Err(last)
 }
 
 fn read_to_close(r: &mut impl Read, out: &mut Vec<u8>) -> Result<(), String> {
@@ -149,6 +164,16 @@ mod tests {
 
     #[test]
     fn prints_the_answer_as_println_does() {
+        answers_on("127.0.0.1");
+    }
+
+    #[test]
+    fn localhost_reaches_a_server_on_ipv4() {
+        // status asks `localhost` when zoo.cfg has no clientPortAddress
+        answers_on("localhost");
+    }
+
+    fn answers_on(host: &str) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port().to_string();
         let t = std::thread::spawn(move || {
@@ -159,7 +184,7 @@ mod tests {
             s.write_all(b"Zookeeper version: x\nMode: standalone\n")
                 .unwrap();
         });
-        let (code, out, err) = run(&["127.0.0.1", &port, "srvr"]);
+        let (code, out, err) = run(&[host, &port, "srvr"]);
         t.join().unwrap();
         assert_eq!((code, err.as_str()), (0, ""));
         assert_eq!(out, "Zookeeper version: x\nMode: standalone\n\n");
