@@ -28,7 +28,8 @@
 //! | `server` | assembly: storage at start-up, core, listeners, autopurge, shutdown; `ensemble`: the QuorumPeer loop (elect, lead / follow, elect again) |
 //! | `tls` | TLS material: `ssl.*` / `ssl.quorum.*` settings, JKS / PKCS12 / PEM stores, rustls configs and their reload, the `x509` id of a peer, the TLS sniff of port unification |
 //! | `sasl` | SASL mechanisms (DIGEST-MD5, GSSAPI) as token state machines, server and client side; the server's login from its JAAS section (`sasl::server`) and the quorum's two logins (`sasl::quorum`, DIGEST-MD5 or Kerberos); connection tasks drive the exchanges and hand `sasl:<id>` to the core, `quorum::auth` runs the QuorumAuthPacket exchange |
-//! | `tools` | the offline data tools as subcommands (`txnlog`, `snapshot`, `snapshot-compare`, `purge`): TxnLogToolkit, SnapshotFormatter, SnapshotComparer, PurgeTxnLog, same output and exit codes |
+//! | `tools` | the offline data tools as subcommands (`txnlog`, `snapshot`, `snapshot-compare`, `purge`): TxnLogToolkit, SnapshotFormatter, SnapshotComparer, PurgeTxnLog, same output and exit codes; `four-letter-word` (FourLetterWordMain, for `zkServer.sh status`) |
+//! | `logging` | where the log goes: stderr, or a size-rolled file with 3.8's line pattern, from the `zookeeper.root.logger` / `zookeeper.log.*` properties `bin/zkServer.sh` passes |
 //! | `javaorder` | iteration orders of Java's hash collections, which the reference's outputs follow |
 
 pub mod admin;
@@ -36,6 +37,7 @@ pub mod config;
 pub mod conn;
 pub(crate) mod javaorder;
 pub mod jute;
+pub mod logging;
 pub mod persist;
 pub mod pipeline;
 pub mod quorum;

@@ -1,7 +1,8 @@
 //! `ferrokeeper <zoo.cfg>`: like ZooKeeper's QuorumPeerMain, the one argument is the config.
 //! `ferrokeeper <tool> ...` runs one of ZooKeeper's offline data tools (`ferrokeeper::tools`).
+//! `-Dname=value` options before the config are system properties, as on `java`'s command
+//! line (`bin/zkServer.sh` passes the log settings so, see `ferrokeeper::logging`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,10 +18,17 @@ use ferrokeeper::server::ExitCode as ZkExitCode;
         ferrokeeper txnlog ...            zkTxnLogToolkit.sh (TxnLogToolkit)\n  \
         ferrokeeper snapshot ...          zkSnapShotToolkit.sh (SnapshotFormatter)\n  \
         ferrokeeper snapshot-compare ...  zkSnapshotComparer.sh (SnapshotComparer)\n  \
-        ferrokeeper purge ...             zkCleanup.sh (PurgeTxnLog)\n\
+        ferrokeeper purge ...             zkCleanup.sh (PurgeTxnLog)\n  \
+        ferrokeeper four-letter-word HOST PORT CMD [SECURE]\n                                    \
+        FourLetterWordMain (zkServer.sh status)\n\
         A config file named like a tool is given as ./NAME."
 )]
 struct Args {
+    /// A system property, as `java -D` takes it (the zookeeper.log.* ones choose the log
+    /// file); SERVER_JVMFLAGS and JVMFLAGS are read too and win, as they come later on
+    /// zkServer.sh's java command line.
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    define: Vec<String>,
     /// Path of the zoo.cfg to run with (ZooKeeper's own format).
     config: PathBuf,
 }
@@ -36,15 +44,25 @@ fn main() -> ExitCode {
         }
     }
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let cfg = match ferrokeeper::config::load(&args.config) {
+    let props = ferrokeeper::config::jvmflags::SystemProperties::from_defines_and_env(&args.define);
+    let log_settings = match ferrokeeper::logging::LogSettings::from_properties(&props) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ferrokeeper: {e}");
+            return ExitCode::from(ZkExitCode::InvalidInvocation.value());
+        }
+    };
+    // held to the end of main: dropping it writes out what the file thread still has queued
+    let _log_guard = match ferrokeeper::logging::init(&log_settings) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            // logging went to stderr instead; say why there and in the log
+            eprintln!("ferrokeeper: {e}; logging to stderr");
+            tracing::error!("{e}; logging to stderr");
+            None
+        }
+    };
+    let cfg = match ferrokeeper::config::load_with(&args.config, props) {
         Ok(cfg) => cfg,
         Err(e) => {
             tracing::error!("invalid configuration: {e}");
@@ -52,6 +70,9 @@ fn main() -> ExitCode {
             return ExitCode::from(ZkExitCode::InvalidInvocation.value());
         }
     };
+    if let Some(id) = cfg.my_id.and_then(|id| u64::try_from(id).ok()) {
+        ferrokeeper::logging::set_myid(id);
+    }
     // MIT krb5 reads its files from the environment: set before the runtime's threads exist
     ferrokeeper::sasl::server::krb5_environment(&cfg).apply_before_threads();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -31,6 +31,21 @@ impl SystemProperties {
         SystemProperties::from_flags(&values.join(" "))
     }
 
+    /// `java -Dname=value… $SERVER_JVMFLAGS $JVMFLAGS`: the `defines` (given as `-D` options on
+    /// our command line, by `bin/zkServer.sh`), then the environment's, later ones winning as
+    /// on a JVM command line. A define's value may hold blanks (it is one argument).
+    pub fn from_defines_and_env(defines: &[String]) -> SystemProperties {
+        let mut props = BTreeMap::new();
+        for def in defines {
+            let (name, value) = def.split_once('=').unwrap_or((def, ""));
+            if !name.is_empty() {
+                props.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        props.extend(SystemProperties::from_env().props);
+        SystemProperties { props }
+    }
+
     /// From a JVM command line fragment (`-Da=b -Xmx1g -Dc`).
     pub fn from_flags(flags: &str) -> SystemProperties {
         let mut props = BTreeMap::new();

@@ -520,7 +520,12 @@ impl Peer {
             init_limit: u32::try_from(self.cfg.init_limit).unwrap_or(10),
             sync_limit: u32::try_from(self.cfg.sync_limit).unwrap_or(5),
         };
-        tracing::info!(leader, %leader_addr, observer, "FOLLOWING: connecting to the leader");
+        // QuorumPeer's state lines: FOLLOWING, or OBSERVING for an observer
+        if observer {
+            tracing::info!(leader, %leader_addr, "OBSERVING: connecting to the leader");
+        } else {
+            tracing::info!(leader, %leader_addr, "FOLLOWING: connecting to the leader");
+        }
         let mut looking = self.looking_core();
         let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
         let answering = shutdown.child_token();

@@ -7,12 +7,14 @@
 //! | `snapshot` | `SnapshotFormatter` (`zkSnapShotToolkit.sh`) |
 //! | `snapshot-compare` | `SnapshotComparer` (`zkSnapshotComparer.sh`) |
 //! | `purge` | `PurgeTxnLog` (`zkCleanup.sh`) |
+//! | `four-letter-word` | `client.FourLetterWordMain` (`zkServer.sh status`) |
 //!
 //! Files are read and written only through `persist`. Where the Java tool dies of an uncaught
 //! exception, ours prints the exception's first line and exits 1, as the JVM does.
 
 mod cli;
 mod compare;
+mod four_letter;
 mod javatext;
 mod purge;
 mod snapshot;
@@ -28,7 +30,13 @@ const UNEXPECTED_ERROR: u8 = 1;
 const INVALID_INVOCATION: u8 = 2;
 
 /// The subcommands, by the name given after `ferrokeeper`.
-pub const TOOLS: [&str; 4] = ["txnlog", "snapshot", "snapshot-compare", "purge"];
+pub const TOOLS: [&str; 5] = [
+    "txnlog",
+    "snapshot",
+    "snapshot-compare",
+    "purge",
+    "four-letter-word",
+];
 
 /// Runs the tool `name` with its arguments on the process's stdin/stdout/stderr; `None` if
 /// there is no such tool. The value is the process exit code.
@@ -56,6 +64,7 @@ pub(crate) fn run_with(name: &str, args: &[String], con: &mut Console<'_>) -> Op
         "snapshot" => snapshot::main(args, con),
         "snapshot-compare" => compare::main(args, con),
         "purge" => purge::main(args, con),
+        "four-letter-word" => four_letter::main(args, con),
         _ => return None,
     })
 }

@@ -167,6 +167,7 @@ pub fn write_snapshot(
 ) -> Result<PathBuf, SnapshotError> {
     let name = snapshot_file_name(zxid, compression);
     let path = snap_dir.join(&name);
+    tracing::info!("Snapshotting: 0x{zxid:x} to {}", path.display());
     // A leading dot keeps the name from parsing as a snapshot (`Util.getZxidFromName`).
     let tmp = snap_dir.join(format!(".{name}.tmp"));
     let result = write_file(&tmp, tree, sessions, compression, fsync)
@@ -562,7 +563,7 @@ pub fn load_newest_valid(
         return Ok(None);
     }
     for path in candidates {
-        tracing::info!(file = %path.display(), "reading snapshot");
+        tracing::info!("Reading snapshot {}", path.display());
         match read_snapshot(&path, tree_options) {
             Ok(data) => return Ok(Some(data)),
             Err(e) => {

@@ -218,7 +218,8 @@ impl TxnLog {
 
     fn create_file(&self, zxid: i64) -> Result<OpenLog, PersistError> {
         let path = self.dir.join(log_file_name(zxid));
-        tracing::info!("creating new log file: {}", path.display());
+        // 3.8's line names the file only (FileTxnLog#append)
+        tracing::info!("Creating new log file: {}", log_file_name(zxid));
         let io = |e| PersistError::io(&path, e);
         let mut file = OpenOptions::new()
             .write(true)

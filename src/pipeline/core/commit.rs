@@ -187,10 +187,9 @@ impl CoreState {
             } => {
                 let session_id = txn.header.client_id;
                 self.attach(conn, session_id);
+                // 3.8's wording (ZooKeeperServer#finishSessionInit)
                 tracing::info!(
-                    session = format_args!("0x{session_id:x}"),
-                    timeout,
-                    "established session"
+                    "Established session 0x{session_id:x} with negotiated timeout {timeout}"
                 );
                 self.send(
                     conn,

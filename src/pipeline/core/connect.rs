@@ -198,6 +198,7 @@ impl CoreState {
         let now = self.now_ms();
         self.sessions.add_session(session_id, timeout, now);
         self.attach(conn, session_id);
+        tracing::info!("Established session 0x{session_id:x} with negotiated timeout {timeout}");
         let server_read_only = matches!(self.role, Role::ReadOnly(_));
         self.send(
             conn,

@@ -462,6 +462,18 @@ impl CoreState {
             fsync: policy.config.fsync,
             last_processed_zxid: admin.as_ref().is_some_and(|a| a.last_processed_zxid),
         };
+        // 3.8's wording (FileTxnSnapLog#save), which operators grep for
+        tracing::info!(
+            "Snapshotting: 0x{:x} to {}",
+            target.zxid,
+            target
+                .snap_dir
+                .join(crate::persist::snapshot::snapshot_file_name(
+                    target.zxid,
+                    target.compression
+                ))
+                .display()
+        );
         let mut admin_done = admin.map(|a| a.done);
         // dropped unsent (the thread not started) it reads as filed, too
         let (filed_tx, filed_rx) = oneshot::channel();

@@ -133,9 +133,10 @@ impl CoreState {
     pub(super) fn expire_sessions(&mut self) {
         let now = self.now_ms();
         for session_id in self.sessions.expired(now) {
+            // 3.8's line (ZooKeeperServer#expire), which operators alert on
             tracing::info!(
-                session = format_args!("0x{session_id:x}"),
-                "expiring session"
+                "Expiring session 0x{session_id:x}, timeout of {}ms exceeded",
+                self.sessions.timeout(session_id).unwrap_or(0)
             );
             if matches!(self.role, Role::ReadOnly(_)) {
                 // a local session (`LocalSessionTracker`) ends here without a txn
