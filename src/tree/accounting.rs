@@ -168,3 +168,16 @@ pub(crate) fn top_namespace(path: &str) -> Option<&str> {
     }
     parts.get(1).copied()
 }
+
+#[cfg(test)]
+mod namespace_tests {
+    use super::top_namespace;
+
+    #[test]
+    fn top_namespace_like_java_split() {
+        assert_eq!(top_namespace("/app/x/zookeeper_limits"), Some("app"));
+        assert_eq!(top_namespace("/app/"), Some("app"));
+        assert_eq!(top_namespace("/"), None);
+        assert_eq!(top_namespace(""), None);
+    }
+}
