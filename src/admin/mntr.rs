@@ -95,7 +95,7 @@ fn java_spread_hash(s: &str) -> i32 {
 }
 
 /// Learner sids in the order a default-sized `ConcurrentHashMap` of their names iterates.
-fn learner_keys(l: &LeaderView) -> Vec<String> {
+pub(super) fn learner_keys(l: &LeaderView) -> Vec<String> {
     let mut keys: Vec<(i32, i64)> = l
         .learner_sids
         .iter()

@@ -22,6 +22,7 @@ pub(crate) mod javafmt;
 pub mod json;
 mod mntr;
 mod mntr_names;
+pub mod process;
 pub mod prometheus;
 mod quorum;
 pub mod stats;

@@ -3,40 +3,41 @@
 //!
 //! Enabled by `metricsProvider.className=...PrometheusMetricsProvider`; served on
 //! `metricsProvider.httpHost` (default 0.0.0.0) : `metricsProvider.httpPort` (default 7000).
-//! The families and names are the reference's: every `mntr` metric without its `zk_` prefix
-//! — gauges as `gauge`, `ServerMetrics` counters as `counter` (no `_total` suffix: simpleclient
+//! The families are the reference's, listed per role in
+//! `fixtures/prometheus_families_3.8.txt`: every `mntr` metric without its `zk_` prefix —
+//! gauges as `gauge`, `ServerMetrics` counters as `counter` (no `_total` suffix: simpleclient
 //! 0.9 predates it), summaries as `summary` with `quantile` 0.5 (BASIC) or 0.5/0.9/0.99
-//! (ADVANCED) plus `_sum` and `_count`, each with its own name as help text. Values are read
-//! from a fresh [`ServerView`] at scrape time, via the same `mntr` rendering, so the two never
-//! disagree.
+//! (ADVANCED) then `_count` and `_sum` — plus the labelled sets (label `key`): the
+//! `*_per_namespace` summaries and counter, `ack_latency`, the leader's
+//! `learner_handler_qp_*` keyed by sid, and the `quota_*_per_namespace` gauges. Help text is
+//! the name; values print as Java's `Double#toString`. Values are read from a fresh
+//! [`ServerView`] at scrape time, via the same `mntr` rendering, so the two never disagree.
 //!
 //! In an ensemble the gauges follow the role, as the reference registers them: `quorum_size`
-//! on every member, the leader's learner and proposal-size gauges on the leader;
+//! on every member, the leader's learner and proposal-size gauges on the leader,
+//! `synced_observers` on leader and follower (0 on a follower: it has no observer master);
 //! `peer_state` and `observer_master_id` are `mntr`-only values, not provider metrics.
 //!
-//! Differences: the labelled families (among them the leader's
-//! `<sid>_learner_handler_qp_*` sets, `*_per_namespace` summary sets, gauge and counter sets
-//! keyed by `key`) are not exported; a summary reports NaN quantiles until it has observations,
-//! as simpleclient does. `exportJvmInfo` has no JVM to describe: when true (the default) only
-//! the `process_*` metrics we can know natively are exported (`process_open_fds`,
-//! `process_max_fds`, `process_start_time_seconds`); the `jvm_*` families are never present.
+//! A labelled family without children is its header alone, as in simpleclient; a summary
+//! reports NaN quantiles until it has observations. `exportJvmInfo` (default true) adds the
+//! `process_*` families of simpleclient_hotspot's `StandardExports` read from `/proc/self`;
+//! the `jvm_*` families have no native counterpart and are never present.
 //! `numWorkerThreads`, `maxQueueSize` and `workerShutdownTimeoutMs` tune Java's reporting
 //! executor and are ignored.
 
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
 use std::sync::Arc;
 
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Response, StatusCode};
-use prometheus::proto::{
-    Counter, Gauge, Metric, MetricFamily, MetricType, Quantile, Summary as PromSummary,
-};
-use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{self, HttpEndpointError, HttpResponse, Req, ViewRequest, ViewSource};
-use super::mntr::mntr;
+use super::javafmt::java_double;
+use super::mntr::{learner_keys, mntr};
 use super::mntr_names::{gauges, COUNTERS, SUMMARIES};
 use super::stats::ServerStats;
 use super::view::ServerView;
@@ -135,73 +136,178 @@ pub fn render(view: &ServerView, export_process_info: bool) -> String {
     if export_process_info {
         families.extend(process_families(view));
     }
-    let mut buf = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
-        tracing::warn!("cannot encode metrics: {e}");
+    let mut out = String::new();
+    for f in &families {
+        f.write(&mut out);
     }
-    String::from_utf8_lossy(&buf).into_owned()
+    out
 }
 
-fn family(name: &str, kind: MetricType, metric: Metric) -> MetricFamily {
-    let mut f = MetricFamily::default();
-    f.set_name(name.to_owned());
-    // simpleclient builds every ZooKeeper metric with its name as help
-    f.set_help(name.to_owned());
-    f.set_field_type(kind);
-    f.set_metric(vec![metric]);
-    f
+/// simpleclient's metric types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Gauge,
+    Counter,
+    Summary,
 }
 
-fn gauge(name: &str, value: f64) -> MetricFamily {
-    let mut g = Gauge::default();
-    g.set_value(value);
-    let mut m = Metric::default();
-    m.set_gauge(g);
-    family(name, MetricType::GAUGE, m)
+/// One family: its `# HELP` / `# TYPE` header and its samples, written as simpleclient 0.9's
+/// `TextFormat#write004` writes them (a labelled family with no children yet is the header
+/// alone).
+struct Family {
+    name: String,
+    help: String,
+    kind: Kind,
+    samples: Vec<Sample>,
 }
 
-fn counter(name: &str, value: f64) -> MetricFamily {
-    let mut c = Counter::default();
-    c.set_value(value);
-    let mut m = Metric::default();
-    m.set_counter(c);
-    family(name, MetricType::COUNTER, m)
+struct Sample {
+    suffix: &'static str,
+    labels: Vec<(&'static str, String)>,
+    value: f64,
 }
 
-/// A summary from its `mntr` lines; quantiles NaN while empty (simpleclient's CKMS).
-fn summary(name: &str, advanced: bool, value: impl Fn(&str) -> f64) -> MetricFamily {
-    let count = value(&format!("cnt_{name}"));
-    let mut s = PromSummary::default();
-    s.set_sample_count(count.max(0.0) as u64);
-    s.set_sample_sum(value(&format!("sum_{name}")));
-    let quantiles: &[(f64, &str)] = if advanced {
+impl Family {
+    fn new(name: &str, kind: Kind) -> Family {
+        // ZooKeeper builds every metric with its name as help text
+        Family {
+            name: name.to_owned(),
+            help: name.to_owned(),
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    fn sample(
+        mut self,
+        suffix: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: f64,
+    ) -> Self {
+        self.samples.push(Sample {
+            suffix,
+            labels,
+            value,
+        });
+        self
+    }
+
+    fn write(&self, out: &mut String) {
+        let kind = match self.kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Summary => "summary",
+        };
+        let help = self.help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(out, "# HELP {} {help}", self.name);
+        let _ = writeln!(out, "# TYPE {} {kind}", self.name);
+        for s in &self.samples {
+            out.push_str(&self.name);
+            out.push_str(s.suffix);
+            if !s.labels.is_empty() {
+                out.push('{');
+                for (i, (k, v)) in s.labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let v = v
+                        .replace('\\', "\\\\")
+                        .replace('\"', "\\\"")
+                        .replace('\n', "\\n");
+                    let _ = write!(out, "{k}=\"{v}\"");
+                }
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", go_double(s.value));
+        }
+    }
+}
+
+/// `Collector#doubleToGoString`: Java's `Double#toString` but Go's infinities.
+fn go_double(x: f64) -> String {
+    if x == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if x == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        java_double(x)
+    }
+}
+
+/// The `key` label of every ZooKeeper set (`PrometheusMetricsProvider.LABEL`).
+const KEY: &str = "key";
+
+fn gauge(name: &str, value: f64) -> Family {
+    Family::new(name, Kind::Gauge).sample("", Vec::new(), value)
+}
+
+fn counter(name: &str, value: f64) -> Family {
+    Family::new(name, Kind::Counter).sample("", Vec::new(), value)
+}
+
+fn gauge_set(name: &str, values: &BTreeMap<String, i64>) -> Family {
+    values
+        .iter()
+        .fold(Family::new(name, Kind::Gauge), |f, (k, v)| {
+            f.sample("", vec![(KEY, k.clone())], *v as f64)
+        })
+}
+
+/// A summary's quantiles: 0.5 for `DetailLevel.BASIC`, 0.5/0.9/0.99 for `ADVANCED`.
+fn quantiles(advanced: bool) -> &'static [(f64, &'static str)] {
+    if advanced {
         &[(0.5, "p50"), (0.9, "p95"), (0.99, "p99")]
     } else {
         &[(0.5, "avg")]
-    };
-    let qs = quantiles
-        .iter()
-        .map(|(q, source)| {
-            let mut quantile = Quantile::default();
-            quantile.set_quantile(*q);
-            quantile.set_value(if count > 0.0 {
-                value(&format!("{source}_{name}"))
-            } else {
-                f64::NAN
-            });
-            quantile
-        })
-        .collect();
-    s.set_quantile(qs);
-    let mut m = Metric::default();
-    m.set_summary(s);
-    family(name, MetricType::SUMMARY, m)
+    }
 }
 
-/// Every ZooKeeper family, in `mntr` order.
-fn families(view: &ServerView) -> Vec<MetricFamily> {
+/// One child of a summary (the only one of an unlabelled summary) from its `mntr` lines
+/// `<stat>_<mntr_name>`; quantiles NaN while empty (simpleclient's CKMS).
+fn summary_child(
+    f: Family,
+    mntr_name: &str,
+    key: Option<&str>,
+    advanced: bool,
+    value: &impl Fn(&str) -> f64,
+) -> Family {
+    let labels = || -> Vec<(&'static str, String)> {
+        key.map(|k| vec![(KEY, k.to_owned())]).unwrap_or_default()
+    };
+    let count = value(&format!("cnt_{mntr_name}"));
+    let f = quantiles(advanced).iter().fold(f, |f, (q, source)| {
+        let mut l = labels();
+        l.push(("quantile", java_double(*q)));
+        let v = if count > 0.0 {
+            value(&format!("{source}_{mntr_name}"))
+        } else {
+            f64::NAN
+        };
+        f.sample("", l, v)
+    });
+    f.sample("_count", labels(), count.max(0.0)).sample(
+        "_sum",
+        labels(),
+        value(&format!("sum_{mntr_name}")),
+    )
+}
+
+/// `ServerMetrics`' summary sets: `(name, advanced)`.
+const SUMMARY_SETS: [(&str, bool); 5] = [
+    ("write_per_namespace", false),
+    ("read_per_namespace", false),
+    ("learner_handler_qp_size", false),
+    ("learner_handler_qp_time_ms", true),
+    ("ack_latency", true),
+];
+
+/// `ServerMetrics`' counter set, keyed by namespace.
+const COUNTER_SETS: [&str; 1] = ["quota_exceeded_error_per_namespace"];
+
+/// Every ZooKeeper family for the view's role.
+fn families(view: &ServerView) -> Vec<Family> {
     let text = mntr(view);
-    let values: std::collections::HashMap<&str, f64> = text
+    let values: HashMap<&str, f64> = text
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .filter_map(|(k, v)| Some((k.strip_prefix("zk_")?, v.parse::<f64>().ok()?)))
@@ -209,28 +315,90 @@ fn families(view: &ServerView) -> Vec<MetricFamily> {
     let value = |name: &str| values.get(name).copied().unwrap_or(0.0);
     let mut out = Vec::new();
     out.extend(gauges(view).iter().map(|n| gauge(n, value(n))));
+    // `FollowerZooKeeperServer` registers it too; with no observer master its value is null,
+    // which `mntr` skips and the provider samples as 0
+    if view.mode == "follower" {
+        out.push(gauge("synced_observers", 0.0));
+    }
     out.extend(COUNTERS.iter().map(|n| counter(n, value(n))));
-    out.extend(
-        SUMMARIES
-            .iter()
-            .filter(|(n, _)| !n.ends_with("_per_namespace"))
-            .map(|(n, advanced)| summary(n, *advanced, value)),
-    );
+    // keyed counters appear once a namespace has refused a write for its quota
+    out.extend(COUNTER_SETS.iter().map(|n| Family::new(n, Kind::Counter)));
+    out.extend(SUMMARIES.iter().map(|(n, advanced)| {
+        summary_child(Family::new(n, Kind::Summary), n, None, *advanced, &value)
+    }));
+    // the leader's learner handlers are keyed by sid, as `mntr` prints them
+    let learner_keys = view
+        .quorum
+        .as_ref()
+        .and_then(|q| q.leader.as_ref())
+        .map(learner_keys)
+        .unwrap_or_default();
+    for (set, advanced) in SUMMARY_SETS {
+        let keys: &[String] = if set.starts_with("learner_handler_qp") {
+            &learner_keys
+        } else {
+            &[]
+        };
+        out.push(keys.iter().fold(Family::new(set, Kind::Summary), |f, k| {
+            summary_child(f, &format!("{k}_{set}"), Some(k), advanced, &value)
+        }));
+    }
+    let q = &view.namespace_quotas;
+    out.push(gauge_set("quota_count_limit_per_namespace", &q.count_limit));
+    out.push(gauge_set("quota_bytes_limit_per_namespace", &q.bytes_limit));
+    out.push(gauge_set("quota_count_usage_per_namespace", &q.count_usage));
+    out.push(gauge_set("quota_bytes_usage_per_namespace", &q.bytes_usage));
     out
 }
 
-/// simpleclient_hotspot's `StandardExports` that a native process can report.
-fn process_families(view: &ServerView) -> Vec<MetricFamily> {
+/// simpleclient_hotspot's `StandardExports`, with their help texts; the `jvm_*` exports have
+/// no native counterpart.
+fn process_families(view: &ServerView) -> Vec<Family> {
+    let with_help = |mut f: Family, help: &str| {
+        f.help = help.to_owned();
+        f
+    };
+    let p = &view.process;
     let mut out = Vec::new();
-    let start_s = (view.now_ms as f64 - view.uptime_ms as f64) / 1000.0;
+    if let Some(s) = p.cpu_seconds {
+        out.push(with_help(
+            counter("process_cpu_seconds_total", s),
+            "Total user and system CPU time spent in seconds.",
+        ));
+    }
     if view.now_ms > 0 {
-        out.push(gauge("process_start_time_seconds", start_s));
+        let start_s = (view.now_ms as f64 - view.uptime_ms as f64) / 1000.0;
+        out.push(with_help(
+            gauge("process_start_time_seconds", start_s),
+            "Start time of the process since unix epoch in seconds.",
+        ));
     }
-    if let Some(n) = view.open_file_descriptor_count {
-        out.push(gauge("process_open_fds", n as f64));
-    }
-    if let Some(n) = view.max_file_descriptor_count {
-        out.push(gauge("process_max_fds", n as f64));
+    let gauges = [
+        (
+            p.open_fds,
+            "process_open_fds",
+            "Number of open file descriptors.",
+        ),
+        (
+            p.max_fds,
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+        ),
+        (
+            p.virtual_memory_bytes,
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+        ),
+        (
+            p.resident_memory_bytes,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+        ),
+    ];
+    for (v, name, help) in gauges {
+        if let Some(v) = v {
+            out.push(with_help(gauge(name, v as f64), help));
+        }
     }
     out
 }
@@ -246,7 +414,10 @@ mod tests {
         v.node_count = 7;
         v.now_ms = 10_000;
         v.uptime_ms = 4_000;
-        v.open_file_descriptor_count = Some(49);
+        v.process.open_fds = Some(49);
+        v.process.cpu_seconds = Some(1.25);
+        v.process.resident_memory_bytes = Some(20_000_000);
+        v.namespace_quotas.count_limit.insert("app".to_owned(), 10);
         v
     }
 
@@ -254,17 +425,24 @@ mod tests {
     fn reference_names_and_types() {
         let text = render(&view(), true);
         for expected in [
-            "# HELP znode_count znode_count\n# TYPE znode_count gauge\nznode_count 7\n",
-            "# TYPE proposal_count counter\nproposal_count 0\n",
-            "# TYPE readlatency summary\nreadlatency{quantile=\"0.5\"} NaN\nreadlatency{quantile=\"0.9\"} NaN\nreadlatency{quantile=\"0.99\"} NaN\nreadlatency_sum 0\nreadlatency_count 0\n",
-            "# TYPE fsynctime summary\nfsynctime{quantile=\"0.5\"} NaN\nfsynctime_sum 0\nfsynctime_count 0\n",
-            "process_start_time_seconds 6\n",
-            "process_open_fds 49\n",
+            "# HELP znode_count znode_count\n# TYPE znode_count gauge\nznode_count 7.0\n",
+            "# TYPE proposal_count counter\nproposal_count 0.0\n",
+            "# TYPE readlatency summary\nreadlatency{quantile=\"0.5\"} NaN\nreadlatency{quantile=\"0.9\"} NaN\nreadlatency{quantile=\"0.99\"} NaN\nreadlatency_count 0.0\nreadlatency_sum 0.0\n",
+            "# TYPE fsynctime summary\nfsynctime{quantile=\"0.5\"} NaN\nfsynctime_count 0.0\nfsynctime_sum 0.0\n",
+            // labelled families before their first child: the header alone
+            "# HELP write_per_namespace write_per_namespace\n# TYPE write_per_namespace summary\n# HELP",
+            "# TYPE quota_exceeded_error_per_namespace counter\n# HELP",
+            "# TYPE quota_count_limit_per_namespace gauge\nquota_count_limit_per_namespace{key=\"app\"} 10.0\n",
+            "# TYPE quota_bytes_usage_per_namespace gauge\n",
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.25\n",
+            "process_start_time_seconds 6.0\n",
+            "process_open_fds 49.0\n",
+            "process_resident_memory_bytes 2.0E7\n",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
-        assert!(!text.contains("per_namespace"));
         assert!(!text.lines().any(|l| l.starts_with("zk_")));
+        assert!(!text.contains("synced_observers"));
         assert!(!render(&view(), false).contains("process_open_fds"));
     }
 
@@ -273,21 +451,37 @@ mod tests {
         use crate::admin::tests::{ensemble_view, Role};
         let leader = render(&ensemble_view(Role::Leader), false);
         for expected in [
-            "# TYPE synced_followers gauge\nsynced_followers 2\n",
-            "# TYPE learners gauge\nlearners 3\n",
-            "# TYPE leader_uptime gauge\nleader_uptime 16136\n",
-            "# TYPE min_proposal_size gauge\nmin_proposal_size -1\n",
-            "# TYPE quorum_size gauge\nquorum_size 3\n",
+            "# TYPE synced_followers gauge\nsynced_followers 2.0\n",
+            "# TYPE learners gauge\nlearners 3.0\n",
+            "# TYPE leader_uptime gauge\nleader_uptime 16136.0\n",
+            "# TYPE min_proposal_size gauge\nmin_proposal_size -1.0\n",
+            "# TYPE quorum_size gauge\nquorum_size 3.0\n",
+            "learner_handler_qp_size{key=\"4\",quantile=\"0.5\"} NaN\nlearner_handler_qp_size_count{key=\"4\"} 0.0\n",
+            "learner_handler_qp_time_ms{key=\"4\",quantile=\"0.99\"} NaN\n",
         ] {
             assert!(
                 leader.contains(expected),
                 "missing {expected:?} in\n{leader}"
             );
         }
-        // `dumpMonitorValues` strings and the labelled learner sets are not provider gauges
-        assert!(!leader.contains("peer_state") && !leader.contains("learner_handler"));
+        // `dumpMonitorValues` strings are not provider gauges
+        assert!(!leader.contains("peer_state"));
         let follower = render(&ensemble_view(Role::Follower), false);
-        assert!(follower.contains("quorum_size 3\n") && !follower.contains("learners"));
+        assert!(follower.contains("quorum_size 3.0\n") && !follower.contains("learners"));
+        assert!(follower.contains("# TYPE synced_observers gauge\nsynced_observers 0.0\n"));
+        assert!(!follower.contains("learner_handler_qp_size{"));
         assert!(!render(&view(), false).contains("quorum_size"));
+    }
+
+    #[test]
+    fn label_values_escaped() {
+        let mut f = Family::new("x", Kind::Gauge);
+        f = f.sample("", vec![(KEY, "a\"b\\c\nd".to_owned())], f64::INFINITY);
+        let mut out = String::new();
+        f.write(&mut out);
+        assert_eq!(
+            out,
+            "# HELP x x\n# TYPE x gauge\nx{key=\"a\\\"b\\\\c\\nd\"} +Inf\n"
+        );
     }
 }

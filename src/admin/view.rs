@@ -125,6 +125,10 @@ pub struct ServerView {
     pub log_dir_size: u64,
     pub open_file_descriptor_count: Option<u64>,
     pub max_file_descriptor_count: Option<u64>,
+    /// `/proc/self` at the time of the view (`/metrics`' `process_*` families).
+    pub process: super::process::ProcessStats,
+    /// The `quota_*_per_namespace` gauge sets.
+    pub namespace_quotas: crate::tree::NamespaceQuotas,
     /// (zxid, digest) history for `hash`, oldest first.
     pub digests: Vec<(i64, i64)>,
     pub trace_mask: i64,
@@ -174,6 +178,8 @@ impl ServerView {
             log_dir_size: 0,
             open_file_descriptor_count: None,
             max_file_descriptor_count: None,
+            process: super::process::ProcessStats::default(),
+            namespace_quotas: crate::tree::NamespaceQuotas::default(),
             digests: Vec::new(),
             trace_mask: 306,
             uptime_ms: 0,

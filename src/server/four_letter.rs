@@ -120,8 +120,13 @@ pub(super) fn view(
     } else {
         Vec::new()
     };
+    let process = crate::admin::process::ProcessStats::read();
     ServerView {
         last_zxid,
+        open_file_descriptor_count: process.open_fds,
+        max_file_descriptor_count: process.max_fds,
+        process,
+        namespace_quotas: state.tree.namespace_quotas(),
         node_count: state.tree.node_count() as u64,
         approximate_data_size: u64::try_from(state.tree.approximate_data_size()).unwrap_or(0),
         connections: connection_views(state),

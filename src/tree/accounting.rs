@@ -1,7 +1,9 @@
 //! Quota bookkeeping on the tree: `DataTree#updateQuotaStat`, `#updateQuotaForPath`,
 //! `#getCounts` and the hard-limit check of `ZooKeeperServer#checkQuota`.
 
-use super::quota::{limit_path, stat_path, StatsTrack};
+use std::collections::BTreeMap;
+
+use super::quota::{limit_path, stat_path, StatsTrack, LIMIT_NODE, QUOTA_ZOOKEEPER, STAT_NODE};
 use super::{key, DataTree};
 
 impl DataTree {
@@ -96,5 +98,86 @@ impl DataTree {
                     limits.bytes(),
                     "bytes",
                 ))
+    }
+}
+
+/// The four `quota_*_per_namespace` gauge sets (`QuotaMetricsUtils`), keyed by the top
+/// namespace of the quota'd path and summed over every quota under it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NamespaceQuotas {
+    /// The hard count limit where one is set, else the soft one.
+    pub count_limit: BTreeMap<String, i64>,
+    pub bytes_limit: BTreeMap<String, i64>,
+    pub count_usage: BTreeMap<String, i64>,
+    pub bytes_usage: BTreeMap<String, i64>,
+}
+
+impl DataTree {
+    /// Walks `/zookeeper/quota` as `QuotaMetricsUtils#getQuotaLimitOrUsage` does: only leaves
+    /// named `zookeeper_limits` / `zookeeper_stats` that hold data count.
+    pub fn namespace_quotas(&self) -> NamespaceQuotas {
+        let mut out = NamespaceQuotas::default();
+        let mut stack = vec![QUOTA_ZOOKEEPER.to_owned()];
+        while let Some(path) = stack.pop() {
+            let Some(node) = self.node(key(&path)) else {
+                continue;
+            };
+            let children = self.children_of(node);
+            if !children.is_empty() {
+                stack.extend(children.iter().map(|c| format!("{path}/{c}")));
+                continue;
+            }
+            let limits = path.ends_with(&format!("/{LIMIT_NODE}"));
+            if !limits && !path.ends_with(&format!("/{STAT_NODE}")) {
+                continue;
+            }
+            let Some(namespace) = top_namespace(&path[QUOTA_ZOOKEEPER.len()..]) else {
+                continue;
+            };
+            let Some(data) = node.data.as_deref() else {
+                continue;
+            };
+            let s = StatsTrack::parse(data);
+            let add = |map: &mut BTreeMap<String, i64>, v: i64| {
+                *map.entry(namespace.to_owned()).or_default() += v;
+            };
+            let hard_or_soft = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
+            if limits {
+                add(
+                    &mut out.count_limit,
+                    hard_or_soft(s.count_hard_limit(), s.count()),
+                );
+                add(
+                    &mut out.bytes_limit,
+                    hard_or_soft(s.byte_hard_limit(), s.bytes()),
+                );
+            } else {
+                add(&mut out.count_usage, s.count());
+                add(&mut out.bytes_usage, s.bytes());
+            }
+        }
+        out
+    }
+}
+
+/// `PathUtils#getTopNamespace`: the first component, Java `split("/")` style.
+pub(crate) fn top_namespace(path: &str) -> Option<&str> {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    while parts.len() > 1 && parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts.get(1).copied()
+}
+
+#[cfg(test)]
+mod namespace_tests {
+    use super::top_namespace;
+
+    #[test]
+    fn top_namespace_like_java_split() {
+        assert_eq!(top_namespace("/app/x/zookeeper_limits"), Some("app"));
+        assert_eq!(top_namespace("/app/"), Some("app"));
+        assert_eq!(top_namespace("/"), None);
+        assert_eq!(top_namespace(""), None);
     }
 }

@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use crate::javaorder::JavaStringSet;
 
+pub use accounting::NamespaceQuotas;
 pub use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 pub use ephemeral::{EphemeralOptions, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
 pub use load::{TreeBuilder, TreeLoadError};
