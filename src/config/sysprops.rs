@@ -37,8 +37,6 @@ const UNSUPPORTED: &[&str] = &[
     "dynamicConfigFile",
     "oraclePath",
     "observerMasterPort",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
     "multiAddress.",
     "jvm.pause.",
     "requestThrottle",

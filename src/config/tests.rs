@@ -366,7 +366,9 @@ fn tls_keys_are_honoured() {
         assert!(!is_unsupported(key), "{key}");
     }
     assert!(!is_unsupported("quorum.auth.enableSasl"));
-    assert!(is_unsupported("localSessionsEnabled"));
+    assert!(!is_unsupported("localSessionsEnabled"));
+    assert!(!is_unsupported("localSessionsUpgradingEnabled"));
+    assert!(is_unsupported("observerMasterPort"));
 }
 
 #[test]

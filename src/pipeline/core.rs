@@ -8,7 +8,7 @@
 //! prep produces and applies on commit; a learner forwards writes and applies the leader's
 //! commits (see `leading` and `following`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,6 +102,11 @@ pub struct CoreConfig {
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u64,
     pub container_max_never_used_interval_ms: i64,
+    /// `localSessionsEnabled`: a quorum member creates sessions of its own, without a txn.
+    pub local_sessions: bool,
+    /// `localSessionsUpgradingEnabled`: a local session's first ephemeral create makes it
+    /// global (a createSession txn) instead of failing with EphemeralOnLocalSession.
+    pub local_sessions_upgrading: bool,
 }
 
 /// One client connection as the core knows it.
@@ -163,6 +168,10 @@ pub struct CoreState {
     pub tree: DataTree,
     pub watches: WatchManager,
     pub sessions: SessionTracker,
+    /// Sessions created here without a txn (`LocalSessionTracker`); expired here only.
+    pub local_sessions: SessionTracker,
+    /// Local sessions whose createSession txn is on its way (`upgradingSessions`).
+    upgrading: HashSet<i64>,
     pub pending: PendingChanges,
     pub conns: HashMap<ConnId, ConnState, ahash::RandomState>,
     /// Connections whose queue got its first message this turn: woken once at its end, so
@@ -205,11 +214,14 @@ impl CoreState {
     pub fn new(config: CoreConfig, tree: DataTree, stats: Arc<ServerStats>) -> CoreState {
         let wall = wall_clock_ms();
         let sessions = SessionTracker::new(config.myid, config.tick_time_ms, wall);
+        let local_sessions = SessionTracker::new(config.myid, config.tick_time_ms, wall);
         let last_zxid = tree.last_processed_zxid();
         CoreState {
             tree,
             watches: WatchManager::new(),
             sessions,
+            local_sessions,
+            upgrading: HashSet::new(),
             pending: PendingChanges::default(),
             conns: HashMap::default(),
             to_wake: Vec::new(),
@@ -314,6 +326,11 @@ impl CoreState {
     /// calls `ZooKeeperServer#checkACL`; a refused watch is used up all the same).
     fn apply_txn(&mut self, txn: &TxnEntry) -> crate::tree::Applied {
         let applied = self.tree.apply(txn);
+        if txn.header.op == OpCode::CREATE_SESSION {
+            // `commitSession`: an upgraded (or moved-while-upgrading) session is global now
+            self.local_sessions.remove(txn.header.client_id);
+            self.upgrading.remove(&txn.header.client_id);
+        }
         // every role compares, as `DataTree#processTxn` does: on a learner it checks the
         // leader's tree against ours, on a leader its prep against its apply
         if !self.tree.digest_matches(txn) {
@@ -374,6 +391,7 @@ mod commit;
 mod connect;
 mod following;
 mod leading;
+mod local;
 mod packet;
 mod role;
 mod snapshots;
@@ -392,9 +410,16 @@ pub use timers::{run, run_role};
 /// How long the core may wait before it must look at sessions and containers again.
 pub(crate) fn idle_wait(state: &CoreState) -> Duration {
     let now = state.now_ms();
-    let next = state
-        .sessions
-        .next_expiration_ms()
+    // a learner's global sessions are the leader's to expire
+    let global = if matches!(state.role, Role::Following(_)) {
+        None
+    } else {
+        state.sessions.next_expiration_ms()
+    };
+    let next = [global, state.local_sessions.next_expiration_ms()]
+        .into_iter()
+        .flatten()
+        .min()
         .unwrap_or(now + state.config.tick_time_ms);
     Duration::from_millis(
         u64::try_from((next - now).clamp(1, state.config.tick_time_ms)).unwrap_or(1),

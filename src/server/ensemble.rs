@@ -379,6 +379,8 @@ impl Peer {
         }
         let mut config = core_config(&self.cfg);
         config.myid = self.my_id;
+        config.local_sessions = self.cfg.local_sessions_enabled;
+        config.local_sessions_upgrading = self.cfg.local_sessions_upgrading_enabled;
         let mut core = CoreState::new(config, tree, self.stats.clone());
         core.ensemble = Some(EnsembleInfo {
             quorum_size: self.verifier.voting_members().len() as u64,

@@ -112,7 +112,10 @@ pub(super) fn view(
             (ro.global_sessions.len() as u64, state.sessions.len() as u64)
         }
         Role::ReadOnly(ro) => (ro.global_sessions.len() as u64, 0),
-        _ => (state.sessions.len() as u64, 0),
+        _ => (
+            state.sessions.len() as u64,
+            state.local_sessions.len() as u64,
+        ),
     };
     let last_zxid = state.tree.last_processed_zxid();
     let digests = if state.config.digest_enabled {

@@ -162,6 +162,8 @@ fn core_config(cfg: &ServerConfig) -> CoreConfig {
         container_check_interval_ms: non_negative(cfg.container_check_interval_ms) as u64,
         container_max_per_minute: non_negative(cfg.container_max_per_minute) as u64,
         container_max_never_used_interval_ms: cfg.container_max_never_used_interval_ms,
+        local_sessions: false,
+        local_sessions_upgrading: false,
     }
 }
 

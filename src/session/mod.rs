@@ -13,4 +13,4 @@ mod tracker;
 mod tests;
 
 pub use random::{check_passwd, generate_passwd, JavaRandom, PASSWD_LEN};
-pub use tracker::{initial_session_id, SessionTracker};
+pub use tracker::{initial_session_id, SessionCheckError, SessionOwner, SessionTracker};

@@ -26,10 +26,32 @@ pub fn initial_session_id(myid: i64, now_ms: i64) -> i64 {
     }
 }
 
+/// Which server-side party a session's requests last came through (`SessionImpl.owner`):
+/// the leader's own client connections share one owner (`ServerCnxn.me`), each learner
+/// connection of the leader is another (its `LearnerHandler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOwner {
+    Server,
+    Learner(u64),
+}
+
+/// Why `SessionTracker::check_session` refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheckError {
+    /// Not tracked here (`UnknownSessionException`).
+    Unknown,
+    /// Closing (`SessionExpiredException`).
+    Expired,
+    /// Owned by another connection (`SessionMovedException`).
+    Moved,
+}
+
 #[derive(Debug, Clone)]
 struct Session {
     timeout_ms: i32,
     closing: bool,
+    /// None until set, or until the first check takes the checker as owner.
+    owner: Option<SessionOwner>,
     /// The bucket this session was last put in (`ExpiryQueue.elemMap`); kept after the
     /// bucket is reaped, as the reference does.
     expires_at: i64,
@@ -87,6 +109,7 @@ impl SessionTracker {
                     Session {
                         timeout_ms,
                         closing: false,
+                        owner: None,
                         expires_at: at,
                     },
                 );
@@ -152,6 +175,37 @@ impl SessionTracker {
     /// `isTrackingSession`: closing sessions are still tracked until removed.
     pub fn contains(&self, id: i64) -> bool {
         self.sessions.contains_key(&id)
+    }
+
+    /// `SessionTrackerImpl#checkSession`: a session without an owner takes `owner`; one
+    /// owned by another is moved.
+    pub fn check_session(&mut self, id: i64, owner: SessionOwner) -> Result<(), SessionCheckError> {
+        let s = self
+            .sessions
+            .get_mut(&id)
+            .ok_or(SessionCheckError::Unknown)?;
+        if s.closing {
+            return Err(SessionCheckError::Expired);
+        }
+        match s.owner {
+            None => {
+                s.owner = Some(owner);
+                Ok(())
+            }
+            Some(o) if o == owner => Ok(()),
+            Some(_) => Err(SessionCheckError::Moved),
+        }
+    }
+
+    /// `setOwner`: false (nothing changed) if unknown or closing.
+    pub fn set_owner(&mut self, id: i64, owner: Option<SessionOwner>) -> bool {
+        match self.sessions.get_mut(&id) {
+            Some(s) if !s.closing => {
+                s.owner = owner;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// `setSessionClosing`: later touches fail; unknown ids are ignored.

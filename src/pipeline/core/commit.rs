@@ -8,8 +8,8 @@ use tokio::time::Instant;
 use super::{connect_response, finish_reply, ConnId, CoreState, Role};
 use bytes::Bytes;
 
-use crate::jute::codes::OpCode;
-use crate::jute::txn::{EncodedTxn, TxnEntry};
+use crate::jute::codes::{ErrorCode, OpCode};
+use crate::jute::txn::{EncodedTxn, TxnBody, TxnEntry};
 use crate::pipeline::log_stage::LogRequest;
 use crate::pipeline::results::write_reply;
 use crate::request::Request;
@@ -159,6 +159,18 @@ impl CoreState {
                 req,
                 received,
             } => {
+                let session_id = txn.header.client_id;
+                if matches!(&txn.body, TxnBody::Error(e) if e.err == ErrorCode::SESSION_MOVED.0) {
+                    // `FinalRequestProcessor`: SessionMoved is a connection-level error; the
+                    // stale connection is closed with no reply (ZOOKEEPER-710)
+                    tracing::info!(
+                        session = format_args!("0x{session_id:x}"),
+                        "session moved: closing the stale connection"
+                    );
+                    self.close(conn);
+                    self.release_session_queue(session_id, txn.header.zxid);
+                    return;
+                }
                 let result = write_reply(&req, txn, applied);
                 if matches!(req, Request::Check(_)) && result.is_ok() {
                     // 3.8 answers a bare check with SetDataResponse(null), whose
@@ -173,7 +185,6 @@ impl CoreState {
                     };
                     finish_reply(self, conn, xid, op_name, result, received);
                 }
-                let session_id = txn.header.client_id;
                 if matches!(req, Request::CloseSession) {
                     self.sessions.remove(session_id);
                     self.close(conn);

@@ -11,7 +11,7 @@ use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
 use crate::pipeline::outbound::OutboundTx;
 use crate::pipeline::reply::Outbound;
-use crate::session::check_passwd;
+use crate::session::{check_passwd, SessionOwner};
 
 impl CoreState {
     pub(super) fn connect(
@@ -109,12 +109,21 @@ impl CoreState {
             self.send(conn, connect_response(session_id, timeout, read_only, true));
             return;
         }
+        if self.local_sessions_on() {
+            self.new_local_session(conn, timeout, read_only);
+            return;
+        }
         let session_id = self.sessions.next_session_id();
         if matches!(self.role, Role::Following(_)) {
             self.forward_create_session(conn, session_id, timeout, read_only);
             return;
         }
         self.sessions.add_session(session_id, timeout, now);
+        if matches!(self.role, Role::Leading(_)) {
+            // the leader's own clients share one owner (`ServerCnxn.me`)
+            self.sessions
+                .set_owner(session_id, Some(SessionOwner::Server));
+        }
         let txn = self.prep_ctx(session_id, 0, &[]).create_session(timeout);
         // the ConnectResponse goes out once the createSession txn is durable
         self.submit_txn(
@@ -135,6 +144,21 @@ impl CoreState {
         timeout: i32,
         read_only: Option<bool>,
     ) {
+        if self.is_local_session(session_id) {
+            // `revalidateSession` of a session of our own: touched here, no leader asked
+            let now = self.now_ms();
+            if check_passwd(session_id, passwd) && self.local_sessions.touch(session_id, now) {
+                self.resume_session(conn, session_id, timeout, read_only);
+            } else {
+                tracing::info!(
+                    session = format_args!("0x{session_id:x}"),
+                    "invalid local session (wrong password or expired)"
+                );
+                self.send(conn, connect_response(0, 0, read_only, false));
+                self.close(conn);
+            }
+            return;
+        }
         if matches!(self.role, Role::Following(_)) {
             if check_passwd(session_id, passwd) {
                 self.revalidate(conn, session_id, timeout, read_only);
@@ -196,7 +220,15 @@ impl CoreState {
             }
         }
         let now = self.now_ms();
-        self.sessions.add_session(session_id, timeout, now);
+        if self.is_local_session(session_id) {
+            self.local_sessions.add_session(session_id, timeout, now);
+        } else {
+            self.sessions.add_session(session_id, timeout, now);
+        }
+        if matches!(self.role, Role::Leading(_)) {
+            // `LeaderZooKeeperServer#revalidateSession`: the leader owns it from now on
+            self.set_session_owner(session_id, SessionOwner::Server);
+        }
         self.attach(conn, session_id);
         tracing::info!("Established session 0x{session_id:x} with negotiated timeout {timeout}");
         let server_read_only = matches!(self.role, Role::ReadOnly(_));

@@ -13,18 +13,19 @@
 //! connection; a session's reads wait behind its forwarded writes and syncs; the leader
 //! alone expires sessions.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::local::Upgrade;
 use super::{
     connect_response, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, QuorumInbox,
     Role,
 };
-use crate::jute::codes::OpCode;
-use crate::jute::txn::{TxnBody, TxnEntry};
+use crate::jute::codes::{ErrorCode, OpCode};
+use crate::jute::txn::{ErrorTxn, TxnBody, TxnEntry};
 use crate::persist::epoch::Epochs;
 use crate::quorum::tls::QuorumStream;
 use crate::quorum::zab::learner::{
@@ -73,6 +74,10 @@ pub struct Following {
     revalidating: HashMap<i64, PendingConnect>,
     /// Sessions whose forwarded syncs wait for the leader's SYNC, oldest first.
     syncs: VecDeque<i64>,
+    /// Forwarded ephemeral creates of local sessions that may not upgrade (session, xid):
+    /// the error txn the leader makes of each is answered EphemeralOnLocalSession, the
+    /// exception `checkUpgradeSession` left on the request.
+    refused: HashSet<(i64, i32)>,
 }
 
 impl Following {
@@ -108,6 +113,7 @@ impl CoreState {
             connecting: HashMap::new(),
             revalidating: HashMap::new(),
             syncs: VecDeque::new(),
+            refused: HashSet::new(),
         }));
         self.serving = false;
         self.learner_actions(first);
@@ -322,8 +328,19 @@ impl CoreState {
                 .get_mut(&session_id)
                 .and_then(|q| q.pop_front())
             {
+                let refused = self
+                    .following()
+                    .is_some_and(|f| f.refused.remove(&(session_id, xid)));
+                let mut answered = std::borrow::Cow::Borrowed(txn);
+                if refused && txn.header.op == OpCode::ERROR {
+                    let mut t = txn.clone();
+                    t.body = TxnBody::Error(ErrorTxn {
+                        err: ErrorCode::EPHEMERAL_ON_LOCAL_SESSION.0,
+                    });
+                    answered = std::borrow::Cow::Owned(t);
+                }
                 self.complete(
-                    txn,
+                    &answered,
                     &applied,
                     Completion::Reply {
                         conn,
@@ -374,7 +391,7 @@ impl CoreState {
         self.release_session_queue(session_id, i64::MIN);
     }
 
-    /// A write or sync of a local session goes to the leader (`FollowerRequestProcessor`).
+    /// A write or sync of a client session goes to the leader (`FollowerRequestProcessor`).
     pub(super) fn forward(
         &mut self,
         conn: ConnId,
@@ -390,6 +407,28 @@ impl CoreState {
         let session_id = c.session_id;
         let authinfo = Some(c.auth.clone());
         let is_sync = matches!(req, Request::Sync(_));
+        match self.check_upgrade(session_id, &req) {
+            Upgrade::No => {}
+            Upgrade::Refused => {
+                // forwarded all the same (`FollowerRequestProcessor`): the leader, which does
+                // not know the session, makes an error txn of it
+                if let Some(f) = self.following() {
+                    f.refused.insert((session_id, xid));
+                }
+            }
+            Upgrade::Upgraded(timeout) => {
+                // the createSession goes to the leader ahead of the create
+                if let Some(f) = self.following() {
+                    f.to_leader(&ZabMessage::Request(LearnerRequest {
+                        session_id,
+                        cxid: 0,
+                        op: OpCode::CREATE_SESSION,
+                        request: Bytes::copy_from_slice(&timeout.to_be_bytes()),
+                        authinfo: None,
+                    }));
+                }
+            }
+        }
         self.enqueue(
             session_id,
             Queued::Forwarded {

@@ -29,6 +29,7 @@ use crate::quorum::zab::leader::{
 };
 use crate::quorum::zab::packet::LearnerRequest;
 use crate::request::Request;
+use crate::session::SessionOwner;
 use snap::SnapSend;
 pub(super) use snap::SnapWork;
 
@@ -259,7 +260,16 @@ impl CoreState {
             }
             Action::Log(txn) => self.log_txn(&txn),
             Action::Commit(txn) => self.complete_through(txn.header.zxid),
-            Action::LearnerRequest { sid, request } => self.learner_request(sid, request),
+            Action::LearnerRequest { conn, sid, request } => {
+                self.learner_request(conn, sid, request)
+            }
+            Action::Revalidate {
+                conn,
+                sid,
+                zxid,
+                session_id,
+                timeout,
+            } => self.revalidate_learner_session(conn, sid, zxid, session_id, timeout),
             Action::SessionTouches { touches, .. } => {
                 let now = self.now_ms();
                 for t in touches {
@@ -294,9 +304,41 @@ impl CoreState {
         }
     }
 
-    /// A learner's forwarded request (`LeaderRequestProcessor` → prep → propose).
-    fn learner_request(&mut self, sid: i64, r: LearnerRequest) {
+    /// `Leader#revalidateSession`: valid if it is a live global session
+    /// (`checkIfValidGlobalSession`, which touches it); the learner connection owns it then.
+    fn revalidate_learner_session(
+        &mut self,
+        conn: LearnerConnId,
+        sid: i64,
+        zxid: i64,
+        session_id: i64,
+        timeout: i32,
+    ) {
+        let now = self.now_ms();
+        let global = !self.local_sessions_on() || self.sessions.contains(session_id);
+        let valid = global && self.sessions.touch_with_timeout(session_id, timeout, now);
+        if valid {
+            self.sessions
+                .set_owner(session_id, Some(SessionOwner::Learner(conn)));
+        }
+        tracing::debug!(
+            sid,
+            session = format_args!("0x{session_id:x}"),
+            valid,
+            "revalidated"
+        );
+        let Role::Leading(l) = &mut self.role else {
+            return;
+        };
+        let actions = l.engine.revalidate_answer(conn, zxid, session_id, valid);
+        self.leader_actions(actions);
+    }
+
+    /// A learner's forwarded request (`LearnerHandler` → prep → propose; the learner
+    /// connection is the owner `checkSession` compares with).
+    fn learner_request(&mut self, conn: LearnerConnId, sid: i64, r: LearnerRequest) {
         let session_id = r.session_id;
+        let owner = SessionOwner::Learner(conn);
         match r.op {
             OpCode::SYNC => {
                 if let Role::Leading(l) = &mut self.role {
@@ -321,6 +363,7 @@ impl CoreState {
                 };
                 let now = self.now_ms();
                 self.sessions.add_session(session_id, timeout, now);
+                self.sessions.set_owner(session_id, Some(owner));
                 let txn = self
                     .prep_ctx(session_id, r.cxid, &[])
                     .create_session(timeout);
@@ -345,11 +388,21 @@ impl CoreState {
                 let now = self.now_ms();
                 let auth = r.authinfo.unwrap_or_default();
                 let live = self.sessions.touch(session_id, now);
-                let mut ctx = self.prep_ctx(session_id, r.cxid, &auth);
-                let txn = if live {
-                    ctx.prep(&req)
+                // a closeSession is not checked against its owner (expiry submits it without
+                // being the owner); one of a session gone already is an error txn
+                let checked = if matches!(req, Request::CloseSession) {
+                    if live {
+                        Ok(())
+                    } else {
+                        Err(ErrorCode::SESSION_EXPIRED)
+                    }
                 } else {
-                    ctx.error(ErrorCode::SESSION_EXPIRED)
+                    self.leader_check_session(session_id, owner, &req)
+                };
+                let mut ctx = self.prep_ctx(session_id, r.cxid, &auth);
+                let txn = match checked {
+                    Ok(()) => ctx.prep(&req),
+                    Err(err) => ctx.error(err),
                 };
                 self.submit_txn(txn, Completion::Internal);
             }

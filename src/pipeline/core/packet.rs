@@ -3,12 +3,14 @@
 
 use tokio::time::Instant;
 
+use super::local::Upgrade;
 use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, Role};
 use crate::jute::codes::{xid, ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{SetSaslResponse, SetWatches2};
 use crate::pipeline::reply::{Answer, Outbound};
 use crate::request::Request;
+use crate::session::SessionOwner;
 
 impl CoreState {
     pub(super) fn packet(
@@ -55,9 +57,9 @@ impl CoreState {
         // SASL without pinging (kazoo against a server with no SASL login) still expires.
         let touches = !matches!(req.as_deref(), Some(Request::Auth(_) | Request::Sasl(_)));
         let live = if touches {
-            self.sessions.touch(session_id, now)
+            self.touch_session(session_id, now)
         } else {
-            self.sessions.contains(session_id) && !self.sessions.is_closing(session_id)
+            self.session_live(session_id)
         };
         if session_id == 0 || !live {
             tracing::info!(
@@ -67,7 +69,8 @@ impl CoreState {
             self.close(conn);
             return;
         }
-        if touches && matches!(self.role, Role::Following(_)) {
+        if touches && matches!(self.role, Role::Following(_)) && !self.is_local_session(session_id)
+        {
             self.learner_touch(session_id);
         }
         let req = match req {
@@ -96,6 +99,14 @@ impl CoreState {
             }
             _ if matches!(self.role, Role::ReadOnly(_)) => {
                 self.read_only_packet(session_id, conn, xid_, req, received)
+            }
+            Request::CloseSession if self.close_local_session(conn, session_id, xid_, received) => {
+            }
+            _ if matches!(self.role, Role::Leading(_))
+                && !matches!(req, Request::CloseSession)
+                && self.leader_session_moved(session_id, &req) =>
+            {
+                self.session_moved(session_id, conn, xid_, req, received)
             }
             _ if matches!(self.role, Role::Following(_))
                 && (req.is_write() || matches!(req, Request::Sync(_))) =>
@@ -140,6 +151,46 @@ impl CoreState {
         }
     }
 
+    /// The leader's `checkSession` of its own client's request finds the session owned by
+    /// a learner connection (it reconnected there).
+    fn leader_session_moved(&mut self, session_id: i64, req: &Request) -> bool {
+        self.leader_check_session(session_id, SessionOwner::Server, req)
+            == Err(ErrorCode::SESSION_MOVED)
+    }
+
+    /// `PrepRequestProcessor` → `FinalRequestProcessor` for a moved session: a write still
+    /// becomes an error txn (a zxid of the quorum's), then the connection is closed with no
+    /// reply; anything else closes it at once.
+    fn session_moved(
+        &mut self,
+        session_id: i64,
+        conn: ConnId,
+        xid_: i32,
+        req: Request,
+        received: Instant,
+    ) {
+        tracing::info!(
+            session = format_args!("0x{session_id:x}"),
+            "session moved to another server; closing its connection here"
+        );
+        if req.is_write() {
+            let txn = self
+                .prep_ctx(session_id, xid_, &[])
+                .error(ErrorCode::SESSION_MOVED);
+            self.submit_txn(
+                txn,
+                Completion::Reply {
+                    conn,
+                    xid: xid_,
+                    req,
+                    received,
+                },
+            );
+        } else {
+            self.close(conn);
+        }
+    }
+
     fn not_read_only(&mut self, conn: ConnId, xid_: i32) {
         let zxid = self.tree.last_processed_zxid();
         self.send(conn, Outbound::header(xid_, zxid, ErrorCode::NOT_READ_ONLY));
@@ -176,7 +227,23 @@ impl CoreState {
             .get(&conn)
             .map(|c| c.auth.clone())
             .unwrap_or_default();
-        let txn = self.prep_ctx(session_id, xid_, &auth).prep(&req);
+        let mut refused = None;
+        if matches!(self.role, Role::Leading(_)) {
+            match self.check_upgrade(session_id, &req) {
+                Upgrade::No => {}
+                Upgrade::Refused => refused = Some(ErrorCode::EPHEMERAL_ON_LOCAL_SESSION),
+                Upgrade::Upgraded(timeout) => {
+                    // `LeaderRequestProcessor`: the createSession goes ahead of the create
+                    let txn = self.prep_ctx(session_id, 0, &[]).create_session(timeout);
+                    self.submit_txn(txn, Completion::Internal);
+                }
+            }
+        }
+        let mut ctx = self.prep_ctx(session_id, xid_, &auth);
+        let txn = match refused {
+            Some(err) => ctx.error(err),
+            None => ctx.prep(&req),
+        };
         self.submit_txn(
             txn,
             Completion::Reply {
@@ -282,6 +349,8 @@ mod tests {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_interval_ms: 0,
+            local_sessions: false,
+            local_sessions_upgrading: false,
         };
         let mut core = CoreState::new(config, DataTree::new(true), Arc::new(ServerStats::new()));
         let (out, mut rx) = outbound_queue();

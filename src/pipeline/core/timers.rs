@@ -73,6 +73,8 @@ pub async fn run_role(
         let wait = idle_wait(state);
         let leading = matches!(state.role, Role::Leading(_));
         let owns_expiry = state.serving && !matches!(state.role, Role::Following(_));
+        // every quorum member expires its own local sessions
+        let expires = owns_expiry || (state.serving && state.local_sessions_on());
         // the read-only server changes nothing: no ContainerManager runs there
         let sweeps = owns_expiry && !matches!(state.role, Role::ReadOnly(_));
         tokio::select! {
@@ -101,7 +103,7 @@ pub async fn run_role(
                 None => return CoreExit::Shutdown,
             },
             _ = half_tick.tick(), if leading => state.leader_half_tick(),
-            _ = tokio::time::sleep(wait), if owns_expiry => state.expire_sessions(),
+            _ = tokio::time::sleep(wait), if expires => state.expire_sessions(),
             _ = container_tick.tick(), if sweeps => state.sweep_containers(),
             () = room_in(room), if waiting_for_room => state.snapshot_slice(),
             // yielding first lets the runtime run other tasks and refill the coop budget
@@ -132,6 +134,11 @@ impl CoreState {
     /// Every due session is closed by a closeSession txn, as if its client had asked.
     pub(super) fn expire_sessions(&mut self) {
         let now = self.now_ms();
+        self.expire_local_sessions(now);
+        if matches!(self.role, Role::Following(_)) {
+            // the leader alone expires global sessions
+            return;
+        }
         for session_id in self.sessions.expired(now) {
             // 3.8's line (ZooKeeperServer#expire), which operators alert on
             tracing::info!(

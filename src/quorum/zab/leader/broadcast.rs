@@ -134,20 +134,21 @@ impl LeaderEngine {
                 }
             }
             Ok(ZabMessage::Revalidate {
-                zxid, session_id, ..
+                zxid,
+                session_id,
+                timeout,
             }) => {
-                // `Leader#revalidateSession` answers on the same packet
-                let valid = self.sessions.contains_key(&session_id);
-                debug!(sid, session_id, valid, "revalidate");
-                let answer = ZabMessage::RevalidateAnswer {
+                debug!(sid, session_id, "revalidate");
+                self.out.push(Action::Revalidate {
+                    conn,
+                    sid,
                     zxid,
                     session_id,
-                    valid,
-                };
-                self.send(conn, answer.to_packet());
+                    timeout,
+                });
             }
             Ok(ZabMessage::Request(request)) => {
-                self.out.push(Action::LearnerRequest { sid, request });
+                self.out.push(Action::LearnerRequest { conn, sid, request });
             }
             Ok(_) => warn!(sid, "unexpected quorum packet, type: {}", name(p)),
             Err(e) => {

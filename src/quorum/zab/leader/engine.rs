@@ -195,6 +195,23 @@ impl LeaderEngine {
         };
     }
 
+    /// `Leader#revalidateSession`'s answer, on the same packet type, to learner `conn`.
+    pub fn revalidate_answer(
+        &mut self,
+        conn: ConnId,
+        zxid: i64,
+        session_id: i64,
+        valid: bool,
+    ) -> Vec<Action> {
+        let answer = ZabMessage::RevalidateAnswer {
+            zxid,
+            session_id,
+            valid,
+        };
+        self.send(conn, answer.to_packet());
+        std::mem::take(&mut self.out)
+    }
+
     /// Actions left by a call that returned an error (a rollover's step-down).
     pub fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.out)

@@ -126,9 +126,22 @@ pub enum Action {
     Log(EncodedTxn),
     /// Apply this txn to the local tree: a quorum acked it.
     Commit(TxnEntry),
+    /// A learner's REQUEST; `conn` is the learner connection it came through (the owner
+    /// of the session in `checkSession`).
     LearnerRequest {
+        conn: ConnId,
         sid: i64,
         request: LearnerRequest,
+    },
+    /// A learner's REVALIDATE: the core decides (`Leader#revalidateSession`: a live global
+    /// session, touched and owned by `conn` from now on) and answers through
+    /// [`LeaderEngine::revalidate_answer`](super::LeaderEngine::revalidate_answer).
+    Revalidate {
+        conn: ConnId,
+        sid: i64,
+        zxid: i64,
+        session_id: i64,
+        timeout: i32,
     },
     SessionTouches {
         sid: i64,
