@@ -139,9 +139,10 @@ async fn ferrokeeper_follower_goes_through_reconfigs_of_a_zookeeper_leader() {
     same_config(&ens, real, 3, &v1).await;
     assert!(membership(&ens, 3).await.contains("server.4="));
 
+    // through our node: forwarded to the leader, answered with the new config
     let out = ens
         .kazoo(
-            leader,
+            3,
             "d, st = zk.reconfig(joining=None, leaving='4', new_members=None)\nprint(d.decode())",
         )
         .await;
