@@ -319,8 +319,9 @@ async fn three_of_our_drivers_elect_the_highest_epoch_zxid_sid() {
                 .await
                 .unwrap();
             // keep answering briefly so slower peers can finish
-            let answer =
-                ferrokeeper::quorum::election::answer_notifications(&mut e, &cnx, &cancel, None);
+            let answer = ferrokeeper::quorum::election::answer_notifications(
+                &mut e, &cnx, &cancel, None, None,
+            );
             let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
             cnx.halt();
             (v, e.state())

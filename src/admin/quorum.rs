@@ -3,8 +3,8 @@
 //! `QuorumPeer.QuorumServer#toString` (the `membership:` block), and the address strings the
 //! admin commands share (`QuorumServer#delimitedHostString`).
 //!
-//! Invariant: everything here is derived from the parsed zoo.cfg in the view, so it prints
-//! the static configuration; the dynamic-config version is always 0 (no reconfig support).
+//! Invariant: everything here is derived from the parsed zoo.cfg in the view, except the
+//! `membership:` block, which is the peer's committed quorum config when the view has it.
 
 use std::fmt::Write;
 
@@ -89,6 +89,11 @@ pub(super) fn conf_lines(v: &ServerView) -> String {
         own_ports(v, false),
         peer_type(v)
     );
+    if let Some(text) = v.quorum.as_ref().and_then(|q| q.membership.as_deref()) {
+        // the committed config, as a reconfig left it
+        out.push_str(text);
+        return out;
+    }
     for (sid, spec) in &c.servers {
         // `QuorumServer#toString`, the same text the quorum config carries
         let _ = writeln!(out, "server.{sid}={}", server_string(spec));

@@ -88,6 +88,9 @@ pub struct QuorumView {
     pub leader_id: i64,
     /// Set when leading.
     pub leader: Option<LeaderView>,
+    /// The committed quorum config's text (`QuorumVerifier#toString`), once the peer knows
+    /// one; `conf` prints it after `membership: `.
+    pub membership: Option<String>,
 }
 
 /// Everything the words report.

@@ -201,6 +201,8 @@ pub struct CoreState {
     reelect: Option<String>,
     /// Set by the peer for an ensemble member.
     pub ensemble: Option<EnsembleInfo>,
+    /// The peer's quorum configs (an ensemble member only): what a reconfig changes.
+    pub quorum_configs: Option<Arc<crate::quorum::reconfig::PeerConfig>>,
 }
 
 /// Milliseconds since the epoch on the system clock (txn times, `/zookeeper/config`'s mtime).
@@ -238,6 +240,7 @@ impl CoreState {
             serving: true,
             reelect: None,
             ensemble: None,
+            quorum_configs: None,
             config,
         }
     }

@@ -3,7 +3,8 @@
 
 use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::proto::{
-    Create2Response, CreateResponse, MultiResponse, OpResult, SetAclResponse, SetDataResponse,
+    Create2Response, CreateResponse, GetDataResponse, MultiResponse, OpResult, SetAclResponse,
+    SetDataResponse,
 };
 use crate::jute::txn::{TxnBody, TxnEntry};
 use crate::pipeline::reply::Response;
@@ -41,6 +42,17 @@ pub fn write_reply(
         }
         (Request::SetData(_), AppliedResult::DataSet(stat)) => {
             Some(SetDataResponse { stat: stat.clone() }.into())
+        }
+        // `FinalRequestProcessor`: the new config's text with the Stat of /zookeeper/config
+        (Request::Reconfig(_), AppliedResult::DataSet(stat)) => {
+            let data = match &txn.body {
+                TxnBody::SetData(t) => t.data.clone(),
+                _ => None,
+            };
+            Some(Response::GetData(GetDataResponse {
+                data,
+                stat: stat.clone(),
+            }))
         }
         (Request::SetAcl(_), AppliedResult::AclSet(stat)) => {
             Some(SetAclResponse { stat: stat.clone() }.into())

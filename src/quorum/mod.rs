@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod cnxmgr;
 pub mod election;
+pub mod reconfig;
 pub mod tls;
 pub mod verifier;
 pub mod zab;

@@ -29,7 +29,8 @@ use crate::pipeline::core::{
 };
 use crate::pipeline::log_stage::{LogEvent, LogStage};
 use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
-use crate::quorum::election::answer_notifications;
+use crate::quorum::election::{adopt_configs, answer_notifications};
+use crate::quorum::reconfig::{backup_old_config, PeerConfig};
 use crate::quorum::tls::QuorumTls;
 use crate::quorum::zab::leader::db::recent_committed;
 use crate::quorum::zab::leader::net::{bind_quorum_port, LearnerListener};
@@ -67,7 +68,8 @@ struct RoleChannels {
 struct Peer {
     cfg: Arc<ServerConfig>,
     my_id: i64,
-    verifier: QuorumVerifier,
+    /// The committed and proposed quorum configs; a reconfig changes them.
+    configs: Arc<PeerConfig>,
     stats: Arc<ServerStats>,
     cnx: QuorumCnxManager,
     tick: Duration,
@@ -151,6 +153,12 @@ pub(super) async fn run_peer(
         .my_id
         .ok_or_else(|| ServerError::Startup("no myid for a distributed ensemble".to_owned()))?;
     let verifier = verifier(&cfg).map_err(ServerError::Startup)?;
+    if cfg.reconfig_enabled && cfg.raw_value("dynamicConfigFile").is_none() {
+        // `QuorumPeerConfig#parse`: the static config is kept before a reconfig rewrites it
+        if let Err(e) = backup_old_config(&cfg.cfg_path) {
+            tracing::warn!("backing up the static config: {e}");
+        }
+    }
     let tick = Duration::from_millis(u64::try_from(cfg.tick_time_ms).unwrap_or(3000));
     let mut cnx_cfg = CnxConfig::new(my_id, election_addrs(&verifier, my_id));
     cnx_cfg.peers = verifier
@@ -190,10 +198,16 @@ pub(super) async fn run_peer(
     });
     let mut fle =
         FastLeaderElection::new(ElectionConfig::new(my_id, cfg.peer_type, verifier.clone()));
+    let configs = Arc::new(PeerConfig::new(
+        my_id,
+        cfg.reconfig_enabled,
+        cfg.cfg_path.clone(),
+        verifier,
+    ));
     let peer = Peer {
         cfg,
         my_id,
-        verifier,
+        configs,
         stats,
         cnx: cnx.clone(),
         tick,
@@ -246,6 +260,7 @@ impl Peer {
             if fle.state() != ServerState::Looking {
                 fle.set_looking();
             }
+            adopt_configs(fle, &self.cnx, self.configs.subscribe().borrow().clone());
             let vote = if self.cfg.read_only_mode_enabled {
                 let elected = self
                     .elect_serving_read_only(&mut db, looking_since, fle, rx, shutdown)
@@ -262,6 +277,7 @@ impl Peer {
                 }
             };
             drop(looking);
+            self.keep_election_config(fle, &vote);
             let vote = match vote {
                 Ok(v) => v,
                 Err(e) => {
@@ -286,6 +302,28 @@ impl Peer {
                 }
             }
         }
+    }
+
+    /// A config the election adopted from a notification is committed here too, on disk
+    /// (`FastLeaderElection` calls `processReconfig(rqv, null, null, false)`).
+    fn keep_election_config(
+        &self,
+        fle: &FastLeaderElection,
+        vote: &Result<crate::quorum::election::Vote, crate::quorum::election::ElectionError>,
+    ) {
+        let newer = match vote {
+            Err(crate::quorum::election::ElectionError::Reconfigured(qv)) => Some((**qv).clone()),
+            _ => Some(fle.verifier().clone()),
+        };
+        if let Some(qv) = newer.filter(|qv| qv.version() > self.configs.committed().version()) {
+            if self.configs.enabled {
+                self.configs.set_committed(qv, true);
+            }
+        }
+    }
+
+    fn verifier(&self) -> QuorumVerifier {
+        self.configs.committed()
     }
 
     /// The LOOKING phase with `readonlymode.enabled` (`QuorumPeer#run`'s roZkMgr): elect;
@@ -343,9 +381,10 @@ impl Peer {
     /// The read-only server's core: the database's tree, no log (nothing is written), local
     /// sessions only (`localSessionsEnabled`).
     fn read_only_core(&self, mut tree: DataTree, global_sessions: Vec<(i64, i32)>) -> CoreState {
+        let verifier = self.verifier();
         tree.init_config_node(
-            self.verifier.to_string().as_bytes(),
-            self.verifier.version(),
+            verifier.to_string().as_bytes(),
+            verifier.version(),
             wall_clock_ms(),
         );
         let mut core = self.core(tree, -1);
@@ -371,9 +410,10 @@ impl Peer {
         if leader_id >= 0 {
             // `initConfigInZKDatabase`: at start-up and after every sync (a SNAP brings the
             // leader's copy, replaced by our own, ZOOKEEPER-2819)
+            let verifier = self.verifier();
             tree.init_config_node(
-                self.verifier.to_string().as_bytes(),
-                self.verifier.version(),
+                verifier.to_string().as_bytes(),
+                verifier.version(),
                 wall_clock_ms(),
             );
         }
@@ -383,9 +423,10 @@ impl Peer {
         config.local_sessions_upgrading = self.cfg.local_sessions_upgrading_enabled;
         let mut core = CoreState::new(config, tree, self.stats.clone());
         core.ensemble = Some(EnsembleInfo {
-            quorum_size: self.verifier.voting_members().len() as u64,
+            quorum_size: self.verifier().voting_members().len() as u64,
             leader_id,
         });
+        core.quorum_configs = Some(self.configs.clone());
         core
     }
 
@@ -408,7 +449,7 @@ impl Peer {
         let cancel = shutdown.child_token();
         let exit = tokio::select! {
             e = run_role(&mut state, rx, &mut role.log_events, Some(role.inbox)) => e,
-            () = answer_notifications(fle, &self.cnx, &cancel, role.established) => {
+            () = answer_notifications(fle, &self.cnx, &cancel, role.established, Some(self.configs.subscribe())) => {
                 CoreExit::Reelect("the election restarted".to_owned())
             }
             () = shutdown.cancelled() => CoreExit::Shutdown,
@@ -429,7 +470,7 @@ impl Peer {
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
     ) -> CoreExit {
-        let quorum = match quorum_addr(&self.verifier, self.my_id).await {
+        let quorum = match quorum_addr(&self.verifier(), self.my_id).await {
             Ok((a, _)) => a,
             Err(e) => return CoreExit::Fatal(e),
         };
@@ -474,7 +515,7 @@ impl Peer {
         let (established, epoch_rx) = oneshot::channel();
         let settings = LeaderSettings::new(
             self.my_id,
-            self.verifier.clone(),
+            self.verifier(),
             u64::try_from(self.cfg.init_limit).unwrap_or(10),
             u64::try_from(self.cfg.sync_limit).unwrap_or(5),
         );
@@ -512,11 +553,18 @@ impl Peer {
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
     ) -> CoreExit {
-        let (leader_addr, leader_host) = match quorum_addr(&self.verifier, leader).await {
+        let (leader_addr, leader_host) = match quorum_addr(&self.verifier(), leader).await {
             Ok(a) => a,
             Err(e) => return CoreExit::Reelect(e.to_string()),
         };
-        let observer = self.cfg.peer_type == LearnerType::Observer;
+        // our line in the committed config decides (`updateLearnerType`); zoo.cfg's peerType
+        // when we are not in it
+        let observer = self
+            .verifier()
+            .all_members()
+            .get(&self.my_id)
+            .map_or(self.cfg.peer_type, |s| s.learner_type)
+            == LearnerType::Observer;
         let timeouts = LearnerTimeouts {
             tick: self.tick,
             init_limit: u32::try_from(self.cfg.init_limit).unwrap_or(10),
@@ -535,7 +583,7 @@ impl Peer {
             r = connect(leader_addr, &leader_host, timeouts, &self.tls, self.auth.as_ref()) => r,
             _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
             // LOOKING peers get our vote meanwhile, as WorkerReceiver answers them
-            () = answer_notifications(fle, &self.cnx, &answering, None) => {
+            () = answer_notifications(fle, &self.cnx, &answering, None, Some(self.configs.subscribe())) => {
                 return CoreExit::Reelect("the election restarted".to_owned());
             }
             () = shutdown.cancelled() => return CoreExit::Shutdown,
@@ -569,14 +617,14 @@ impl Peer {
                 } else {
                     LearnerRole::Follower
                 },
-                config_version: self.verifier.version(),
+                config_version: self.verifier().version(),
             },
             timeouts,
             epochs: parts.epochs,
             storage: parts.storage,
             config_node: (
-                self.verifier.to_string().into_bytes(),
-                self.verifier.version(),
+                self.verifier().to_string().into_bytes(),
+                self.verifier().version(),
             ),
             established,
         });

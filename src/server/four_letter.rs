@@ -197,5 +197,9 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
         quorum_size: info.quorum_size,
         leader_id: info.leader_id,
         leader,
+        membership: state
+            .quorum_configs
+            .as_ref()
+            .map(|c| c.committed().to_string()),
     })
 }

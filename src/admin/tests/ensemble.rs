@@ -109,6 +109,7 @@ pub(crate) fn view(role: Role) -> ServerView {
             max_proposal_size: -1,
             learner_sids: vec![4, 2, 1],
         }),
+        membership: None,
     });
     v
 }

@@ -45,6 +45,17 @@ pub(super) struct PendingConnect {
     read_only: Option<bool>,
 }
 
+/// `QuorumPeer#configFromString`; a config that does not parse is logged and ignored.
+fn parse_config(text: &[u8]) -> Option<crate::quorum::QuorumVerifier> {
+    match crate::quorum::QuorumVerifier::from_config_str(&String::from_utf8_lossy(text)) {
+        Ok(qv) => Some(qv),
+        Err(e) => {
+            tracing::error!("a reconfig carried a config that does not parse: {e}");
+            None
+        }
+    }
+}
+
 /// What a learner starts from: the connection to its leader and the database on disk.
 pub struct FollowSetup {
     pub stream: QuorumStream,
@@ -225,6 +236,19 @@ impl CoreState {
                     Err(err) => self.reelect(&format!("snapshot after the sync: {err}")),
                 }
             }
+            LearnerAction::LastSeenConfig(text) => {
+                let Some(qv) = parse_config(&text) else {
+                    return;
+                };
+                if let Some(pc) = &self.quorum_configs {
+                    pc.set_last_seen(qv, true);
+                }
+            }
+            LearnerAction::Activate {
+                config,
+                suggested_leader,
+                zxid,
+            } => self.activate(&config, suggested_leader, zxid),
             LearnerAction::Synced { new_epoch } => {
                 let Some(f) = self.following() else { return };
                 if let Some(tx) = f.established.take() {
@@ -241,6 +265,68 @@ impl CoreState {
                     if observer { "OBSERVING" } else { "FOLLOWING" }
                 );
             }
+        }
+    }
+
+    /// `QuorumPeer#processReconfig` on a learner: the config is committed (and written to
+    /// disk), `/zookeeper/config` takes it (`initConfigInZKDatabase`; the reconfig txn applied
+    /// next sets it again), and the role ends when our role or our leader changes.
+    fn activate(&mut self, text: &[u8], suggested_leader: Option<i64>, zxid: i64) {
+        let Some(pc) = self.quorum_configs.clone() else {
+            return;
+        };
+        let Some(qv) = parse_config(text) else { return };
+        let prev = pc.committed();
+        let old_client = prev
+            .all_members()
+            .get(&pc.my_id)
+            .and_then(|s| s.client_address.clone());
+        let activation = pc.activate(qv.clone(), old_client);
+        if !pc.enabled {
+            return;
+        }
+        let committed = pc.committed();
+        let committed_text = committed.to_string().into_bytes();
+        self.tree
+            .init_config_node(&committed_text, committed.version(), super::wall_clock_ms());
+        if let Some(f) = self.following() {
+            f.config_node = (committed_text, committed.version());
+        }
+        if !activation.changed {
+            return;
+        }
+        tracing::info!(
+            version = format_args!("{:x}", qv.version()),
+            zxid = format_args!("0x{zxid:x}"),
+            "reconfig: new configuration activated"
+        );
+        if let Some(info) = self.ensemble.as_mut() {
+            info.quorum_size = qv.voting_members().len() as u64;
+        }
+        if let Some((host, port)) = &activation.new_client {
+            // the listener stays where it is: moving it is not done yet
+            tracing::warn!("reconfig moved our client address to {host}:{port}; still listening on the old one");
+        }
+        let me = pc.my_id;
+        let observer = self.following().is_some_and(|f| f.observer);
+        // `updateLearnerType`: not in the view is a (non-voting) participant
+        let role_change = qv.observing_members().contains(&me) != observer;
+        let leader = self.ensemble.map_or(-1, |e| e.leader_id);
+        let leader_change = match suggested_leader {
+            // `updateVote`
+            Some(designated) => designated != leader,
+            None => {
+                let addrs = |v: &crate::quorum::QuorumVerifier| {
+                    v.is_voter(leader)
+                        .then(|| v.all_members().get(&leader).map(|s| s.addresses.clone()))
+                        .flatten()
+                };
+                let before = addrs(&prev);
+                before.is_none() || before != addrs(&qv)
+            }
+        };
+        if role_change || leader_change {
+            self.reelect("changes proposed in reconfig");
         }
     }
 

@@ -143,6 +143,9 @@ struct Inner {
     next_conn: AtomicU64,
     /// Where the listener(s) are bound so far.
     local_addrs: Mutex<Vec<SocketAddr>>,
+    /// Election addresses of the members of the current configs (`QuorumPeer#getView`),
+    /// replaced on a reconfig; starts as `cfg.peers`.
+    view: Mutex<HashMap<i64, Vec<String>>>,
 }
 
 /// The election connection manager; cheap to clone.
@@ -221,6 +224,7 @@ impl QuorumCnxManager {
 
     fn new(cfg: CnxConfig) -> Self {
         let inner = Arc::new(Inner {
+            view: Mutex::new(cfg.peers.clone()),
             cfg,
             peers: Mutex::new(Peers::default()),
             recv: Mutex::new(VecDeque::new()),
@@ -235,6 +239,16 @@ impl QuorumCnxManager {
 
     pub fn my_id(&self) -> i64 {
         self.inner.cfg.my_id
+    }
+
+    /// A reconfig changed the members: `sid` → election addresses.
+    pub fn set_view(&self, view: HashMap<i64, Vec<String>>) {
+        *self.inner.view.lock().unwrap_or_else(|e| e.into_inner()) = view;
+    }
+
+    /// `QuorumCnxManager#connectOne`: dial `sid` at its address in the view.
+    pub fn connect_one(&self, sid: i64) {
+        self.inner.connect_one(sid, None);
     }
 
     /// Where the listener(s) are bound so far (useful with port 0).
@@ -350,7 +364,11 @@ impl Inner {
         if peers.senders.contains_key(&sid) {
             return;
         }
-        let Some(addrs) = addrs.or_else(|| self.cfg.peers.get(&sid).cloned()) else {
+        let known = || {
+            let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+            view.get(&sid).cloned()
+        };
+        let Some(addrs) = addrs.or_else(known) else {
             warn!(sid, "Invalid server id");
             return;
         };

@@ -2,13 +2,14 @@
 //! `FastLeaderElection.Messenger` (WorkerSender / WorkerReceiver threads) and of
 //! `lookForLeader`'s polling that touches the network and the clock.
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{Action, FastLeaderElection};
 use super::vote::Vote;
 use crate::quorum::cnxmgr::QuorumCnxManager;
+use crate::quorum::reconfig::QuorumConfigs;
 use crate::quorum::verifier::QuorumVerifier;
 
 /// Why an election ended without a leader.
@@ -88,9 +89,22 @@ pub async fn answer_notifications(
     cnx: &QuorumCnxManager,
     cancel: &CancellationToken,
     mut established: Option<oneshot::Receiver<i64>>,
+    mut configs: Option<watch::Receiver<QuorumConfigs>>,
 ) {
     let mut deadline = None;
     while !engine.is_electing() {
+        let changed = async {
+            match configs.as_mut() {
+                Some(rx) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    let c = rx.borrow_and_update().clone();
+                    c
+                }
+                None => std::future::pending().await,
+            }
+        };
         let epoch = async {
             match established.as_mut() {
                 Some(rx) => rx.await.ok(),
@@ -101,6 +115,10 @@ pub async fn answer_notifications(
             _ = cancel.cancelled() => return,
             e = epoch => Err(e),
             m = cnx.recv() => Ok(m),
+            c = changed => {
+                adopt_configs(engine, cnx, c);
+                continue;
+            }
         };
         match received {
             Ok((sid, bytes)) => {
@@ -115,4 +133,33 @@ pub async fn answer_notifications(
             }
         }
     }
+}
+
+/// A config change reaches the election (`restartLeaderElection`) and the connection manager:
+/// the members of both configs are its view, and a member new in the proposed config is
+/// dialled (`QuorumPeer#connectNewPeers`).
+pub fn adopt_configs(engine: &mut FastLeaderElection, cnx: &QuorumCnxManager, c: QuorumConfigs) {
+    let mut view = std::collections::HashMap::new();
+    for qv in [&c.committed, &c.last_seen] {
+        for (sid, spec) in qv.all_members() {
+            let addrs = spec
+                .addresses
+                .iter()
+                .map(|a| format!("{}:{}", a.host, a.election_port))
+                .collect();
+            view.insert(*sid, addrs);
+        }
+    }
+    let joining: Vec<i64> = c
+        .last_seen
+        .all_members()
+        .keys()
+        .filter(|sid| **sid != engine.my_id() && !c.committed.all_members().contains_key(sid))
+        .copied()
+        .collect();
+    cnx.set_view(view);
+    for sid in joining {
+        cnx.connect_one(sid);
+    }
+    engine.set_configs(c.committed, c.last_seen);
 }

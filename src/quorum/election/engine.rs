@@ -173,6 +173,22 @@ impl FastLeaderElection {
     /// quorum acked NEWLEADER, a learner at UPTODATE) the vote it reports to LOOKING peers
     /// carries that epoch. A joiner counts out-of-election votes by (leader, peer epoch), so
     /// every member must report the same one (ZOOKEEPER-1732).
+    /// The peer's configs changed (`QuorumPeer#setQuorumVerifier` /
+    /// `#setLastSeenQuorumVerifier`): notifications carry the committed one from now on,
+    /// and votes count in both. Our learner type follows our line in the committed config
+    /// (`updateLearnerType`: a server not in it is a participant).
+    pub fn set_configs(&mut self, committed: QuorumVerifier, last_seen: QuorumVerifier) {
+        let me = self.cfg.my_id;
+        self.cfg.learner_type = if committed.observing_members().contains(&me) {
+            LearnerType::Observer
+        } else {
+            LearnerType::Participant
+        };
+        self.qv_text = committed.to_string().into_bytes();
+        self.cfg.last_seen = (last_seen.version() > committed.version()).then_some(last_seen);
+        self.cfg.verifier = committed;
+    }
+
     pub fn update_election_vote(&mut self, peer_epoch: i64) {
         self.current_vote.peer_epoch = peer_epoch;
     }

@@ -9,7 +9,7 @@ mod engine;
 mod vote;
 pub mod wire;
 
-pub use driver::{answer_notifications, look_for_leader, ElectionError};
+pub use driver::{adopt_configs, answer_notifications, look_for_leader, ElectionError};
 pub use engine::{
     Action, ElectionConfig, FastLeaderElection, FINALIZE_WAIT, MAX_NOTIFICATION_INTERVAL,
 };

@@ -16,9 +16,10 @@
 use std::collections::VecDeque;
 
 use super::{LearnerConfig, LearnerRole};
+use crate::jute::codes::OpCode;
 use crate::jute::data::Id;
 use crate::jute::quorum::LearnerInfo;
-use crate::jute::txn::{EncodedTxn, TxnEntry};
+use crate::jute::txn::{EncodedTxn, TxnBody, TxnEntry};
 use crate::quorum::zab::packet::{QuorumPacketType, ZabMessage, PROTOCOL_VERSION};
 use crate::quorum::zab::{counter_of, epoch_of, make_zxid};
 
@@ -55,6 +56,18 @@ pub enum LearnerAction {
     Revalidated { session_id: i64, valid: bool },
     /// UPTODATE handled: the learner may serve clients (`ZooKeeperServer#startServing`).
     Synced { new_epoch: i64 },
+    /// A reconfig was proposed, or NEWLEADER carried the leader's config: the text of that
+    /// config (`QuorumPeer#setLastSeenQuorumVerifier(qv, true)`).
+    LastSeenConfig(Vec<u8>),
+    /// A reconfig is committed (COMMITANDACTIVATE, INFORMANDACTIVATE) or the leader's config
+    /// comes into force at UPTODATE: `QuorumPeer#processReconfig`. Comes before the apply of
+    /// the reconfig txn; with `suggested_leader` None the leader is kept if it keeps its
+    /// quorum address. A major change ends the role once the current packet is handled.
+    Activate {
+        config: Vec<u8>,
+        suggested_leader: Option<i64>,
+        zxid: i64,
+    },
 }
 
 /// Protocol violations: the connection is dropped and the peer goes back to election.
@@ -71,10 +84,10 @@ pub enum LearnerError {
     /// `FollowerZooKeeperServer#commit`: the reference exits (UNMATCHED_TXN_COMMIT).
     #[error("Committing zxid 0x{zxid:x} but next pending txn 0x{pending:x}")]
     UnmatchedCommit { zxid: i64, pending: i64 },
-    /// A reconfig (COMMITANDACTIVATE / INFORMANDACTIVATE) needs dynamic reconfiguration,
-    /// which this learner does not do yet.
-    #[error("reconfig at zxid 0x{0:x} is not supported by this learner")]
-    Reconfig(i64),
+    /// COMMITANDACTIVATE whose zxid is not the next pending txn, or that is no reconfig
+    /// (the reference fails on the cast or the empty queue).
+    #[error("COMMITANDACTIVATE 0x{0:x} does not match a pending reconfig txn")]
+    NoReconfigPending(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +135,8 @@ struct SyncState {
     committed: VecDeque<i64>,
     /// Logged at NEWLEADER, acknowledged after UPTODATE (ZOOKEEPER-4685).
     to_ack: Vec<i64>,
+    /// The config NEWLEADER carried (`newLeaderQV`), activated at UPTODATE.
+    new_leader_config: Option<Vec<u8>>,
 }
 
 /// The learner state machine. One per connection to a leader.
@@ -357,23 +372,63 @@ impl LearnerEngine {
         match msg {
             ZabMessage::Proposal { txn, .. } => {
                 self.check_order(txn.zxid());
+                let seen = reconfig_data(txn.txn()).map(LearnerAction::LastSeenConfig);
                 self.sync.not_logged.push_back(txn);
-                Ok(Vec::new())
+                Ok(seen.into_iter().collect())
             }
             ZabMessage::Commit { zxid } => Ok(self.sync_commit(zxid)),
+            ZabMessage::CommitAndActivate {
+                zxid,
+                suggested_leader_id,
+            } => {
+                // `syncWithLeader` activates only when the head of the queue is this txn
+                let head = self
+                    .sync
+                    .not_logged
+                    .front()
+                    .filter(|p| p.zxid() == zxid)
+                    .and_then(|p| reconfig_data(p.txn()));
+                let mut actions: Vec<LearnerAction> = head
+                    .map(|config| LearnerAction::Activate {
+                        config,
+                        suggested_leader: Some(suggested_leader_id),
+                        zxid,
+                    })
+                    .into_iter()
+                    .collect();
+                actions.extend(self.sync_commit(zxid));
+                Ok(actions)
+            }
             ZabMessage::Inform { txn, .. } => {
                 self.check_order(txn.zxid());
-                if self.sync.write_to_log {
-                    self.sync.committed.push_back(txn.zxid());
-                    self.sync.not_logged.push_back(txn);
-                    Ok(Vec::new())
-                } else {
-                    Ok(vec![LearnerAction::ApplyTxn(txn.into_txn())])
-                }
+                Ok(self.sync_inform(txn))
             }
-            ZabMessage::CommitAndActivate { zxid, .. }
-            | ZabMessage::InformAndActivate { zxid, .. } => Err(LearnerError::Reconfig(zxid)),
-            ZabMessage::NewLeader { zxid, .. } => Ok(self.on_new_leader(zxid)),
+            ZabMessage::InformAndActivate {
+                zxid,
+                suggested_leader_id,
+                txn,
+            } => {
+                let mut actions: Vec<LearnerAction> = reconfig_data(&txn)
+                    .map(|config| LearnerAction::Activate {
+                        config,
+                        suggested_leader: Some(suggested_leader_id),
+                        zxid,
+                    })
+                    .into_iter()
+                    .collect();
+                actions.extend(self.sync_inform(EncodedTxn::encode(txn)));
+                Ok(actions)
+            }
+            ZabMessage::NewLeader { zxid, config } => {
+                let mut actions = Vec::new();
+                // `syncWithLeader`: data of one byte or less is no config
+                if let Some(c) = config.filter(|c| c.len() > 1) {
+                    actions.push(LearnerAction::LastSeenConfig(c.to_vec()));
+                    self.sync.new_leader_config = Some(c.to_vec());
+                }
+                actions.extend(self.on_new_leader(zxid));
+                Ok(actions)
+            }
             ZabMessage::UpToDate { .. } => Ok(self.on_up_to_date()),
             other => {
                 tracing::debug!(
@@ -382,6 +437,17 @@ impl LearnerEngine {
                 );
                 Ok(Vec::new())
             }
+        }
+    }
+
+    /// An INFORM before UPTODATE: applied at once before NEWLEADER's snapshot, queued after.
+    fn sync_inform(&mut self, txn: EncodedTxn) -> Vec<LearnerAction> {
+        if self.sync.write_to_log {
+            self.sync.committed.push_back(txn.zxid());
+            self.sync.not_logged.push_back(txn);
+            Vec::new()
+        } else {
+            vec![LearnerAction::ApplyTxn(txn.into_txn())]
         }
     }
 
@@ -452,6 +518,13 @@ impl LearnerEngine {
     /// commit what arrived since NEWLEADER.
     fn on_up_to_date(&mut self) -> Vec<LearnerAction> {
         let mut actions = Vec::new();
+        if let Some(config) = self.sync.new_leader_config.take() {
+            actions.push(LearnerAction::Activate {
+                config,
+                suggested_leader: None,
+                zxid: make_zxid(self.new_epoch, 0),
+            });
+        }
         if !self.sync.newleader_seen {
             // Pre-Zab-1.0 order (`isPreZAB1_0`): the snapshot and epoch are written here.
             actions.push(LearnerAction::TakeSnapshot {
@@ -528,10 +601,32 @@ impl LearnerEngine {
         match msg {
             ZabMessage::Proposal { txn, .. } => {
                 self.check_order(txn.zxid());
-                Ok(self.log_proposal(txn))
+                let mut actions: Vec<LearnerAction> = reconfig_data(txn.txn())
+                    .map(LearnerAction::LastSeenConfig)
+                    .into_iter()
+                    .collect();
+                actions.extend(self.log_proposal(txn));
+                Ok(actions)
             }
             ZabMessage::Commit { zxid } => self.commit(zxid),
-            ZabMessage::CommitAndActivate { zxid, .. } => Err(LearnerError::Reconfig(zxid)),
+            ZabMessage::CommitAndActivate {
+                zxid,
+                suggested_leader_id,
+            } => {
+                // `Follower#processPacket`: the config is the pending head's
+                let config = self
+                    .pending
+                    .front()
+                    .and_then(|p| reconfig_data(p.txn()))
+                    .ok_or(LearnerError::NoReconfigPending(zxid))?;
+                let mut actions = vec![LearnerAction::Activate {
+                    config,
+                    suggested_leader: Some(suggested_leader_id),
+                    zxid,
+                }];
+                actions.extend(self.commit(zxid)?);
+                Ok(actions)
+            }
             other => Ok(self.common_packet(other)),
         }
     }
@@ -546,7 +641,23 @@ impl LearnerEngine {
                     LearnerAction::ApplyTxn(txn.into_txn()),
                 ])
             }
-            ZabMessage::InformAndActivate { zxid, .. } => Err(LearnerError::Reconfig(zxid)),
+            ZabMessage::InformAndActivate {
+                zxid,
+                suggested_leader_id,
+                txn,
+            } => {
+                let mut actions: Vec<LearnerAction> = reconfig_data(&txn)
+                    .map(|config| LearnerAction::Activate {
+                        config,
+                        suggested_leader: Some(suggested_leader_id),
+                        zxid,
+                    })
+                    .into_iter()
+                    .collect();
+                actions.push(LearnerAction::LogTxn(EncodedTxn::encode(txn.clone())));
+                actions.push(LearnerAction::ApplyTxn(txn));
+                Ok(actions)
+            }
             ZabMessage::Proposal { .. } => {
                 tracing::warn!("Ignoring proposal");
                 Ok(Vec::new())
@@ -604,6 +715,16 @@ fn observer_catch_up(sync: SyncState, actions: &mut Vec<LearnerAction>) {
         committed.pop_front();
         actions.push(LearnerAction::LogTxn(txn.clone()));
         actions.push(LearnerAction::ApplyTxn(txn.into_txn()));
+    }
+}
+
+/// The config text of a reconfig txn (a SetDataTxn on `/zookeeper/config`).
+fn reconfig_data(txn: &TxnEntry) -> Option<Vec<u8>> {
+    match (&txn.body, txn.header.op) {
+        (TxnBody::SetData(t), OpCode::RECONFIG) => {
+            Some(t.data.as_deref().unwrap_or_default().to_vec())
+        }
+        _ => None,
     }
 }
 

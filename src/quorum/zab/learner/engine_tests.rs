@@ -384,3 +384,141 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
     assert!(e.handle(proposal(4)).unwrap().is_empty());
     assert!(e.handle(commit(4)).unwrap().is_empty());
 }
+
+fn reconfig_txn(zxid: i64, text: &str) -> TxnEntry {
+    TxnEntry {
+        header: TxnHeader {
+            client_id: 1,
+            cxid: 2,
+            zxid,
+            time: 0,
+            op: OpCode::RECONFIG,
+        },
+        body: TxnBody::SetData(crate::jute::txn::SetDataTxn {
+            path: "/zookeeper/config".to_owned(),
+            data: Some(bytes::Bytes::copy_from_slice(text.as_bytes())),
+            version: -1,
+        }),
+        digest: None,
+    }
+}
+
+fn activate(text: &str, suggested_leader: Option<i64>, zxid: i64) -> LearnerAction {
+    LearnerAction::Activate {
+        config: text.as_bytes().to_vec(),
+        suggested_leader,
+        zxid,
+    }
+}
+
+/// `Follower#processPacket`: a reconfig PROPOSAL is the last seen config before it is
+/// logged; COMMITANDACTIVATE activates it, then commits it.
+#[test]
+fn follower_activates_a_committed_reconfig_before_applying_it() {
+    let mut e = discovered(LearnerRole::Follower, z(0));
+    feed(
+        &mut e,
+        vec![
+            ZabMessage::Diff { zxid: z(0) },
+            ZabMessage::NewLeader {
+                zxid: z(0),
+                config: None,
+            },
+        ],
+    );
+    e.durable(z(0));
+    feed(&mut e, vec![ZabMessage::UpToDate { zxid: -1 }]);
+    let text = "server.1=a:1:2:participant\nversion=500000001";
+    let t = EncodedTxn::encode(reconfig_txn(z(1), text));
+    let a = e
+        .handle(ZabMessage::Proposal {
+            zxid: z(1),
+            txn: t.clone(),
+        })
+        .unwrap();
+    assert_eq!(
+        a,
+        vec![
+            LearnerAction::LastSeenConfig(text.as_bytes().to_vec()),
+            LearnerAction::LogTxn(t.clone()),
+        ]
+    );
+    e.durable(z(1));
+    let a = e
+        .handle(ZabMessage::CommitAndActivate {
+            zxid: z(1),
+            suggested_leader_id: 2,
+        })
+        .unwrap();
+    assert_eq!(
+        a,
+        vec![
+            activate(text, Some(2), z(1)),
+            LearnerAction::ApplyTxn(t.into_txn())
+        ]
+    );
+    // a COMMITANDACTIVATE without its txn pending is a protocol error
+    assert_eq!(
+        e.handle(ZabMessage::CommitAndActivate {
+            zxid: z(2),
+            suggested_leader_id: 2,
+        }),
+        Err(LearnerError::NoReconfigPending(z(2)))
+    );
+}
+
+/// `syncWithLeader`: NEWLEADER's config is seen at once and activated at UPTODATE, before
+/// its ACK.
+#[test]
+fn newleader_config_is_activated_at_uptodate() {
+    let mut e = discovered(LearnerRole::Follower, z(0));
+    let text = "server.1=a:1:2:participant\nversion=400000007";
+    let a = feed(
+        &mut e,
+        vec![
+            ZabMessage::Diff { zxid: z(0) },
+            ZabMessage::NewLeader {
+                zxid: z(0),
+                config: Some(bytes::Bytes::copy_from_slice(text.as_bytes())),
+            },
+        ],
+    );
+    assert_eq!(
+        a[0],
+        LearnerAction::LastSeenConfig(text.as_bytes().to_vec())
+    );
+    let a = e.handle(ZabMessage::UpToDate { zxid: -1 }).unwrap();
+    assert_eq!(a[0], activate(text, None, z(0)));
+    assert_eq!(a[1], ack(z(0)));
+}
+
+/// `Observer#processPacket`: INFORMANDACTIVATE activates, then logs and applies.
+#[test]
+fn observer_activates_informed_reconfig() {
+    let mut e = discovered(LearnerRole::Observer, z(0));
+    feed(
+        &mut e,
+        vec![
+            ZabMessage::Diff { zxid: z(0) },
+            ZabMessage::NewLeader {
+                zxid: z(0),
+                config: None,
+            },
+            ZabMessage::UpToDate { zxid: -1 },
+        ],
+    );
+    let text = "server.1=a:1:2:participant\nversion=500000001";
+    let t = reconfig_txn(z(1), text);
+    let a = e
+        .handle(ZabMessage::InformAndActivate {
+            zxid: z(1),
+            suggested_leader_id: 1,
+            txn: t.clone(),
+        })
+        .unwrap();
+    assert_eq!(a[0], activate(text, Some(1), z(1)));
+    assert_eq!(a[1], LearnerAction::LogTxn(EncodedTxn::encode(t.clone())));
+    // the apply waits for the log
+    assert_eq!(a.len(), 2);
+    assert_eq!(e.durable(z(1)), vec![LearnerAction::ApplyTxn(t)]);
+}
