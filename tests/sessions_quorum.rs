@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::realzk::{available, wait_formed, Mixed, SERIAL};
@@ -113,15 +113,26 @@ async fn local_session(ens: &Mixed, a: usize, other: usize, tag: &str) {
         persistent + 2,
         "{tag}: the createSession of the upgrade goes first"
     );
-    let mut moved = Client::connect_with(
-        ens.client(other),
-        c.session_id,
-        c.passwd.clone(),
-        30000,
-        c.last_zxid,
-    )
-    .await
-    .unwrap_or_else(|| panic!("{tag}: the upgraded session is refused by {other}"));
+    // `other` may not have applied the ephemeral's commit yet, and a server behind the
+    // client's last zxid hangs up (as 3.8's does): a client retries, so does this one
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut moved = loop {
+        let attempt = Client::connect_with(
+            ens.client(other),
+            c.session_id,
+            c.passwd.clone(),
+            30000,
+            c.last_zxid,
+        )
+        .await;
+        match attempt {
+            Some(moved) => break moved,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            None => panic!("{tag}: the upgraded session is refused by {other} for 10 s"),
+        }
+    };
     let stat = moved
         .call(
             OpCode::EXISTS,
