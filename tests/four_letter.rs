@@ -104,3 +104,41 @@ async fn whitelisted_words_report_live_state() {
     );
     server.shutdown().await;
 }
+
+/// The asking connection is one of the server's connections, as in 3.8's factories: `stat`
+/// and `cons` list it (no session, one packet in), `Connections:` and `mntr` count it, and
+/// each answer counts as a packet sent once written.
+#[tokio::test]
+async fn the_asking_connection_is_counted_and_listed() {
+    let server = start_server("4lw.commands.whitelist=*").await;
+    let addr = server.client_addr;
+    let stat = word(addr, "stat").await;
+    let own = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.starts_with(" /127.0.0.1:") && l.ends_with("[0](queued=0,recved=1,sent=0)")
+            })
+            .count()
+    };
+    assert_eq!(own(&stat), 1, "{stat}");
+    assert!(
+        stat.contains("\nReceived: 1\nSent: 0\nConnections: 1\n"),
+        "{stat}"
+    );
+    let srvr = word(addr, "srvr").await;
+    assert!(
+        srvr.contains("\nReceived: 2\nSent: 1\nConnections: 1\n"),
+        "{srvr}"
+    );
+    let _c = Client::connect(addr).await;
+    let cons = word(addr, "cons").await;
+    assert_eq!(own(&cons), 1, "{cons}");
+    assert_eq!(
+        cons.lines().filter(|l| l.contains("sid=0x")).count(),
+        1,
+        "{cons}"
+    );
+    let mntr = word(addr, "mntr").await;
+    assert!(mntr.contains("zk_num_alive_connections\t2\n"), "{mntr}");
+    server.shutdown().await;
+}

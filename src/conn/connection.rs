@@ -32,9 +32,12 @@ use crate::sasl::SaslServer;
 
 /// Recognises a four-letter word from the first four bytes of a connection and returns the
 /// read-only job that renders its answer against the core's state. The flag says whether
-/// the word came in on `secureClientPort` (`cons` and `stat` list that port's connections).
+/// the word came in on `secureClientPort` (`cons` and `stat` list that port's connections);
+/// the address is the asking connection's, which 3.8 counts and lists among the connections.
 pub type FourLetterHandler = Arc<
-    dyn Fn([u8; 4], bool) -> Option<Box<dyn FnOnce(&mut CoreState) -> String + Send>> + Send + Sync,
+    dyn Fn([u8; 4], bool, SocketAddr) -> Option<Box<dyn FnOnce(&mut CoreState) -> String + Send>>
+        + Send
+        + Sync,
 >;
 
 /// Replies written with one syscall at most this far apart (bytes).
@@ -223,7 +226,7 @@ impl Hello {
                 return;
             }
         };
-        if let Some(job) = four_letter(first.to_be_bytes(), secure_port) {
+        if let Some(job) = four_letter(first.to_be_bytes(), secure_port, remote) {
             answer_four_letter(stream, &core, job).await;
             return;
         }

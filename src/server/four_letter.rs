@@ -1,6 +1,7 @@
 //! Four-letter words against the running core: a [`ServerView`] built from the core's state
 //! inside the core task (no locks), then rendered by `admin`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::admin::{
@@ -14,24 +15,44 @@ use crate::pipeline::CoreState;
 use crate::quorum::zab::leader::LearnerKind;
 
 pub(super) fn handler(cfg: Arc<ServerConfig>, stats: Arc<ServerStats>) -> FourLetterHandler {
-    Arc::new(move |first4: [u8; 4], secure_port: bool| {
-        let word = FourLetterWord::from_bytes(&first4)?;
-        let cfg = cfg.clone();
-        let stats = stats.clone();
-        Some(Box::new(move |state: &mut CoreState| {
-            // the word itself counts as a packet, as in the reference
-            stats.packet_received();
-            if word == FourLetterWord::Crst && cfg.four_letter_whitelist.is_enabled(word.name()) {
-                reset_connection_stats(state);
-            }
-            let view = ServerView {
-                asked_on_secure_port: secure_port,
-                ..view(state, cfg.clone(), stats)
-            };
-            admin::execute(word, &cfg.four_letter_whitelist, &view)
-        })
-            as Box<dyn FnOnce(&mut CoreState) -> String + Send>)
-    })
+    Arc::new(
+        move |first4: [u8; 4], secure_port: bool, remote: SocketAddr| {
+            let word = FourLetterWord::from_bytes(&first4)?;
+            let cfg = cfg.clone();
+            let stats = stats.clone();
+            Some(Box::new(move |state: &mut CoreState| {
+                // the word itself counts as a packet, as in the reference
+                stats.packet_received();
+                if word == FourLetterWord::Crst && cfg.four_letter_whitelist.is_enabled(word.name())
+                {
+                    reset_connection_stats(state);
+                }
+                let mut view = ServerView {
+                    asked_on_secure_port: secure_port,
+                    ..view(state, cfg.clone(), stats.clone())
+                };
+                // 3.8's connection factory holds the asking connection too: `Connections:`,
+                // `zk_num_alive_connections`, `stat` and `cons` count and list it, no session,
+                // interest ops 0, its one packet received
+                view.connections.push(ConnectionView {
+                    remote,
+                    interest_ops: 0,
+                    queued: 0,
+                    received: 1,
+                    sent: 0,
+                    session: None,
+                    expire_at_ms: None,
+                    secure_port,
+                });
+                view.connections.sort_by_key(|c| c.remote);
+                let answer = admin::execute(word, &cfg.four_letter_whitelist, &view);
+                // the answer is a packet sent, counted once written, as 3.8 counts it
+                stats.packet_sent();
+                answer
+            })
+                as Box<dyn FnOnce(&mut CoreState) -> String + Send>)
+        },
+    )
 }
 
 pub(super) fn reset_connection_stats(state: &mut CoreState) {
