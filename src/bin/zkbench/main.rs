@@ -5,6 +5,7 @@
 //! Every command prints one `JSON {...}` line (for scripts) and one line for people, and exits
 //! 0 only when nothing went wrong (no error replies, no lost session).
 
+mod failover;
 mod hold;
 mod ops;
 mod proto;
@@ -66,6 +67,16 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
         /// Epoch nanoseconds to measure from (e.g. `date +%s%N` before starting the server).
+        #[arg(long)]
+        t0_ns: Option<u128>,
+    },
+    /// Retry connect + setData(path) until one is acknowledged; report the time since --t0-ns
+    /// (the ensemble suite's failover row: --t0-ns taken just before killing the leader).
+    WaitWrite {
+        #[arg(long, default_value = "/")]
+        path: String,
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
         #[arg(long)]
         t0_ns: Option<u128>,
     },
@@ -230,6 +241,11 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
             timeout_secs,
             t0_ns,
         } => tools::wait_read(&ep, path, Duration::from_secs(timeout_secs), t0_ns).await,
+        Cmd::WaitWrite {
+            path,
+            timeout_secs,
+            t0_ns,
+        } => failover::wait_write(&ep, path, Duration::from_secs(timeout_secs), t0_ns).await,
         Cmd::Snapwatch { dir, timeout_secs } => {
             tools::snapwatch(dir, Duration::from_secs(timeout_secs)).await
         }
