@@ -110,37 +110,68 @@ pub(crate) async fn wait_read(
     timeout: Duration,
     t0_ns: Option<u128>,
 ) -> proto::Result<bool> {
-    let t0 = t0_ns.unwrap_or_else(epoch_ns);
-    let deadline = Instant::now() + timeout;
-    let mut attempts = 0u64;
-    let mut last_error = String::new();
-    while Instant::now() < deadline {
-        attempts += 1;
-        match try_read(ep, &path).await {
-            Ok(()) => {
-                let ms = epoch_ns().saturating_sub(t0) as f64 / 1e6;
-                let mut j = Json::default();
-                j.str("mode", "wait-read")
-                    .float("first_read_ms", ms)
-                    .num("attempts", attempts)
-                    .num("errors", 0);
-                report::emit(&j, &format!("first read served after {ms:.0} ms"));
-                return Ok(true);
+    let probe = Probe {
+        mode: "wait-read",
+        field: "first_read_ms",
+        done: "first read served",
+        missing: "no read served",
+    };
+    Ok(probe.poll(timeout, t0_ns, || try_read(ep, &path)).await)
+}
+
+/// A retry-until-success measurement (`wait-read`, `wait-write`): its report names.
+pub(crate) struct Probe {
+    pub(crate) mode: &'static str,
+    /// The JSON field of the elapsed ms.
+    pub(crate) field: &'static str,
+    pub(crate) done: &'static str,
+    pub(crate) missing: &'static str,
+}
+
+impl Probe {
+    /// Run `attempt` every 10 ms until it succeeds or `timeout` passes; report the ms since
+    /// `t0_ns` (epoch ns; default now) and whether it succeeded.
+    pub(crate) async fn poll<F, Fut>(
+        &self,
+        timeout: Duration,
+        t0_ns: Option<u128>,
+        mut attempt: F,
+    ) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = proto::Result<()>>,
+    {
+        let t0 = t0_ns.unwrap_or_else(epoch_ns);
+        let deadline = Instant::now() + timeout;
+        let (mut attempts, mut last_error) = (0u64, String::new());
+        while Instant::now() < deadline {
+            attempts += 1;
+            match attempt().await {
+                Ok(()) => {
+                    let ms = epoch_ns().saturating_sub(t0) as f64 / 1e6;
+                    let mut j = Json::default();
+                    j.str("mode", self.mode)
+                        .float(self.field, ms)
+                        .num("attempts", attempts)
+                        .num("errors", 0);
+                    report::emit(&j, &format!("{} after {ms:.0} ms", self.done));
+                    return true;
+                }
+                Err(e) => last_error = e.to_string(),
             }
-            Err(e) => last_error = e.to_string(),
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut j = Json::default();
+        j.str("mode", self.mode)
+            .num("attempts", attempts)
+            .num("errors", 1)
+            .str("first_error", &last_error);
+        report::emit(
+            &j,
+            &format!("{} within {timeout:?}: {last_error}", self.missing),
+        );
+        false
     }
-    let mut j = Json::default();
-    j.str("mode", "wait-read")
-        .num("attempts", attempts)
-        .num("errors", 1)
-        .str("first_error", &last_error);
-    report::emit(
-        &j,
-        &format!("no read served within {timeout:?}: {last_error}"),
-    );
-    Ok(false)
 }
 
 async fn try_read(ep: &Endpoint, path: &str) -> proto::Result<()> {
