@@ -8,8 +8,8 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
+
+use std::process::Command;
 
 use bytes::Bytes;
 use common::{start_server, Client, WAIT};
@@ -126,35 +126,6 @@ fn opts() -> TreeOptions {
     TreeOptions::default()
 }
 
-fn java_classpath() -> Option<String> {
-    let j = "/usr/share/java";
-    let jars = [
-        "zookeeper.jar",
-        "zookeeper-jute.jar",
-        "slf4j-api.jar",
-        "slf4j-simple.jar",
-        "netty-handler.jar",
-        "netty-transport.jar",
-        "netty-common.jar",
-        "netty-buffer.jar",
-        "netty-codec.jar",
-        "netty-resolver.jar",
-        "netty-transport-native-epoll.jar",
-        "netty-transport-native-unix-common.jar",
-        "commons-io.jar",
-        "commons-cli.jar",
-        "metrics-core.jar",
-        "snappy-java.jar",
-    ];
-    let java_ok = Command::new("java")
-        .arg("-version")
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let paths: Vec<String> = jars.iter().map(|n| format!("{j}/{n}")).collect();
-    (java_ok && paths.iter().all(|p| Path::new(p).exists())).then(|| paths.join(":"))
-}
-
 #[tokio::test]
 async fn snapshot_streams_out_and_restores_into_another_server() {
     let a = start_server("").await;
@@ -189,7 +160,7 @@ async fn snapshot_streams_out_and_restores_into_another_server() {
     assert_eq!(read.last_processed_zxid, Some(zxid));
 
     // the reference's SnapshotFormatter (3.8.0 stops after the digest)
-    if let Some(cp) = java_classpath() {
+    if let Some(cp) = common::realzk::reference_classpath() {
         let dir = common::temp_data_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join(format!("snapshot.{zxid:x}"));

@@ -3,6 +3,8 @@
 //! round trips, damage and fallback, and the SNAP stream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -156,38 +158,9 @@ fn loads_the_reference_gz_and_snappy_snapshots() {
     }
 }
 
-fn java_classpath() -> Option<String> {
-    let j = "/usr/share/java";
-    let jars = [
-        "zookeeper.jar",
-        "zookeeper-jute.jar",
-        "slf4j-api.jar",
-        "slf4j-simple.jar",
-        "netty-handler.jar",
-        "netty-transport.jar",
-        "netty-common.jar",
-        "netty-buffer.jar",
-        "netty-codec.jar",
-        "netty-resolver.jar",
-        "netty-transport-native-epoll.jar",
-        "netty-transport-native-unix-common.jar",
-        "commons-io.jar",
-        "commons-cli.jar",
-        "metrics-core.jar",
-        "snappy-java.jar",
-    ];
-    let java_ok = Command::new("java")
-        .arg("-version")
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let paths: Vec<String> = jars.iter().map(|n| format!("{j}/{n}")).collect();
-    (java_ok && paths.iter().all(|p| Path::new(p).exists())).then(|| paths.join(":"))
-}
-
 #[test]
 fn reference_formatter_reads_our_snapshots() {
-    let Some(cp) = java_classpath() else {
+    let Some(cp) = common::realzk::reference_classpath() else {
         println!("skipped: java or the ZooKeeper jars are absent");
         return;
     };
@@ -223,7 +196,7 @@ fn reference_formatter_reads_our_snapshots() {
 
 #[test]
 fn reference_server_serves_our_snapshot() {
-    let Some(cp) = java_classpath() else {
+    let Some(cp) = common::realzk::reference_classpath() else {
         println!("skipped: java or the ZooKeeper jars are absent");
         return;
     };

@@ -138,35 +138,11 @@ fn captured_fixtures_decode_and_re_encode_exactly() {
 // The live ensemble.
 
 fn java_classpath() -> Option<String> {
-    let j = "/usr/share/java";
-    let jars = [
-        "zookeeper.jar",
-        "zookeeper-jute.jar",
-        "slf4j-api.jar",
-        "slf4j-simple.jar",
-        "commons-io.jar",
-        "commons-cli.jar",
-        "metrics-core.jar",
-        "netty-handler.jar",
-        "netty-transport.jar",
-        "netty-common.jar",
-        "netty-buffer.jar",
-        "netty-codec.jar",
-        "netty-resolver.jar",
-        "netty-transport-native-epoll.jar",
-        "netty-transport-native-unix-common.jar",
-    ];
-    let java_ok = Command::new("java")
-        .arg("-version")
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     let kazoo_ok = Command::new(PY)
         .args(["-c", "import kazoo"])
         .status()
         .is_ok_and(|s| s.success());
-    let paths: Vec<String> = jars.iter().map(|n| format!("{j}/{n}")).collect();
-    (java_ok && kazoo_ok && paths.iter().all(|p| Path::new(p).exists())).then(|| paths.join(":"))
+    common::realzk::reference_classpath().filter(|_| kazoo_ok)
 }
 
 /// A reference server process, killed by its own PID when dropped.

@@ -604,3 +604,34 @@ pub async fn stays_out(ens: &Mixed, sid: usize, secs: u64) {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// The reference's jars (the Debian package's) as a Java classpath, for running its own
+/// tools (SnapshotFormatter, a QuorumPeerMain) against our files; None without java or a jar.
+pub fn reference_classpath() -> Option<String> {
+    let j = "/usr/share/java";
+    let jars = [
+        "zookeeper.jar",
+        "zookeeper-jute.jar",
+        "slf4j-api.jar",
+        "slf4j-simple.jar",
+        "netty-handler.jar",
+        "netty-transport.jar",
+        "netty-common.jar",
+        "netty-buffer.jar",
+        "netty-codec.jar",
+        "netty-resolver.jar",
+        "netty-transport-native-epoll.jar",
+        "netty-transport-native-unix-common.jar",
+        "commons-io.jar",
+        "commons-cli.jar",
+        "metrics-core.jar",
+        "snappy-java.jar",
+    ];
+    let java_ok = Command::new("java")
+        .arg("-version")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let paths: Vec<String> = jars.iter().map(|n| format!("{j}/{n}")).collect();
+    (java_ok && paths.iter().all(|p| Path::new(p).exists())).then(|| paths.join(":"))
+}
