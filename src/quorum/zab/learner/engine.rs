@@ -408,12 +408,7 @@ impl LearnerEngine {
                 suggested_leader_id,
                 txn,
             } => {
-                let mut actions: Vec<LearnerAction> = reconfig_data(&txn)
-                    .map(|config| LearnerAction::Activate {
-                        config,
-                        suggested_leader: Some(suggested_leader_id),
-                        zxid,
-                    })
+                let mut actions: Vec<LearnerAction> = activation(&txn, suggested_leader_id, zxid)
                     .into_iter()
                     .collect();
                 actions.extend(self.sync_inform(EncodedTxn::encode(txn)));
@@ -646,12 +641,7 @@ impl LearnerEngine {
                 suggested_leader_id,
                 txn,
             } => {
-                let mut actions: Vec<LearnerAction> = reconfig_data(&txn)
-                    .map(|config| LearnerAction::Activate {
-                        config,
-                        suggested_leader: Some(suggested_leader_id),
-                        zxid,
-                    })
+                let mut actions: Vec<LearnerAction> = activation(&txn, suggested_leader_id, zxid)
                     .into_iter()
                     .collect();
                 actions.push(LearnerAction::LogTxn(EncodedTxn::encode(txn.clone())));
@@ -719,6 +709,16 @@ fn observer_catch_up(sync: SyncState, actions: &mut Vec<LearnerAction>) {
 }
 
 /// The config text of a reconfig txn (a SetDataTxn on `/zookeeper/config`).
+/// INFORMANDACTIVATE's activation of the config its reconfig txn carries (none for any other
+/// txn), ahead of logging and applying the txn, as 3.8's `Observer` orders them.
+fn activation(txn: &TxnEntry, suggested_leader_id: i64, zxid: i64) -> Option<LearnerAction> {
+    reconfig_data(txn).map(|config| LearnerAction::Activate {
+        config,
+        suggested_leader: Some(suggested_leader_id),
+        zxid,
+    })
+}
+
 fn reconfig_data(txn: &TxnEntry) -> Option<Vec<u8>> {
     match (&txn.body, txn.header.op) {
         (TxnBody::SetData(t), OpCode::RECONFIG) => {
