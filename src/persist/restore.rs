@@ -87,6 +87,35 @@ pub fn version_dir(dir: &Path) -> PathBuf {
     dir.join("version-2")
 }
 
+/// Every logged txn after the tree's last processed zxid, in order.
+fn replay_log(
+    tree: &mut DataTree,
+    sessions: &mut std::collections::BTreeMap<i64, i32>,
+    log_dir: &Path,
+    snapshot_digest: Option<(i64, i64)>,
+) -> Result<u64, RestoreError> {
+    let mut replayed = 0u64;
+    let mut txns = txnlog::read_txns(log_dir, tree.last_processed_zxid())?;
+    while let Some(raw) = txns.next_raw() {
+        let raw = raw?;
+        let entry = TxnEntryRef::decode(&raw.bytes).map_err(|e| raw.undecodable(e))?;
+        replay_one(tree, sessions, &entry, snapshot_digest);
+        replayed += 1;
+    }
+    Ok(replayed)
+}
+
+/// `ZKDatabase#fastForwardDataBase`: a tree kept in memory catches up with the txns logged
+/// after what it applied (a learner's proposals that were never committed), with the
+/// session table; the number of txns applied.
+pub fn fast_forward(
+    tree: &mut DataTree,
+    sessions: &mut std::collections::BTreeMap<i64, i32>,
+    log_dir: &Path,
+) -> Result<u64, RestoreError> {
+    replay_log(tree, sessions, log_dir, None)
+}
+
 pub fn restore(
     snap_dir: &Path,
     log_dir: &Path,
@@ -112,14 +141,7 @@ pub fn restore(
     };
     let mut sessions: std::collections::BTreeMap<i64, i32> = sessions.into_iter().collect();
     tree.reserve_nodes(estimated_nodes(log_dir, tree.last_processed_zxid()));
-    let mut replayed = 0u64;
-    let mut txns = txnlog::read_txns(log_dir, tree.last_processed_zxid())?;
-    while let Some(raw) = txns.next_raw() {
-        let raw = raw?;
-        let entry = TxnEntryRef::decode(&raw.bytes).map_err(|e| raw.undecodable(e))?;
-        replay_one(&mut tree, &mut sessions, &entry, snapshot_digest);
-        replayed += 1;
-    }
+    let replayed = replay_log(&mut tree, &mut sessions, log_dir, snapshot_digest)?;
     tracing::info!(
         snapshot = ?snapshot,
         txns = replayed,

@@ -29,6 +29,7 @@ use crate::jute::codes::{perms, ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{ConnectRequest, ConnectResponse};
 use crate::jute::txn::TxnEntry;
+use crate::quorum::zab::learner::LeftDatabase;
 use crate::request::Request;
 use crate::session::{check_passwd, generate_passwd, SessionTracker};
 use crate::tree::DataTree;
@@ -259,6 +260,30 @@ impl CoreState {
         }
         self.log = Some(log);
         self.snapshots = Some(snapshots::SnapshotPolicy::new(snapshot, wall_clock_ms()));
+    }
+
+    /// End the role and hand its database to the next (`ZooKeeperServer#shutdown(false)` keeps
+    /// the `ZKDatabase`): the tree, the global session table, and the txn log once what was
+    /// submitted to it is committed. None when the tree may hold txns the disk does not (a
+    /// learner that had not finished its sync) or the log failed: the next role loads the
+    /// database from disk. Blocks until the last commit is done.
+    pub fn leave_database(mut self) -> Option<LeftDatabase> {
+        let trusted = match &self.role {
+            Role::Leading(_) => true,
+            Role::Following(f) => f.synced(),
+            Role::Standalone | Role::ReadOnly(_) => false,
+        };
+        let log = self.log.take()?.close()?;
+        if !trusted {
+            return None;
+        }
+        let options = self.tree.options();
+        let tree = std::mem::replace(&mut self.tree, DataTree::with_options(options));
+        Some(LeftDatabase {
+            tree,
+            sessions: self.sessions.sessions(),
+            log,
+        })
     }
 
     /// Milliseconds on a clock that tokio's paused time controls (session expiry, containers).

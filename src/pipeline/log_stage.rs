@@ -52,7 +52,8 @@ pub struct LogStage {
     /// requests one turn of the core produced wake the log thread once.
     pending: Vec<LogRequest>,
     stopped: bool,
-    thread: Option<JoinHandle<()>>,
+    /// Gives the log back when it ends, for the next role ([`LogStage::close`]).
+    thread: Option<JoinHandle<TxnLog>>,
 }
 
 /// The largest group one fsync serves (`zookeeper.maxBatchSize` is 1000 in 3.8).
@@ -72,7 +73,10 @@ impl LogStage {
         let (tx, rx) = std_mpsc::channel::<Vec<LogRequest>>();
         let thread = std::thread::Builder::new()
             .name("txnlog-sync".into())
-            .spawn(move || run(&mut log, &rx, &events))?;
+            .spawn(move || {
+                run(&mut log, &rx, &events);
+                log
+            })?;
         Ok(LogStage {
             tx,
             pending: Vec::new(),
@@ -111,17 +115,26 @@ impl LogStage {
         }
         !self.stopped
     }
-}
 
-impl Drop for LogStage {
-    fn drop(&mut self) {
+    /// Stop the thread once everything submitted is committed, and hand the log back;
+    /// None if the log failed (or its thread did), as nothing unacknowledged may be trusted.
+    /// Blocks until the last commit is done.
+    pub fn close(mut self) -> Option<TxnLog> {
+        self.stop().filter(|log| !log.has_failed())
+    }
+
+    fn stop(&mut self) -> Option<TxnLog> {
         self.flush();
         // closing the channel ends the thread after it has committed what it holds
         let (dead_tx, _) = std_mpsc::channel();
         drop(std::mem::replace(&mut self.tx, dead_tx));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for LogStage {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

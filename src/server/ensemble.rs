@@ -36,7 +36,7 @@ use crate::quorum::zab::leader::db::recent_committed;
 use crate::quorum::zab::leader::net::{bind_quorum_port, LearnerListener};
 use crate::quorum::zab::leader::{DiskHistory, LeaderSettings, LeaderStart};
 use crate::quorum::zab::learner::{
-    connect, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerRole, LearnerTimeouts,
+    connect, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerRole, LearnerTimeouts, LeftDatabase,
 };
 use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::{
@@ -226,6 +226,14 @@ pub(super) async fn run_peer(
     result.map_err(ServerError::Fatal)
 }
 
+/// The database one pass of the election loop hands the next.
+enum Carried {
+    /// Loaded, and no role took it.
+    Loaded(LearnerDb),
+    /// What a role left ([`CoreState::leave_database`]).
+    Left(LeftDatabase),
+}
+
 impl Peer {
     async fn run(
         &self,
@@ -233,14 +241,26 @@ impl Peer {
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
     ) -> Result<(), FatalError> {
+        let mut carried: Option<Carried> = None;
         loop {
             let looking_since = tokio::time::Instant::now();
             let mut looking = self.looking_core();
             // the sender stays alive so the looking core's log channel pends
             let (_idle_tx, mut idle_durable) = mpsc::unbounded_channel();
-            let mut db = {
+            let (loaded, left) = match carried.take() {
+                Some(Carried::Loaded(db)) => (Some(db), None),
+                Some(Carried::Left(left)) => (None, Some(left)),
+                None => (None, None),
+            };
+            let mut db = if let Some(db) = loaded {
+                db
+            } else {
                 let opts = self.db_options();
-                let load = tokio::task::spawn_blocking(move || LearnerDb::open(opts));
+                // `QuorumPeer#loadDataBase` once; after a role, its database caught up
+                let load = tokio::task::spawn_blocking(move || match left {
+                    Some(left) => LearnerDb::resume(opts, left),
+                    None => LearnerDb::open(opts),
+                });
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = run_role(&mut looking, rx, &mut idle_durable, None) => return Ok(()),
@@ -283,17 +303,22 @@ impl Peer {
                 Err(e) => {
                     tracing::warn!("election ended without a leader: {e}");
                     tokio::time::sleep(RETRY_PAUSE).await;
+                    carried = Some(Carried::Loaded(db));
                     continue;
                 }
             };
             tracing::info!(leader = vote.id, state = ?fle.state(), "election done");
-            let exit = match fle.state() {
+            let (exit, left) = match fle.state() {
                 ServerState::Leading => self.lead(db, fle, rx, shutdown).await,
                 ServerState::Following | ServerState::Observing => {
                     self.follow(db, vote.id, fle, rx, shutdown).await
                 }
-                ServerState::Looking => CoreExit::Reelect("still looking".to_owned()),
+                ServerState::Looking => (
+                    CoreExit::Reelect("still looking".to_owned()),
+                    Some(Carried::Loaded(db)),
+                ),
             };
+            carried = left;
             match exit {
                 CoreExit::Shutdown => return Ok(()),
                 CoreExit::Fatal(e) => return Err(e),
@@ -445,7 +470,7 @@ impl Peer {
         fle: &mut FastLeaderElection,
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
-    ) -> CoreExit {
+    ) -> (CoreExit, Option<Carried>) {
         let cancel = shutdown.child_token();
         let exit = tokio::select! {
             e = run_role(&mut state, rx, &mut role.log_events, Some(role.inbox)) => e,
@@ -458,9 +483,9 @@ impl Peer {
         for c in state.conns.values() {
             let _ = c.out.send(Outbound::Close);
         }
-        // dropping the state stops the role's tasks and flushes the log stage
-        tokio::task::block_in_place(move || drop(state));
-        exit
+        // the role's tasks stop, the log stage commits what it holds
+        let left = tokio::task::block_in_place(move || state.leave_database());
+        (exit, left.map(Carried::Left))
     }
 
     async fn lead(
@@ -469,10 +494,10 @@ impl Peer {
         fle: &mut FastLeaderElection,
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
-    ) -> CoreExit {
+    ) -> (CoreExit, Option<Carried>) {
         let quorum = match quorum_addr(&self.verifier(), self.my_id).await {
             Ok((a, _)) => a,
-            Err(e) => return CoreExit::Fatal(e),
+            Err(e) => return (CoreExit::Fatal(e), None),
         };
         let listener = match bind_quorum_port(quorum, self.cfg.quorum_listen_on_all_ips).await {
             Ok(l) => l,
@@ -481,9 +506,12 @@ impl Peer {
                 // and goes LOOKING again: the peer stays and takes part in the next election
                 tracing::error!(%quorum, error = %e, "Couldn't bind to {quorum}");
                 tokio::time::sleep(RETRY_PAUSE).await;
-                return CoreExit::Reelect(format!(
-                    "Leader failed to initialize any of the following sockets: [{quorum}]"
-                ));
+                return (
+                    CoreExit::Reelect(format!(
+                        "Leader failed to initialize any of the following sockets: [{quorum}]"
+                    )),
+                    Some(Carried::Loaded(db)),
+                );
             }
         };
         let parts = db.into_parts();
@@ -509,7 +537,7 @@ impl Peer {
         let (log_tx, log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {
             Ok(l) => l,
-            Err(e) => return CoreExit::Fatal(FatalError::LogThread(e)),
+            Err(e) => return (CoreExit::Fatal(FatalError::LogThread(e)), None),
         };
         state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
         let (established, epoch_rx) = oneshot::channel();
@@ -552,10 +580,10 @@ impl Peer {
         fle: &mut FastLeaderElection,
         rx: &mut mpsc::Receiver<CoreMsg>,
         shutdown: &CancellationToken,
-    ) -> CoreExit {
+    ) -> (CoreExit, Option<Carried>) {
         let (leader_addr, leader_host) = match quorum_addr(&self.verifier(), leader).await {
             Ok(a) => a,
-            Err(e) => return CoreExit::Reelect(e.to_string()),
+            Err(e) => return (CoreExit::Reelect(e.to_string()), Some(Carried::Loaded(db))),
         };
         // our line in the committed config decides (`updateLearnerType`); zoo.cfg's peerType
         // when we are not in it
@@ -581,12 +609,15 @@ impl Peer {
         let answering = shutdown.child_token();
         let connected = tokio::select! {
             r = connect(leader_addr, &leader_host, timeouts, &self.tls, self.auth.as_ref()) => r,
-            _ = run_role(&mut looking, rx, &mut idle_durable, None) => return CoreExit::Shutdown,
+            _ = run_role(&mut looking, rx, &mut idle_durable, None) => return (CoreExit::Shutdown, None),
             // LOOKING peers get our vote meanwhile, as WorkerReceiver answers them
             () = answer_notifications(fle, &self.cnx, &answering, None, Some(self.configs.subscribe())) => {
-                return CoreExit::Reelect("the election restarted".to_owned());
+                return (
+                    CoreExit::Reelect("the election restarted".to_owned()),
+                    Some(Carried::Loaded(db)),
+                );
             }
-            () = shutdown.cancelled() => return CoreExit::Shutdown,
+            () = shutdown.cancelled() => return (CoreExit::Shutdown, None),
         };
         answering.cancel();
         drop(looking);
@@ -594,9 +625,12 @@ impl Peer {
             Ok(s) => s,
             Err(e) => {
                 tokio::time::sleep(RETRY_PAUSE).await;
-                return CoreExit::Reelect(format!(
-                    "cannot connect to the leader at {leader_addr}: {e}"
-                ));
+                return (
+                    CoreExit::Reelect(format!(
+                        "cannot connect to the leader at {leader_addr}: {e}"
+                    )),
+                    Some(Carried::Loaded(db)),
+                );
             }
         };
         let parts = db.into_parts();
@@ -604,7 +638,7 @@ impl Peer {
         let (log_tx, log_events) = mpsc::unbounded_channel();
         let log = match LogStage::spawn(parts.log, log_tx) {
             Ok(l) => l,
-            Err(e) => return CoreExit::Fatal(FatalError::LogThread(e)),
+            Err(e) => return (CoreExit::Fatal(FatalError::LogThread(e)), None),
         };
         state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
         let (established, epoch_rx) = oneshot::channel();

@@ -211,6 +211,16 @@ impl TxnLog {
         Ok(())
     }
 
+    /// The highest zxid appended (or, right after [`TxnLog::open`], the last one on disk).
+    pub fn last_zxid_seen(&self) -> i64 {
+        self.last_zxid_seen
+    }
+
+    /// A write or fsync failed: nothing appended since the last commit may be on disk.
+    pub fn has_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
     /// Commit what is buffered and close the files.
     pub fn close(mut self) -> Result<(), PersistError> {
         self.commit().map(|_| ())

@@ -92,6 +92,12 @@ pub struct Following {
 }
 
 impl Following {
+    /// The sync with the leader is over (UPTODATE handled): from here on the tree holds
+    /// nothing the txn log does not.
+    pub(super) fn synced(&self) -> bool {
+        self.established.is_none()
+    }
+
     fn to_leader(&self, msg: &ZabMessage) {
         let mut buf = bytes::BytesMut::new();
         crate::jute::Jute::encode(&msg.to_packet(), &mut buf);

@@ -22,7 +22,9 @@ pub mod db;
 pub mod engine;
 pub mod net;
 
-pub use db::{LearnerDb, LearnerDbError, LearnerDbOptions, LearnerParts, LearnerStorage};
+pub use db::{
+    LearnerDb, LearnerDbError, LearnerDbOptions, LearnerParts, LearnerStorage, LeftDatabase,
+};
 pub use engine::{LearnerAction, LearnerEngine, LearnerError, SyncMode};
 pub use net::{connect, spawn_link, FromLeader, LearnerTimeouts, LinkTasks};
 
