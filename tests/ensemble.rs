@@ -227,3 +227,60 @@ async fn three_nodes_serve_writes_from_every_node_and_survive_the_leader() {
 
     shutdown_all(&mut nodes).await;
 }
+
+/// A follower elected leader syncs a returning node from the database it kept across the
+/// election (its tree and committed txns) — what it learned as a follower, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_turned_leader_catches_up_a_returning_node_from_what_it_kept() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    let mut nodes = start_ensemble(3).await;
+    let leader = wait_for_leader(&nodes).await;
+    let away = (leader + 1) % 3;
+    let stays = (leader + 2) % 3;
+    // every node has the first writes of the epoch: the rest can be a DIFF from them
+    let mut c = connect_when_up(nodes[away].client).await;
+    let r = c.call(OpCode::CREATE, &create("/before", b"", 0)).await;
+    assert_eq!(r.err(), ErrorCode::OK);
+    for n in &nodes {
+        sync(&mut connect_when_up(n.client).await, "/").await;
+    }
+    drop(c);
+    nodes[away].server.take().unwrap().shutdown().await;
+    let mut c = connect_when_up(nodes[stays].client).await;
+    for i in 0..40 {
+        let r = c
+            .call(
+                OpCode::CREATE,
+                &create(&format!("/k{i}"), format!("v{i}").as_bytes(), 0),
+            )
+            .await;
+        assert_eq!(r.err(), ErrorCode::OK, "create /k{i}");
+    }
+    drop(c);
+    // the leader goes and the node that was away returns: the one that stayed leads (it has
+    // the newest zxid) and must hand the returning node the 41 txns it missed
+    nodes[leader].server.take().unwrap().shutdown().await;
+    let cfg = nodes[away].cfg.clone();
+    nodes[away].server = Some(start(&cfg).await);
+    let new_leader = wait_for_leader(&nodes).await;
+    assert_eq!(new_leader, stays, "the node with the newest zxid leads");
+    let mut c = connect_when_up(nodes[away].client).await;
+    sync(&mut c, "/").await;
+    for i in 0..40 {
+        assert_eq!(
+            get(&mut c, &format!("/k{i}")).await,
+            format!("v{i}").as_bytes(),
+            "/k{i} on the returning node"
+        );
+    }
+    // and the kept tree still takes writes in order on both
+    let r = c.call(OpCode::CREATE, &create("/k40", b"v40", 0)).await;
+    assert_eq!(r.err(), ErrorCode::OK);
+    let mut l = connect_when_up(nodes[stays].client).await;
+    sync(&mut l, "/").await;
+    assert_eq!(get(&mut l, "/k40").await, b"v40");
+    shutdown_all(&mut nodes).await;
+}

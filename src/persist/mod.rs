@@ -3,6 +3,7 @@
 //! It sees txn bytes and zxids, never requests or sessions. `txnlog` is the write-ahead log
 //! (`log.<zxid>` files, `FileTxnLog`); errors are [`error::PersistError`].
 
+pub mod committed;
 pub mod epoch;
 pub mod error;
 pub mod purge;

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::committed::CommittedLog;
 use super::error::PersistError;
 use super::snapshot::{self, SnapshotError};
 use super::txnlog;
@@ -20,6 +21,8 @@ pub struct Restored {
     /// The snapshot it started from, if any.
     pub snapshot: Option<PathBuf>,
     pub txns_replayed: u64,
+    /// The newest replayed txns (`ZKDatabase#loadDataBase`'s `addCommittedProposal`).
+    pub committed: CommittedLog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +90,12 @@ pub fn version_dir(dir: &Path) -> PathBuf {
     dir.join("version-2")
 }
 
-/// Every logged txn after the tree's last processed zxid, in order.
+/// Every logged txn after the tree's last processed zxid, in order, into the tree, the
+/// session table and the committed log.
 fn replay_log(
     tree: &mut DataTree,
     sessions: &mut std::collections::BTreeMap<i64, i32>,
+    committed: &mut CommittedLog,
     log_dir: &Path,
     snapshot_digest: Option<(i64, i64)>,
 ) -> Result<u64, RestoreError> {
@@ -100,6 +105,7 @@ fn replay_log(
         let raw = raw?;
         let entry = TxnEntryRef::decode(&raw.bytes).map_err(|e| raw.undecodable(e))?;
         replay_one(tree, sessions, &entry, snapshot_digest);
+        committed.push(raw.zxid, raw.bytes.into());
         replayed += 1;
     }
     Ok(replayed)
@@ -107,13 +113,14 @@ fn replay_log(
 
 /// `ZKDatabase#fastForwardDataBase`: a tree kept in memory catches up with the txns logged
 /// after what it applied (a learner's proposals that were never committed), with the
-/// session table; the number of txns applied.
+/// session table and the committed log; the number of txns applied.
 pub fn fast_forward(
     tree: &mut DataTree,
     sessions: &mut std::collections::BTreeMap<i64, i32>,
+    committed: &mut CommittedLog,
     log_dir: &Path,
 ) -> Result<u64, RestoreError> {
-    replay_log(tree, sessions, log_dir, None)
+    replay_log(tree, sessions, committed, log_dir, None)
 }
 
 pub fn restore(
@@ -141,7 +148,14 @@ pub fn restore(
     };
     let mut sessions: std::collections::BTreeMap<i64, i32> = sessions.into_iter().collect();
     tree.reserve_nodes(estimated_nodes(log_dir, tree.last_processed_zxid()));
-    let replayed = replay_log(&mut tree, &mut sessions, log_dir, snapshot_digest)?;
+    let mut committed = CommittedLog::default();
+    let replayed = replay_log(
+        &mut tree,
+        &mut sessions,
+        &mut committed,
+        log_dir,
+        snapshot_digest,
+    )?;
     tracing::info!(
         snapshot = ?snapshot,
         txns = replayed,
@@ -153,5 +167,6 @@ pub fn restore(
         sessions: sessions.into_iter().collect(),
         snapshot,
         txns_replayed: replayed,
+        committed,
     })
 }

@@ -268,20 +268,19 @@ impl CoreState {
     /// learner that had not finished its sync) or the log failed: the next role loads the
     /// database from disk. Blocks until the last commit is done.
     pub fn leave_database(mut self) -> Option<LeftDatabase> {
-        let trusted = match &self.role {
-            Role::Leading(_) => true,
-            Role::Following(f) => f.synced(),
-            Role::Standalone | Role::ReadOnly(_) => false,
+        let committed = match &mut self.role {
+            Role::Leading(l) => Some(l.engine().committed_log().clone()),
+            Role::Following(f) if f.synced() => Some(f.take_committed_log()),
+            _ => None,
         };
         let log = self.log.take()?.close()?;
-        if !trusted {
-            return None;
-        }
+        let committed = committed?;
         let options = self.tree.options();
         let tree = std::mem::replace(&mut self.tree, DataTree::with_options(options));
         Some(LeftDatabase {
             tree,
             sessions: self.sessions.sessions(),
+            committed,
             log,
         })
     }

@@ -32,13 +32,11 @@ use crate::pipeline::{run_role, CoreMsg, CoreState, Outbound};
 use crate::quorum::election::{adopt_configs, answer_notifications};
 use crate::quorum::reconfig::{backup_old_config, PeerConfig};
 use crate::quorum::tls::QuorumTls;
-use crate::quorum::zab::leader::db::recent_committed;
 use crate::quorum::zab::leader::net::{bind_quorum_port, LearnerListener};
 use crate::quorum::zab::leader::{DiskHistory, LeaderSettings, LeaderStart};
 use crate::quorum::zab::learner::{
     connect, LearnerConfig, LearnerDb, LearnerDbOptions, LearnerRole, LearnerTimeouts, LeftDatabase,
 };
-use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::{
     look_for_leader, CnxConfig, ElectionConfig, FastLeaderElection, QuorumCnxManager,
     QuorumVerifier, ServerState,
@@ -518,19 +516,11 @@ impl Peer {
         let epochs = parts.epochs;
         let snap_dir = parts.storage.snap_dir.clone();
         let log_dir = parts.storage.log_dir.clone();
-        let committed_log = tokio::task::block_in_place(|| {
-            recent_committed(&snap_dir, &log_dir, DEFAULT_COMMIT_LOG_COUNT)
-        })
-        .unwrap_or_else(|e| {
-            // learners are then synced from the txn log files, or by SNAP
-            tracing::warn!(error = %e, "reading the newest committed txns for DIFF syncs");
-            Vec::new()
-        });
         let start = LeaderStart {
             accepted_epoch: epochs.accepted,
             current_epoch: epochs.current,
             last_processed_zxid: parts.tree.last_processed_zxid(),
-            committed_log,
+            committed_log: parts.committed,
             sessions: parts.sessions.clone(),
         };
         let mut state = self.core(parts.tree, self.my_id);
@@ -660,6 +650,7 @@ impl Peer {
                 self.verifier().to_string().into_bytes(),
                 self.verifier().version(),
             ),
+            committed: parts.committed,
             established,
         });
         let role = RoleChannels {

@@ -25,7 +25,8 @@ use super::{
     Role,
 };
 use crate::jute::codes::{ErrorCode, OpCode};
-use crate::jute::txn::{ErrorTxn, TxnBody, TxnEntry};
+use crate::jute::txn::{EncodedTxn, ErrorTxn, TxnBody};
+use crate::persist::committed::CommittedLog;
 use crate::persist::epoch::Epochs;
 use crate::quorum::tls::QuorumStream;
 use crate::quorum::zab::learner::{
@@ -65,6 +66,8 @@ pub struct FollowSetup {
     pub storage: LearnerStorage,
     /// Our `/zookeeper/config` (data, version), put back after a sync replaced the tree.
     pub config_node: (Vec<u8>, i64),
+    /// The newest committed txns of the database the core holds.
+    pub committed: CommittedLog,
     /// Told the new epoch once synced (the election's vote then carries it).
     pub established: oneshot::Sender<i64>,
 }
@@ -77,6 +80,8 @@ pub struct Following {
     storage: LearnerStorage,
     config_node: (Vec<u8>, i64),
     established: Option<oneshot::Sender<i64>>,
+    /// The newest txns applied (`ZKDatabase#committedLog`), for the day this node leads.
+    committed: CommittedLog,
     /// The database that came with the SNAP packet being handled.
     snap: Option<Box<SnapPayload>>,
     /// `LearnerSessionTracker.touchTable`: sessions touched since the last PING.
@@ -96,6 +101,10 @@ impl Following {
     /// nothing the txn log does not.
     pub(super) fn synced(&self) -> bool {
         self.established.is_none()
+    }
+
+    pub(super) fn take_committed_log(&mut self) -> CommittedLog {
+        std::mem::take(&mut self.committed)
     }
 
     fn to_leader(&self, msg: &ZabMessage) {
@@ -125,6 +134,7 @@ impl CoreState {
             storage: setup.storage,
             config_node: setup.config_node,
             established: Some(setup.established),
+            committed: setup.committed,
             snap: None,
             touched: HashMap::new(),
             connecting: HashMap::new(),
@@ -225,7 +235,7 @@ impl CoreState {
                     zxid = format_args!("0x{zxid:x}"),
                     "loading the database the leader sent"
                 );
-                self.replace_database(payload.tree, &payload.sessions);
+                self.replace_database(payload.tree, &payload.sessions, CommittedLog::default());
             }
             LearnerAction::TruncateLog { zxid } => self.truncate_log(zxid),
             LearnerAction::TakeSnapshot { fsync } => {
@@ -350,17 +360,23 @@ impl CoreState {
                 .and_then(|()| storage.reload(zxid).map_err(|e| e.to_string()))
         });
         match reloaded {
-            Ok((tree, sessions)) => self.replace_database(tree, &sessions),
+            Ok(r) => self.replace_database(r.tree, &r.sessions, r.committed),
             Err(err) => self.reelect(&format!("truncating the log to 0x{zxid:x}: {err}")),
         }
     }
 
     /// A sync replaced the database: the tree and the global session table, with our own
     /// `/zookeeper/config` (ZOOKEEPER-2819: a SNAP brings the leader's).
-    fn replace_database(&mut self, mut tree: DataTree, sessions: &[(i64, i32)]) {
+    fn replace_database(
+        &mut self,
+        mut tree: DataTree,
+        sessions: &[(i64, i32)],
+        committed: CommittedLog,
+    ) {
         if let Some(f) = self.following() {
             let (data, version) = f.config_node.clone();
             tree.init_config_node(&data, version, super::wall_clock_ms());
+            f.committed = committed;
         }
         self.tree = tree;
         let now = self.now_ms();
@@ -374,8 +390,12 @@ impl CoreState {
     }
 
     /// `FinalRequestProcessor` on a learner: apply, then answer the local request it was.
-    fn learner_apply(&mut self, txn: &TxnEntry) {
+    fn learner_apply(&mut self, encoded: &EncodedTxn) {
+        let txn = encoded.txn();
         let applied = self.apply_txn(txn);
+        if let Some(f) = self.following() {
+            f.committed.push(encoded.zxid(), encoded.bytes().clone());
+        }
         self.last_zxid = self.last_zxid.max(txn.header.zxid);
         let session_id = txn.header.client_id;
         if txn.header.op == OpCode::CREATE_SESSION {

@@ -14,8 +14,7 @@
 
 use super::{counter_of, epoch_of};
 
-/// `zookeeper.commitLogCount` default (and minimum: smaller values are raised to it).
-pub const DEFAULT_COMMIT_LOG_COUNT: usize = 500;
+pub use crate::persist::committed::DEFAULT_COMMIT_LOG_COUNT;
 /// `zookeeper.snapshotSizeFactor` default.
 pub const DEFAULT_SNAPSHOT_SIZE_FACTOR: f64 = 0.33;
 

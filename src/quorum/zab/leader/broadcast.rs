@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use tracing::{debug, warn};
 
 use super::engine::{
-    name, proposal_packet, Action, Committed, ConnId, LeaderEngine, LearnerKind, Phase, Proposal,
+    name, proposal_packet, Action, ConnId, LeaderEngine, LearnerKind, Phase, Proposal,
     ProposeError, Stage,
 };
 use crate::jute::codes::OpCode;
@@ -220,13 +220,7 @@ impl LeaderEngine {
             }
             _ => {}
         }
-        self.committed_log.push_back(Committed {
-            zxid,
-            data: p.txn.bytes().clone(),
-        });
-        while self.committed_log.len() > self.s.commit_log_count.max(1) {
-            self.committed_log.pop_front();
-        }
+        self.committed_log.push(zxid, p.txn.bytes().clone());
         self.out.push(Action::Commit(p.txn.into_txn()));
         let (due, later): (Vec<_>, Vec<_>) =
             self.pending_syncs.drain(..).partition(|(z, _)| *z <= zxid);

@@ -1,41 +1,13 @@
-//! The history a leader syncs learners from: the newest committed txns as
-//! `ZKDatabase#loadDataBase` keeps them (`committedLog`) and the on-disk txn log a DIFF may
-//! be cut from (`ZKDatabase#getProposalsFromTxnLog`).
-//!
-//! Invariant: the committed log handed to the engine is the last `commitLogCount` txns
-//! replayed after the snapshot, ascending, ending at the tree's last processed zxid.
+//! The on-disk history a leader syncs learners from when a learner is behind its committed
+//! log (`ZKDatabase#getProposalsFromTxnLog`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::jute::txn::EncodedTxn;
-use crate::persist::error::PersistError;
 use crate::persist::{snapshot, txnlog};
 use crate::quorum::zab::sync_plan::{txn_log_size_limit, txn_log_usable};
 
 use super::engine::SyncHistory;
-
-/// The newest `count` txns of the log after the newest snapshot, ascending
-/// (`ZKDatabase#committedLog` as `loadDataBase` fills it).
-pub fn recent_committed(
-    snap_dir: &Path,
-    log_dir: &Path,
-    count: usize,
-) -> Result<Vec<EncodedTxn>, PersistError> {
-    let snap_zxid = snapshot::find_snapshots(snap_dir, 1)
-        .first()
-        .and_then(|p| p.file_name())
-        .and_then(|n| snapshot::zxid_from_name(&n.to_string_lossy()))
-        .unwrap_or(-1);
-    let mut committed_log = std::collections::VecDeque::new();
-    for logged in txnlog::read_txns(log_dir, snap_zxid)? {
-        let Ok(logged) = logged else { break };
-        committed_log.push_back(logged.into_encoded());
-        if committed_log.len() > count.max(1) {
-            committed_log.pop_front();
-        }
-    }
-    Ok(committed_log.into())
-}
 
 /// Reads the txn log for DIFFs, within `ZKDatabase#getProposalsFromTxnLog`'s limits.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@
 //! order given (an epoch is persisted before the packets that follow it are sent); every
 //! per-learner wait of the reference (`initLimit` × tickTime) is a tick deadline here.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use tracing::{info, warn};
@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::jute::quorum::{LearnerInfo, QuorumPacket};
 use crate::jute::txn::EncodedTxn;
 use crate::jute::Jute;
+use crate::persist::committed::CommittedLog;
 use crate::quorum::zab::packet::{QuorumPacketType as T, ZabMessage, PROTOCOL_VERSION};
 
 use crate::quorum::zab::{counter_of, epoch_of, make_zxid};
@@ -63,13 +64,6 @@ pub(super) struct Learner {
     pub(super) peer_last_zxid: i64,
 }
 
-/// A committed txn kept for DIFFs, with its encoding.
-#[derive(Debug, Clone)]
-pub(super) struct Committed {
-    pub(super) zxid: i64,
-    pub(super) data: Bytes,
-}
-
 #[derive(Debug, Clone)]
 pub(super) struct Proposal {
     pub(super) txn: EncodedTxn,
@@ -94,7 +88,7 @@ pub struct LeaderEngine {
     pub(super) last_proposed: i64,
     pub(super) last_committed: i64,
     pub(super) outstanding: BTreeMap<i64, Proposal>,
-    pub(super) committed_log: VecDeque<Committed>,
+    pub(super) committed_log: CommittedLog,
     pub(super) sessions: HashMap<i64, i32>,
     /// `Leader.pendingSyncs`: (zxid to commit first, learner sid).
     pub(super) pending_syncs: Vec<(i64, i64)>,
@@ -106,15 +100,7 @@ pub struct LeaderEngine {
 impl LeaderEngine {
     /// Starts leading: the leader's own `getEpochToPropose` (it counts itself).
     pub fn new(s: LeaderSettings, start: LeaderStart) -> (LeaderEngine, Vec<Action>) {
-        let mut committed_log = VecDeque::new();
-        let keep = s.commit_log_count.max(1);
-        let skip = start.committed_log.len().saturating_sub(keep);
-        for txn in start.committed_log.into_iter().skip(skip) {
-            committed_log.push_back(Committed {
-                zxid: txn.zxid(),
-                data: txn.bytes().clone(),
-            });
-        }
+        let committed_log = start.committed_log.with_capacity(s.commit_log_count);
         let mut e = LeaderEngine {
             phase: Phase::Discovery,
             tick: 0,
@@ -159,6 +145,11 @@ impl LeaderEngine {
 
     pub fn last_proposed(&self) -> i64 {
         self.last_proposed
+    }
+
+    /// The newest committed txns (`ZKDatabase#committedLog`), for the next role.
+    pub fn committed_log(&self) -> &CommittedLog {
+        &self.committed_log
     }
 
     pub fn last_committed(&self) -> i64 {

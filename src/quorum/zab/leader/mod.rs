@@ -6,8 +6,8 @@
 //!   learner, a half tick, the local log durable up to a zxid, a txn to propose), actions
 //!   out (send a packet, send a SNAP, persist an epoch, log a txn, commit a txn, a learner
 //!   lost, step down).
-//! - [`db`]: the last `commitLogCount` committed txns and the on-disk history a DIFF may be
-//!   cut from.
+//! - [`db`]: the on-disk history a DIFF may be cut from (the newest committed txns come with
+//!   the database, `persist::committed`).
 //! - `sync` / `broadcast`: the engine's per-learner sync and its broadcast phase.
 //! - [`net`]: the quorum port listener, one reader and one writer task per learner.
 //!

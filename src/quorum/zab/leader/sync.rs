@@ -27,7 +27,7 @@ impl LeaderEngine {
             return;
         };
         let (peer, kind, sid) = (l.peer_last_zxid, l.kind, l.sid.unwrap_or(-1));
-        let committed: Vec<i64> = self.committed_log.iter().map(|c| c.zxid).collect();
+        let committed = self.committed_log.zxids();
         let min = committed.first().copied().unwrap_or(self.last_processed);
         let disk = if peer < min {
             history.txn_log_since(peer)
@@ -117,11 +117,7 @@ impl LeaderEngine {
     ) {
         for q in proposals {
             let data = match q.source {
-                Source::CommittedLog => self
-                    .committed_log
-                    .iter()
-                    .find(|c| c.zxid == q.zxid)
-                    .map(|c| c.data.clone()),
+                Source::CommittedLog => self.committed_log.get(q.zxid).cloned(),
                 Source::TxnLog => from_disk.get(&q.zxid).map(|t| t.bytes().clone()),
             };
             let Some(data) = data else {

@@ -2,6 +2,7 @@
 
 use crate::jute::quorum::QuorumPacket;
 use crate::jute::txn::{EncodedTxn, TxnEntry};
+use crate::persist::committed::CommittedLog;
 use crate::quorum::verifier::QuorumVerifier;
 use crate::quorum::zab::packet::{LearnerRequest, SessionTouch};
 use crate::quorum::zab::sync_plan::DEFAULT_COMMIT_LOG_COUNT;
@@ -57,7 +58,7 @@ pub struct LeaderStart {
     /// The tree's last processed zxid.
     pub last_processed_zxid: i64,
     /// The newest committed txns, ascending, as logged (`ZKDatabase#committedLog`).
-    pub committed_log: Vec<EncodedTxn>,
+    pub committed_log: CommittedLog,
     /// Global sessions and their timeouts (REVALIDATE answers from these).
     pub sessions: Vec<(i64, i32)>,
 }

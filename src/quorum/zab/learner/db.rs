@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::persist::committed::CommittedLog;
 use crate::persist::epoch::{self, EpochError, Epochs};
-use crate::persist::restore::{fast_forward, restore, version_dir, RestoreError};
+use crate::persist::restore::{fast_forward, restore, version_dir, RestoreError, Restored};
 use crate::persist::snapshot::{self, SnapshotCompression, SnapshotError};
 use crate::persist::txnlog::{TxnLog, TxnLogOptions};
 use crate::persist::PersistError;
@@ -67,6 +68,7 @@ pub struct LearnerDb {
     log_dir: PathBuf,
     tree: DataTree,
     sessions: BTreeMap<i64, i32>,
+    committed: CommittedLog,
     log: TxnLog,
     epochs: Epochs,
 }
@@ -89,6 +91,8 @@ pub struct LearnerParts {
     pub tree: DataTree,
     /// (session id, timeout ms), sorted by id.
     pub sessions: Vec<(i64, i32)>,
+    /// The newest committed txns, ending at the tree's last processed zxid.
+    pub committed: CommittedLog,
     /// Open for appends after the last logged txn.
     pub log: TxnLog,
     pub epochs: Epochs,
@@ -102,6 +106,8 @@ pub struct LeftDatabase {
     pub tree: DataTree,
     /// (session id, timeout ms).
     pub sessions: Vec<(i64, i32)>,
+    /// The newest txns applied, ending at the tree's last processed zxid.
+    pub committed: CommittedLog,
     pub log: TxnLog,
 }
 
@@ -118,16 +124,15 @@ pub struct LearnerStorage {
 impl LearnerStorage {
     /// `ZKDatabase#truncateLog`'s reload once the log is cut after `zxid`: the newest
     /// snapshot and the log after it; the tree's last processed zxid becomes `zxid`.
-    pub fn reload(&self, zxid: i64) -> Result<(DataTree, Vec<(i64, i32)>), LearnerDbError> {
-        let restored = restore(
+    pub fn reload(&self, zxid: i64) -> Result<Restored, LearnerDbError> {
+        let mut restored = restore(
             &self.snap_dir,
             &self.log_dir,
             self.tree_options,
             self.trust_empty_snapshot,
         )?;
-        let mut tree = restored.tree;
-        tree.set_last_processed_zxid(zxid);
-        Ok((tree, restored.sessions))
+        restored.tree.set_last_processed_zxid(zxid);
+        Ok(restored)
     }
 
     /// `ZooKeeperServer#takeSnapshot(syncSnap)`: `snapshot.<last processed zxid>`, whole,
@@ -205,6 +210,7 @@ impl LearnerDb {
             log_dir,
             tree: restored.tree,
             sessions: restored.sessions.into_iter().collect(),
+            committed: restored.committed,
             log,
             epochs,
         })
@@ -220,6 +226,7 @@ impl LearnerDb {
         let LeftDatabase {
             mut tree,
             sessions,
+            mut committed,
             log,
         } = left;
         let applied = tree.last_processed_zxid();
@@ -240,7 +247,7 @@ impl LearnerDb {
         }
         let mut sessions: BTreeMap<i64, i32> = sessions.into_iter().collect();
         if logged > applied {
-            let txns = fast_forward(&mut tree, &mut sessions, &log_dir)?;
+            let txns = fast_forward(&mut tree, &mut sessions, &mut committed, &log_dir)?;
             tracing::info!(
                 txns,
                 zxid = format_args!("0x{:x}", tree.last_processed_zxid()),
@@ -254,6 +261,7 @@ impl LearnerDb {
             log_dir,
             tree,
             sessions,
+            committed,
             log,
             epochs,
         })
@@ -307,6 +315,7 @@ impl LearnerDb {
         LearnerParts {
             tree: self.tree,
             sessions,
+            committed: self.committed,
             log: self.log,
             epochs: self.epochs,
             storage,
@@ -359,7 +368,7 @@ mod tests {
         }
         parts.log.commit().unwrap();
         parts.log.truncate(0x1_0000_0002).unwrap();
-        let (tree, _) = parts.storage.reload(0x1_0000_0002).unwrap();
+        let tree = parts.storage.reload(0x1_0000_0002).unwrap().tree;
         assert!(tree.node("/n100000002").is_some());
         assert!(tree.node("/n100000003").is_none());
         assert_eq!(tree.last_processed_zxid(), 0x1_0000_0002);
@@ -400,6 +409,7 @@ mod tests {
             LeftDatabase {
                 tree: parts.tree,
                 sessions: vec![(7, 30_000)],
+                committed: CommittedLog::default(),
                 log: parts.log,
             },
         )
@@ -407,6 +417,8 @@ mod tests {
         assert_eq!(db.last_processed_zxid(), 0x1_0000_0003);
         assert!(db.tree().node("/n100000003").is_some());
         assert_eq!(db.sessions(), vec![(7, 30_000)]);
+        // the fast-forwarded txns are committed now, as DIFFs from a new leader need them
+        assert_eq!(db.committed.zxids(), vec![0x1_0000_0002, 0x1_0000_0003]);
         // a tree holding a txn the disk does not: what the disk holds wins
         let mut parts = db.into_parts();
         parts.tree.apply(create(0x1_0000_0004).txn());
@@ -415,6 +427,7 @@ mod tests {
             LeftDatabase {
                 tree: parts.tree,
                 sessions: Vec::new(),
+                committed: parts.committed,
                 log: parts.log,
             },
         )

@@ -48,8 +48,9 @@ pub enum LearnerAction {
     /// Append a txn to the log; the executor reports it with [`LearnerEngine::durable`] once
     /// it is fsynced.
     LogTxn(EncodedTxn),
-    /// Apply a committed txn to the tree (and the session table).
-    ApplyTxn(TxnEntry),
+    /// Apply a committed txn to the tree (and the session table); its bytes join the
+    /// committed log.
+    ApplyTxn(EncodedTxn),
     /// The leader's SYNC: complete the oldest pending client sync (`FollowerZooKeeperServer#sync`).
     SyncCompleted,
     /// A REVALIDATE answer for a client session (`Learner#revalidate`).
@@ -442,7 +443,7 @@ impl LearnerEngine {
             self.sync.not_logged.push_back(txn);
             Vec::new()
         } else {
-            vec![LearnerAction::ApplyTxn(txn.into_txn())]
+            vec![LearnerAction::ApplyTxn(txn)]
         }
     }
 
@@ -470,7 +471,7 @@ impl LearnerEngine {
                 .sync
                 .not_logged
                 .pop_front()
-                .map(|t| LearnerAction::ApplyTxn(t.into_txn()))
+                .map(LearnerAction::ApplyTxn)
                 .into_iter()
                 .collect(),
         }
@@ -586,7 +587,7 @@ impl LearnerEngine {
         Ok(self
             .pending
             .pop_front()
-            .map(|t| LearnerAction::ApplyTxn(t.into_txn()))
+            .map(LearnerAction::ApplyTxn)
             .into_iter()
             .collect())
     }
@@ -633,7 +634,7 @@ impl LearnerEngine {
                 self.check_order(txn.zxid());
                 Ok(vec![
                     LearnerAction::LogTxn(txn.clone()),
-                    LearnerAction::ApplyTxn(txn.into_txn()),
+                    LearnerAction::ApplyTxn(txn),
                 ])
             }
             ZabMessage::InformAndActivate {
@@ -644,7 +645,8 @@ impl LearnerEngine {
                 let mut actions: Vec<LearnerAction> = activation(&txn, suggested_leader_id, zxid)
                     .into_iter()
                     .collect();
-                actions.push(LearnerAction::LogTxn(EncodedTxn::encode(txn.clone())));
+                let txn = EncodedTxn::encode(txn);
+                actions.push(LearnerAction::LogTxn(txn.clone()));
                 actions.push(LearnerAction::ApplyTxn(txn));
                 Ok(actions)
             }
@@ -704,7 +706,7 @@ fn observer_catch_up(sync: SyncState, actions: &mut Vec<LearnerAction>) {
         }
         committed.pop_front();
         actions.push(LearnerAction::LogTxn(txn.clone()));
-        actions.push(LearnerAction::ApplyTxn(txn.into_txn()));
+        actions.push(LearnerAction::ApplyTxn(txn));
     }
 }
 

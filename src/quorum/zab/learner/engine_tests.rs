@@ -193,8 +193,8 @@ fn diff_logs_and_fsyncs_before_epoch_and_newleader_ack_and_commits_after_uptodat
         e.durable(z(3)),
         vec![
             ack(z(3)),
-            LearnerAction::ApplyTxn(txn(z(1))),
-            LearnerAction::ApplyTxn(txn(z(2))),
+            LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(1)))),
+            LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(2)))),
             LearnerAction::Synced { new_epoch: E },
         ]
     );
@@ -202,7 +202,7 @@ fn diff_logs_and_fsyncs_before_epoch_and_newleader_ack_and_commits_after_uptodat
     assert_eq!(e.pending_commits(), 1);
     assert_eq!(
         e.handle(commit(3)).unwrap(),
-        vec![LearnerAction::ApplyTxn(txn(z(3)))]
+        vec![LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(3))))]
     );
 }
 
@@ -228,7 +228,7 @@ fn snap_applies_committed_txns_directly_and_snapshots_with_fsync_at_newleader() 
         a,
         vec![
             LearnerAction::LoadSnap { zxid: z(4) },
-            LearnerAction::ApplyTxn(txn(z(5))),
+            LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(5)))),
             LearnerAction::TakeSnapshot { fsync: true },
             LearnerAction::LogTxn(enc(z(6))),
         ]
@@ -311,7 +311,7 @@ fn broadcast_follower_acks_after_logging_and_commits_in_order() {
     );
     assert_eq!(
         e.handle(commit(1)).unwrap(),
-        vec![LearnerAction::ApplyTxn(txn(z(1)))]
+        vec![LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(1))))]
     );
     assert_eq!(
         e.handle(ZabMessage::Ping { zxid: z(2) }).unwrap(),
@@ -364,11 +364,14 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
         ]
     );
     // an INFORM is applied once it is durable, and only then is the learner serving
-    assert_eq!(e.durable(z(1)), vec![LearnerAction::ApplyTxn(txn(z(1)))]);
+    assert_eq!(
+        e.durable(z(1)),
+        vec![LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(1))))]
+    );
     assert_eq!(
         e.durable(z(2)),
         vec![
-            LearnerAction::ApplyTxn(txn(z(2))),
+            LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(2)))),
             LearnerAction::Synced { new_epoch: E },
         ]
     );
@@ -380,7 +383,10 @@ fn observer_logs_and_applies_informs_and_never_acks_txns() {
         .unwrap(),
         vec![LearnerAction::LogTxn(enc(z(3)))]
     );
-    assert_eq!(e.durable(z(3)), vec![LearnerAction::ApplyTxn(txn(z(3)))]);
+    assert_eq!(
+        e.durable(z(3)),
+        vec![LearnerAction::ApplyTxn(EncodedTxn::encode(txn(z(3))))]
+    );
     assert!(e.handle(proposal(4)).unwrap().is_empty());
     assert!(e.handle(commit(4)).unwrap().is_empty());
 }
@@ -452,10 +458,7 @@ fn follower_activates_a_committed_reconfig_before_applying_it() {
         .unwrap();
     assert_eq!(
         a,
-        vec![
-            activate(text, Some(2), z(1)),
-            LearnerAction::ApplyTxn(t.into_txn())
-        ]
+        vec![activate(text, Some(2), z(1)), LearnerAction::ApplyTxn(t)]
     );
     // a COMMITANDACTIVATE without its txn pending is a protocol error
     assert_eq!(
@@ -520,5 +523,8 @@ fn observer_activates_informed_reconfig() {
     assert_eq!(a[1], LearnerAction::LogTxn(EncodedTxn::encode(t.clone())));
     // the apply waits for the log
     assert_eq!(a.len(), 2);
-    assert_eq!(e.durable(z(1)), vec![LearnerAction::ApplyTxn(t)]);
+    assert_eq!(
+        e.durable(z(1)),
+        vec![LearnerAction::ApplyTxn(EncodedTxn::encode(t))]
+    );
 }
