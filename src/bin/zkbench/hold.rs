@@ -32,22 +32,27 @@ pub(crate) async fn connect_many(
     timeout_ms: i32,
     concurrency: usize,
 ) -> proto::Result<Vec<Session>> {
-    let (ok, failed, first) = connect_lossy(ep, n, timeout_ms, concurrency).await;
+    let (ok, failed, first) = connect_lossy(ep, n, timeout_ms, concurrency, 1).await;
     match first {
         Some(e) if failed > 0 => Err(e),
         _ => Ok(ok),
     }
 }
 
-/// Open `n` sessions; returns those that opened, the failure count and the first failure.
+/// Open `n` sessions from `sources` loopback addresses in turn; returns those that opened,
+/// the failure count and the first failure.
 pub(crate) async fn connect_lossy(
     ep: &Endpoint,
     n: usize,
     timeout_ms: i32,
     concurrency: usize,
+    sources: usize,
 ) -> (Vec<Session>, usize, Option<BenchError>) {
     let results: Vec<_> = futures::stream::iter(0..n)
-        .map(|_| proto::connect(ep, timeout_ms, Duration::from_secs(30)))
+        .map(|i| {
+            let src = proto::loopback_source(i, sources);
+            proto::connect_from(ep, src, timeout_ms, Duration::from_secs(30))
+        })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -64,14 +69,14 @@ pub(crate) async fn connect_lossy(
     (ok, failed, first)
 }
 
-enum Event {
+pub(crate) enum Event {
     Armed,
     Notified(Instant),
     Lost(String),
 }
 
 #[derive(Default)]
-struct HoldStats {
+pub(crate) struct HoldStats {
     pings_sent: u64,
     pings_answered: u64,
     ping_us: Vec<u64>,
@@ -79,7 +84,7 @@ struct HoldStats {
 
 /// Keep one session alive until `stop`: ping every `ping_every`, optionally set a data watch
 /// on `arm` first, and report what happens on `tx`.
-async fn hold(
+pub(crate) async fn hold(
     sess: Session,
     idx: usize,
     ping_every: Duration,
@@ -183,6 +188,8 @@ pub(crate) struct ManyCfg {
     pub(crate) path: String,
     pub(crate) wait: Duration,
     pub(crate) rss_pid: Option<u32>,
+    /// Loopback source addresses the sessions connect from (127.0.0.1 .. 127.0.0.N).
+    pub(crate) sources: usize,
 }
 
 type Spawned = (
@@ -206,7 +213,9 @@ fn spawn_all(sessions: Vec<Session>, cfg: &ManyCfg, arm: Option<Arc<str>>) -> Sp
     (tasks, rx, stop_tx)
 }
 
-async fn join_all(tasks: Vec<tokio::task::JoinHandle<HoldStats>>) -> (HoldStats, Histogram<u64>) {
+pub(crate) async fn join_all(
+    tasks: Vec<tokio::task::JoinHandle<HoldStats>>,
+) -> (HoldStats, Histogram<u64>) {
     let mut total = HoldStats::default();
     let mut hist = report::new_hist();
     for t in tasks {
@@ -247,8 +256,14 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
         )));
     }
     let t_connect = Instant::now();
-    let (sessions, connect_failed, first) =
-        connect_lossy(&cfg.ep, cfg.sessions, cfg.timeout_ms, cfg.concurrency).await;
+    let (sessions, connect_failed, first) = connect_lossy(
+        &cfg.ep,
+        cfg.sessions,
+        cfg.timeout_ms,
+        cfg.concurrency,
+        cfg.sources,
+    )
+    .await;
     let connected = sessions.len();
     let connect_secs = t_connect.elapsed().as_secs_f64();
     let (tasks, mut rx, stop) = spawn_all(sessions, &cfg, Some(Arc::from(cfg.path.as_str())));
@@ -336,8 +351,14 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
 pub(crate) async fn idle(cfg: ManyCfg, duration: Duration) -> proto::Result<bool> {
     let rss_before = cfg.rss_pid.and_then(rss_kib);
     let t_connect = Instant::now();
-    let (sessions, connect_failed, first) =
-        connect_lossy(&cfg.ep, cfg.sessions, cfg.timeout_ms, cfg.concurrency).await;
+    let (sessions, connect_failed, first) = connect_lossy(
+        &cfg.ep,
+        cfg.sessions,
+        cfg.timeout_ms,
+        cfg.concurrency,
+        cfg.sources,
+    )
+    .await;
     let connected = sessions.len();
     let connect_secs = t_connect.elapsed().as_secs_f64();
     let (tasks, mut rx, stop) = spawn_all(sessions, &cfg, None);

@@ -11,6 +11,7 @@ mod ops;
 mod proto;
 mod report;
 mod run;
+mod scale;
 mod tls;
 mod tools;
 
@@ -95,6 +96,41 @@ enum Cmd {
         #[arg(long, default_value_t = 30.0)]
         duration: f64,
     },
+    /// SESSIONS sessions each watch all of PATHS znodes under --path (exists and getData
+    /// watches): the server's RSS per watch; then one setData and its fan-out time.
+    Watchers {
+        #[command(flatten)]
+        many: ManyArgs,
+        #[arg(long, default_value_t = 10_000)]
+        paths: u64,
+        /// Seconds between arming the watches and reading the server's RSS.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+    },
+    /// COUNT children under one parent, then getChildren of it: time, reply size, RSS, error.
+    Children {
+        #[arg(long, default_value = "/kids")]
+        path: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        #[arg(long, default_value_t = 3)]
+        lists: u32,
+        #[arg(long)]
+        rss_pid: Option<u32>,
+    },
+    /// Creates probing sizes around jute.maxbuffer, then COUNT znodes of SIZE bytes created
+    /// and read back: what the server accepts, time, RSS.
+    Bignodes {
+        #[arg(long, default_value = "/big")]
+        prefix: String,
+        #[arg(long, default_value_t = 100)]
+        count: u64,
+        /// Bytes per znode of the bulk phase (default 1 MiB - 1 KiB).
+        #[arg(long, default_value_t = 1_047_552)]
+        size: usize,
+        #[arg(long)]
+        rss_pid: Option<u32>,
+    },
 }
 
 #[derive(Args)]
@@ -149,6 +185,9 @@ struct PopulateArgs {
     /// Server PID whose VmRSS is reported.
     #[arg(long)]
     rss_pid: Option<u32>,
+    /// Plain creates, one txn each, instead of multi batches (a log to replay).
+    #[arg(long)]
+    plain: bool,
 }
 
 #[derive(Args)]
@@ -165,6 +204,10 @@ struct ManyArgs {
     wait_secs: u64,
     #[arg(long)]
     rss_pid: Option<u32>,
+    /// Connect from this many loopback addresses in turn (127.0.0.1 ..): one source address
+    /// has about 28k ephemeral ports towards one server port.
+    #[arg(long, default_value_t = 1)]
+    sources: usize,
 }
 
 fn secs(s: f64) -> Duration {
@@ -202,6 +245,7 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
         path: m.path,
         wait: Duration::from_secs(m.wait_secs),
         rss_pid: m.rss_pid,
+        sources: m.sources.max(1),
     };
     let r = match cli.cmd {
         Cmd::Run(a) => {
@@ -233,6 +277,7 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
                 prefix: a.prefix,
                 rss_pid: a.rss_pid,
                 timeout_ms: to,
+                plain: a.plain,
             };
             tools::populate(cfg).await
         }
@@ -251,6 +296,50 @@ async fn dispatch(cli: Cli) -> Result<bool, String> {
         }
         Cmd::Fanout(m) => hold::fanout(many(m)).await,
         Cmd::Idle { many: m, duration } => hold::idle(many(m), secs(duration)).await,
+        Cmd::Watchers {
+            many: m,
+            paths,
+            settle,
+        } => {
+            let cfg = scale::WatchersCfg {
+                many: many(m),
+                paths,
+                settle: secs(settle),
+            };
+            scale::watchers(cfg).await
+        }
+        Cmd::Children {
+            path,
+            count,
+            lists,
+            rss_pid,
+        } => {
+            let cfg = scale::ChildrenCfg {
+                ep: ep.clone(),
+                timeout_ms: to,
+                path,
+                count,
+                lists: lists.max(1),
+                rss_pid,
+            };
+            scale::children(cfg).await
+        }
+        Cmd::Bignodes {
+            prefix,
+            count,
+            size,
+            rss_pid,
+        } => {
+            let cfg = scale::BigCfg {
+                ep: ep.clone(),
+                timeout_ms: to,
+                prefix,
+                count,
+                size,
+                rss_pid,
+            };
+            scale::bignodes(cfg).await
+        }
     };
     r.map_err(|e| e.to_string())
 }
@@ -285,5 +374,48 @@ fn main() -> ExitCode {
             eprintln!("zkbench: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &str) -> Cli {
+        Cli::try_parse_from(std::iter::once("zkbench").chain(args.split_whitespace())).unwrap()
+    }
+
+    #[test]
+    fn scale_subcommands_parse() {
+        match parse("-c 127.0.0.1:5 watchers -n 100 --paths 10000 --rss-pid 7 --sources 2").cmd {
+            Cmd::Watchers { many, paths, .. } => {
+                assert_eq!(
+                    (many.sessions, paths, many.rss_pid, many.sources),
+                    (100, 10_000, Some(7), 2)
+                );
+            }
+            _ => panic!("not watchers"),
+        }
+        match parse("idle -n 100000 --sources 4 --duration 5").cmd {
+            Cmd::Idle { many, duration } => {
+                assert_eq!((many.sessions, many.sources, duration), (100_000, 4, 5.0))
+            }
+            _ => panic!("not idle"),
+        }
+        match parse("populate --count 1000 --plain").cmd {
+            Cmd::Populate(a) => assert!(a.plain && a.count == 1000),
+            _ => panic!("not populate"),
+        }
+        match parse("children --count 1000000").cmd {
+            Cmd::Children {
+                path, count, lists, ..
+            } => assert_eq!((path.as_str(), count, lists), ("/kids", 1_000_000, 3)),
+            _ => panic!("not children"),
+        }
+        match parse("bignodes --count 5").cmd {
+            Cmd::Bignodes { count, size, .. } => assert_eq!((count, size), (5, 1_047_552)),
+            _ => panic!("not bignodes"),
+        }
+        assert!(Cli::try_parse_from(["zkbench", "children", "--count", "x"]).is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! server sends; replies on one connection come back in request order (the reference's
 //! `FinalRequestProcessor` answers a session's requests FIFO), which [`Reply`] users rely on.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +16,14 @@ use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader};
 use ferrokeeper::jute::{DecodeError, Jute};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-/// Larger than jute.maxbuffer (1 MiB) plus headers; anything bigger is a broken stream.
-pub(crate) const MAX_FRAME: usize = 16 << 20;
+/// Bounds every frame read. Requests are capped by jute.maxbuffer (1 MiB), but replies are not:
+/// a getChildren of a parent with 1M children is about 12 MiB (`zkbench children`), so the
+/// bound only catches a broken stream.
+pub(crate) const MAX_FRAME: usize = 64 << 20;
 /// `xid` of watch notifications (`ClientCnxn#NOTIFICATION_XID`).
 pub(crate) const NOTIFICATION_XID: i32 = -1;
 /// `xid` of pings (`ClientCnxn#PING_XID`).
@@ -77,8 +79,40 @@ pub(crate) struct Session {
 /// Open a connection (TCP, then TLS if `ep` says so) and create a new session (protocol
 /// version 0, like the 3.8 client).
 pub(crate) async fn connect(ep: &Endpoint, timeout_ms: i32, deadline: Duration) -> Result<Session> {
+    connect_from(ep, None, timeout_ms, deadline).await
+}
+
+/// The `i`-th of `n` loopback source addresses (127.0.0.1, 127.0.0.2, ...): one source
+/// address has only about 28k ephemeral ports towards one server port, so 100k sessions need
+/// several (all of 127/8 is loopback on Linux).
+pub(crate) fn loopback_source(i: usize, n: usize) -> Option<IpAddr> {
+    if n <= 1 {
+        return None;
+    }
+    let k = u8::try_from(i % n.min(254)).unwrap_or(0);
+    Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, k + 1)))
+}
+
+/// [`connect`] from a given local address (`None`: the kernel's choice).
+pub(crate) async fn connect_from(
+    ep: &Endpoint,
+    source: Option<IpAddr>,
+    timeout_ms: i32,
+    deadline: Duration,
+) -> Result<Session> {
     let fut = async {
-        let tcp = TcpStream::connect(ep.addr).await?;
+        let tcp = match source {
+            None => TcpStream::connect(ep.addr).await?,
+            Some(ip) => {
+                let sock = if ip.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                sock.bind(SocketAddr::new(ip, 0))?;
+                sock.connect(ep.addr).await?
+            }
+        };
         tcp.set_nodelay(true)?;
         let mut stream = match &ep.tls {
             None => Either::Left(tcp),
@@ -257,6 +291,13 @@ mod tests {
         let f = next_frame(&mut buf).unwrap().unwrap();
         assert_eq!(&f[..], &out[4..]);
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn loopback_sources_cycle() {
+        assert_eq!(loopback_source(5, 1), None);
+        assert_eq!(loopback_source(0, 4), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(loopback_source(6, 4), Some("127.0.0.3".parse().unwrap()));
     }
 
     #[test]

@@ -25,9 +25,12 @@ pub(crate) struct PopulateCfg {
     pub(crate) prefix: String,
     pub(crate) rss_pid: Option<u32>,
     pub(crate) timeout_ms: i32,
+    /// Plain creates (one txn each, 256 in flight) instead of multi batches.
+    pub(crate) plain: bool,
 }
 
-fn pop_path(prefix: &str, i: u64) -> String {
+/// The `i`-th znode `populate` creates (the script reads the last one back after a restart).
+pub(crate) fn pop_path(prefix: &str, i: u64) -> String {
     format!("{prefix}/p{:04}/n{i:07}", i / FANOUT)
 }
 
@@ -54,17 +57,26 @@ pub(crate) async fn populate(cfg: PopulateCfg) -> proto::Result<bool> {
         .filter(|c| **c != ErrorCode::OK && **c != ErrorCode::NODE_EXISTS)
         .count();
     let batch = cfg.batch.max(1);
-    let batches = cfg.count.div_ceil(batch);
-    let codes = ops::pipeline(&mut sess, batches, 4, limit, |b, xid, out| {
-        let ops = (b * batch..((b + 1) * batch).min(cfg.count))
-            .map(|i| {
-                let req = ops::create_req(pop_path(&cfg.prefix, i), value.clone(), &acl);
-                MultiOp::Create(OpCode::CREATE, req)
-            })
-            .collect();
-        put_request(out, xid, OpCode::MULTI, &MultiRequest { ops });
-    })
-    .await?;
+    let codes = if cfg.plain {
+        // One create per txn: what a restart then replays from the log, txn by txn.
+        ops::pipeline(&mut sess, cfg.count, 256, limit, |i, xid, out| {
+            let req = ops::create_req(pop_path(&cfg.prefix, i), value.clone(), &acl);
+            put_request(out, xid, OpCode::CREATE, &req);
+        })
+        .await?
+    } else {
+        let batches = cfg.count.div_ceil(batch);
+        ops::pipeline(&mut sess, batches, 4, limit, |b, xid, out| {
+            let ops = (b * batch..((b + 1) * batch).min(cfg.count))
+                .map(|i| {
+                    let req = ops::create_req(pop_path(&cfg.prefix, i), value.clone(), &acl);
+                    MultiOp::Create(OpCode::CREATE, req)
+                })
+                .collect();
+            put_request(out, xid, OpCode::MULTI, &MultiRequest { ops });
+        })
+        .await?
+    };
     errors += codes.iter().filter(|c| **c != ErrorCode::OK).count();
     let secs = t.elapsed().as_secs_f64();
     let rss_after = cfg.rss_pid.and_then(rss_kib);
@@ -75,6 +87,11 @@ pub(crate) async fn populate(cfg: PopulateCfg) -> proto::Result<bool> {
     let mut j = Json::default();
     j.str("mode", "populate")
         .num("count", cfg.count)
+        .str(
+            "last_path",
+            &pop_path(&cfg.prefix, cfg.count.saturating_sub(1)),
+        )
+        .num("plain", u8::from(cfg.plain))
         .num("value_size", cfg.value_size)
         .num("batch", batch)
         .float("secs", secs)
@@ -262,4 +279,15 @@ fn snap_report(
         &format!("snapshot {name}: {size} bytes, written in {ms:.0} ms"),
     );
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pop_paths_spread_over_parents_of_1000() {
+        assert_eq!(pop_path("/pop", 0), "/pop/p0000/n0000000");
+        assert_eq!(pop_path("/pop", 4_999_999), "/pop/p4999/n4999999");
+    }
 }
