@@ -33,7 +33,8 @@ mod words;
 
 pub use stats::{ServerStats, StatsSnapshot};
 pub use view::{
-    ConnectionSessionView, ConnectionView, LeaderView, QuorumView, ServerView, SessionView,
+    ConnectionSessionView, ConnectionView, LeaderView, LearnerHandlerView, QuorumView, ServerView,
+    SessionView,
 };
 
 use crate::config::FourLetterWhitelist;

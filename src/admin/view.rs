@@ -57,6 +57,28 @@ pub struct SessionView {
     pub expire_at_ms: i64,
 }
 
+/// One learner handler on a leader: `LearnerHandler#getLearnerHandlerInfo`'s figures, with
+/// the learner's type and whether `Leader` forwards to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnerHandlerView {
+    pub sid: i64,
+    pub observer: bool,
+    /// In `forwardingFollowers` / `observingLearners`: synced or being synced.
+    pub forwarding: bool,
+    pub remote: SocketAddr,
+    /// Wall-clock ms the connection was accepted.
+    pub established_ms: i64,
+    pub queued_packets: i64,
+    /// Can be negative: see [`crate::quorum::zab::leader::net::LearnerTraffic`].
+    pub queued_packets_size: i64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    /// REQUEST packets the learner forwarded.
+    pub requests: u64,
+    /// Zxid of the last packet sent with a positive zxid, -1 before one.
+    pub last_zxid: i64,
+}
+
 /// A leader's view of its learners (`LeaderZooKeeperServer#registerMetrics`' gauges).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeaderView {
@@ -76,6 +98,8 @@ pub struct LeaderView {
     /// Sids of the synced learners, whose `LearnerHandler`s own a `<sid>_learner_handler_qp_*`
     /// summary in `mntr`.
     pub learner_sids: Vec<i64>,
+    /// Every learner handler that said who it is, by sid.
+    pub learner_handlers: Vec<LearnerHandlerView>,
 }
 
 /// This server's part in an ensemble (None for a standalone server).

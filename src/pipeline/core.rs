@@ -426,7 +426,7 @@ pub use snapshots::{AdminRestore, AdminSnapshot};
 mod timers;
 
 pub use following::{FollowSetup, Following};
-pub use leading::{LeaderSetup, Leading};
+pub use leading::{LeaderSetup, Leading, LearnerHandlerInfo};
 pub use role::{CoreExit, EnsembleInfo, FatalError, QuorumInbox, ReadOnly, Role};
 pub use snapshots::SnapshotConfig;
 

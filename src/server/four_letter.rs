@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::admin::{
-    self, ConnectionSessionView, ConnectionView, FourLetterWord, LeaderView, QuorumView,
-    ServerStats, ServerView, SessionView,
+    self, ConnectionSessionView, ConnectionView, FourLetterWord, LeaderView, LearnerHandlerView,
+    QuorumView, ServerStats, ServerView, SessionView,
 };
 use crate::config::ServerConfig;
 use crate::conn::FourLetterHandler;
@@ -60,6 +60,13 @@ pub(super) fn reset_connection_stats(state: &mut CoreState) {
         c.packets_received = 0;
         c.packets_sent = 0;
         c.latency = Default::default();
+    }
+}
+
+/// `orst`: `Leader#resetObserverConnectionStats` (a follower has no observer master here).
+pub(super) fn reset_observer_connection_stats(state: &CoreState) {
+    if let Role::Leading(l) = &state.role {
+        l.reset_observer_connection_stats();
     }
 }
 
@@ -195,20 +202,43 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
         Role::Leading(l) => {
             let engine = l.engine();
             let synced = engine.synced_learners();
-            let count =
-                |k: LearnerKind| synced.iter().filter(|(_, kind)| *kind == k).count() as u64;
+            let handlers: Vec<LearnerHandlerView> = l
+                .learner_handlers()
+                .into_iter()
+                .map(|h| LearnerHandlerView {
+                    sid: h.sid,
+                    observer: h.kind == LearnerKind::Observer,
+                    forwarding: h.forwarding,
+                    remote: h.remote,
+                    established_ms: h.established_ms,
+                    queued_packets: h.traffic.queued_packets,
+                    queued_packets_size: h.traffic.queued_packets_size,
+                    packets_received: h.traffic.packets_received,
+                    packets_sent: h.traffic.packets_sent,
+                    requests: h.traffic.requests,
+                    last_zxid: h.traffic.last_zxid,
+                })
+                .collect();
+            // `forwardingFollowers` / `observingLearners`: from `startForwarding` on
+            let count = |observer: bool| {
+                handlers
+                    .iter()
+                    .filter(|h| h.forwarding && h.observer == observer)
+                    .count() as u64
+            };
             let (last, min, max) = engine.proposal_sizes();
             let view = LeaderView {
                 learners: engine.learner_count() as u64,
-                synced_followers: count(LearnerKind::Follower),
+                synced_followers: count(false),
                 synced_non_voting_followers: 0,
-                synced_observers: count(LearnerKind::Observer),
+                synced_observers: count(true),
                 pending_syncs: engine.pending_sync_count() as u64,
                 leader_uptime_ms: l.uptime_ms(),
                 last_proposal_size: last,
                 min_proposal_size: min,
                 max_proposal_size: max,
                 learner_sids: synced.iter().map(|(sid, _)| *sid).collect(),
+                learner_handlers: handlers,
             };
             (format!("leading - {phase}"), Some(view))
         }

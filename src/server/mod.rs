@@ -451,8 +451,12 @@ fn view_source(
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             let job = move |state: &mut CoreState| {
-                if request == ViewRequest::ResetConnectionStats {
-                    four_letter::reset_connection_stats(state);
+                match request {
+                    ViewRequest::ResetConnectionStats => four_letter::reset_connection_stats(state),
+                    ViewRequest::ResetObserverConnectionStats => {
+                        four_letter::reset_observer_connection_stats(state)
+                    }
+                    ViewRequest::Plain => {}
                 }
                 let _ = tx.send(four_letter::view(state, cfg, stats));
                 String::new()

@@ -106,7 +106,7 @@ pub(crate) fn run(name: &str, ctx: &Ctx<'_>) -> CommandResponse {
     (command.run)(ctx, CommandResponse::new(command.primary()))
 }
 
-/// `ruok`, `crst` (the reset was done while building the view), `orst` (no observers here).
+/// `ruok`, `crst` and `orst` (their resets were done while building the view).
 fn plain(_: &Ctx<'_>, r: CommandResponse) -> CommandResponse {
     r
 }

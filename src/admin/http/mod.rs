@@ -57,6 +57,9 @@ pub enum ViewRequest {
     Plain,
     /// `crst`: reset every connection's counters first (`ServerCnxnFactory#resetAllConnectionStats`).
     ResetConnectionStats,
+    /// `orst`: reset the observers' learner handler counters first
+    /// (`Leader#resetObserverConnectionStats`).
+    ResetObserverConnectionStats,
 }
 
 /// A fresh [`ServerView`] from the running server; `None` when the core is gone.
@@ -593,6 +596,9 @@ impl AdminState {
         let request = match commands::find(name) {
             None => return commands::unknown(name),
             Some(c) if c.primary() == "connection_stat_reset" => ViewRequest::ResetConnectionStats,
+            Some(c) if c.primary() == "observer_connection_stat_reset" => {
+                ViewRequest::ResetObserverConnectionStats
+            }
             Some(_) => ViewRequest::Plain,
         };
         let view = (self.source)(request).await.unwrap_or_else(|| {

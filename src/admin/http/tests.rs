@@ -282,11 +282,14 @@ mod ensemble {
                 assert_eq!(answer(name, "", &v), capture(role, name), "{role:?} {name}");
             }
         }
-        let follower = ensemble_view(Role::Follower);
-        assert_eq!(
-            answer("obsr", "", &follower),
-            capture(Role::Follower, "observers")
-        );
+        for role in ROLES {
+            let v = ensemble_view(role);
+            assert_eq!(
+                answer("obsr", "", &v),
+                capture(role, "observers"),
+                "{role:?}"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{assert_shape, fixture, mask, run, REF_VERSION};
-use crate::admin::{ConnectionView, LeaderView, QuorumView, ServerStats, ServerView};
+use crate::admin::{
+    ConnectionView, LeaderView, LearnerHandlerView, QuorumView, ServerStats, ServerView,
+};
 use crate::config;
 
 /// The role a test view plays, with the captured server's id.
@@ -54,6 +56,24 @@ fn zoo_cfg(sid: i64) -> String {
         ));
     }
     text
+}
+
+/// The captured leader's handler of learner `sid`; the observer's figures are those of the
+/// `observers` capture.
+fn learner_handler(sid: i64) -> LearnerHandlerView {
+    LearnerHandlerView {
+        sid,
+        observer: sid == 4,
+        forwarding: true,
+        remote: format!("127.0.0.1:{}", 52256 + sid).parse().unwrap(),
+        established_ms: 1_795_332_478_865,
+        queued_packets: 0,
+        queued_packets_size: -298,
+        packets_received: 34,
+        packets_sent: 35,
+        requests: 0,
+        last_zxid: 4_294_967_296,
+    }
 }
 
 /// The captured server in `role`, as a view.
@@ -108,6 +128,7 @@ pub(crate) fn view(role: Role) -> ServerView {
             min_proposal_size: -1,
             max_proposal_size: -1,
             learner_sids: vec![4, 2, 1],
+            learner_handlers: [1, 2, 4].map(learner_handler).to_vec(),
         }),
         membership: None,
     });

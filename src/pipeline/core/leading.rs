@@ -13,7 +13,9 @@
 mod snap;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -23,9 +25,12 @@ use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::TxnEntry;
 use crate::persist::epoch::{write_epoch, ACCEPTED_EPOCH_FILENAME, CURRENT_EPOCH_FILENAME};
 use crate::pipeline::core::snapshots::SliceOutcome;
-use crate::quorum::zab::leader::net::{accept_loop, Incoming, LearnerListener, Outgoing};
+use crate::quorum::zab::leader::net::{
+    accept_loop, Incoming, LearnerListener, LearnerTraffic, Outgoing, TrafficCounts,
+};
 use crate::quorum::zab::leader::{
     Action, ConnId as LearnerConnId, DiskHistory, Event, LeaderEngine, LeaderSettings, LeaderStart,
+    LearnerKind,
 };
 use crate::quorum::zab::packet::LearnerRequest;
 use crate::request::Request;
@@ -51,6 +56,22 @@ struct LearnerSocket {
     reader: JoinHandle<()>,
     /// Its SNAP payload while it streams.
     snap: Option<SnapSend>,
+    remote: SocketAddr,
+    established_ms: i64,
+    traffic: Arc<LearnerTraffic>,
+}
+
+/// One learner handler as the admin commands report it (`LearnerHandler#getLearnerHandlerInfo`
+/// plus what `Leader` knows of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerHandlerInfo {
+    pub sid: i64,
+    pub kind: LearnerKind,
+    /// In `forwardingFollowers` / `observingLearners` (synced, or being synced).
+    pub forwarding: bool,
+    pub remote: SocketAddr,
+    pub established_ms: i64,
+    pub traffic: TrafficCounts,
 }
 
 /// The leader role: its engine and the learner sockets.
@@ -86,8 +107,44 @@ impl Leading {
         })
     }
 
+    /// Every learner handler that said who it is, by sid.
+    pub fn learner_handlers(&self) -> Vec<LearnerHandlerInfo> {
+        let mut all: Vec<LearnerHandlerInfo> = self
+            .engine
+            .learner_handlers()
+            .into_iter()
+            .filter_map(|(conn, sid, kind, forwarding)| {
+                let socket = self.learners.get(&conn)?;
+                Some(LearnerHandlerInfo {
+                    sid,
+                    kind,
+                    forwarding,
+                    remote: socket.remote,
+                    established_ms: socket.established_ms,
+                    traffic: socket.traffic.counts(),
+                })
+            })
+            .collect();
+        all.sort_by_key(|l| l.sid);
+        all
+    }
+
+    /// `Leader#resetObserverConnectionStats`: the observers' handlers only.
+    pub fn reset_observer_connection_stats(&self) {
+        for (conn, _, kind, forwarding) in self.engine.learner_handlers() {
+            if kind == LearnerKind::Observer && forwarding {
+                if let Some(socket) = self.learners.get(&conn) {
+                    socket.traffic.reset();
+                }
+            }
+        }
+    }
+
     fn send(&mut self, conn: LearnerConnId, out: Outgoing) {
         if let Some(l) = self.learners.get_mut(&conn) {
+            if let Outgoing::Packet(p) = &out {
+                l.traffic.queued(p);
+            }
             match &mut l.snap {
                 Some(snap) => snap.hold(out),
                 None => {
@@ -166,20 +223,32 @@ impl CoreState {
 
     pub(super) fn on_learner_socket(&mut self, inc: Incoming) {
         let event = match inc {
-            Incoming::Accepted(conn, tx, reader) => {
+            Incoming::Accepted(conn, a) => {
                 if let Role::Leading(l) = &mut self.role {
                     l.learners.insert(
                         conn,
                         LearnerSocket {
-                            tx,
-                            reader,
+                            tx: a.tx,
+                            reader: a.reader,
                             snap: None,
+                            remote: a.remote,
+                            established_ms: a.established_ms,
+                            traffic: a.traffic,
                         },
                     );
                 }
                 Event::Connected(conn)
             }
-            Incoming::Packet(conn, p) => Event::Packet(conn, p),
+            Incoming::Packet(conn, p) => {
+                if let Role::Leading(l) = &self.role {
+                    if let Some(socket) = l.learners.get(&conn) {
+                        if l.engine.in_main_loop(conn) {
+                            socket.traffic.received(&p);
+                        }
+                    }
+                }
+                Event::Packet(conn, p)
+            }
             Incoming::Closed(conn) => {
                 if let Role::Leading(l) = &mut self.role {
                     l.learners.remove(&conn);

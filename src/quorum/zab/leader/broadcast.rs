@@ -313,4 +313,21 @@ impl LeaderEngine {
             .filter_map(|l| l.sid.map(|s| (s, l.kind)))
             .collect()
     }
+
+    /// Learner connections that said who they are: (conn, sid, kind, in
+    /// `forwardingFollowers` / `observingLearners`).
+    pub fn learner_handlers(&self) -> Vec<(ConnId, i64, LearnerKind, bool)> {
+        self.learners
+            .iter()
+            .filter_map(|(conn, l)| l.sid.map(|s| (*conn, s, l.kind, l.forwarding)))
+            .collect()
+    }
+
+    /// Whether `conn`'s NEWLEADER was acked: `LearnerHandler#run`'s main loop, which counts
+    /// the packets it reads, starts there.
+    pub fn in_main_loop(&self, conn: ConnId) -> bool {
+        self.learners
+            .get(&conn)
+            .is_some_and(|l| matches!(l.stage, Stage::AwaitServing | Stage::Active))
+    }
 }

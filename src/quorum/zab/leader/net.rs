@@ -6,9 +6,9 @@
 use crate::quorum::auth::{authenticate_server, bounded, Unread};
 use crate::sasl::quorum::QuorumSasl;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -23,12 +23,134 @@ use super::engine::ConnId;
 use crate::jute::quorum::QuorumPacket;
 use crate::jute::Jute;
 use crate::quorum::tls::{QuorumReadHalf, QuorumTls, QuorumWriteHalf};
+use crate::quorum::zab::packet::QuorumPacketType as T;
 use crate::quorum::zab::stream::QuorumCodec;
+
+/// A learner connection past its TLS and SASL handshakes.
+pub struct AcceptedLearner {
+    /// Its outgoing queue.
+    pub tx: mpsc::UnboundedSender<Outgoing>,
+    pub reader: JoinHandle<()>,
+    pub remote: SocketAddr,
+    /// Wall-clock ms of the accept (`LearnerHandler#getEstablished`).
+    pub established_ms: i64,
+    pub traffic: Arc<LearnerTraffic>,
+}
+
+/// One learner connection's packets as `LearnerHandler` counts them (the figures of
+/// `LearnerHandler#getLearnerHandlerInfo`). The sender counts a packet into the queue, the
+/// writer out of it once written, the engine's owner counts what the learner sent.
+///
+/// Invariant: LEADERINFO and SNAP are written past the queue in the reference, so they are
+/// neither queued nor sent here; NEWLEADER and UPTODATE are put on the queue without their
+/// size (`queuedPackets.add`, not `queuePacket`), so `queued_packets_size` ends up below
+/// zero by their sizes once they are written, as 3.8's does.
+#[derive(Debug)]
+pub struct LearnerTraffic {
+    queued_packets: AtomicI64,
+    queued_packets_size: AtomicI64,
+    packets_received: AtomicU64,
+    packets_sent: AtomicU64,
+    requests: AtomicU64,
+    last_zxid: AtomicI64,
+}
+
+/// A copy of [`LearnerTraffic`]'s counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficCounts {
+    pub queued_packets: i64,
+    pub queued_packets_size: i64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub requests: u64,
+    /// Zxid of the last packet written with a positive zxid; -1 before one (or after `orst`).
+    pub last_zxid: i64,
+}
+
+impl Default for LearnerTraffic {
+    fn default() -> Self {
+        LearnerTraffic {
+            queued_packets: AtomicI64::new(0),
+            queued_packets_size: AtomicI64::new(0),
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            last_zxid: AtomicI64::new(-1),
+        }
+    }
+}
+
+/// `LearnerHandler#packetSize`: header estimate plus the data.
+fn packet_size(p: &QuorumPacket) -> i64 {
+    let data = p.data.as_ref().map_or(0, |d| d.len());
+    28 + i64::try_from(data).unwrap_or(i64::MAX - 28)
+}
+
+/// Whether the reference writes `p` through the handler's queue.
+fn through_queue(p: &QuorumPacket) -> bool {
+    !matches!(T(p.packet_type), T::LEADERINFO | T::SNAP)
+}
+
+impl LearnerTraffic {
+    /// `p` is handed to the learner's queue.
+    pub fn queued(&self, p: &QuorumPacket) {
+        if !through_queue(p) {
+            return;
+        }
+        self.queued_packets.fetch_add(1, Ordering::Relaxed);
+        if !matches!(T(p.packet_type), T::NEWLEADER | T::UPTODATE) {
+            self.queued_packets_size
+                .fetch_add(packet_size(p), Ordering::Relaxed);
+        }
+    }
+
+    /// `p` left the queue onto the socket (`LearnerHandler#sendPackets`).
+    fn written(&self, p: &QuorumPacket) {
+        if !through_queue(p) {
+            return;
+        }
+        self.queued_packets.fetch_sub(1, Ordering::Relaxed);
+        self.queued_packets_size
+            .fetch_sub(packet_size(p), Ordering::Relaxed);
+        if p.zxid > 0 {
+            self.last_zxid.store(p.zxid, Ordering::Relaxed);
+        }
+        self.packets_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The learner sent `p` after acking NEWLEADER (the handler's main loop counts only
+    /// from there on).
+    pub fn received(&self, p: &QuorumPacket) {
+        self.packets_received.fetch_add(1, Ordering::Relaxed);
+        if T(p.packet_type) == T::REQUEST {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `LearnerHandler#resetObserverConnectionStats`: the queue figures stay.
+    pub fn reset(&self) {
+        self.packets_received.store(0, Ordering::Relaxed);
+        self.packets_sent.store(0, Ordering::Relaxed);
+        self.requests.store(0, Ordering::Relaxed);
+        self.last_zxid.store(-1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> TrafficCounts {
+        TrafficCounts {
+            queued_packets: self.queued_packets.load(Ordering::Relaxed),
+            queued_packets_size: self.queued_packets_size.load(Ordering::Relaxed),
+            packets_received: self.packets_received.load(Ordering::Relaxed),
+            packets_sent: self.packets_sent.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            last_zxid: self.last_zxid.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// What the learner sockets report to the engine's owner.
 pub enum Incoming {
-    /// A learner connected: its outgoing queue and its reader task.
-    Accepted(ConnId, mpsc::UnboundedSender<Outgoing>, JoinHandle<()>),
+    /// A learner connected.
+    Accepted(ConnId, AcceptedLearner),
     Packet(ConnId, QuorumPacket),
     Closed(ConnId),
 }
@@ -131,18 +253,29 @@ async fn start_learner(
         }
     }
     info!(%peer, conn, tls = stream.is_tls(), "learner connection accepted");
+    let established_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let traffic = Arc::new(LearnerTraffic::default());
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(write_loop(wr, rx));
+    tokio::spawn(write_loop(wr, rx, traffic.clone()));
     // the reader starts once the engine has heard of the connection, so no packet of it
     // arrives before `Accepted`
     let (go, started) = oneshot::channel();
     let reader = tokio::spawn(read_loop(conn, rd, unread, inbox.clone(), started));
-    match inbox.send(Incoming::Accepted(conn, tx, reader)) {
+    let accepted = AcceptedLearner {
+        tx,
+        reader,
+        remote: peer,
+        established_ms,
+        traffic,
+    };
+    match inbox.send(Incoming::Accepted(conn, accepted)) {
         Ok(()) => {
             let _ = go.send(());
         }
-        Err(mpsc::error::SendError(Incoming::Accepted(_, _, reader))) => reader.abort(),
+        Err(mpsc::error::SendError(Incoming::Accepted(_, a))) => a.reader.abort(),
         Err(_) => {}
     }
 }
@@ -175,17 +308,24 @@ async fn read_loop(
     let _ = inbox.send(Incoming::Closed(conn));
 }
 
-async fn write_loop(wr: QuorumWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+async fn write_loop(
+    wr: QuorumWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    traffic: Arc<LearnerTraffic>,
+) {
     let mut out = BufWriter::new(wr);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(item) = next {
-            let (bytes, permit) = match item {
-                Outgoing::Packet(p) => (Bytes::from(p.to_vec()), None),
-                Outgoing::Chunk(b, permit) => (b, Some(permit)),
+            let (bytes, permit, packet) = match item {
+                Outgoing::Packet(p) => (Bytes::from(p.to_vec()), None, Some(p)),
+                Outgoing::Chunk(b, permit) => (b, Some(permit), None),
             };
             if out.write_all(&bytes).await.is_err() {
                 return;
+            }
+            if let Some(p) = &packet {
+                traffic.written(p);
             }
             drop(permit);
             next = rx.try_recv().ok();

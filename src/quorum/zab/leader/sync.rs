@@ -100,10 +100,11 @@ impl LeaderEngine {
     }
 
     /// `getQuorumVerifierBytes`: the last seen verifier, which `Leader#lead` gives the new
-    /// epoch's first zxid as version when the configured one still has version 0.
+    /// epoch's first zxid as version when the configured one still has version 0 (a no-op
+    /// without `reconfigEnabled`).
     pub fn newleader_config(&self) -> String {
         let mut qv = self.s.verifier.clone();
-        if qv.version() == 0 {
+        if qv.version() == 0 && self.s.reconfig_enabled {
             qv.set_version(make_zxid(self.epoch, 0));
         }
         qv.to_string()

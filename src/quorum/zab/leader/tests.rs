@@ -115,6 +115,15 @@ fn handshake_agrees_on_the_epoch_and_syncs() {
     let (e, epoch) = serving();
     assert!(e.is_serving());
     assert_eq!(e.last_proposed(), epoch << 32);
+    // `setLastSeenQuorumVerifier` is a no-op without reconfigEnabled: the static config
+    // goes out with its version 0, as 3.8.0's NEWLEADER carries it
+    assert!(e.newleader_config().ends_with("\nversion=0"));
+}
+
+#[test]
+fn newleader_config_takes_the_epochs_zxid_as_version_with_reconfig() {
+    let (mut e, _) = serving();
+    e.s.reconfig_enabled = true;
     assert!(e.newleader_config().ends_with("version=500000000"));
 }
 

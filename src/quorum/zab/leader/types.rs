@@ -35,6 +35,9 @@ pub struct LeaderSettings {
     pub commit_log_count: usize,
     /// `zookeeper.forceSnapshotSync`.
     pub force_snap_sync: bool,
+    /// `reconfigEnabled`: without it `setLastSeenQuorumVerifier` does nothing, so NEWLEADER
+    /// carries the configured verifier as it is (version 0 for a static config).
+    pub reconfig_enabled: bool,
 }
 
 impl LeaderSettings {
@@ -46,6 +49,7 @@ impl LeaderSettings {
             sync_limit,
             commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
             force_snap_sync: false,
+            reconfig_enabled: false,
         }
     }
 }
