@@ -152,7 +152,20 @@ async fn leader_lists_its_observer_with_the_learner_handler_figures() {
     let li = wait_for_synced_observer(&nodes).await;
     let (leader, leader_client) = (nodes[li].admin, nodes[li].client);
 
-    let entry = observer_entry(leader).await;
+    // synced (NEWLEADER acked) comes before UPTODATE is queued and its ACK is counted: wait
+    // for both
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let entry = loop {
+        let entry = observer_entry(leader).await;
+        if int(&entry, "packets_sent") >= 3 && int(&entry, "packets_received") >= 1 {
+            break entry;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "UPTODATE never sent or acked: {entry}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     // the entry's keys as written (one observer: its fields are the 4-space-indented lines)
     let text = command_text(leader, "observers").await.unwrap();
     let keys: Vec<&str> = text
@@ -203,7 +216,16 @@ async fn leader_lists_its_observer_with_the_learner_handler_figures() {
 
     // the followers are not observers; a follower has no observer master
     for n in nodes.iter().take(3).filter(|n| n.admin != leader) {
-        let v = command(n.admin, "observers").await.unwrap();
+        // a follower still syncing answers that it is not serving
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let v = loop {
+            let v = command(n.admin, "observers").await.unwrap();
+            if !v["synced_observers"].is_null() {
+                break v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{v}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         assert_eq!(v["synced_observers"], 0);
         assert_eq!(v["observers"], Value::Array(Vec::new()));
     }
