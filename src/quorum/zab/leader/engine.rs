@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::jute::quorum::{LearnerInfo, QuorumPacket};
 use crate::jute::txn::EncodedTxn;
 use crate::jute::Jute;
+use crate::quorum::verifier::QuorumVerifier;
 use crate::quorum::zab::packet::{QuorumPacketType as T, ZabMessage, PROTOCOL_VERSION};
 
 use crate::quorum::zab::{counter_of, epoch_of, make_zxid};
@@ -70,10 +71,32 @@ pub(super) struct Committed {
     pub(super) data: Bytes,
 }
 
+/// `Proposal` with its `qvAcksetPairs`: the committed config when proposed, and the last
+/// seen one while a reconfig is in flight; it commits once the acks hold a quorum of each.
 #[derive(Debug, Clone)]
 pub(super) struct Proposal {
     pub(super) txn: EncodedTxn,
+    /// Every sid that acked (each config counts only its voters).
     pub(super) acks: BTreeSet<i64>,
+    pub(super) verifiers: Vec<QuorumVerifier>,
+}
+
+impl Proposal {
+    /// `Proposal#hasAllQuorums`.
+    pub(super) fn has_all_quorums(&self) -> bool {
+        self.verifiers
+            .iter()
+            .all(|qv| qv.contains_quorum(&self.ackset(qv)))
+    }
+
+    /// `qv`'s ackset: the acks of its voters (`Proposal#addAck`).
+    pub(super) fn ackset(&self, qv: &QuorumVerifier) -> BTreeSet<i64> {
+        self.acks
+            .iter()
+            .copied()
+            .filter(|s| qv.is_voter(*s))
+            .collect()
+    }
 }
 
 /// The leader (see the module doc).
@@ -100,6 +123,11 @@ pub struct LeaderEngine {
     pub(super) pending_syncs: Vec<(i64, i64)>,
     /// `ProposalStats`: last, smallest, largest proposal in bytes (-1 before the first).
     pub(super) proposal_sizes: (i64, i64, i64),
+    /// The config of a reconfig proposed and not committed (`lastSeenQuorumVerifier` when
+    /// newer than the committed `s.verifier`).
+    pub(super) last_seen: Option<QuorumVerifier>,
+    /// `Leader.allowedToCommit`: false once a committed reconfig designated another leader.
+    pub(super) allowed_to_commit: bool,
     pub(super) out: Vec<Action>,
 }
 
@@ -134,6 +162,8 @@ impl LeaderEngine {
             sessions: start.sessions.into_iter().collect(),
             pending_syncs: Vec::new(),
             proposal_sizes: (-1, -1, -1),
+            last_seen: None,
+            allowed_to_commit: true,
             out: Vec::new(),
             s,
         };
@@ -163,6 +193,35 @@ impl LeaderEngine {
 
     pub fn last_committed(&self) -> i64 {
         self.last_committed
+    }
+
+    /// The committed config (`getQuorumVerifier`).
+    pub fn committed_config(&self) -> &QuorumVerifier {
+        &self.s.verifier
+    }
+
+    /// The config a proposed reconfig carries, while it is not committed.
+    pub fn pending_config(&self) -> Option<&QuorumVerifier> {
+        self.last_seen.as_ref()
+    }
+
+    /// Whether this leader still commits (a committed reconfig may designate another).
+    pub fn allowed_to_commit(&self) -> bool {
+        self.allowed_to_commit
+    }
+
+    /// The leader and the followers it forwards to that are alive (`LearnerHandler#synced`):
+    /// whose synced voters `Leader#isQuorumSynced` counts.
+    pub fn synced_followers(&self) -> BTreeSet<i64> {
+        let mut ids: BTreeSet<i64> = self
+            .learners
+            .values()
+            .filter(|l| l.forwarding && l.kind == LearnerKind::Follower)
+            .filter(|l| l.deadline >= self.tick)
+            .filter_map(|l| l.sid)
+            .collect();
+        ids.insert(self.s.my_sid);
+        ids
     }
 
     /// Learner connections (`Leader#getLearners`).

@@ -102,7 +102,10 @@ impl LeaderEngine {
     /// `getQuorumVerifierBytes`: the last seen verifier, which `Leader#lead` gives the new
     /// epoch's first zxid as version when the configured one still has version 0.
     pub fn newleader_config(&self) -> String {
-        let mut qv = self.s.verifier.clone();
+        let mut qv = self
+            .last_seen
+            .clone()
+            .unwrap_or_else(|| self.s.verifier.clone());
         if qv.version() == 0 {
             qv.set_version(make_zxid(self.epoch, 0));
         }

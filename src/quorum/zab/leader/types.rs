@@ -147,6 +147,17 @@ pub enum Action {
         sid: i64,
         touches: Vec<SessionTouch>,
     },
+    /// A reconfig was proposed: its config is the last seen one (`setLastSeenQuorumVerifier`,
+    /// written to zoo.cfg.dynamic.next).
+    LastSeenConfig(QuorumVerifier),
+    /// A reconfig commits (`QuorumPeer#processReconfig` in `Leader#tryToCommit`): activate
+    /// `config` before the [`Action::Commit`] of its txn that follows. `designated_leader`
+    /// is who leads the new config; not us means this leader commits nothing more.
+    Activate {
+        config: QuorumVerifier,
+        designated_leader: i64,
+        zxid: i64,
+    },
     /// Stop leading (`Leader#shutdown`): the peer goes back to LOOKING.
     StepDown {
         reason: String,
