@@ -110,3 +110,37 @@ fn a_joiner_may_not_reuse_an_address_of_another_member() {
     let fine = "server.4=10.0.0.4:2004:3004:participant;10.0.0.4:4004";
     assert!(next_config(&req(Some(fine), None, None), 9, &v).is_ok());
 }
+
+/// The txn of a reconfig carries the new config's text as is, and its reply is that text.
+#[test]
+fn the_reconfig_txn_sets_the_config_node_to_the_new_text() {
+    use crate::pipeline::pending::PendingChanges;
+    use crate::pipeline::prep::{PrepConfig, PrepContext};
+    use crate::tree::DataTree;
+    let tree = DataTree::new(false);
+    let mut pending = PendingChanges::default();
+    let mut config = PrepConfig::default();
+    config.reconfig_enabled = true;
+    config.acl.skip_acl = true;
+    let txn = PrepContext {
+        tree: &tree,
+        pending: &mut pending,
+        config: &config,
+        auth: &[],
+        session_id: 1,
+        cxid: 1,
+        zxid: 0x1_0000_0009,
+        time: 0,
+    }
+    .reconfig(&req(None, Some("3"), None), &view(&[1, 2, 3]));
+    let crate::jute::txn::TxnBody::SetData(t) = &txn.body else {
+        panic!("{txn:?}");
+    };
+    let text = String::from_utf8(t.data.clone().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("server.1="), "{text:?}");
+    assert!(text.ends_with("version=100000009"), "{text:?}");
+    assert_eq!(
+        (txn.header.op, t.version),
+        (crate::jute::codes::OpCode::RECONFIG, -1)
+    );
+}

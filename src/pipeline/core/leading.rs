@@ -141,7 +141,12 @@ impl CoreState {
     pub fn start_leading(&mut self, setup: LeaderSetup) -> QuorumInbox {
         let (tx, rx) = mpsc::unbounded_channel();
         let acceptor = tokio::spawn(accept_loop(setup.listener, tx));
-        let (engine, first) = LeaderEngine::new(setup.settings, setup.start);
+        let mut settings = setup.settings;
+        if let Some(pc) = &self.quorum_configs {
+            settings.reconfig_enabled = pc.enabled;
+            settings.last_seen = Some(pc.last_seen());
+        }
+        let (engine, first) = LeaderEngine::new(settings, setup.start);
         self.serving = false;
         self.role = Role::Leading(Box::new(Leading {
             engine,

@@ -365,7 +365,7 @@ impl LeaderEngine {
         qv: QuorumVerifier,
     ) -> (QuorumPacket, QuorumPacket) {
         let me = self.s.my_sid;
-        let designated = self.designated_leader(p, &qv, zxid);
+        let designated = self.designated_leader(&qv, p.ackset(&qv), zxid);
         self.out.push(Action::Activate {
             config: qv.clone(),
             designated_leader: designated,
@@ -400,8 +400,14 @@ impl LeaderEngine {
 
     /// `Leader#getDesignatedLeader`: us if we vote in the new config at the same quorum
     /// address; otherwise, of the new config's voters that acked the reconfig, the one that
-    /// also acked the most of the proposals after it.
-    fn designated_leader(&self, p: &Proposal, new: &QuorumVerifier, zxid: i64) -> i64 {
+    /// also acked the most of the proposals after it. `candidates`: the new config's voters
+    /// that acked.
+    pub(super) fn designated_leader(
+        &self,
+        new: &QuorumVerifier,
+        mut candidates: BTreeSet<i64>,
+        zxid: i64,
+    ) -> i64 {
         let me = self.s.my_sid;
         let quorum_addr = |qv: &QuorumVerifier| {
             qv.all_members().get(&me).map(|s| {
@@ -414,7 +420,6 @@ impl LeaderEngine {
         if new.is_voter(me) && quorum_addr(new) == quorum_addr(&self.s.verifier) {
             return me;
         }
-        let mut candidates = p.ackset(new);
         candidates.remove(&me);
         // `HashSet#iterator().next()`
         let first = |c: &BTreeSet<i64>| java_hash_order(c.iter().copied()).first().copied();

@@ -84,19 +84,25 @@ pub(super) struct Proposal {
 impl Proposal {
     /// `Proposal#hasAllQuorums`.
     pub(super) fn has_all_quorums(&self) -> bool {
-        self.verifiers
-            .iter()
-            .all(|qv| qv.contains_quorum(&self.ackset(qv)))
+        all_quorums(&self.acks, &self.verifiers)
     }
 
-    /// `qv`'s ackset: the acks of its voters (`Proposal#addAck`).
+    /// `qv`'s ackset (`Proposal#addAck`).
     pub(super) fn ackset(&self, qv: &QuorumVerifier) -> BTreeSet<i64> {
-        self.acks
-            .iter()
-            .copied()
-            .filter(|s| qv.is_voter(*s))
-            .collect()
+        ackset(&self.acks, qv)
     }
+}
+
+/// The acks of `qv`'s voters.
+pub(super) fn ackset(acks: &BTreeSet<i64>, qv: &QuorumVerifier) -> BTreeSet<i64> {
+    acks.iter().copied().filter(|s| qv.is_voter(*s)).collect()
+}
+
+/// `SyncedLearnerTracker#hasAllQuorums`: the acks hold a quorum of every config.
+pub(super) fn all_quorums(acks: &BTreeSet<i64>, verifiers: &[QuorumVerifier]) -> bool {
+    verifiers
+        .iter()
+        .all(|qv| qv.contains_quorum(&ackset(acks, qv)))
 }
 
 /// The leader (see the module doc).
@@ -162,7 +168,10 @@ impl LeaderEngine {
             sessions: start.sessions.into_iter().collect(),
             pending_syncs: Vec::new(),
             proposal_sizes: (-1, -1, -1),
-            last_seen: None,
+            last_seen: s
+                .last_seen
+                .clone()
+                .filter(|ls| ls.version() > s.verifier.version()),
             allowed_to_commit: true,
             out: Vec::new(),
             s,
@@ -423,6 +432,14 @@ impl LeaderEngine {
         self.phase_deadline = self.tick + self.s.init_limit;
         self.out.push(Action::PersistAcceptedEpoch(self.epoch));
         self.last_proposed = make_zxid(self.epoch, 0);
+        if self.s.reconfig_enabled && self.s.verifier.version() == 0 && self.last_seen.is_none() {
+            // ZOOKEEPER-1783: an initial config gets the new epoch's first zxid as version,
+            // agreed through NEWLEADER and activated once a quorum acked it
+            let mut qv = self.s.verifier.clone();
+            qv.set_version(self.last_proposed);
+            self.last_seen = Some(qv.clone());
+            self.out.push(Action::LastSeenConfig(qv));
+        }
         let me = self.s.my_sid;
         self.electing.insert(me);
         let waiting: Vec<ConnId> = self.in_stage(Stage::AwaitEpoch);
@@ -526,9 +543,7 @@ impl LeaderEngine {
         }
         match self.phase {
             Phase::Sync if p.zxid == make_zxid(self.epoch, 0) => {
-                if self.is_participant(sid) {
-                    self.newleader_acks.insert(sid);
-                }
+                self.newleader_acks.insert(sid);
                 self.check_newleader_quorum();
             }
             Phase::Sync => {
@@ -542,7 +557,11 @@ impl LeaderEngine {
     }
 
     fn check_newleader_quorum(&mut self) {
-        if self.phase != Phase::Sync || !self.s.verifier.contains_quorum(&self.newleader_acks) {
+        // `newLeaderProposal`: a quorum of the committed config and of a pending one
+        let verifiers: Vec<QuorumVerifier> = std::iter::once(self.s.verifier.clone())
+            .chain(self.last_seen.clone())
+            .collect();
+        if self.phase != Phase::Sync || !all_quorums(&self.newleader_acks, &verifiers) {
             return;
         }
         // `Leader#startZkServer`
@@ -555,6 +574,26 @@ impl LeaderEngine {
         self.last_committed = zxid;
         self.last_processed = zxid;
         self.out.push(Action::StartServing { zxid });
+        if self.s.reconfig_enabled {
+            // `startZkServer` (ZOOKEEPER-1324): the config sent in NEWLEADER is ours now
+            let qv = self
+                .last_seen
+                .clone()
+                .unwrap_or_else(|| self.s.verifier.clone());
+            let acked = ackset(&self.newleader_acks, &qv);
+            let designated = self.designated_leader(&qv, acked, zxid);
+            self.out.push(Action::Activate {
+                config: qv.clone(),
+                designated_leader: designated,
+                zxid,
+            });
+            self.last_seen = None;
+            self.s.verifier = qv;
+            if designated != self.s.my_sid {
+                warn!("This leader is not the designated leader, it will be initialized with allowedToCommit = false");
+                self.allowed_to_commit = false;
+            }
+        }
         for conn in self.in_stage(Stage::AwaitServing) {
             self.send_uptodate(conn);
         }

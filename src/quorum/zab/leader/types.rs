@@ -34,6 +34,11 @@ pub struct LeaderSettings {
     pub commit_log_count: usize,
     /// `zookeeper.forceSnapshotSync`.
     pub force_snap_sync: bool,
+    /// `reconfigEnabled`: the leader versions an initial config and activates the last seen
+    /// one once a quorum acked NEWLEADER.
+    pub reconfig_enabled: bool,
+    /// A config proposed by an earlier leader and not committed (newer than `verifier`).
+    pub last_seen: Option<QuorumVerifier>,
 }
 
 impl LeaderSettings {
@@ -45,6 +50,8 @@ impl LeaderSettings {
             sync_limit,
             commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
             force_snap_sync: false,
+            reconfig_enabled: false,
+            last_seen: None,
         }
     }
 }
