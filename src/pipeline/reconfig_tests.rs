@@ -119,9 +119,14 @@ fn the_reconfig_txn_sets_the_config_node_to_the_new_text() {
     use crate::tree::DataTree;
     let tree = DataTree::new(false);
     let mut pending = PendingChanges::default();
-    let mut config = PrepConfig::default();
-    config.reconfig_enabled = true;
-    config.acl.skip_acl = true;
+    let config = PrepConfig {
+        reconfig_enabled: true,
+        acl: crate::pipeline::auth::AclPolicy {
+            skip_acl: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let txn = PrepContext {
         tree: &tree,
         pending: &mut pending,

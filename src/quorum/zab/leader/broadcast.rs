@@ -298,8 +298,8 @@ impl LeaderEngine {
                     synced.iter().copied().filter(|s| qv.is_voter(*s)).collect();
                 qv.contains_quorum(&voters)
             };
-            let all = quorum_of(&self.s.verifier)
-                && self.last_seen.as_ref().is_none_or(|qv| quorum_of(qv));
+            let all =
+                quorum_of(&self.s.verifier) && self.last_seen.as_ref().map_or(true, quorum_of);
             if !all {
                 let synced: BTreeSet<i64> = synced
                     .into_iter()
