@@ -10,6 +10,7 @@ pub mod outbound;
 pub mod pending;
 pub mod prep;
 pub mod reads;
+pub mod reconfig;
 pub mod reply;
 pub mod results;
 

@@ -8,9 +8,10 @@ use bytes::Bytes;
 
 use super::auth::{check_acl, fixup_acl, AclPolicy, Providers};
 use super::pending::{ChangeRecord, PendingChanges};
+use super::reconfig::{next_config, LeaderConfigs};
 use crate::jute::codes::{perms, CreateMode, ErrorCode, OpCode};
 use crate::jute::data::{Acl, Id, StatPersisted};
-use crate::jute::proto::{MultiOp, MultiRequest};
+use crate::jute::proto::{MultiOp, MultiRequest, ReconfigRequest};
 use crate::jute::txn::{
     CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTtlTxn,
     CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn, SetDataTxn, TxnBody, TxnDigest, TxnEntry, TxnHeader,
@@ -26,6 +27,8 @@ pub struct PrepConfig {
     pub extended_types_enabled: bool,
     pub enforce_quota: bool,
     pub reconfig_enabled: bool,
+    /// `standaloneEnabled`: a reconfig must leave at least 2 voters.
+    pub standalone_enabled: bool,
     pub digest_enabled: bool,
     /// The pluggable auth providers registered (`x509`, `sasl`): their ACL ids are
     /// validated, not refused.
@@ -45,6 +48,9 @@ pub struct PrepContext<'a> {
 }
 
 type Prepped = Result<(OpCode, TxnBody), ErrorCode>;
+
+/// `ZooDefs.CONFIG_NODE`.
+const CONFIG_NODE: &str = "/zookeeper/config";
 
 impl PrepContext<'_> {
     /// The txn for a write request; a failed check becomes an ErrorTxn.
@@ -66,6 +72,7 @@ impl PrepContext<'_> {
             Request::SetAcl(r) => self.set_acl(&r.path, r.acl.as_deref(), r.version),
             Request::Check(r) => self.check(&r.path, r.version),
             Request::Multi(m) => Ok(self.multi(m)),
+            // a leader preps it with `reconfig`
             Request::Reconfig(_) => Err(if self.config.reconfig_enabled {
                 // a standalone server cannot reconfigure (`LeaderZooKeeperServer` cast fails)
                 ErrorCode::UNIMPLEMENTED
@@ -80,6 +87,46 @@ impl PrepContext<'_> {
         };
         let (op, body) = result.unwrap_or_else(|e| (OpCode::ERROR, error_txn(e)));
         self.entry(op, body)
+    }
+
+    /// A leader's `reconfig`: `reconfigEnabled`, the checks of
+    /// [`next_config`](super::reconfig::next_config), then WRITE on `/zookeeper/config`
+    /// (super or `skipACL` only, its ACL being world:anyone READ); the txn sets the node to
+    /// the new config's text with version -1. The node is not in the digest.
+    pub fn reconfig(&mut self, req: &ReconfigRequest, leader: &LeaderConfigs) -> TxnEntry {
+        let result = self.reconfig_txn(req, leader);
+        let (op, body) = result.unwrap_or_else(|e| (OpCode::ERROR, error_txn(e)));
+        self.entry(op, body)
+    }
+
+    fn reconfig_txn(&mut self, req: &ReconfigRequest, leader: &LeaderConfigs) -> Prepped {
+        if !self.config.reconfig_enabled {
+            tracing::error!("Reconfig operation requested but reconfig feature is disabled.");
+            return Err(ErrorCode::RECONFIG_DISABLED);
+        }
+        if self.config.acl.skip_acl {
+            tracing::warn!("skipACL is set, reconfig operation will skip ACL checks!");
+        }
+        let qv = next_config(req, self.zxid, leader)?;
+        let mut node = self.record(CONFIG_NODE)?;
+        self.check_acl(&node.acl, perms::WRITE)?;
+        let data = Some(Bytes::from(qv.to_string().into_bytes()));
+        let mut stat = node.stat.clone().unwrap_or_default();
+        stat.version = -1;
+        stat.mtime = self.time;
+        stat.mzxid = self.zxid;
+        node.stat = Some(stat);
+        node.data = data.clone();
+        node.zxid = self.zxid;
+        self.change(CONFIG_NODE, node);
+        Ok((
+            OpCode::RECONFIG,
+            TxnBody::SetData(SetDataTxn {
+                path: CONFIG_NODE.to_owned(),
+                data,
+                version: -1,
+            }),
+        ))
     }
 
     /// An ErrorTxn for a request refused before prep (`KeeperException` in `pRequest`).

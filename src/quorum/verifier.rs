@@ -154,6 +154,11 @@ impl QuorumVerifier {
         }
     }
 
+    /// A `QuorumMaj` (no `group.N` / `weight.N`): the only kind an incremental reconfig edits.
+    pub fn is_majority(&self) -> bool {
+        self.hierarchy.is_none()
+    }
+
     /// The config version (`version=` in hex in the dynamic file).
     pub fn version(&self) -> i64 {
         self.version

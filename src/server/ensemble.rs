@@ -531,13 +531,13 @@ impl Peer {
         };
         state.attach_persistence(log, snapshot_config(&self.cfg), &parts.sessions);
         let (established, epoch_rx) = oneshot::channel();
-        let mut settings = LeaderSettings::new(
+        // `reconfigEnabled` and a pending config come from the peer's configs in start_leading
+        let settings = LeaderSettings::new(
             self.my_id,
             self.verifier(),
             u64::try_from(self.cfg.init_limit).unwrap_or(10),
             u64::try_from(self.cfg.sync_limit).unwrap_or(5),
         );
-        settings.reconfig_enabled = self.cfg.reconfig_enabled;
         let inbox = state.start_leading(LeaderSetup {
             settings,
             start,

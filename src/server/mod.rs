@@ -152,6 +152,7 @@ fn core_config(cfg: &ServerConfig) -> CoreConfig {
             extended_types_enabled: cfg.extended_types_enabled,
             enforce_quota: cfg.enforce_quota,
             reconfig_enabled: cfg.reconfig_enabled,
+            standalone_enabled: cfg.standalone_enabled,
             digest_enabled: cfg.digest_enabled,
             providers: Providers {
                 x509: cfg.x509_auth_provider,

@@ -25,6 +25,7 @@ use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::TxnEntry;
 use crate::persist::epoch::{write_epoch, ACCEPTED_EPOCH_FILENAME, CURRENT_EPOCH_FILENAME};
 use crate::pipeline::core::snapshots::SliceOutcome;
+use crate::pipeline::reconfig::LeaderConfigs;
 use crate::quorum::zab::leader::net::{
     accept_loop, Incoming, LearnerListener, LearnerTraffic, Outgoing, TrafficCounts,
 };
@@ -197,7 +198,12 @@ impl CoreState {
     pub fn start_leading(&mut self, setup: LeaderSetup) -> QuorumInbox {
         let (tx, rx) = mpsc::unbounded_channel();
         let acceptor = tokio::spawn(accept_loop(setup.listener, tx));
-        let (engine, first) = LeaderEngine::new(setup.settings, setup.start);
+        let mut settings = setup.settings;
+        if let Some(pc) = &self.quorum_configs {
+            settings.reconfig_enabled = pc.enabled;
+            settings.last_seen = Some(pc.last_seen());
+        }
+        let (engine, first) = LeaderEngine::new(settings, setup.start);
         self.serving = false;
         self.role = Role::Leading(Box::new(Leading {
             engine,
@@ -346,8 +352,81 @@ impl CoreState {
                         .touch_with_timeout(t.session_id, t.timeout, now);
                 }
             }
+            Action::LastSeenConfig(qv) => {
+                if let Some(pc) = &self.quorum_configs {
+                    pc.set_last_seen(qv, true);
+                }
+            }
+            Action::Activate {
+                config,
+                designated_leader,
+                zxid,
+            } => self.leader_activate(config, designated_leader, zxid),
             Action::StepDown { reason } => self.reelect(&reason),
         }
+    }
+
+    /// `QuorumPeer#processReconfig` on the leader, before the reconfig txn is applied: the
+    /// config is committed (on disk) and `/zookeeper/config` takes it. A leader that is not
+    /// the designated one commits nothing more; its followers leave it for the designated
+    /// leader, and it steps down when it no longer has a synced quorum (as 3.8 does).
+    fn leader_activate(
+        &mut self,
+        config: crate::quorum::QuorumVerifier,
+        designated_leader: i64,
+        zxid: i64,
+    ) {
+        let Some(pc) = self.quorum_configs.clone() else {
+            return;
+        };
+        let old_client = pc
+            .committed()
+            .all_members()
+            .get(&pc.my_id)
+            .and_then(|s| s.client_address.clone());
+        let activation = pc.activate(config.clone(), old_client);
+        let committed = pc.committed();
+        self.tree.init_config_node(
+            committed.to_string().as_bytes(),
+            committed.version(),
+            super::wall_clock_ms(),
+        );
+        if !activation.changed {
+            return;
+        }
+        tracing::info!(
+            version = format_args!("{:x}", config.version()),
+            zxid = format_args!("0x{zxid:x}"),
+            designated_leader,
+            "reconfig: new configuration activated"
+        );
+        if let Some(info) = self.ensemble.as_mut() {
+            info.quorum_size = config.voting_members().len() as u64;
+        }
+        if let Some((host, port)) = &activation.new_client {
+            // the listener stays where it is: moving it is not done yet
+            tracing::warn!("reconfig moved our client address to {host}:{port}; still listening on the old one");
+        }
+        if designated_leader != pc.my_id {
+            tracing::warn!(
+                designated_leader,
+                "this leader is not the designated leader of the new configuration: it commits \
+                 nothing more"
+            );
+        }
+    }
+
+    /// What the leader's prep of `reconfig` checks against (`None` off a leader).
+    pub(super) fn leader_configs(&self) -> Option<LeaderConfigs> {
+        let (Role::Leading(l), Some(pc)) = (&self.role, &self.quorum_configs) else {
+            return None;
+        };
+        Some(LeaderConfigs {
+            committed: pc.committed(),
+            last_seen: pc.last_seen(),
+            synced: l.engine.synced_followers(),
+            standalone_enabled: self.config.prep.standalone_enabled,
+        })
     }
 
     /// `LearnerHandler#run`: SNAP, then `ZKDatabase#serializeSnapshot` (streamed from the
@@ -468,10 +547,12 @@ impl CoreState {
                 } else {
                     self.leader_check_session(session_id, owner, &req)
                 };
+                let leader = self.leader_configs();
                 let mut ctx = self.prep_ctx(session_id, r.cxid, &auth);
-                let txn = match checked {
-                    Ok(()) => ctx.prep(&req),
-                    Err(err) => ctx.error(err),
+                let txn = match (checked, &req, &leader) {
+                    (Ok(()), Request::Reconfig(rr), Some(leader)) => ctx.reconfig(rr, leader),
+                    (Ok(()), _, _) => ctx.prep(&req),
+                    (Err(err), _, _) => ctx.error(err),
                 };
                 self.submit_txn(txn, Completion::Internal);
             }

@@ -239,10 +239,15 @@ impl CoreState {
                 }
             }
         }
+        let leader = match &req {
+            Request::Reconfig(_) => self.leader_configs(),
+            _ => None,
+        };
         let mut ctx = self.prep_ctx(session_id, xid_, &auth);
-        let txn = match refused {
-            Some(err) => ctx.error(err),
-            None => ctx.prep(&req),
+        let txn = match (refused, &req, &leader) {
+            (Some(err), _, _) => ctx.error(err),
+            (None, Request::Reconfig(r), Some(leader)) => ctx.reconfig(r, leader),
+            (None, _, _) => ctx.prep(&req),
         };
         self.submit_txn(
             txn,

@@ -9,7 +9,8 @@
 
 use std::collections::BTreeSet;
 
-use tracing::{debug, warn};
+use bytes::Bytes;
+use tracing::{debug, info, warn};
 
 use super::engine::{
     name, proposal_packet, Action, ConnId, LeaderEngine, LearnerKind, Phase, Proposal,
@@ -18,6 +19,7 @@ use super::engine::{
 use crate::jute::codes::OpCode;
 use crate::jute::quorum::QuorumPacket;
 use crate::jute::txn::{EncodedTxn, TxnBody, TxnEntry};
+use crate::quorum::verifier::{java_hash_order, QuorumVerifier};
 use crate::quorum::zab::packet::{QuorumPacketType as T, Sender, ZabMessage};
 use crate::quorum::zab::{counter_of, epoch_of};
 
@@ -42,6 +44,7 @@ impl LeaderEngine {
                 got: zxid,
             });
         }
+        let reconfig = reconfig_config(&txn);
         let txn = EncodedTxn::encode(txn);
         let data = txn.bytes().clone();
         let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
@@ -52,6 +55,18 @@ impl LeaderEngine {
             max.max(size),
         );
         let packet = proposal_packet(T::PROPOSAL, zxid, data);
+        let mut verifiers = vec![self.s.verifier.clone()];
+        if let Some(qv) = reconfig {
+            self.last_seen = Some(qv.clone());
+            self.out.push(Action::LastSeenConfig(qv));
+        }
+        if let Some(next) = self
+            .last_seen
+            .as_ref()
+            .filter(|n| n.version() > self.s.verifier.version())
+        {
+            verifiers.push(next.clone());
+        }
         self.last_proposed = zxid;
         let tick = self.tick;
         let followers: Vec<ConnId> = self
@@ -72,6 +87,7 @@ impl LeaderEngine {
             Proposal {
                 txn,
                 acks: BTreeSet::new(),
+                verifiers,
             },
         );
         Ok(std::mem::take(&mut self.out))
@@ -160,25 +176,30 @@ impl LeaderEngine {
 
     /// `Leader#processAck`.
     fn process_ack(&mut self, sid: i64, zxid: i64) {
+        if !self.allowed_to_commit {
+            // the last op committed was a leader change: the new leader commits from now on
+            return;
+        }
         if counter_of(zxid) == 0 || self.outstanding.is_empty() || self.last_committed >= zxid {
             // NEWLEADER / UPTODATE acks, or already committed
             return;
         }
-        let voter = self.is_participant(sid);
         let Some(p) = self.outstanding.get_mut(&zxid) else {
             warn!(sid, "Trying to commit future proposal: zxid 0x{zxid:x}");
             return;
         };
-        if voter {
-            p.acks.insert(sid);
-        }
+        p.acks.insert(sid);
         self.commit_ready();
     }
 
-    /// `Leader#tryToCommit` for every proposal that can go, oldest first.
+    /// `Leader#tryToCommit` for every proposal that can go, oldest first; none once a
+    /// reconfig designated another leader.
     fn commit_ready(&mut self) {
-        while let Some(entry) = self.outstanding.first_entry() {
-            if !self.s.verifier.contains_quorum(&entry.get().acks) {
+        while self.allowed_to_commit {
+            let Some(entry) = self.outstanding.first_entry() else {
+                break;
+            };
+            if !entry.get().has_all_quorums() {
                 break;
             }
             let zxid = *entry.key();
@@ -196,8 +217,13 @@ impl LeaderEngine {
     fn commit(&mut self, zxid: i64, p: Proposal) {
         self.last_committed = zxid;
         self.last_processed = zxid;
-        let commit = ZabMessage::Commit { zxid }.to_packet();
-        let inform = proposal_packet(T::INFORM, zxid, p.txn.bytes().clone());
+        let (commit, inform) = match reconfig_config(p.txn.txn()) {
+            Some(qv) => self.activate(zxid, &p, qv),
+            None => (
+                ZabMessage::Commit { zxid }.to_packet(),
+                proposal_packet(T::INFORM, zxid, p.txn.bytes().clone()),
+            ),
+        };
         let targets: Vec<(ConnId, LearnerKind)> = self
             .learners
             .iter()
@@ -258,14 +284,21 @@ impl LeaderEngine {
             self.close(conn, "learner not heard from in time".to_owned());
         }
         if full && self.phase == Phase::Broadcast {
-            let mut synced: BTreeSet<i64> = self
-                .learners
-                .values()
-                .filter_map(|l| l.sid)
-                .filter(|sid| self.is_participant(*sid))
-                .collect();
+            // `SyncedLearnerTracker` over the committed config and a pending one
+            let mut synced: BTreeSet<i64> = self.learners.values().filter_map(|l| l.sid).collect();
             synced.insert(self.s.my_sid);
-            if !self.s.verifier.contains_quorum(&synced) {
+            let quorum_of = |qv: &QuorumVerifier| {
+                let voters: BTreeSet<i64> =
+                    synced.iter().copied().filter(|s| qv.is_voter(*s)).collect();
+                qv.contains_quorum(&voters)
+            };
+            let all =
+                quorum_of(&self.s.verifier) && self.last_seen.as_ref().map_or(true, quorum_of);
+            if !all {
+                let synced: BTreeSet<i64> = synced
+                    .into_iter()
+                    .filter(|s| self.is_participant(*s))
+                    .collect();
                 let sids: Vec<String> = synced.iter().map(i64::to_string).collect();
                 let why = format!(
                     "Not sufficient followers synced, only synced with sids: [ {} ]",
@@ -329,5 +362,115 @@ impl LeaderEngine {
         self.learners
             .get(&conn)
             .is_some_and(|l| matches!(l.stage, Stage::AwaitServing | Stage::Active))
+    }
+}
+
+impl LeaderEngine {
+    /// The reconfig half of `Leader#tryToCommit`: `getDesignatedLeader`, `processReconfig`
+    /// (as an action, before the txn's commit), `allowedToCommit`, and the packets that
+    /// carry the commit: COMMITANDACTIVATE for followers, INFORMANDACTIVATE for observers.
+    fn activate(
+        &mut self,
+        zxid: i64,
+        p: &Proposal,
+        qv: QuorumVerifier,
+    ) -> (QuorumPacket, QuorumPacket) {
+        let me = self.s.my_sid;
+        let designated = self.designated_leader(&qv, p.ackset(&qv), zxid);
+        self.out.push(Action::Activate {
+            config: qv.clone(),
+            designated_leader: designated,
+            zxid,
+        });
+        if self
+            .last_seen
+            .as_ref()
+            .is_some_and(|ls| ls.version() <= qv.version())
+        {
+            self.last_seen = None;
+        }
+        self.s.verifier = qv;
+        if designated != me {
+            info!(
+                "Committing a reconfiguration (reconfigEnabled=true); this leader is not the \
+                 designated leader anymore, setting allowedToCommit=false"
+            );
+            self.allowed_to_commit = false;
+        }
+        let commit = ZabMessage::CommitAndActivate {
+            zxid,
+            suggested_leader_id: designated,
+        }
+        .to_packet();
+        let mut data = Vec::with_capacity(8 + p.txn.bytes().len());
+        data.extend_from_slice(&designated.to_be_bytes());
+        data.extend_from_slice(p.txn.bytes());
+        let inform = proposal_packet(T::INFORMANDACTIVATE, zxid, Bytes::from(data));
+        (commit, inform)
+    }
+
+    /// `Leader#getDesignatedLeader`: us if we vote in the new config at the same quorum
+    /// address; otherwise, of the new config's voters that acked the reconfig, the one that
+    /// also acked the most of the proposals after it. `candidates`: the new config's voters
+    /// that acked.
+    pub(super) fn designated_leader(
+        &self,
+        new: &QuorumVerifier,
+        mut candidates: BTreeSet<i64>,
+        zxid: i64,
+    ) -> i64 {
+        let me = self.s.my_sid;
+        let quorum_addr = |qv: &QuorumVerifier| {
+            qv.all_members().get(&me).map(|s| {
+                s.addresses
+                    .iter()
+                    .map(|a| (a.host.clone(), a.quorum_port))
+                    .collect::<Vec<_>>()
+            })
+        };
+        if new.is_voter(me) && quorum_addr(new) == quorum_addr(&self.s.verifier) {
+            return me;
+        }
+        candidates.remove(&me);
+        // `HashSet#iterator().next()`
+        let first = |c: &BTreeSet<i64>| java_hash_order(c.iter().copied()).first().copied();
+        let Some(mut current) = first(&candidates) else {
+            warn!("no voter of the new config acked the reconfig but us");
+            return me;
+        };
+        let mut next = zxid + 1;
+        while let Some(later) = self.outstanding.get(&next) {
+            for qv in &later.verifiers {
+                let acked = later.ackset(qv);
+                candidates.retain(|c| acked.contains(c));
+                let Some(c) = first(&candidates) else {
+                    return current;
+                };
+                current = c;
+                if candidates.len() == 1 {
+                    return current;
+                }
+            }
+            next += 1;
+        }
+        current
+    }
+}
+
+/// The config a reconfig txn carries (a SetDataTxn on `/zookeeper/config`).
+pub(super) fn reconfig_config(txn: &TxnEntry) -> Option<QuorumVerifier> {
+    if txn.header.op != OpCode::RECONFIG {
+        return None;
+    }
+    let TxnBody::SetData(t) = &txn.body else {
+        return None;
+    };
+    let text = String::from_utf8_lossy(t.data.as_deref().unwrap_or_default());
+    match QuorumVerifier::from_config_str(&text) {
+        Ok(qv) => Some(qv),
+        Err(e) => {
+            warn!("a reconfig txn carries a config that does not parse: {e}");
+            None
+        }
     }
 }

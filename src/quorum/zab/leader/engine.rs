@@ -16,6 +16,7 @@ use crate::jute::quorum::{LearnerInfo, QuorumPacket};
 use crate::jute::txn::EncodedTxn;
 use crate::jute::Jute;
 use crate::persist::committed::CommittedLog;
+use crate::quorum::verifier::QuorumVerifier;
 use crate::quorum::zab::packet::{QuorumPacketType as T, ZabMessage, PROTOCOL_VERSION};
 
 use crate::quorum::zab::{counter_of, epoch_of, make_zxid};
@@ -64,10 +65,38 @@ pub(super) struct Learner {
     pub(super) peer_last_zxid: i64,
 }
 
+/// `Proposal` with its `qvAcksetPairs`: the committed config when proposed, and the last
+/// seen one while a reconfig is in flight; it commits once the acks hold a quorum of each.
 #[derive(Debug, Clone)]
 pub(super) struct Proposal {
     pub(super) txn: EncodedTxn,
+    /// Every sid that acked (each config counts only its voters).
     pub(super) acks: BTreeSet<i64>,
+    pub(super) verifiers: Vec<QuorumVerifier>,
+}
+
+impl Proposal {
+    /// `Proposal#hasAllQuorums`.
+    pub(super) fn has_all_quorums(&self) -> bool {
+        all_quorums(&self.acks, &self.verifiers)
+    }
+
+    /// `qv`'s ackset (`Proposal#addAck`).
+    pub(super) fn ackset(&self, qv: &QuorumVerifier) -> BTreeSet<i64> {
+        ackset(&self.acks, qv)
+    }
+}
+
+/// The acks of `qv`'s voters.
+pub(super) fn ackset(acks: &BTreeSet<i64>, qv: &QuorumVerifier) -> BTreeSet<i64> {
+    acks.iter().copied().filter(|s| qv.is_voter(*s)).collect()
+}
+
+/// `SyncedLearnerTracker#hasAllQuorums`: the acks hold a quorum of every config.
+pub(super) fn all_quorums(acks: &BTreeSet<i64>, verifiers: &[QuorumVerifier]) -> bool {
+    verifiers
+        .iter()
+        .all(|qv| qv.contains_quorum(&ackset(acks, qv)))
 }
 
 /// The leader (see the module doc).
@@ -94,6 +123,11 @@ pub struct LeaderEngine {
     pub(super) pending_syncs: Vec<(i64, i64)>,
     /// `ProposalStats`: last, smallest, largest proposal in bytes (-1 before the first).
     pub(super) proposal_sizes: (i64, i64, i64),
+    /// The config of a reconfig proposed and not committed (`lastSeenQuorumVerifier` when
+    /// newer than the committed `s.verifier`).
+    pub(super) last_seen: Option<QuorumVerifier>,
+    /// `Leader.allowedToCommit`: false once a committed reconfig designated another leader.
+    pub(super) allowed_to_commit: bool,
     pub(super) out: Vec<Action>,
 }
 
@@ -120,6 +154,11 @@ impl LeaderEngine {
             sessions: start.sessions.into_iter().collect(),
             pending_syncs: Vec::new(),
             proposal_sizes: (-1, -1, -1),
+            last_seen: s
+                .last_seen
+                .clone()
+                .filter(|ls| ls.version() > s.verifier.version()),
+            allowed_to_commit: true,
             out: Vec::new(),
             s,
         };
@@ -154,6 +193,35 @@ impl LeaderEngine {
 
     pub fn last_committed(&self) -> i64 {
         self.last_committed
+    }
+
+    /// The committed config (`getQuorumVerifier`).
+    pub fn committed_config(&self) -> &QuorumVerifier {
+        &self.s.verifier
+    }
+
+    /// The config a proposed reconfig carries, while it is not committed.
+    pub fn pending_config(&self) -> Option<&QuorumVerifier> {
+        self.last_seen.as_ref()
+    }
+
+    /// Whether this leader still commits (a committed reconfig may designate another).
+    pub fn allowed_to_commit(&self) -> bool {
+        self.allowed_to_commit
+    }
+
+    /// The leader and the followers it forwards to that are alive (`LearnerHandler#synced`):
+    /// whose synced voters `Leader#isQuorumSynced` counts.
+    pub fn synced_followers(&self) -> BTreeSet<i64> {
+        let mut ids: BTreeSet<i64> = self
+            .learners
+            .values()
+            .filter(|l| l.forwarding && l.kind == LearnerKind::Follower)
+            .filter(|l| l.deadline >= self.tick)
+            .filter_map(|l| l.sid)
+            .collect();
+        ids.insert(self.s.my_sid);
+        ids
     }
 
     /// Learner connections (`Leader#getLearners`).
@@ -355,6 +423,14 @@ impl LeaderEngine {
         self.phase_deadline = self.tick + self.s.init_limit;
         self.out.push(Action::PersistAcceptedEpoch(self.epoch));
         self.last_proposed = make_zxid(self.epoch, 0);
+        if self.s.reconfig_enabled && self.s.verifier.version() == 0 && self.last_seen.is_none() {
+            // ZOOKEEPER-1783: an initial config gets the new epoch's first zxid as version,
+            // agreed through NEWLEADER and activated once a quorum acked it
+            let mut qv = self.s.verifier.clone();
+            qv.set_version(self.last_proposed);
+            self.last_seen = Some(qv.clone());
+            self.out.push(Action::LastSeenConfig(qv));
+        }
         let me = self.s.my_sid;
         self.electing.insert(me);
         let waiting: Vec<ConnId> = self.in_stage(Stage::AwaitEpoch);
@@ -458,9 +534,7 @@ impl LeaderEngine {
         }
         match self.phase {
             Phase::Sync if p.zxid == make_zxid(self.epoch, 0) => {
-                if self.is_participant(sid) {
-                    self.newleader_acks.insert(sid);
-                }
+                self.newleader_acks.insert(sid);
                 self.check_newleader_quorum();
             }
             Phase::Sync => {
@@ -474,7 +548,11 @@ impl LeaderEngine {
     }
 
     fn check_newleader_quorum(&mut self) {
-        if self.phase != Phase::Sync || !self.s.verifier.contains_quorum(&self.newleader_acks) {
+        // `newLeaderProposal`: a quorum of the committed config and of a pending one
+        let verifiers: Vec<QuorumVerifier> = std::iter::once(self.s.verifier.clone())
+            .chain(self.last_seen.clone())
+            .collect();
+        if self.phase != Phase::Sync || !all_quorums(&self.newleader_acks, &verifiers) {
             return;
         }
         // `Leader#startZkServer`
@@ -487,6 +565,26 @@ impl LeaderEngine {
         self.last_committed = zxid;
         self.last_processed = zxid;
         self.out.push(Action::StartServing { zxid });
+        if self.s.reconfig_enabled {
+            // `startZkServer` (ZOOKEEPER-1324): the config sent in NEWLEADER is ours now
+            let qv = self
+                .last_seen
+                .clone()
+                .unwrap_or_else(|| self.s.verifier.clone());
+            let acked = ackset(&self.newleader_acks, &qv);
+            let designated = self.designated_leader(&qv, acked, zxid);
+            self.out.push(Action::Activate {
+                config: qv.clone(),
+                designated_leader: designated,
+                zxid,
+            });
+            self.last_seen = None;
+            self.s.verifier = qv;
+            if designated != self.s.my_sid {
+                warn!("This leader is not the designated leader, it will be initialized with allowedToCommit = false");
+                self.allowed_to_commit = false;
+            }
+        }
         for conn in self.in_stage(Stage::AwaitServing) {
             self.send_uptodate(conn);
         }

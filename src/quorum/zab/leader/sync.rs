@@ -103,7 +103,10 @@ impl LeaderEngine {
     /// epoch's first zxid as version when the configured one still has version 0 (a no-op
     /// without `reconfigEnabled`).
     pub fn newleader_config(&self) -> String {
-        let mut qv = self.s.verifier.clone();
+        let mut qv = self
+            .last_seen
+            .clone()
+            .unwrap_or_else(|| self.s.verifier.clone());
         if qv.version() == 0 && self.s.reconfig_enabled {
             qv.set_version(make_zxid(self.epoch, 0));
         }

@@ -263,3 +263,116 @@ fn a_follower_joining_under_load_gets_outstanding_proposals_after_newleader() {
     let a = e.handle(Event::Packet(1, ack(z1)), h);
     assert_eq!(sent(&a, 5), vec![T::COMMIT]);
 }
+
+/// A reconfig txn (`PrepContext::reconfig`): `config` versioned with its zxid.
+fn reconfig_txn(zxid: i64, config: &str) -> TxnEntry {
+    let mut qv = QuorumVerifier::from_config_str(config).unwrap();
+    qv.set_version(zxid);
+    TxnEntry {
+        header: TxnHeader {
+            client_id: 7,
+            cxid: 1,
+            zxid,
+            time: 0,
+            op: OpCode::RECONFIG,
+        },
+        body: TxnBody::SetData(crate::jute::txn::SetDataTxn {
+            path: "/zookeeper/config".into(),
+            data: Some(qv.to_string().into_bytes().into()),
+            version: -1,
+        }),
+        digest: None,
+    }
+}
+
+/// `Leader#propose` / `#tryToCommit` with a reconfig in flight: its acks (and those of the
+/// proposals after it) must hold a quorum of the old AND the new config; its commit is
+/// COMMITANDACTIVATE / INFORMANDACTIVATE naming the designated leader, activation first.
+#[test]
+fn a_reconfig_commits_on_a_quorum_of_both_configs_and_activates() {
+    let (mut e, epoch) = serving();
+    let h = &mut ();
+    let (z1, z2) = ((epoch << 32) + 1, (epoch << 32) + 2);
+    // server 2 leaves: the new voters are 1 and 3
+    let a = e
+        .propose(reconfig_txn(
+            z1,
+            "server.1=127.0.0.1:2001:3001\nserver.3=127.0.0.1:2003:3003\n\
+             server.4=127.0.0.1:2004:3004:observer\n",
+        ))
+        .unwrap();
+    assert!(matches!(&a[0], Action::LastSeenConfig(qv) if qv.version() == z1));
+    assert_eq!(e.pending_config().map(QuorumVerifier::version), Some(z1));
+    e.propose(txn(z2)).unwrap();
+    // the leader and 2 are a quorum of the old config only
+    assert!(e.handle(Event::LocalDurable(z2), h).is_empty());
+    let a = e.handle(Event::Packet(2, ack(z1)), h);
+    assert!(a.iter().all(|a| !matches!(a, Action::Commit(_))), "{a:?}");
+    e.handle(Event::Packet(2, ack(z2)), h);
+    let a = e.handle(Event::Packet(1, ack(z1)), h);
+    let activate = a
+        .iter()
+        .position(
+            |a| matches!(a, Action::Activate { designated_leader: 3, zxid, .. } if *zxid == z1),
+        )
+        .expect("activation");
+    let commit = a
+        .iter()
+        .position(|a| matches!(a, Action::Commit(t) if t.header.zxid == z1))
+        .expect("commit");
+    assert!(activate < commit);
+    assert_eq!(sent(&a, 1), vec![T::COMMITANDACTIVATE]);
+    assert_eq!(sent(&a, 2), vec![T::COMMITANDACTIVATE]);
+    assert_eq!(sent(&a, 4), vec![T::INFORMANDACTIVATE]);
+    assert_eq!(e.committed_config().version(), z1);
+    assert!(e.pending_config().is_none());
+    // z2 waits for the new config's quorum: 2's ack is no longer a voter's
+    assert_eq!(e.last_committed(), z1);
+    let a = e.handle(Event::Packet(1, ack(z2)), h);
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Commit(t) if t.header.zxid == z2)));
+}
+
+/// `getDesignatedLeader` when the leader leaves: a voter of the new config that acked the
+/// reconfig leads next, and this leader commits nothing after it (`allowedToCommit`).
+#[test]
+fn a_leader_that_leaves_designates_another_and_stops_committing() {
+    let (mut e, epoch) = serving();
+    let h = &mut ();
+    let (z1, z2) = ((epoch << 32) + 1, (epoch << 32) + 2);
+    e.propose(reconfig_txn(
+        z1,
+        "server.1=127.0.0.1:2001:3001\nserver.2=127.0.0.1:2002:3002\n\
+         server.4=127.0.0.1:2004:3004:observer\n",
+    ))
+    .unwrap();
+    e.propose(txn(z2)).unwrap();
+    e.handle(Event::LocalDurable(z2), h);
+    e.handle(Event::Packet(1, ack(z1)), h);
+    e.handle(Event::Packet(2, ack(z2)), h);
+    let a = e.handle(Event::Packet(2, ack(z1)), h);
+    // 2 acked the most of what follows the reconfig
+    assert!(
+        a.iter().any(|a| matches!(
+            a,
+            Action::Activate {
+                designated_leader: 2,
+                ..
+            }
+        )),
+        "{a:?}"
+    );
+    let designated = ZabMessage::CommitAndActivate {
+        zxid: z1,
+        suggested_leader_id: 2,
+    }
+    .to_packet();
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, Action::Send { conn: 1, packet } if packet.data == designated.data)));
+    assert!(!e.allowed_to_commit());
+    let a = e.handle(Event::Packet(1, ack(z2)), h);
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(e.last_committed(), z1);
+}

@@ -36,8 +36,12 @@ pub struct LeaderSettings {
     /// `zookeeper.forceSnapshotSync`.
     pub force_snap_sync: bool,
     /// `reconfigEnabled`: without it `setLastSeenQuorumVerifier` does nothing, so NEWLEADER
-    /// carries the configured verifier as it is (version 0 for a static config).
+    /// carries the configured verifier as it is (version 0 for a static config); with it the
+    /// leader versions an initial config and activates the last seen one once a quorum
+    /// acked NEWLEADER.
     pub reconfig_enabled: bool,
+    /// A config proposed by an earlier leader and not committed (newer than `verifier`).
+    pub last_seen: Option<QuorumVerifier>,
 }
 
 impl LeaderSettings {
@@ -50,6 +54,7 @@ impl LeaderSettings {
             commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
             force_snap_sync: false,
             reconfig_enabled: false,
+            last_seen: None,
         }
     }
 }
@@ -151,6 +156,17 @@ pub enum Action {
     SessionTouches {
         sid: i64,
         touches: Vec<SessionTouch>,
+    },
+    /// A reconfig was proposed: its config is the last seen one (`setLastSeenQuorumVerifier`,
+    /// written to zoo.cfg.dynamic.next).
+    LastSeenConfig(QuorumVerifier),
+    /// A reconfig commits (`QuorumPeer#processReconfig` in `Leader#tryToCommit`): activate
+    /// `config` before the [`Action::Commit`] of its txn that follows. `designated_leader`
+    /// is who leads the new config; not us means this leader commits nothing more.
+    Activate {
+        config: QuorumVerifier,
+        designated_leader: i64,
+        zxid: i64,
     },
     /// Stop leading (`Leader#shutdown`): the peer goes back to LOOKING.
     StepDown {
