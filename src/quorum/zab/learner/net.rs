@@ -31,9 +31,13 @@ use crate::quorum::zab::stream::{read_snap_payload, QuorumCodec, SnapPayload};
 use crate::tree::TreeOptions;
 
 /// `Learner#connectToLeader`: five tries, this far apart
-/// (`zookeeper.leaderConnectDelayDuringRetryMs`).
+/// (`zookeeper.leaderConnectDelayDuringRetryMs`) — 400 ms of retrying in all.
 const CONNECT_TRIES: u32 = 5;
 const CONNECT_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// The first retry comes this soon, and each wait doubles up to [`CONNECT_RETRY_DELAY`]: a
+/// follower ends the election at the moment its new leader does and usually dials just
+/// before the leader's port is bound; waiting the full delay there is most of a failover.
+const CONNECT_FIRST_RETRY: Duration = Duration::from_millis(5);
 /// Socket bytes handed to the SNAP parser per chunk, and chunks in flight.
 const SNAP_CHUNK: usize = 64 * 1024;
 const SNAP_CHUNKS_IN_FLIGHT: usize = 16;
@@ -116,7 +120,11 @@ async fn connect_once_up(
     timeouts: LearnerTimeouts,
     tls: &QuorumTls,
 ) -> std::io::Result<QuorumStream> {
-    let deadline = tokio::time::Instant::now() + timeouts.init();
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeouts.init();
+    // as long as 3.8's tries last, however many the shorter first waits make
+    let retrying_until = started + CONNECT_RETRY_DELAY * (CONNECT_TRIES - 1);
+    let mut delay = CONNECT_FIRST_RETRY;
     let mut tries = 0;
     loop {
         tries += 1;
@@ -133,11 +141,16 @@ async fn connect_once_up(
             Err(_) => std::io::Error::from(std::io::ErrorKind::TimedOut),
         };
         let now = tokio::time::Instant::now();
-        if tries >= CONNECT_TRIES || now + CONNECT_RETRY_DELAY >= deadline {
+        if now + delay > retrying_until || now + delay >= deadline {
             return Err(err);
         }
-        tracing::warn!(tries, "cannot connect to the leader at {leader}: {err}");
-        tokio::time::sleep(CONNECT_RETRY_DELAY).await;
+        if tries == 1 {
+            tracing::warn!(tries, "cannot connect to the leader at {leader}: {err}");
+        } else {
+            tracing::debug!(tries, "cannot connect to the leader at {leader}: {err}");
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(CONNECT_RETRY_DELAY);
     }
 }
 
@@ -302,4 +315,45 @@ async fn write_loop(
         }
     }
     let _ = writer.shutdown().await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn timeouts() -> LearnerTimeouts {
+        LearnerTimeouts {
+            tick: Duration::from_millis(1000),
+            init_limit: 10,
+            sync_limit: 5,
+        }
+    }
+
+    fn free_addr() -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_leader_binding_after_the_first_tries_is_reached_and_one_never_bound_is_not() {
+        let tls = QuorumTls::plaintext();
+        let addr = free_addr();
+        let late = tokio::spawn(async move {
+            // past the first few short retries, inside the 400 ms of 3.8's five tries
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+            l.accept().await.unwrap()
+        });
+        let stream = connect_once_up(addr, "127.0.0.1", timeouts(), &tls).await;
+        assert!(stream.is_ok(), "{:?}", stream.err());
+        late.await.unwrap();
+
+        let never = free_addr();
+        let err = connect_once_up(never, "127.0.0.1", timeouts(), &tls)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    }
 }
