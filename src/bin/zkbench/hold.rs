@@ -300,23 +300,7 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
     )
     .await?;
     let set_us = t0.elapsed().as_micros() as u64;
-    let mut hist = report::new_hist();
-    let deliver_deadline = Instant::now() + cfg.wait;
-    let mut gone = 0usize;
-    while (hist.len() as usize) + gone < armed {
-        match tokio::time::timeout_at(deliver_deadline.into(), rx.recv()).await {
-            Ok(Some((_, Event::Notified(at)))) => report::record(
-                &mut hist,
-                at.saturating_duration_since(t0).as_micros() as u64,
-            ),
-            Ok(Some((_, Event::Lost(why)))) => {
-                gone += 1;
-                first_error = first_error.or(Some(why));
-            }
-            Ok(Some((_, Event::Armed))) => armed += 1,
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let hist = collect_notifications(&mut rx, &mut armed, t0, cfg.wait, &mut first_error).await;
     let _ = stop.send(true);
     let _ = join_all(tasks).await;
     let notified = hist.len() as usize;
@@ -426,4 +410,36 @@ pub(crate) async fn idle(cfg: ManyCfg, duration: Duration) -> proto::Result<bool
     );
     report::emit(&j, &human);
     Ok(errors == 0)
+}
+
+/// The events of one change fanned out to `armed` sessions: how long after `t0` each was
+/// notified, until each armed session was notified or lost or `wait` ran out. A session
+/// armed late counts in `armed`; the first loss's reason goes to `first_error`.
+pub(crate) async fn collect_notifications(
+    rx: &mut mpsc::UnboundedReceiver<(usize, Event)>,
+    armed: &mut usize,
+    t0: Instant,
+    wait: Duration,
+    first_error: &mut Option<String>,
+) -> Histogram<u64> {
+    let mut hist = report::new_hist();
+    let deadline = Instant::now() + wait;
+    let mut gone = 0usize;
+    while (hist.len() as usize) + gone < *armed {
+        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+            Ok(Some((_, Event::Notified(at)))) => report::record(
+                &mut hist,
+                at.saturating_duration_since(t0).as_micros() as u64,
+            ),
+            Ok(Some((_, Event::Lost(why)))) => {
+                gone += 1;
+                if first_error.is_none() {
+                    *first_error = Some(why);
+                }
+            }
+            Ok(Some((_, Event::Armed))) => *armed += 1,
+            Ok(None) | Err(_) => break,
+        }
+    }
+    hist
 }

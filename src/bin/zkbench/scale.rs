@@ -202,22 +202,7 @@ pub(crate) async fn watchers(cfg: WatchersCfg) -> proto::Result<bool> {
     )
     .await?;
     errors += usize::from(code != ErrorCode::OK);
-    let mut hist = report::new_hist();
-    let deadline = Instant::now() + m.wait;
-    let mut gone = 0usize;
-    while (hist.len() as usize) + gone < armed {
-        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-            Ok(Some((_, Event::Notified(at)))) => report::record(
-                &mut hist,
-                at.saturating_duration_since(t0).as_micros() as u64,
-            ),
-            Ok(Some((_, Event::Lost(why)))) => {
-                gone += 1;
-                first_error = first_error.or(Some(why));
-            }
-            Ok(Some((_, Event::Armed))) | Ok(None) | Err(_) => break,
-        }
-    }
+    let hist = hold::collect_notifications(&mut rx, &mut armed, t0, m.wait, &mut first_error).await;
     let _ = stop_tx.send(true);
     let _ = hold::join_all(tasks).await;
     let notified = hist.len() as usize;
