@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{connection, FourLetterHandler, Port};
@@ -87,6 +87,9 @@ pub struct ClientListener {
     pub tls: Option<Arc<ClientTls>>,
     /// This is `secureClientPort` (3.8's secure `ServerCnxnFactory`).
     pub secure: bool,
+    /// Where a reconfig moved this port to (`ServerCnxnFactory#reconfigure`); None for a
+    /// port that never moves.
+    pub moves: Option<watch::Receiver<SocketAddr>>,
 }
 
 /// Hands out connection ids, unique across the listeners of one server.
@@ -96,6 +99,22 @@ pub struct ConnIds(Arc<AtomicU64>);
 impl Default for ConnIds {
     fn default() -> Self {
         ConnIds(Arc::new(AtomicU64::new(1)))
+    }
+}
+
+/// `NIOServerCnxnFactory#reconfigure`: the old socket closes first, then `addr` is bound; the
+/// connections accepted so far stay. A new address that cannot be bound leaves the port
+/// closed, as in 3.8.
+fn move_listener(old: Option<TcpListener>, addr: SocketAddr) -> Option<TcpListener> {
+    let from = old.as_ref().and_then(|l| l.local_addr().ok());
+    drop(old);
+    tracing::info!(?from, to = %addr, "binding to port {addr}");
+    match bind(addr) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::error!(error = %e, "Error reconfiguring client port to {addr}");
+            None
+        }
     }
 }
 
@@ -113,13 +132,39 @@ pub async fn serve(
         listener,
         tls,
         secure,
+        mut moves,
     } = client;
+    // None once a move could not bind its new address: nothing is accepted until the next one
+    let mut listener = Some(listener);
     let port = Port { tls, secure };
     let per_ip = PerIp::default();
     loop {
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
+        let moved = async {
+            let Some(m) = moves.as_mut() else {
+                return std::future::pending().await;
+            };
+            match m.changed().await {
+                Ok(()) => Some(*m.borrow_and_update()),
+                // the sender is gone: the port stays where it is
+                Err(_) => None,
+            }
+        };
         let (stream, remote) = tokio::select! {
             _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
+            to = moved => {
+                match to {
+                    Some(addr) => listener = move_listener(listener.take(), addr),
+                    None => moves = None,
+                }
+                continue;
+            }
+            accepted = accept => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning

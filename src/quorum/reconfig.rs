@@ -93,7 +93,8 @@ impl PeerConfig {
         self.state.subscribe()
     }
 
-    fn next_file(&self) -> PathBuf {
+    /// `zoo.cfg.dynamic.next` (`QuorumPeer#getNextDynamicConfigFilename`).
+    pub fn next_file(&self) -> PathBuf {
         suffixed(&self.cfg_path, NEXT_DYNAMIC_SUFFIX)
     }
 

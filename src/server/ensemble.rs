@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::storage::{snapshot_config, txn_log_options};
@@ -138,25 +138,114 @@ pub(super) async fn quorum_tls(cfg: &ServerConfig) -> Result<Arc<QuorumTls>, Ser
         .map_err(|e| ServerError::Startup(format!("quorum TLS: {e}")))
 }
 
+/// The peer's quorum configs at start-up (`QuorumPeerConfig#parse`, `QuorumPeerMain`): the
+/// committed one from zoo.cfg or its dynamic file; with a dynamic file, a
+/// `zoo.cfg.dynamic.next` left by a reconfig that was proposed but not committed before we
+/// stopped is the last seen config (the leader we elect finishes or drops it). zoo.cfg is
+/// backed up before a reconfig may rewrite it.
+pub(super) fn peer_configs(cfg: &ServerConfig) -> Result<Arc<PeerConfig>, ServerError> {
+    let my_id = cfg
+        .my_id
+        .ok_or_else(|| ServerError::Startup("no myid for a distributed ensemble".to_owned()))?;
+    let verifier = verifier(cfg).map_err(ServerError::Startup)?;
+    let dynamic = cfg.raw_value("dynamicConfigFile").is_some();
+    if cfg.reconfig_enabled && !dynamic {
+        // the static config is kept before a reconfig rewrites it
+        if let Err(e) = backup_old_config(&cfg.cfg_path) {
+            tracing::warn!("backing up the static config: {e}");
+        }
+    }
+    let configs = PeerConfig::new(my_id, cfg.reconfig_enabled, cfg.cfg_path.clone(), verifier);
+    if dynamic {
+        let next = configs.next_file();
+        match std::fs::read(&next) {
+            Ok(bytes) => {
+                let text = crate::config::properties::decode(&bytes);
+                let qv = QuorumVerifier::from_config_str(&text).map_err(|e| {
+                    ServerError::Startup(format!("Error processing {}: {e}", next.display()))
+                })?;
+                tracing::info!(
+                    version = format_args!("{:x}", qv.version()),
+                    "{} holds a config proposed before we stopped: it is the last seen config",
+                    next.display()
+                );
+                // `setLastSeenQuorumVerifier(qv, false)`: nothing without reconfigEnabled
+                configs.set_last_seen(qv, false);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(
+                    "reading {}: {e}; NextQuorumVerifier is initiated to null",
+                    next.display()
+                )
+            }
+        }
+    }
+    Ok(Arc::new(configs))
+}
+
+/// `QuorumPeer#processReconfig` → `ServerCnxnFactory#reconfigure`: once a committed config
+/// changes the membership and gives our `server.N` line a client address other than the one
+/// the client port listens on, the port moves there. Every path that commits a config
+/// (a learner's or a leader's activation, a config adopted in an election) goes through
+/// [`PeerConfig`], so this follows its channel.
+pub(super) async fn follow_client_address(
+    configs: Arc<PeerConfig>,
+    bound: SocketAddr,
+    moves: watch::Sender<SocketAddr>,
+    shutdown: CancellationToken,
+) {
+    let mut changes = configs.subscribe();
+    let mut prev = changes.borrow_and_update().committed.clone();
+    let mut current = bound;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        let committed = changes.borrow_and_update().committed.clone();
+        let grew = prev.version() < committed.version() && !prev.same_as(&committed);
+        prev = committed.clone();
+        if !grew {
+            continue;
+        }
+        let Some((host, port)) = committed
+            .all_members()
+            .get(&configs.my_id)
+            .and_then(|s| s.client_address.clone())
+        else {
+            continue;
+        };
+        let addr = match tokio::net::lookup_host((host.as_str(), port)).await {
+            Ok(mut addrs) => addrs.next(),
+            Err(e) => {
+                tracing::error!("Error reconfiguring client port to {host}:{port}: {e}");
+                continue;
+            }
+        };
+        let Some(addr) = addr.filter(|a| *a != current) else {
+            continue;
+        };
+        tracing::info!(from = %current, to = %addr, "reconfig moved our client address");
+        current = addr;
+        if moves.send(addr).is_err() {
+            return;
+        }
+    }
+}
+
 /// Run the peer until shutdown (Ok), a fatal storage error, or an election port that could
 /// not be bound (Err).
 pub(super) async fn run_peer(
     cfg: Arc<ServerConfig>,
+    configs: Arc<PeerConfig>,
     mut rx: mpsc::Receiver<CoreMsg>,
     stats: Arc<ServerStats>,
     shutdown: CancellationToken,
     tls: Arc<QuorumTls>,
 ) -> Result<(), ServerError> {
-    let my_id = cfg
-        .my_id
-        .ok_or_else(|| ServerError::Startup("no myid for a distributed ensemble".to_owned()))?;
-    let verifier = verifier(&cfg).map_err(ServerError::Startup)?;
-    if cfg.reconfig_enabled && cfg.raw_value("dynamicConfigFile").is_none() {
-        // `QuorumPeerConfig#parse`: the static config is kept before a reconfig rewrites it
-        if let Err(e) = backup_old_config(&cfg.cfg_path) {
-            tracing::warn!("backing up the static config: {e}");
-        }
-    }
+    let my_id = configs.my_id;
+    let verifier = configs.committed();
     let tick = Duration::from_millis(u64::try_from(cfg.tick_time_ms).unwrap_or(3000));
     let mut cnx_cfg = CnxConfig::new(my_id, election_addrs(&verifier, my_id));
     cnx_cfg.peers = verifier
@@ -194,14 +283,7 @@ pub(super) async fn run_peer(
             source
         }
     });
-    let mut fle =
-        FastLeaderElection::new(ElectionConfig::new(my_id, cfg.peer_type, verifier.clone()));
-    let configs = Arc::new(PeerConfig::new(
-        my_id,
-        cfg.reconfig_enabled,
-        cfg.cfg_path.clone(),
-        verifier,
-    ));
+    let mut fle = FastLeaderElection::new(ElectionConfig::new(my_id, cfg.peer_type, verifier));
     let peer = Peer {
         cfg,
         my_id,

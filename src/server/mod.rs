@@ -34,7 +34,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -235,6 +235,13 @@ fn bind_client_port(what: &'static str, addr: SocketAddr) -> Result<TcpListener,
 pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     let standalone = cfg.is_standalone();
     let tls_source = client_tls_source(&cfg)?;
+    // `QuorumPeerConfig#parse`: the membership, a pending config (`zoo.cfg.dynamic.next`) and
+    // the zoo.cfg backup come before any port is bound
+    let peer_configs = if standalone {
+        None
+    } else {
+        Some(ensemble::peer_configs(&cfg)?)
+    };
     // the login is part of configuring the connection factory: before any port is bound
     let client_sasl =
         ClientSasl::from_config(&cfg).map_err(|e| ServerError::Startup(e.to_string()))?;
@@ -270,6 +277,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             listener: bind_client_port("client port", addr)?,
             tls,
             secure: false,
+            moves: None,
         });
     }
     if let (Some(port), Some(source)) = (cfg.secure_client_port, &tls_source) {
@@ -280,6 +288,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
             listener: bind_client_port("secure client port", SocketAddr::new(ip, port))?,
             tls: Some(client_tls(&cfg, source, false)),
             secure: true,
+            moves: None,
         });
     }
     let local = |l: &ClientListener| l.listener.local_addr().ok();
@@ -297,11 +306,28 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     let stats = Arc::new(ServerStats::new());
     let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
     let core = if standalone {
         start_standalone(cfg.clone(), stats.clone(), core_rx).await?
     } else {
+        let configs = peer_configs.ok_or(ServerError::Startup(
+            "an ensemble member without its quorum configs".to_owned(),
+        ))?;
+        // only the plaintext client port is in our `server.N` line, so only it moves
+        if let Some(l) = listeners.iter_mut().find(|l| !l.secure) {
+            let bound = l.listener.local_addr().unwrap_or(client_addr);
+            let (tx, rx) = watch::channel(bound);
+            l.moves = Some(rx);
+            tasks.push(tokio::spawn(ensemble::follow_client_address(
+                configs.clone(),
+                bound,
+                tx,
+                shutdown.clone(),
+            )));
+        }
         tokio::spawn(ensemble::run_peer(
             cfg.clone(),
+            configs,
             core_rx,
             stats.clone(),
             shutdown.clone(),
@@ -316,7 +342,6 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     };
     let handler = four_letter::handler(cfg.clone(), stats.clone());
     let source = view_source(core_tx.clone(), cfg.clone(), stats.clone());
-    let mut tasks = Vec::new();
     if let Some(admin) = admin {
         let core: Arc<dyn AdminCore> = Arc::new(CoreAdmin {
             core: core_tx.clone(),

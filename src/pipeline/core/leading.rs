@@ -404,8 +404,8 @@ impl CoreState {
             info.quorum_size = config.voting_members().len() as u64;
         }
         if let Some((host, port)) = &activation.new_client {
-            // the listener stays where it is: moving it is not done yet
-            tracing::warn!("reconfig moved our client address to {host}:{port}; still listening on the old one");
+            // the client port follows the committed config (`ServerCnxnFactory#reconfigure`)
+            tracing::info!("reconfig moved our client address to {host}:{port}");
         }
         if designated_leader != pc.my_id {
             tracing::warn!(
