@@ -77,6 +77,9 @@ pub struct Mixed {
     pub ports: Vec<Ports>,
     pub tick_ms: u64,
     observers: Vec<usize>,
+    /// Servers `1..=members` are the initial ensemble; a later sid knows them and itself (it
+    /// joins by reconfig). All of them unless [`Mixed::set_members`].
+    members: usize,
     /// Extra zoo.cfg lines per sid (e.g. TLS settings), written at each start.
     extra: HashMap<usize, String>,
     /// The host of every `server.N` line (`127.0.0.1` unless [`Mixed::set_hostname`]).
@@ -116,6 +119,7 @@ impl Mixed {
             ports,
             tick_ms,
             observers: observers.to_vec(),
+            members: n,
             extra: HashMap::new(),
             hostname: "127.0.0.1".to_owned(),
             jvm_flags: HashMap::new(),
@@ -125,8 +129,19 @@ impl Mixed {
     }
 
     pub fn server_lines(&self) -> String {
+        self.server_lines_of(self.ports.len())
+    }
+
+    /// The `server.N` lines `sid`'s zoo.cfg gets.
+    fn server_lines_of(&self, sid: usize) -> String {
+        let known = if sid <= self.members {
+            self.members
+        } else {
+            self.ports.len()
+        };
         self.ports
             .iter()
+            .take(known)
             .enumerate()
             .map(|(i, p)| {
                 let role = if self.observers.contains(&(i + 1)) {
@@ -171,7 +186,7 @@ impl Mixed {
             self.tick_ms,
             dir.display(),
             self.ports[sid - 1].client,
-            self.server_lines(),
+            self.server_lines_of(sid),
             self.extra.get(&sid).map_or("", String::as_str),
         );
         let path = dir.join("zoo.cfg");
@@ -188,6 +203,11 @@ impl Mixed {
     /// zoo.cfg lines `sid` gets from its next start on (replacing earlier ones).
     pub fn set_extra(&mut self, sid: usize, lines: &str) {
         self.extra.insert(sid, lines.to_owned());
+    }
+
+    /// Only servers `1..=n` form the initial ensemble; the later ones join by reconfig.
+    pub fn set_members(&mut self, n: usize) {
+        self.members = n;
     }
 
     /// `SERVER_JVMFLAGS` of `sid` from its next start on.
