@@ -200,6 +200,10 @@ pub struct CoreState {
     pub serving: bool,
     /// Set when the ensemble role ends: the peer goes back to election.
     reelect: Option<String>,
+    /// `reconfigFlag` with the vote `updateVote` made (leader, zxid): a reconfig changed our
+    /// role or named another leader, so when this role ends the peer goes straight to that
+    /// leader without an election (`QuorumPeer#updateServerState`).
+    reconfig_vote: Option<(i64, i64)>,
     /// Set by the peer for an ensemble member.
     pub ensemble: Option<EnsembleInfo>,
     /// The peer's quorum configs (an ensemble member only): what a reconfig changes.
@@ -240,6 +244,7 @@ impl CoreState {
             role: Role::Standalone,
             serving: true,
             reelect: None,
+            reconfig_vote: None,
             ensemble: None,
             quorum_configs: None,
             config,

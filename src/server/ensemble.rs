@@ -322,6 +322,8 @@ impl Peer {
         shutdown: &CancellationToken,
     ) -> Result<(), FatalError> {
         let mut carried: Option<Carried> = None;
+        // `reconfigFlag`: the leader (and zxid) a reconfig sent us to, no election needed
+        let mut designated: Option<(i64, i64)> = None;
         loop {
             let looking_since = tokio::time::Instant::now();
             let mut looking = self.looking_core();
@@ -352,16 +354,21 @@ impl Peer {
             };
             let zxid = db.last_processed_zxid();
             let epoch = db.epochs().current;
-            tracing::info!(
-                zxid = format_args!("0x{zxid:x}"),
-                epoch,
-                "LOOKING: electing a leader"
-            );
             if fle.state() != ServerState::Looking {
                 fle.set_looking();
             }
             adopt_configs(fle, &self.cnx, self.configs.subscribe().borrow().clone());
-            let vote = if self.cfg.read_only_mode_enabled {
+            let vote = if let Some((leader, at)) = designated.take() {
+                // `QuorumPeer#updateServerState` with `reconfigFlag`
+                let vote = fle.adopt_designated_leader(leader, at);
+                tracing::info!(leader, state = ?fle.state(), "reconfig: serving under the designated leader without an election");
+                Ok(vote)
+            } else if self.cfg.read_only_mode_enabled {
+                tracing::info!(
+                    zxid = format_args!("0x{zxid:x}"),
+                    epoch,
+                    "LOOKING: electing a leader"
+                );
                 let elected = self
                     .elect_serving_read_only(&mut db, looking_since, fle, rx, shutdown)
                     .await;
@@ -370,6 +377,11 @@ impl Peer {
                     None => return Ok(()),
                 }
             } else {
+                tracing::info!(
+                    zxid = format_args!("0x{zxid:x}"),
+                    epoch,
+                    "LOOKING: electing a leader"
+                );
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
                     _ = run_role(&mut looking, rx, &mut idle_durable, None) => return Ok(()),
@@ -404,6 +416,14 @@ impl Peer {
                 CoreExit::Fatal(e) => return Err(e),
                 CoreExit::Reelect(reason) => {
                     tracing::warn!("electing again: {reason}");
+                }
+                CoreExit::Reconfigured {
+                    leader,
+                    zxid,
+                    reason,
+                } => {
+                    tracing::warn!(leader, "leaving the role: {reason}");
+                    designated = Some((leader, zxid));
                 }
             }
         }

@@ -342,6 +342,11 @@ impl CoreState {
             }
         };
         if role_change || leader_change {
+            // `updateVote(designatedLeader)` / `updateLearnerType` set `reconfigFlag`; without
+            // a designated leader (not from a COMMITANDACTIVATE) the peer elects
+            if let Some(designated) = suggested_leader {
+                self.set_reconfig_vote(designated, zxid);
+            }
             self.reelect("changes proposed in reconfig");
         }
     }
@@ -395,6 +400,12 @@ impl CoreState {
         let applied = self.apply_txn(txn);
         if let Some(f) = self.following() {
             f.committed.push(encoded.zxid(), encoded.bytes().clone());
+        }
+        if self.reelect.is_some() {
+            // the role ends with this txn (3.8's follower throws on COMMITANDACTIVATE's major
+            // change before the commit is answered): its clients see the connection close
+            self.last_zxid = self.last_zxid.max(txn.header.zxid);
+            return;
         }
         self.last_zxid = self.last_zxid.max(txn.header.zxid);
         let session_id = txn.header.client_id;

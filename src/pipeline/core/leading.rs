@@ -407,6 +407,12 @@ impl CoreState {
             // the client port follows the committed config (`ServerCnxnFactory#reconfigure`)
             tracing::info!("reconfig moved our client address to {host}:{port}");
         }
+        let role_change = config.observing_members().contains(&pc.my_id);
+        if role_change || designated_leader != pc.my_id {
+            // `updateLearnerType` / `updateVote` set `reconfigFlag`: once this role ends the
+            // peer follows (or observes) the designated leader without an election
+            self.set_reconfig_vote(designated_leader, zxid);
+        }
         if designated_leader != pc.my_id {
             tracing::warn!(
                 designated_leader,

@@ -114,4 +114,11 @@ pub enum CoreExit {
     Fatal(FatalError),
     /// The ensemble role ended (lost the leader, lost the quorum): elect again.
     Reelect(String),
+    /// The role ended after a reconfig changed it: serve under `leader` (the designated one,
+    /// or ours with a new learner type) without an election (`reconfigFlag`).
+    Reconfigured {
+        leader: i64,
+        zxid: i64,
+        reason: String,
+    },
 }

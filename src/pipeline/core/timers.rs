@@ -25,7 +25,7 @@ pub async fn run(
 ) -> Result<(), FatalError> {
     match run_role(&mut state, &mut rx, &mut durable, None).await {
         CoreExit::Fatal(e) => Err(e),
-        CoreExit::Shutdown | CoreExit::Reelect(_) => {
+        CoreExit::Shutdown | CoreExit::Reelect(_) | CoreExit::Reconfigured { .. } => {
             state.finish_snapshot().await;
             Ok(())
         }
@@ -58,7 +58,14 @@ pub async fn run_role(
         state.flush_log();
         state.wake_writers();
         if let Some(reason) = state.reelect.take() {
-            return CoreExit::Reelect(reason);
+            return match state.reconfig_vote.take() {
+                Some((leader, zxid)) => CoreExit::Reconfigured {
+                    leader,
+                    zxid,
+                    reason,
+                },
+                None => CoreExit::Reelect(reason),
+            };
         }
         let (slice_when_idle, room) = match state.snapshot_work() {
             SnapshotWork::Idle => (false, None),
@@ -123,6 +130,12 @@ async fn room_in(room: Option<Room>) {
 }
 
 impl CoreState {
+    /// `updateVote` / `updateLearnerType` set `reconfigFlag`: once this role ends the peer
+    /// serves under `leader` without an election.
+    pub(super) fn set_reconfig_vote(&mut self, leader: i64, zxid: i64) {
+        self.reconfig_vote = Some((leader, zxid));
+    }
+
     /// End this role at the next turn of the loop: the peer elects again.
     pub(super) fn reelect(&mut self, reason: &str) {
         if self.reelect.is_none() {

@@ -193,6 +193,18 @@ impl FastLeaderElection {
         self.current_vote.peer_epoch = peer_epoch;
     }
 
+    /// A reconfig named the leader (`QuorumPeer#updateVote`, then `updateServerState` with
+    /// `reconfigFlag`): no election; we lead, follow or observe under it with the vote
+    /// `(leader, zxid)` (its epochs unknown until the role establishes one).
+    pub fn adopt_designated_leader(&mut self, leader: i64, zxid: i64) -> Vote {
+        let vote = Vote::new(leader, zxid, -1, -1);
+        self.state = self.state_under(leader);
+        self.current_vote = vote;
+        self.phase = Phase::Idle;
+        self.pending.clear();
+        vote
+    }
+
     /// The peer left LEADING/FOLLOWING/OBSERVING (`QuorumPeer#setPeerState(LOOKING)`).
     pub fn set_looking(&mut self) {
         self.state = ServerState::Looking;

@@ -138,14 +138,19 @@ impl FastLeaderElection {
         })
     }
 
-    pub(super) fn decide(&mut self, vote: Vote, out: &mut Vec<Action>) {
-        self.state = if vote.id == self.cfg.my_id {
+    /// What serving under `leader` makes us (`QuorumPeer#updateServerState`).
+    pub(super) fn state_under(&self, leader: i64) -> ServerState {
+        if leader == self.cfg.my_id {
             ServerState::Leading
         } else if self.cfg.learner_type == LearnerType::Participant {
             ServerState::Following
         } else {
             ServerState::Observing
-        };
+        }
+    }
+
+    pub(super) fn decide(&mut self, vote: Vote, out: &mut Vec<Action>) {
+        self.state = self.state_under(vote.id);
         info!(my_id = self.cfg.my_id, leader = vote.id, state = ?self.state, "election done");
         self.current_vote = vote;
         self.phase = Phase::Idle;
