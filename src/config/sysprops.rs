@@ -34,7 +34,6 @@ pub(super) const JVM_FLAG_LINE: usize = 0;
 /// client-side key that a 3.8 server ignores too.)
 const UNSUPPORTED: &[&str] = &[
     "audit.",
-    "dynamicConfigFile",
     "oraclePath",
     "observerMasterPort",
     "multiAddress.",

@@ -368,6 +368,7 @@ fn tls_keys_are_honoured() {
     assert!(!is_unsupported("quorum.auth.enableSasl"));
     assert!(!is_unsupported("localSessionsEnabled"));
     assert!(!is_unsupported("localSessionsUpgradingEnabled"));
+    assert!(!is_unsupported("dynamicConfigFile"));
     assert!(is_unsupported("observerMasterPort"));
 }
 
