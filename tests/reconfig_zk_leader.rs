@@ -1,0 +1,419 @@
+//! Dynamic reconfiguration led by a real ZooKeeper 3.8 leader with ferrokeeper nodes in the
+//! ensemble, each step under a write load through a node that stays: a ferrokeeper server
+//! joins by an incremental reconfig (following as a non-voter first, as 3.8 requires), the
+//! ZooKeeper leader removes itself (the designated leader leads, compared with an
+//! all-ZooKeeper ensemble in the same step), a ferrokeeper follower is made an observer and a
+//! participant again, and a ferrokeeper follower's client port is moved. After each step
+//! every node's `/zookeeper/config` and zoo.cfg.dynamic.<version> are the same; no
+//! acknowledged write is lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::free_port;
+use common::realzk::{assert_same_everywhere, skip, wait_formed, Background, Mixed, SERIAL};
+
+/// `/zookeeper/config` through `sid` after a sync: data and the Stat fields a reconfig sets.
+async fn config_node(ens: &Mixed, sid: usize) -> String {
+    ens.kazoo(
+        sid,
+        "zk.sync('/zookeeper/config')\nd, st = zk.get('/zookeeper/config')\n\
+         print(repr(d.decode()), st.czxid, st.mzxid, st.version, st.dataLength, st.pzxid)",
+    )
+    .await
+    .trim()
+    .to_owned()
+}
+
+/// The config version (hex) of a `config_node` answer.
+fn version_of(node: &str) -> String {
+    let at = node.rfind("version=").expect("version line") + "version=".len();
+    node[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect()
+}
+
+/// A reconfig through `sid` (skipACL: no super user needed); the new config's text as the
+/// reply carries it (repr'd).
+async fn reconfig(ens: &Mixed, sid: usize, joining: &str, leaving: &str) -> String {
+    let arg = |s: &str| {
+        if s.is_empty() {
+            "None".to_owned()
+        } else {
+            format!("'{s}'")
+        }
+    };
+    ens.kazoo(
+        sid,
+        &format!(
+            "d, st = zk.reconfig(joining={}, leaving={}, new_members=None)\nprint(repr(d.decode()))",
+            arg(joining),
+            arg(leaving)
+        ),
+    )
+    .await
+    .trim()
+    .to_owned()
+}
+
+/// Waits until every node in `sids` shows the config `text` (a reply's, repr'd) in
+/// `/zookeeper/config`, then compares the nodes' node Stat and dynamic config files.
+async fn same_config(ens: &Mixed, sids: &[usize], text: &str) {
+    let version = version_of(text);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut nodes = Vec::new();
+    for &sid in sids {
+        loop {
+            let node = config_node(ens, sid).await;
+            if node.starts_with(text) {
+                nodes.push((sid, node));
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {sid}'s /zookeeper/config is not the reply's\nreply {text}\nnode  {node}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    for (sid, node) in &nodes[1..] {
+        assert_eq!(
+            node, &nodes[0].1,
+            "/zookeeper/config of {sid} vs {}",
+            nodes[0].0
+        );
+    }
+    let name = format!("zoo.cfg.dynamic.{version}");
+    let files: Vec<(usize, String)> = sids
+        .iter()
+        .map(|&sid| {
+            let text = std::fs::read_to_string(ens.dir(sid).join(&name))
+                .unwrap_or_else(|e| panic!("server {sid}: {name}: {e}"));
+            (sid, text)
+        })
+        .collect();
+    for (sid, f) in &files[1..] {
+        assert_eq!(f, &files[0].1, "{name} of {sid} vs {}", files[0].0);
+    }
+}
+
+/// The `server.N=` value of `sid` with `role` and client port `client`.
+fn line(ens: &Mixed, sid: usize, role: &str, client: u16) -> String {
+    let p = ens.ports[sid - 1];
+    format!(
+        "server.{sid}=127.0.0.1:{}:{}:{role};127.0.0.1:{client}",
+        p.quorum, p.election
+    )
+}
+
+/// A client of the nodes `sids` that writes sequential children of `/load` until told to
+/// stop, moving on when its node goes; [`Load::finish`] gives the acknowledged names.
+struct Load {
+    stop: PathBuf,
+    /// While this file exists the writer holds its next create (and says so in `paused`).
+    pause: PathBuf,
+    paused: PathBuf,
+    script: Background,
+}
+
+impl Load {
+    async fn start(ens: &Mixed, sids: &[usize]) -> Load {
+        ens.kazoo(sids[0], "zk.ensure_path('/load')").await;
+        let tag = free_port();
+        let stop = ens.root.join(format!("stop-load-{tag}"));
+        let pause = ens.root.join(format!("pause-load-{tag}"));
+        let paused = ens.root.join(format!("paused-load-{tag}"));
+        let hosts: Vec<String> = sids
+            .iter()
+            .map(|&s| format!("127.0.0.1:{}", ens.ports[s - 1].client))
+            .collect();
+        let script = ens.kazoo_background(
+            sids[0],
+            &format!(
+                "import os, time\nfrom kazoo.exceptions import KazooException\n\
+                 w = KazooClient(hosts='{}', timeout=10)\nw.start(timeout=30)\n\
+                 acked = []\nfailed = 0\nend = time.time() + 150\n\
+                 while not os.path.exists('{}') and time.time() < end:\n\
+                 \x20   if os.path.exists('{}'):\n\
+                 \x20       open('{}', 'w').close()\n\
+                 \x20       time.sleep(0.05)\n\
+                 \x20       continue\n\
+                 \x20   try:\n\
+                 \x20       acked.append(w.create('/load/n', b'x', sequence=True))\n\
+                 \x20   except KazooException:\n\
+                 \x20       failed += 1\n\
+                 \x20       time.sleep(0.2)\n\
+                 \x20   time.sleep(0.02)\n\
+                 w.stop()\nprint(failed, ' '.join(p.rsplit('/', 1)[1] for p in acked))",
+                hosts.join(","),
+                stop.display(),
+                pause.display(),
+                paused.display()
+            ),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Load {
+            stop,
+            pause,
+            paused,
+            script,
+        }
+    }
+
+    /// Holds the writer (at most 20 s to see it hold): no write of its in flight.
+    async fn pause(&self) {
+        std::fs::write(&self.pause, b"").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.paused.exists() {
+            assert!(Instant::now() < deadline, "the writer did not pause");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn resume(&self) {
+        std::fs::remove_file(&self.pause).unwrap();
+    }
+
+    /// Stops the writer; every acknowledged create must be there through `check`, and at
+    /// least `min` were acknowledged.
+    async fn finish(self, ens: &Mixed, check: usize, min: usize) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        std::fs::write(&self.stop, b"").unwrap();
+        let summary = self.script.finish().await;
+        let (failed, names) = summary
+            .trim()
+            .split_once(' ')
+            .unwrap_or((summary.trim(), ""));
+        let acked: BTreeSet<String> = names.split_whitespace().map(str::to_owned).collect();
+        assert!(
+            acked.len() >= min,
+            "only {} writes acknowledged ({failed} failed)",
+            acked.len()
+        );
+        let out = ens
+            .kazoo(
+                check,
+                "zk.sync('/load')\nprint(' '.join(zk.get_children('/load')))",
+            )
+            .await;
+        let present: BTreeSet<String> = out.split_whitespace().map(str::to_owned).collect();
+        let lost: Vec<&String> = acked.difference(&present).collect();
+        assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
+        println!("load: {} acknowledged, {failed} failed", acked.len());
+    }
+}
+
+/// A create through `via`, read back through `check`.
+async fn write_through(ens: &Mixed, via: usize, check: usize, path: &str) {
+    ens.kazoo(via, &format!("zk.create('{path}', b'{via}')"))
+        .await;
+    let out = ens
+        .kazoo(
+            check,
+            &format!("zk.sync('{path}')\nprint(zk.get('{path}')[0].decode())"),
+        )
+        .await;
+    assert_eq!(out.trim(), via.to_string(), "{path} through {check}");
+}
+
+/// Waits (at most 30 s) until nothing accepts connections on `addr`.
+async fn wait_refused(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `n` servers with reconfig enabled and skipACL, `1..=members` the initial ensemble.
+fn ensemble(tag: &str, n: usize, members: usize) -> Mixed {
+    let mut ens = Mixed::new(tag, n, &[], 200);
+    ens.set_members(members);
+    ens.set_extra_all("reconfigEnabled=true\n");
+    ens.set_jvm_flags_all("-Dzookeeper.skipACL=yes");
+    ens
+}
+
+/// Real nodes 1 and 2 form the ensemble (2 leads: the larger sid), then ours (3) follows it.
+async fn real_leader_then_ours(ens: &mut Mixed) {
+    ens.start_real(1);
+    ens.start_real(2);
+    assert_eq!(wait_formed(ens, &[1, 2], 60).await, 2);
+    ens.start_ours(3).await;
+    ens.wait_mode(3, "follower", 60).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ferrokeeper_server_joins_a_zookeeper_ensemble_by_reconfig() {
+    if skip() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let mut ens = ensemble("rzl-join", 4, 3);
+    for sid in 1..=3 {
+        ens.start_real(sid);
+    }
+    let leader = wait_formed(&ens, &[1, 2, 3], 60).await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let load = Load::start(&ens, &[follower]).await;
+
+    // ours knows 1..4: the ZooKeeper leader takes it as a non-voting follower
+    ens.start_ours(4).await;
+    ens.wait_mode(4, "follower", 60).await;
+    let join = line(&ens, 4, "participant", ens.ports[3].client);
+    let text = reconfig(&ens, leader, &join, "").await;
+    assert!(text.contains(&join), "{text}");
+    same_config(&ens, &[1, 2, 3, 4], &text).await;
+    assert_eq!(ens.mode(4).await.as_deref(), Some("follower"));
+    assert_eq!(ens.mode(leader).await.as_deref(), Some("leader"));
+
+    // ours serves reads and writes as a voter
+    write_through(&ens, 4, leader, "/via-4").await;
+    write_through(&ens, leader, 4, "/via-leader").await;
+    load.finish(&ens, 4, 20).await;
+    assert_same_everywhere(&ens, &[1, 2, 3, 4]).await;
+    ens.stop_ours(4).await;
+}
+
+/// Real nodes `first` form the ensemble (the larger sid leads), then `third` (ours when
+/// `ours`) follows; the leader removes itself under a load through a node that stays. The
+/// sid that then leads the other two, once every node's config is the same (the old leader
+/// goes on as a non-voting follower, as in 3.8) and no acknowledged write is lost.
+async fn leader_removes_itself(first: [usize; 2], third: usize, ours: bool) -> usize {
+    let tag = if ours { "rzl-leave" } else { "rzl-leave-zk" };
+    let mut ens = ensemble(tag, 3, 3);
+    ens.start_real(first[0]);
+    ens.start_real(first[1]);
+    let old = wait_formed(&ens, &first, 60).await;
+    assert_eq!(old, first[0].max(first[1]));
+    if ours {
+        ens.start_ours(third).await;
+    } else {
+        ens.start_real(third);
+    }
+    ens.wait_mode(third, "follower", 60).await;
+    let stay = first[0].min(first[1]);
+    let load = Load::start(&ens, &[stay]).await;
+
+    // no write of the load in flight: 3.8 picks among the acks of proposals after the
+    // reconfig, a race between the two voters that would make the comparison meaningless
+    load.pause().await;
+    let text = reconfig(&ens, old, "", &old.to_string()).await;
+    load.resume();
+    assert!(!text.contains(&format!("server.{old}=")), "{text}");
+    let mut voters = [stay, third];
+    voters.sort_unstable();
+    let leader = wait_formed(&ens, &voters, 60).await;
+    same_config(&ens, &voters, &text).await;
+    ens.wait_mode(old, "follower", 60).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, third, stay, "/via-third").await;
+    write_through(&ens, old, third, "/via-old-leader").await;
+    load.finish(&ens, leader, 20).await;
+    assert_same_everywhere(&ens, &[1, 2, 3]).await;
+    ens.stop_ours(third).await;
+    leader
+}
+
+// The designated leader (`Leader#getDesignatedLeader`) is one of the new config's voters that
+// acked the reconfig; both must here (2 of 2), and with no proposal after it the first in its
+// HashSet is the smaller sid. With proposals after it, the one that acked more of them is
+// chosen: under a load an all-ZooKeeper ensemble went either way, so the load holds its
+// writes while the reconfig is in flight.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_zookeeper_leader_removes_itself_and_a_ferrokeeper_follower_takes_over() {
+    if skip() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    // ours is sid 1: designated, it leads the ZooKeeper follower and the old leader
+    let mixed = leader_removes_itself([2, 3], 1, true).await;
+    let all_zk = leader_removes_itself([2, 3], 1, false).await;
+    println!("after the leader left: {mixed} leads (ours as 1), {all_zk} (all ZooKeeper)");
+    assert_eq!(mixed, 1, "ours was designated");
+    assert_eq!(
+        mixed, all_zk,
+        "a different node leads than in an all-ZooKeeper ensemble"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_zookeeper_leader_removes_itself_and_a_ferrokeeper_follower_follows_the_next() {
+    if skip() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    // ours is sid 3: a ZooKeeper node (1) is designated and ours follows it
+    let mixed = leader_removes_itself([1, 2], 3, true).await;
+    let all_zk = leader_removes_itself([1, 2], 3, false).await;
+    println!("after the leader left: {mixed} leads (ours as 3), {all_zk} (all ZooKeeper)");
+    assert_eq!(mixed, 1, "the ZooKeeper follower was designated");
+    assert_eq!(
+        mixed, all_zk,
+        "a different node leads than in an all-ZooKeeper ensemble"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_zookeeper_leader_makes_a_ferrokeeper_follower_an_observer_and_back() {
+    if skip() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let mut ens = ensemble("rzl-role", 3, 3);
+    real_leader_then_ours(&mut ens).await;
+    let load = Load::start(&ens, &[1]).await;
+    let client = ens.ports[2].client;
+
+    let text = reconfig(&ens, 2, &line(&ens, 3, "observer", client), "").await;
+    assert!(text.contains(":observer;"), "{text}");
+    ens.wait_mode(3, "observer", 60).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 3, 1, "/as-observer").await;
+
+    let text = reconfig(&ens, 1, &line(&ens, 3, "participant", client), "").await;
+    assert!(!text.contains(":observer;"), "{text}");
+    ens.wait_mode(3, "follower", 60).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 3, 2, "/as-follower").await;
+    assert_eq!(ens.mode(2).await.as_deref(), Some("leader"));
+
+    load.finish(&ens, 3, 20).await;
+    assert_same_everywhere(&ens, &[1, 2, 3]).await;
+    ens.stop_ours(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_zookeeper_leader_moves_a_ferrokeeper_followers_client_port() {
+    if skip() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let mut ens = ensemble("rzl-port", 3, 3);
+    real_leader_then_ours(&mut ens).await;
+    let load = Load::start(&ens, &[1]).await;
+    let old = ens.client(3);
+    let new = free_port();
+
+    let text = reconfig(&ens, 2, &line(&ens, 3, "participant", new), "").await;
+    assert!(text.contains(&format!(";127.0.0.1:{new}")), "{text}");
+    wait_refused(old).await;
+    ens.ports[2].client = new;
+    ens.wait_mode(3, "follower", 30).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 3, 2, "/via-new-port").await;
+
+    load.finish(&ens, 3, 20).await;
+    assert_same_everywhere(&ens, &[1, 2, 3]).await;
+    ens.stop_ours(3).await;
+}
