@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 pub mod kdc;
 pub mod pki;
 pub mod realzk;
+pub mod reconfig;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
