@@ -10,12 +10,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::srvr_mode as mode;
 use common::{connect_when_up, create, exists, free_port, temp_data_dir, Client};
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::proto::{GetDataRequest, GetDataResponse, SyncRequest};
 use ferrokeeper::server::RunningServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 struct Node {
     sid: usize,
@@ -71,20 +70,6 @@ async fn start_ensemble(n: usize) -> Vec<Node> {
         });
     }
     nodes
-}
-
-/// `srvr`'s Mode line, or None while the node does not serve.
-async fn mode(addr: SocketAddr) -> Option<String> {
-    let mut s = TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"srvr").await.ok()?;
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("Mode: "))
-        .map(str::to_owned)
 }
 
 /// Wait (bounded) until every running node serves and exactly one leads; its index.

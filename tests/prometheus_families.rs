@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::srvr_mode as mode;
 use common::{connect_when_up, create, free_port, start_server, temp_data_dir, Client, WAIT};
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::proto::{GetDataRequest, SetDataRequest};
@@ -331,20 +332,6 @@ fn ensemble_configs(n: usize) -> Vec<(usize, PathBuf, SocketAddr)> {
 async fn start(cfg: &Path) -> RunningServer {
     let cfg = ferrokeeper::config::load(cfg).expect("ensemble config");
     ferrokeeper::server::start(cfg).await.expect("node starts")
-}
-
-/// `srvr`'s Mode line, or None while the node does not serve.
-async fn mode(addr: SocketAddr) -> Option<String> {
-    let mut s = TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"srvr").await.ok()?;
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("Mode: "))
-        .map(str::to_owned)
 }
 
 /// Waits (bounded) until every node serves, one leads and two follow; the leader's index.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use common::srvr_mode as mode;
 use common::{connect_when_up, create, frame, free_port, temp_data_dir, Client};
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::data::Stat;
@@ -22,8 +23,7 @@ use ferrokeeper::jute::proto::{
 };
 use ferrokeeper::jute::Jute;
 use ferrokeeper::server::RunningServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 struct Node {
     client: SocketAddr,
@@ -83,19 +83,6 @@ fn configs(n: usize, members: usize, extra: &str) -> Vec<Node> {
 async fn start(cfg: &Path) -> RunningServer {
     let cfg = ferrokeeper::config::load(cfg).expect("ensemble config");
     ferrokeeper::server::start(cfg).await.expect("node starts")
-}
-
-async fn mode(addr: SocketAddr) -> Option<String> {
-    let mut s = TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"srvr").await.ok()?;
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("Mode: "))
-        .map(str::to_owned)
 }
 
 /// Waits (bounded) until every sid in `sids` serves and exactly one leads; its sid.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::srvr_mode as mode;
 use common::{connect_when_up, create, free_port, temp_data_dir, Client};
 use ferrokeeper::jute::codes::{ErrorCode, OpCode};
 use ferrokeeper::jute::proto::{
@@ -21,7 +22,6 @@ use ferrokeeper::jute::proto::{
 };
 use ferrokeeper::jute::Jute;
 use ferrokeeper::server::RunningServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const SUPER: &str = "super:test";
@@ -117,19 +117,6 @@ async fn start(cfg: &Path) -> RunningServer {
         .try_init();
     let cfg = ferrokeeper::config::load(cfg).expect("ensemble config");
     ferrokeeper::server::start(cfg).await.expect("node starts")
-}
-
-async fn mode(addr: SocketAddr) -> Option<String> {
-    let mut s = TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"srvr").await.ok()?;
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("Mode: "))
-        .map(str::to_owned)
 }
 
 /// Waits (bounded) until every node serves and exactly one leads; its sid.

@@ -330,3 +330,18 @@ pub async fn connect_when_up(addr: SocketAddr) -> Client {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `srvr`'s `Mode:` value (leader, follower, observer, standalone, read-only), or None while
+/// the server does not answer it.
+pub async fn srvr_mode(addr: SocketAddr) -> Option<String> {
+    let mut s = TcpStream::connect(addr).await.ok()?;
+    s.write_all(b"srvr").await.ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_string(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Mode: "))
+        .map(str::to_owned)
+}
