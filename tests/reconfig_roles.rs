@@ -265,6 +265,12 @@ async fn a_reconfig_moves_a_client_port() {
     wait_mode(new_f, "follower").await;
     wait_config(new_f, &text).await;
     write_through(new_f, old_l, "/through-new-port").await;
+    // `conf` reports the port the listener is on (`getClientPort`)
+    let conf = four_letter(new_f, "conf").await;
+    assert!(
+        conf.starts_with(&format!("clientPort={new_port}\n")),
+        "{conf}"
+    );
     // NIOServerCnxnFactory#reconfigure closes the listening socket only
     assert_eq!(read(&mut before, "/through-new-port").await, "v");
     ens.nodes[f - 1].client = new_f;
@@ -398,4 +404,17 @@ async fn an_ensemble_restarted_with_a_pending_config_commits_it() {
     wait_config(ens.nodes[0].client, &pending).await;
     ens.stop().await;
     let _ = std::fs::remove_dir_all(&ens.root);
+}
+
+/// A four-letter word's answer from `addr`.
+async fn four_letter(addr: SocketAddr, word: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(word.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    out
 }

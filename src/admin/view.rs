@@ -115,6 +115,9 @@ pub struct QuorumView {
     /// The committed quorum config's text (`QuorumVerifier#toString`), once the peer knows
     /// one; `conf` prints it after `membership: `.
     pub membership: Option<String>,
+    /// The client port our line of the committed config gives (`;[host:]port`), where the
+    /// client listener is once a reconfig moved it; `conf`'s `clientPort` then.
+    pub client_port: Option<u16>,
 }
 
 /// Everything the words report.

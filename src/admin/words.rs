@@ -109,7 +109,12 @@ pub(super) fn conf(v: &ServerView) -> String {
     let c = &v.config;
     let mut out = format!(
         "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog={}\nserverId={}\n",
-        c.client_port.map_or(-1, i32::from),
+        // `getClientPort` is the listener's port, which follows a reconfig of our line
+        v.quorum
+            .as_ref()
+            .and_then(|q| q.client_port)
+            .or(c.client_port)
+            .map_or(-1, i32::from),
         c.secure_client_port.map_or(-1, i32::from),
         v.snap_dir,
         v.data_dir_size,

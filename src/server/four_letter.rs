@@ -252,5 +252,11 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
             .quorum_configs
             .as_ref()
             .map(|c| c.committed().to_string()),
+        client_port: state.quorum_configs.as_ref().and_then(|c| {
+            c.committed()
+                .all_members()
+                .get(&c.my_id)
+                .and_then(|s| s.client_address.as_ref().map(|(_, port)| *port))
+        }),
     })
 }

@@ -131,6 +131,7 @@ pub(crate) fn view(role: Role) -> ServerView {
             learner_handlers: [1, 2, 4].map(learner_handler).to_vec(),
         }),
         membership: None,
+        client_port: None,
     });
     v
 }
