@@ -290,6 +290,46 @@ impl CoreState {
         })
     }
 
+    /// `QuorumPeer#processReconfig`'s part every role shares: `qv` is committed (on disk),
+    /// `/zookeeper/config` takes the committed config (`initConfigInZKDatabase`), and a
+    /// changed membership is logged and resizes the quorum. The committed config's text and
+    /// version, and whether the membership changed; None without `reconfigEnabled`.
+    pub(super) fn commit_config(
+        &mut self,
+        pc: &crate::quorum::reconfig::PeerConfig,
+        qv: &crate::quorum::QuorumVerifier,
+        zxid: i64,
+    ) -> Option<(Vec<u8>, i64, bool)> {
+        let old_client = pc
+            .committed()
+            .all_members()
+            .get(&pc.my_id)
+            .and_then(|s| s.client_address.clone());
+        let activation = pc.activate(qv.clone(), old_client);
+        if !pc.enabled {
+            return None;
+        }
+        let committed = pc.committed();
+        let text = committed.to_string().into_bytes();
+        self.tree
+            .init_config_node(&text, committed.version(), wall_clock_ms());
+        if activation.changed {
+            tracing::info!(
+                version = format_args!("{:x}", qv.version()),
+                zxid = format_args!("0x{zxid:x}"),
+                "reconfig: new configuration activated"
+            );
+            if let Some(info) = self.ensemble.as_mut() {
+                info.quorum_size = qv.voting_members().len() as u64;
+            }
+            if let Some((host, port)) = &activation.new_client {
+                // the client port follows the committed config (`ServerCnxnFactory#reconfigure`)
+                tracing::info!("reconfig moved our client address to {host}:{port}");
+            }
+        }
+        Some((text, committed.version(), activation.changed))
+    }
+
     /// Milliseconds on a clock that tokio's paused time controls (session expiry, containers).
     pub fn now_ms(&self) -> i64 {
         let elapsed = Instant::now().saturating_duration_since(self.origin);

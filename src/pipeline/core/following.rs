@@ -293,35 +293,14 @@ impl CoreState {
         };
         let Some(qv) = parse_config(text) else { return };
         let prev = pc.committed();
-        let old_client = prev
-            .all_members()
-            .get(&pc.my_id)
-            .and_then(|s| s.client_address.clone());
-        let activation = pc.activate(qv.clone(), old_client);
-        if !pc.enabled {
+        let Some((committed_text, version, changed)) = self.commit_config(&pc, &qv, zxid) else {
             return;
-        }
-        let committed = pc.committed();
-        let committed_text = committed.to_string().into_bytes();
-        self.tree
-            .init_config_node(&committed_text, committed.version(), super::wall_clock_ms());
+        };
         if let Some(f) = self.following() {
-            f.config_node = (committed_text, committed.version());
+            f.config_node = (committed_text, version);
         }
-        if !activation.changed {
+        if !changed {
             return;
-        }
-        tracing::info!(
-            version = format_args!("{:x}", qv.version()),
-            zxid = format_args!("0x{zxid:x}"),
-            "reconfig: new configuration activated"
-        );
-        if let Some(info) = self.ensemble.as_mut() {
-            info.quorum_size = qv.voting_members().len() as u64;
-        }
-        if let Some((host, port)) = &activation.new_client {
-            // the client port follows the committed config (`ServerCnxnFactory#reconfigure`)
-            tracing::info!("reconfig moved our client address to {host}:{port}");
         }
         let me = pc.my_id;
         let observer = self.following().is_some_and(|f| f.observer);

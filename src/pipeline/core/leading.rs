@@ -379,33 +379,9 @@ impl CoreState {
         let Some(pc) = self.quorum_configs.clone() else {
             return;
         };
-        let old_client = pc
-            .committed()
-            .all_members()
-            .get(&pc.my_id)
-            .and_then(|s| s.client_address.clone());
-        let activation = pc.activate(config.clone(), old_client);
-        let committed = pc.committed();
-        self.tree.init_config_node(
-            committed.to_string().as_bytes(),
-            committed.version(),
-            super::wall_clock_ms(),
-        );
-        if !activation.changed {
-            return;
-        }
-        tracing::info!(
-            version = format_args!("{:x}", config.version()),
-            zxid = format_args!("0x{zxid:x}"),
-            designated_leader,
-            "reconfig: new configuration activated"
-        );
-        if let Some(info) = self.ensemble.as_mut() {
-            info.quorum_size = config.voting_members().len() as u64;
-        }
-        if let Some((host, port)) = &activation.new_client {
-            // the client port follows the committed config (`ServerCnxnFactory#reconfigure`)
-            tracing::info!("reconfig moved our client address to {host}:{port}");
+        match self.commit_config(&pc, &config, zxid) {
+            Some((_, _, true)) => {}
+            _ => return,
         }
         let role_change = config.observing_members().contains(&pc.my_id);
         if role_change || designated_leader != pc.my_id {
