@@ -267,20 +267,8 @@ pub(crate) async fn fanout(cfg: ManyCfg) -> proto::Result<bool> {
     let connected = sessions.len();
     let connect_secs = t_connect.elapsed().as_secs_f64();
     let (tasks, mut rx, stop) = spawn_all(sessions, &cfg, Some(Arc::from(cfg.path.as_str())));
-    let (mut armed, mut lost) = (0usize, 0usize);
     let mut first_error = first.map(|e| e.to_string());
-    let arm_deadline = Instant::now() + cfg.wait;
-    while armed + lost < connected {
-        match tokio::time::timeout_at(arm_deadline.into(), rx.recv()).await {
-            Ok(Some((_, Event::Armed))) => armed += 1,
-            Ok(Some((_, Event::Lost(why)))) => {
-                lost += 1;
-                first_error = first_error.or(Some(why));
-            }
-            Ok(Some((_, Event::Notified(_)))) => {}
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let (mut armed, lost) = wait_armed(&mut rx, connected, cfg.wait, &mut first_error).await;
     // The one write whose fan-out we time.
     let t0 = Instant::now();
     let path = cfg.path.clone();
@@ -442,4 +430,30 @@ pub(crate) async fn collect_notifications(
         }
     }
     hist
+}
+
+/// Waits until each of `connected` sessions armed its watch or was lost, or `wait` ran out:
+/// (armed, lost); the first loss's reason goes to `first_error`.
+pub(crate) async fn wait_armed(
+    rx: &mut mpsc::UnboundedReceiver<(usize, Event)>,
+    connected: usize,
+    wait: Duration,
+    first_error: &mut Option<String>,
+) -> (usize, usize) {
+    let (mut armed, mut lost) = (0usize, 0usize);
+    let deadline = Instant::now() + wait;
+    while armed + lost < connected {
+        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+            Ok(Some((_, Event::Armed))) => armed += 1,
+            Ok(Some((_, Event::Lost(why)))) => {
+                lost += 1;
+                if first_error.is_none() {
+                    *first_error = Some(why);
+                }
+            }
+            Ok(Some((_, Event::Notified(_)))) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    (armed, lost)
 }

@@ -160,19 +160,7 @@ pub(crate) async fn watchers(cfg: WatchersCfg) -> proto::Result<bool> {
         })
         .collect();
     drop(tx);
-    let (mut armed, mut lost) = (0usize, 0usize);
-    let deadline = Instant::now() + m.wait;
-    while armed + lost < connected {
-        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-            Ok(Some((_, Event::Armed))) => armed += 1,
-            Ok(Some((_, Event::Lost(why)))) => {
-                lost += 1;
-                first_error = first_error.or(Some(why));
-            }
-            Ok(Some((_, Event::Notified(_)))) => {}
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let (mut armed, _) = hold::wait_armed(&mut rx, connected, m.wait, &mut first_error).await;
     let arm_secs = t_arm.elapsed().as_secs_f64();
     errors += connected - armed;
     tokio::time::sleep(cfg.settle).await;
