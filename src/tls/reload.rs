@@ -45,8 +45,9 @@ struct Loaded {
 }
 
 impl Loaded {
-    fn new(material: TlsMaterial) -> Self {
-        let stamps = stamps_of(&material.settings);
+    /// `stamps` were taken before `material` was read, so a file replaced while it was
+    /// being read shows as changed at the next look.
+    fn new(material: TlsMaterial, stamps: Vec<FileStamp>) -> Self {
         Loaded {
             material: Arc::new(material),
             stamps,
@@ -82,9 +83,10 @@ impl std::fmt::Debug for TlsSource {
 impl TlsSource {
     /// Loads the stores `settings` names; an error here is a start-up error.
     pub fn load(settings: TlsSettings) -> Result<Arc<Self>, TlsError> {
+        let stamps = stamps_of(&settings);
         let material = TlsMaterial::load(settings)?;
         Ok(Arc::new(TlsSource {
-            current: RwLock::new(Arc::new(Loaded::new(material))),
+            current: RwLock::new(Arc::new(Loaded::new(material, stamps))),
         }))
     }
 
@@ -133,12 +135,15 @@ impl TlsSource {
     /// why). Blocking: it reads and decrypts the stores.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
         let loaded = self.loaded();
-        if stamps_of(&loaded.material.settings) == loaded.stamps {
+        let stamps = stamps_of(&loaded.material.settings);
+        if stamps == loaded.stamps {
             return Ok(false);
         }
+        // a key store and its trust store are replaced one after the other: the stamps
+        // from before this read make a file that changes during it load again next time
         let material = TlsMaterial::load(loaded.material.settings.clone())?;
-        // the stamps of what was read now, so a failed load is retried on the next change
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Loaded::new(material));
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(Loaded::new(material, stamps));
         Ok(true)
     }
 

@@ -40,14 +40,21 @@ pub fn available() -> bool {
     kazoo && java_available()
 }
 
-/// With FK_TEST_LOG=1 our nodes' logs go to stderr (`--nocapture` to see them).
+/// Our nodes' warnings go to the test's captured output, shown when it fails; with
+/// FK_TEST_LOG=1 everything from info up goes to stderr (`--nocapture` to see it).
 pub fn log_to_stderr() {
-    if std::env::var_os("FK_TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt();
+    let _ = if std::env::var_os("FK_TEST_LOG").is_some() {
+        builder
             .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
             .with_writer(std::io::stderr)
-            .try_init();
-    }
+            .try_init()
+    } else {
+        builder
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_test_writer()
+            .try_init()
+    };
 }
 
 /// Whether a mixed-ensemble test is skipped (and says so): java, the ZooKeeper jars or
@@ -262,6 +269,25 @@ impl Mixed {
     }
 
     /// kill -9 by PID.
+    /// The last WARN / ERROR lines of every real node's output, for a failure message (ours
+    /// go to the captured test output).
+    pub fn real_warnings(&self) -> String {
+        let mut out = String::new();
+        for sid in (1..=self.ports.len()).filter(|&s| self.is_real(s)) {
+            let text = std::fs::read_to_string(self.dir(sid).join("out.log")).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            out.push_str(&format!("\n--- real {sid}: last warnings ---\n"));
+            for line in &lines[lines.len().saturating_sub(20)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     pub fn kill_real(&mut self, sid: usize) {
         if let Some(mut c) = self.real.remove(&sid) {
             let _ = c.kill();
@@ -565,8 +591,9 @@ pub async fn wait_formed(ens: &Mixed, sids: &[usize], secs: u64) -> usize {
         }
         assert!(
             Instant::now() < deadline,
-            "no ensemble of {sids:?}: {modes:?}; see {}",
-            ens.root.display()
+            "no ensemble of {sids:?}: {modes:?}; see {}{}",
+            ens.root.display(),
+            ens.real_warnings()
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
