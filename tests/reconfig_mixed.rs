@@ -1,17 +1,30 @@
 //! Dynamic reconfiguration led by a ferrokeeper leader with real ZooKeeper 3.8 followers,
 //! under a write load through the real nodes: a ZooKeeper server joins (it follows first as
 //! a non-voter, then `reconfig` adds it), a ZooKeeper follower leaves, then our leader leaves
-//! and a ZooKeeper node leads the rest. After each step every node's `/zookeeper/config` and
+//! and a ZooKeeper node leads the rest; and role and client-port changes of the followers and
+//! of our leader itself. After each step every node's `/zookeeper/config` and
 //! zoo.cfg.dynamic.<version> are the same; no acknowledged write is lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
+use common::free_port;
 use common::realzk::{assert_same_everywhere, skip, wait_formed, Mixed, SERIAL};
-use common::reconfig::{load_children, reconfig, same_config};
+use common::reconfig::{line, reconfig, same_config, wait_refused, write_through, Load};
+
+/// `n` servers with reconfig enabled and skipACL, `1..=members` the initial ensemble; ours
+/// (3) starts first so that it wins the first election (every zxid 0, the largest sid).
+async fn ours_leads(tag: &str, n: usize, members: usize) -> Mixed {
+    let mut ens = Mixed::new(tag, n, &[], 200);
+    ens.set_members(members);
+    ens.set_extra_all("reconfigEnabled=true\n");
+    ens.set_jvm_flags_all("-Dzookeeper.skipACL=yes");
+    ens.start_ours(3).await;
+    ens.start_real(1);
+    ens.start_real(2);
+    assert_eq!(wait_formed(&ens, &[1, 2, 3], 60).await, 3, "ours leads");
+    ens
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ferrokeeper_leader_reconfigures_zookeeper_followers() {
@@ -19,42 +32,8 @@ async fn ferrokeeper_leader_reconfigures_zookeeper_followers() {
         return;
     }
     let _serial = SERIAL.lock().await;
-    let mut ens = Mixed::new("reconfig-mixed", 4, &[], 200);
-    ens.set_members(3);
-    ens.set_extra_all("reconfigEnabled=true\n");
-    ens.set_jvm_flags_all("-Dzookeeper.skipACL=yes");
-    // ours first: with every zxid 0 the largest sid (3) wins the first election
-    ens.start_ours(3).await;
-    ens.start_real(1);
-    ens.start_real(2);
-    assert_eq!(wait_formed(&ens, &[1, 2, 3], 60).await, 3, "ours leads");
-    ens.kazoo(3, "zk.ensure_path('/load')").await;
-
-    // a client of the real nodes writes until told to stop, moving on when its node goes;
-    // it prints the names of the creates that were acknowledged
-    let stop = ens.root.join("stop-load");
-    let hosts = format!(
-        "127.0.0.1:{},127.0.0.1:{}",
-        ens.ports[0].client, ens.ports[1].client
-    );
-    let load = ens.kazoo_background(
-        1,
-        &format!(
-            "import os, time\nfrom kazoo.exceptions import KazooException\n\
-             w = KazooClient(hosts='{hosts}', timeout=10)\nw.start(timeout=30)\n\
-             acked = []\nfailed = 0\nend = time.time() + 150\n\
-             while not os.path.exists('{}') and time.time() < end:\n\
-             \x20   try:\n\
-             \x20       acked.append(w.create('/load/n', b'x', sequence=True))\n\
-             \x20   except KazooException:\n\
-             \x20       failed += 1\n\
-             \x20       time.sleep(0.2)\n\
-             \x20   time.sleep(0.02)\n\
-             w.stop()\nprint(failed, ' '.join(p.rsplit('/', 1)[1] for p in acked))",
-            stop.display()
-        ),
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ens = ours_leads("reconfig-mixed", 4, 3).await;
+    let load = Load::start(&ens, &[1, 2]).await;
 
     // a ZooKeeper server that knows 1..4 follows our leader as a non-voter, then joins
     ens.start_real(4);
@@ -84,22 +63,71 @@ async fn ferrokeeper_leader_reconfigures_zookeeper_followers() {
     same_config(&ens, &[1, 2, 4], &text).await;
     ens.kazoo(new_leader, "zk.create('/after', b'z')").await;
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    std::fs::write(&stop, b"").unwrap();
-    let summary = load.finish().await;
-    let (failed, names) = summary
-        .trim()
-        .split_once(' ')
-        .unwrap_or((summary.trim(), ""));
-    let acked: BTreeSet<String> = names.split_whitespace().map(str::to_owned).collect();
-    assert!(
-        acked.len() > 50,
-        "only {} writes acknowledged ({failed} failed)",
-        acked.len()
-    );
-    let present = load_children(&ens, new_leader).await;
-    let lost: Vec<&String> = acked.difference(&present).collect();
-    assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
+    load.finish(&ens, new_leader, 50).await;
     assert_same_everywhere(&ens, &[1, 2, 4]).await;
+    ens.stop_ours(3).await;
+}
+
+/// Under our leader, each under a write load through the ZooKeeper nodes: a ZooKeeper
+/// follower becomes an observer and a participant again, a ZooKeeper follower's client port
+/// moves, our leader's own client port moves (it goes on leading), and our leader becomes an
+/// observer (a ZooKeeper node leads) and then a participant again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ferrokeeper_leader_changes_roles_and_client_ports() {
+    if skip() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let mut ens = ours_leads("reconfig-mixed-roles", 3, 3).await;
+    let load = Load::start(&ens, &[1, 2]).await;
+
+    let client1 = ens.ports[0].client;
+    let text = reconfig(&ens, 2, &line(&ens, 1, "observer", client1), "").await;
+    assert!(text.contains(":observer;"), "{text}");
+    ens.wait_mode(1, "observer", 60).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 1, 3, "/real-as-observer").await;
+    let text = reconfig(&ens, 3, &line(&ens, 1, "participant", client1), "").await;
+    assert!(!text.contains(":observer;"), "{text}");
+    ens.wait_mode(1, "follower", 60).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    assert_eq!(ens.mode(3).await.as_deref(), Some("leader"));
+
+    // a ZooKeeper follower's client port
+    let (old, new) = (ens.client(2), free_port());
+    let text = reconfig(&ens, 1, &line(&ens, 2, "participant", new), "").await;
+    assert!(text.contains(&format!(";127.0.0.1:{new}")), "{text}");
+    wait_refused(old).await;
+    ens.ports[1].client = new;
+    ens.wait_mode(2, "follower", 30).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 2, 3, "/real-new-port").await;
+
+    // our leader's own client port: it moves its listener and goes on leading
+    let (old, new) = (ens.client(3), free_port());
+    let text = reconfig(&ens, 1, &line(&ens, 3, "participant", new), "").await;
+    assert!(text.contains(&format!(";127.0.0.1:{new}")), "{text}");
+    wait_refused(old).await;
+    ens.ports[2].client = new;
+    ens.wait_mode(3, "leader", 30).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 3, 1, "/leader-new-port").await;
+
+    // our leader becomes an observer: a ZooKeeper node leads, ours observes it
+    let client3 = ens.ports[2].client;
+    let text = reconfig(&ens, 3, &line(&ens, 3, "observer", client3), "").await;
+    assert!(text.contains(":observer;"), "{text}");
+    let real_leader = wait_formed(&ens, &[1, 2], 60).await;
+    ens.wait_mode(3, "observer", 60).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 3, real_leader, "/ours-as-observer").await;
+    let text = reconfig(&ens, 1, &line(&ens, 3, "participant", client3), "").await;
+    assert!(!text.contains(":observer;"), "{text}");
+    ens.wait_mode(3, "follower", 60).await;
+    same_config(&ens, &[1, 2, 3], &text).await;
+    write_through(&ens, 3, 2, "/ours-as-follower-again").await;
+
+    load.finish(&ens, 3, 20).await;
+    assert_same_everywhere(&ens, &[1, 2, 3]).await;
     ens.stop_ours(3).await;
 }

@@ -3,9 +3,12 @@
 //! dynamic file.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::realzk::Mixed;
+use super::free_port;
+use super::realzk::{Background, Mixed};
 
 /// `/zookeeper/config` through `sid` after a sync: data and the Stat fields a reconfig sets.
 pub async fn config_node(ens: &Mixed, sid: usize) -> String {
@@ -101,4 +104,129 @@ pub async fn load_children(ens: &Mixed, sid: usize) -> BTreeSet<String> {
         )
         .await;
     out.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The `server.N=` value of `sid` with `role` and client port `client`.
+pub fn line(ens: &Mixed, sid: usize, role: &str, client: u16) -> String {
+    let p = ens.ports[sid - 1];
+    format!(
+        "server.{sid}=127.0.0.1:{}:{}:{role};127.0.0.1:{client}",
+        p.quorum, p.election
+    )
+}
+
+/// A client of the nodes `sids` that writes sequential children of `/load` until told to
+/// stop, moving on when its node goes; [`Load::finish`] gives the acknowledged names.
+pub struct Load {
+    stop: PathBuf,
+    /// While this file exists the writer holds its next create (and says so in `paused`).
+    pause: PathBuf,
+    paused: PathBuf,
+    script: Background,
+}
+
+impl Load {
+    pub async fn start(ens: &Mixed, sids: &[usize]) -> Load {
+        ens.kazoo(sids[0], "zk.ensure_path('/load')").await;
+        let tag = free_port();
+        let stop = ens.root.join(format!("stop-load-{tag}"));
+        let pause = ens.root.join(format!("pause-load-{tag}"));
+        let paused = ens.root.join(format!("paused-load-{tag}"));
+        let hosts: Vec<String> = sids
+            .iter()
+            .map(|&s| format!("127.0.0.1:{}", ens.ports[s - 1].client))
+            .collect();
+        let script = ens.kazoo_background(
+            sids[0],
+            &format!(
+                "import os, time\nfrom kazoo.exceptions import KazooException\n\
+                 w = KazooClient(hosts='{}', timeout=10)\nw.start(timeout=30)\n\
+                 acked = []\nfailed = 0\nend = time.time() + 150\n\
+                 while not os.path.exists('{}') and time.time() < end:\n\
+                 \x20   if os.path.exists('{}'):\n\
+                 \x20       open('{}', 'w').close()\n\
+                 \x20       time.sleep(0.05)\n\
+                 \x20       continue\n\
+                 \x20   try:\n\
+                 \x20       acked.append(w.create('/load/n', b'x', sequence=True))\n\
+                 \x20   except KazooException:\n\
+                 \x20       failed += 1\n\
+                 \x20       time.sleep(0.2)\n\
+                 \x20   time.sleep(0.02)\n\
+                 w.stop()\nprint(failed, ' '.join(p.rsplit('/', 1)[1] for p in acked))",
+                hosts.join(","),
+                stop.display(),
+                pause.display(),
+                paused.display()
+            ),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Load {
+            stop,
+            pause,
+            paused,
+            script,
+        }
+    }
+
+    /// Holds the writer (at most 20 s to see it hold): no write of its in flight.
+    pub async fn pause(&self) {
+        std::fs::write(&self.pause, b"").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.paused.exists() {
+            assert!(Instant::now() < deadline, "the writer did not pause");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn resume(&self) {
+        std::fs::remove_file(&self.pause).unwrap();
+    }
+
+    /// Stops the writer; every acknowledged create must be there through `check`, and at
+    /// least `min` were acknowledged.
+    pub async fn finish(self, ens: &Mixed, check: usize, min: usize) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        std::fs::write(&self.stop, b"").unwrap();
+        let summary = self.script.finish().await;
+        let (failed, names) = summary
+            .trim()
+            .split_once(' ')
+            .unwrap_or((summary.trim(), ""));
+        let acked: BTreeSet<String> = names.split_whitespace().map(str::to_owned).collect();
+        assert!(
+            acked.len() >= min,
+            "only {} writes acknowledged ({failed} failed)",
+            acked.len()
+        );
+        let present = load_children(ens, check).await;
+        let lost: Vec<&String> = acked.difference(&present).collect();
+        assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
+        println!("load: {} acknowledged, {failed} failed", acked.len());
+    }
+}
+
+/// A create through `via`, read back through `check`.
+pub async fn write_through(ens: &Mixed, via: usize, check: usize, path: &str) {
+    ens.kazoo(via, &format!("zk.create('{path}', b'{via}')"))
+        .await;
+    let out = ens
+        .kazoo(
+            check,
+            &format!("zk.sync('{path}')\nprint(zk.get('{path}')[0].decode())"),
+        )
+        .await;
+    assert_eq!(out.trim(), via.to_string(), "{path} through {check}");
+}
+
+/// Waits (at most 30 s) until nothing accepts connections on `addr`.
+pub async fn wait_refused(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
