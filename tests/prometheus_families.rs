@@ -383,6 +383,18 @@ async fn leader_and_follower_export_their_38_families() {
         );
     }
     assert!(labelled.contains("quota_count_usage_per_namespace"));
+    // the follower's handler looked at its queue for every packet the load made it send, and
+    // timed the first packet through it
+    let sample = |name: &str| {
+        let head = format!("{name}{{key=\"{}\"}} ", nodes[follower].sid);
+        leader_body
+            .lines()
+            .find_map(|l| l.strip_prefix(head.as_str()))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {head}in\n{leader_body}"))
+    };
+    assert!(sample("learner_handler_qp_size_count") >= 10.0);
+    assert!(sample("learner_handler_qp_time_ms_count") >= 1.0);
 
     let follower_body = scrape(nodes[follower].server.metrics_addr.expect("metrics")).await;
     let labelled = check("follower", &follower_body);

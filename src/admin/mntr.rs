@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use super::javafmt::java_double;
 use super::mntr_names::{gauges, COUNTERS, LEARNER_SUMMARY_SETS, SUMMARIES};
+use super::summary::SummaryValues;
 use super::view::{LeaderView, ServerView};
 
 /// A gauge's value text, or None for a name we do not know (printed as 0).
@@ -126,9 +127,18 @@ pub(super) fn mntr(v: &ServerView) -> String {
     }
     if let Some(l) = v.quorum.as_ref().and_then(|q| q.leader.as_ref()) {
         let keys = learner_keys(l);
-        for (set, percentiles) in LEARNER_SUMMARY_SETS {
+        for (i, (set, percentiles)) in LEARNER_SUMMARY_SETS.into_iter().enumerate() {
             for key in &keys {
-                empty_summary(&mut out, &format!("{key}_{set}"), percentiles);
+                let queues = key
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|sid| l.learner_queue_summaries.get(&sid));
+                let values = match queues {
+                    Some((size, _)) if i == 0 => size.clone(),
+                    Some((_, time)) => time.clone(),
+                    None => SummaryValues::empty(percentiles),
+                };
+                values.write_mntr(&mut out, &format!("{key}_{set}"));
             }
         }
     }

@@ -26,6 +26,7 @@ pub mod process;
 pub mod prometheus;
 mod quorum;
 pub mod stats;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 pub mod view;

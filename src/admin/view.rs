@@ -4,10 +4,12 @@
 //! and watch tables off the hot path); the admin module only formats it and never locks the
 //! tree. Collections are rendered in the order given.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::stats::ServerStats;
+use super::summary::SummaryValues;
 use crate::config::ServerConfig;
 
 /// Session part of a connection line in `cons` (`ServerCnxn#dumpConnectionInfo`).
@@ -98,6 +100,8 @@ pub struct LeaderView {
     /// Sids of the synced learners, whose `LearnerHandler`s own a `<sid>_learner_handler_qp_*`
     /// summary in `mntr`.
     pub learner_sids: Vec<i64>,
+    /// Those summaries (`qp_size`, `qp_time_ms`) of each synced learner's handler.
+    pub learner_queue_summaries: BTreeMap<i64, (SummaryValues, SummaryValues)>,
     /// Every learner handler that said who it is, by sid.
     pub learner_handlers: Vec<LearnerHandlerView>,
 }

@@ -202,8 +202,13 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
         Role::Leading(l) => {
             let engine = l.engine();
             let synced = engine.synced_learners();
-            let handlers: Vec<LearnerHandlerView> = l
-                .learner_handlers()
+            let infos = l.learner_handlers();
+            let learner_queue_summaries = infos
+                .iter()
+                .filter(|h| synced.iter().any(|(sid, _)| *sid == h.sid))
+                .map(|h| (h.sid, h.queue_summaries.clone()))
+                .collect();
+            let handlers: Vec<LearnerHandlerView> = infos
                 .into_iter()
                 .map(|h| LearnerHandlerView {
                     sid: h.sid,
@@ -238,6 +243,7 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
                 min_proposal_size: min,
                 max_proposal_size: max,
                 learner_sids: synced.iter().map(|(sid, _)| *sid).collect(),
+                learner_queue_summaries,
                 learner_handlers: handlers,
             };
             (format!("leading - {phase}"), Some(view))

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{assert_shape, fixture, mask, run, REF_VERSION};
+use crate::admin::summary::{Summary, SummaryValues};
 use crate::admin::{
     ConnectionView, LeaderView, LearnerHandlerView, QuorumView, ServerStats, ServerView,
 };
@@ -128,12 +129,25 @@ pub(crate) fn view(role: Role) -> ServerView {
             min_proposal_size: -1,
             max_proposal_size: -1,
             learner_sids: vec![4, 2, 1],
+            learner_queue_summaries: [(1, queue_summaries())].into_iter().collect(),
             learner_handlers: [1, 2, 4].map(learner_handler).to_vec(),
         }),
         membership: None,
         client_port: None,
     });
     v
+}
+
+/// Queue summaries with the figures of the fixture's learner 1: 36 looks at the queue that
+/// add up to 3 with a largest of 2, one marker that took 2 ms.
+fn queue_summaries() -> (SummaryValues, SummaryValues) {
+    let size = Summary::new();
+    for n in [2, 1].into_iter().chain([0; 34]) {
+        size.add(n);
+    }
+    let time = Summary::with_percentiles();
+    time.add(2);
+    (size.values(), time.values())
 }
 
 const ROLES: [Role; 3] = [Role::Leader, Role::Follower, Role::Observer];
@@ -171,6 +185,17 @@ fn mntr_ensemble_values() {
         "zk_cnt_4_learner_handler_qp_size\t0\n",
     ] {
         assert!(leader.contains(line), "{line:?} in\n{leader}");
+    }
+    // learner 1's summaries, as the reference printed its own
+    let reference = fixture("ensemble/leader_mntr");
+    for line in reference
+        .lines()
+        .filter(|l| l.contains("_1_learner_handler_qp_"))
+    {
+        assert!(
+            leader.contains(&format!("{line}\n")),
+            "{line:?} in\n{leader}"
+        );
     }
     let observer = run("mntr", &view(Role::Observer));
     assert!(observer.contains(

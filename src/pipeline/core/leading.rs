@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Completion, CoreState, QuorumInbox, Role};
+use crate::admin::summary::SummaryValues;
 use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::TxnEntry;
 use crate::persist::epoch::{write_epoch, ACCEPTED_EPOCH_FILENAME, CURRENT_EPOCH_FILENAME};
@@ -73,6 +74,8 @@ pub struct LearnerHandlerInfo {
     pub remote: SocketAddr,
     pub established_ms: i64,
     pub traffic: TrafficCounts,
+    /// `<sid>_learner_handler_qp_size` and `_qp_time_ms`.
+    pub queue_summaries: (SummaryValues, SummaryValues),
 }
 
 /// The leader role: its engine and the learner sockets.
@@ -123,6 +126,7 @@ impl Leading {
                     remote: socket.remote,
                     established_ms: socket.established_ms,
                     traffic: socket.traffic.counts(),
+                    queue_summaries: socket.traffic.queue_summaries(),
                 })
             })
             .collect();

@@ -5,10 +5,11 @@
 
 use crate::quorum::auth::{authenticate_server, bounded, Unread};
 use crate::sasl::quorum::QuorumSasl;
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -20,6 +21,7 @@ use tokio_util::codec::FramedRead;
 use tracing::{info, warn};
 
 use super::engine::ConnId;
+use crate::admin::summary::{Summary, SummaryValues};
 use crate::jute::quorum::QuorumPacket;
 use crate::jute::Jute;
 use crate::quorum::tls::{QuorumReadHalf, QuorumTls, QuorumWriteHalf};
@@ -45,6 +47,10 @@ pub struct AcceptedLearner {
 /// neither queued nor sent here; NEWLEADER and UPTODATE are put on the queue without their
 /// size (`queuedPackets.add`, not `queuePacket`), so `queued_packets_size` ends up below
 /// zero by their sizes once they are written, as 3.8's does.
+///
+/// The `<sid>_learner_handler_qp_size` summary samples the queue's length each time the
+/// writer takes a packet; `<sid>_learner_handler_qp_time_ms` times every 1000th packet
+/// through the queue (3.8's `MarkerQuorumPacket`, queued behind packets 0, 1000, ...).
 #[derive(Debug)]
 pub struct LearnerTraffic {
     queued_packets: AtomicI64,
@@ -53,6 +59,14 @@ pub struct LearnerTraffic {
     packets_sent: AtomicU64,
     requests: AtomicU64,
     last_zxid: AtomicI64,
+    qp_size: Summary,
+    qp_time_ms: Summary,
+    /// `packetCounter`: packets queued through `queuePacket` so far.
+    counted_in: AtomicU64,
+    /// Of those, how many the writer took.
+    counted_out: AtomicU64,
+    /// The markers in the queue: the counted packet each follows, and when it was queued.
+    markers: Mutex<VecDeque<(u64, Instant)>>,
 }
 
 /// A copy of [`LearnerTraffic`]'s counters.
@@ -76,9 +90,17 @@ impl Default for LearnerTraffic {
             packets_sent: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             last_zxid: AtomicI64::new(-1),
+            qp_size: Summary::new(),
+            qp_time_ms: Summary::with_percentiles(),
+            counted_in: AtomicU64::new(0),
+            counted_out: AtomicU64::new(0),
+            markers: Mutex::new(VecDeque::new()),
         }
     }
 }
+
+/// `LearnerHandler.markerPacketInterval`.
+const MARKER_INTERVAL: u64 = 1000;
 
 /// `LearnerHandler#packetSize`: header estimate plus the data.
 fn packet_size(p: &QuorumPacket) -> i64 {
@@ -101,6 +123,13 @@ impl LearnerTraffic {
         if !matches!(T(p.packet_type), T::NEWLEADER | T::UPTODATE) {
             self.queued_packets_size
                 .fetch_add(packet_size(p), Ordering::Relaxed);
+            let n = self.counted_in.fetch_add(1, Ordering::Relaxed);
+            if n % MARKER_INTERVAL == 0 {
+                self.markers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_back((n, Instant::now()));
+            }
         }
     }
 
@@ -109,9 +138,22 @@ impl LearnerTraffic {
         if !through_queue(p) {
             return;
         }
-        self.queued_packets.fetch_sub(1, Ordering::Relaxed);
+        let left = self.queued_packets.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.qp_size.add(left);
         self.queued_packets_size
             .fetch_sub(packet_size(p), Ordering::Relaxed);
+        if !matches!(T(p.packet_type), T::NEWLEADER | T::UPTODATE) {
+            let n = self.counted_out.fetch_add(1, Ordering::Relaxed);
+            let mut markers = self.markers.lock().unwrap_or_else(|e| e.into_inner());
+            if markers.front().is_some_and(|(after, _)| *after == n) {
+                if let Some((_, queued)) = markers.pop_front() {
+                    // the writer takes the marker next: one more look at the queue
+                    self.qp_size.add(left);
+                    let ms = i64::try_from(queued.elapsed().as_millis()).unwrap_or(i64::MAX);
+                    self.qp_time_ms.add(ms);
+                }
+            }
+        }
         if p.zxid > 0 {
             self.last_zxid.store(p.zxid, Ordering::Relaxed);
         }
@@ -133,6 +175,11 @@ impl LearnerTraffic {
         self.packets_sent.store(0, Ordering::Relaxed);
         self.requests.store(0, Ordering::Relaxed);
         self.last_zxid.store(-1, Ordering::Relaxed);
+    }
+
+    /// The `<sid>_learner_handler_qp_size` and `_qp_time_ms` summaries.
+    pub fn queue_summaries(&self) -> (SummaryValues, SummaryValues) {
+        (self.qp_size.values(), self.qp_time_ms.values())
     }
 
     pub fn counts(&self) -> TrafficCounts {
