@@ -285,9 +285,22 @@ pub async fn exists(c: &mut Client, path: &str) -> bool {
     c.call(OpCode::EXISTS, &req).await.err() == ErrorCode::OK
 }
 
-/// A loopback port nothing listens on right now and never handed out before in this test
-/// binary (for servers started by port number).
+/// A loopback port nothing is bound to right now and never handed out before in this test
+/// binary (for servers started by port number). It is taken below the kernel's ephemeral
+/// range where there is room, so that no client connection's local port (a real node's, a
+/// kazoo's) can take it before the server binds it.
 pub fn free_port() -> u16 {
+    if let Some((low, high)) = below_ephemeral() {
+        let span = u32::from(high - low);
+        for _ in 0..span {
+            let next = NEXT_FIXED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let offset = (std::process::id().wrapping_mul(7919).wrapping_add(next)) % span;
+            let port = low + offset as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && note_handed_out(port) {
+                return port;
+            }
+        }
+    }
     let mut held = Vec::new();
     for _ in 0..100 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -300,8 +313,15 @@ pub fn free_port() -> u16 {
     panic!("no fresh port in 100 tries");
 }
 
-/// Ports handed out by this test binary: a port freed after bind(0) may come back from a
-/// later bind(0), so two nodes of one ensemble (or two tests side by side) could share one.
+static NEXT_FIXED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Ports from 10000 up to the start of `ip_local_port_range`, when at least 4096 of them.
+fn below_ephemeral() -> Option<(u16, u16)> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let start: u16 = range.split_whitespace().next()?.parse().ok()?;
+    (start >= 10_000 + 4096).then_some((10_000, start))
+}
+
 static HANDED_OUT: std::sync::Mutex<Option<std::collections::HashSet<u16>>> =
     std::sync::Mutex::new(None);
 
