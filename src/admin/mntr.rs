@@ -74,19 +74,6 @@ fn monitor_values(v: &ServerView) -> String {
     out
 }
 
-/// An untouched summary's five (or nine, with percentiles) lines.
-fn empty_summary(out: &mut String, name: &str, percentiles: bool) {
-    let _ = write!(
-        out,
-        "zk_avg_{name}\t0.0\nzk_min_{name}\t0\nzk_max_{name}\t0\nzk_cnt_{name}\t0\nzk_sum_{name}\t0\n"
-    );
-    if percentiles {
-        for p in ["p50", "p95", "p99", "p999"] {
-            let _ = writeln!(out, "zk_{p}_{name}\t0");
-        }
-    }
-}
-
 /// Java's `String#hashCode`, spread as `ConcurrentHashMap#spread` does.
 fn java_spread_hash(s: &str) -> i32 {
     let h = s
@@ -96,15 +83,14 @@ fn java_spread_hash(s: &str) -> i32 {
 }
 
 /// Learner sids in the order a default-sized `ConcurrentHashMap` of their names iterates.
-pub(super) fn learner_keys(l: &LeaderView) -> Vec<String> {
-    let mut keys: Vec<(i32, i64)> = l
-        .learner_sids
+pub(super) fn learner_keys(l: &LeaderView) -> Vec<(i64, &[SummaryValues; 2])> {
+    let mut keys: Vec<(i32, i64, &[SummaryValues; 2])> = l
+        .learner_queue_summaries
         .iter()
-        .map(|sid| (java_spread_hash(&sid.to_string()) & 15, *sid))
+        .map(|(sid, s)| (java_spread_hash(&sid.to_string()) & 15, *sid, s))
         .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.into_iter().map(|(_, sid)| sid.to_string()).collect()
+    keys.sort_unstable_by_key(|(bucket, sid, _)| (*bucket, *sid));
+    keys.into_iter().map(|(_, sid, s)| (sid, s)).collect()
 }
 
 pub(super) fn mntr(v: &ServerView) -> String {
@@ -123,22 +109,13 @@ pub(super) fn mntr(v: &ServerView) -> String {
         let _ = writeln!(out, "zk_{name}\t{value}");
     }
     for (name, percentiles) in SUMMARIES {
-        empty_summary(&mut out, name, percentiles);
+        SummaryValues::empty(percentiles).write_mntr(&mut out, name);
     }
     if let Some(l) = v.quorum.as_ref().and_then(|q| q.leader.as_ref()) {
         let keys = learner_keys(l);
-        for (i, (set, percentiles)) in LEARNER_SUMMARY_SETS.into_iter().enumerate() {
-            for key in &keys {
-                let queues = key
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|sid| l.learner_queue_summaries.get(&sid));
-                let values = match queues {
-                    Some((size, _)) if i == 0 => size.clone(),
-                    Some((_, time)) => time.clone(),
-                    None => SummaryValues::empty(percentiles),
-                };
-                values.write_mntr(&mut out, &format!("{key}_{set}"));
+        for (i, (set, _)) in LEARNER_SUMMARY_SETS.into_iter().enumerate() {
+            for (sid, summaries) in &keys {
+                summaries[i].write_mntr(&mut out, &format!("{sid}_{set}"));
             }
         }
     }

@@ -331,7 +331,12 @@ fn families(view: &ServerView) -> Vec<Family> {
         .quorum
         .as_ref()
         .and_then(|q| q.leader.as_ref())
-        .map(learner_keys)
+        .map(|l| {
+            learner_keys(l)
+                .into_iter()
+                .map(|(sid, _)| sid.to_string())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     for (set, advanced) in SUMMARY_SETS {
         let keys: &[String] = if set.starts_with("learner_handler_qp") {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use super::javafmt::java_double;
+use super::mntr_names::LEARNER_SUMMARY_SETS;
 
 /// `ResettableUniformReservoir.DEFAULT_SIZE`.
 const RESERVOIR_SIZE: usize = 4096;
@@ -179,6 +180,11 @@ impl SummaryValues {
             percentiles: percentiles.then_some([0; 4]),
             ..SummaryValues::default()
         }
+    }
+
+    /// A learner handler's `learner_handler_qp_*` pair before it took a packet.
+    pub fn empty_learner_queues() -> [Self; 2] {
+        LEARNER_SUMMARY_SETS.map(|(_, percentiles)| SummaryValues::empty(percentiles))
     }
 }
 

@@ -97,11 +97,9 @@ pub struct LeaderView {
     pub last_proposal_size: i64,
     pub min_proposal_size: i64,
     pub max_proposal_size: i64,
-    /// Sids of the synced learners, whose `LearnerHandler`s own a `<sid>_learner_handler_qp_*`
-    /// summary in `mntr`.
-    pub learner_sids: Vec<i64>,
-    /// Those summaries (`qp_size`, `qp_time_ms`) of each synced learner's handler.
-    pub learner_queue_summaries: BTreeMap<i64, (SummaryValues, SummaryValues)>,
+    /// The synced learners by sid, with their `LearnerHandler`'s
+    /// `<sid>_learner_handler_qp_size` and `_qp_time_ms` summaries (`mntr`'s order).
+    pub learner_queue_summaries: BTreeMap<i64, [SummaryValues; 2]>,
     /// Every learner handler that said who it is, by sid.
     pub learner_handlers: Vec<LearnerHandlerView>,
 }

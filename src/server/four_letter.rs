@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::admin::summary::SummaryValues;
 use crate::admin::{
     self, ConnectionSessionView, ConnectionView, FourLetterWord, LeaderView, LearnerHandlerView,
     QuorumView, ServerStats, ServerView, SessionView,
@@ -203,10 +204,15 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
             let engine = l.engine();
             let synced = engine.synced_learners();
             let infos = l.learner_handlers();
-            let learner_queue_summaries = infos
+            let learner_queue_summaries = synced
                 .iter()
-                .filter(|h| synced.iter().any(|(sid, _)| *sid == h.sid))
-                .map(|h| (h.sid, h.queue_summaries.clone()))
+                .map(|(sid, _)| {
+                    let handler = infos.iter().find(|h| h.sid == *sid);
+                    let summaries = handler.map_or_else(SummaryValues::empty_learner_queues, |h| {
+                        h.queue_summaries.clone()
+                    });
+                    (*sid, summaries)
+                })
                 .collect();
             let handlers: Vec<LearnerHandlerView> = infos
                 .into_iter()
@@ -242,7 +248,6 @@ fn quorum_view(state: &CoreState) -> Option<QuorumView> {
                 last_proposal_size: last,
                 min_proposal_size: min,
                 max_proposal_size: max,
-                learner_sids: synced.iter().map(|(sid, _)| *sid).collect(),
                 learner_queue_summaries,
                 learner_handlers: handlers,
             };

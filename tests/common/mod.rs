@@ -322,6 +322,8 @@ fn below_ephemeral() -> Option<(u16, u16)> {
     (start >= 10_000 + 4096).then_some((10_000, start))
 }
 
+/// Ports handed out by this test binary: a port freed after a bind may come back from a
+/// later one, so two nodes of one ensemble (or two tests side by side) could share one.
 static HANDED_OUT: std::sync::Mutex<Option<std::collections::HashSet<u16>>> =
     std::sync::Mutex::new(None);
 

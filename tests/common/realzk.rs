@@ -268,7 +268,6 @@ impl Mixed {
         self.real.insert(sid, child);
     }
 
-    /// kill -9 by PID.
     /// The last WARN / ERROR lines of every real node's output, for a failure message (ours
     /// go to the captured test output).
     pub fn real_warnings(&self) -> String {
@@ -288,6 +287,7 @@ impl Mixed {
         out
     }
 
+    /// kill -9 by PID.
     pub fn kill_real(&mut self, sid: usize) {
         if let Some(mut c) = self.real.remove(&sid) {
             let _ = c.kill();

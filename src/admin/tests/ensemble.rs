@@ -128,8 +128,13 @@ pub(crate) fn view(role: Role) -> ServerView {
             last_proposal_size: -1,
             min_proposal_size: -1,
             max_proposal_size: -1,
-            learner_sids: vec![4, 2, 1],
-            learner_queue_summaries: [(1, queue_summaries())].into_iter().collect(),
+            learner_queue_summaries: [
+                (1, queue_summaries()),
+                (2, SummaryValues::empty_learner_queues()),
+                (4, SummaryValues::empty_learner_queues()),
+            ]
+            .into_iter()
+            .collect(),
             learner_handlers: [1, 2, 4].map(learner_handler).to_vec(),
         }),
         membership: None,
@@ -140,14 +145,14 @@ pub(crate) fn view(role: Role) -> ServerView {
 
 /// Queue summaries with the figures of the fixture's learner 1: 36 looks at the queue that
 /// add up to 3 with a largest of 2, one marker that took 2 ms.
-fn queue_summaries() -> (SummaryValues, SummaryValues) {
+fn queue_summaries() -> [SummaryValues; 2] {
     let size = Summary::new();
     for n in [2, 1].into_iter().chain([0; 34]) {
         size.add(n);
     }
     let time = Summary::with_percentiles();
     time.add(2);
-    (size.values(), time.values())
+    [size.values(), time.values()]
 }
 
 const ROLES: [Role; 3] = [Role::Leader, Role::Follower, Role::Observer];

@@ -75,7 +75,7 @@ pub struct LearnerHandlerInfo {
     pub established_ms: i64,
     pub traffic: TrafficCounts,
     /// `<sid>_learner_handler_qp_size` and `_qp_time_ms`.
-    pub queue_summaries: (SummaryValues, SummaryValues),
+    pub queue_summaries: [SummaryValues; 2],
 }
 
 /// The leader role: its engine and the learner sockets.

@@ -108,6 +108,12 @@ fn packet_size(p: &QuorumPacket) -> i64 {
     28 + i64::try_from(data).unwrap_or(i64::MAX - 28)
 }
 
+/// Whether the reference queues `p` through `queuePacket` (counted, sized, followed by a
+/// marker now and then) rather than a bare `queuedPackets.add`.
+fn counted(p: &QuorumPacket) -> bool {
+    !matches!(T(p.packet_type), T::NEWLEADER | T::UPTODATE)
+}
+
 /// Whether the reference writes `p` through the handler's queue.
 fn through_queue(p: &QuorumPacket) -> bool {
     !matches!(T(p.packet_type), T::LEADERINFO | T::SNAP)
@@ -120,7 +126,7 @@ impl LearnerTraffic {
             return;
         }
         self.queued_packets.fetch_add(1, Ordering::Relaxed);
-        if !matches!(T(p.packet_type), T::NEWLEADER | T::UPTODATE) {
+        if counted(p) {
             self.queued_packets_size
                 .fetch_add(packet_size(p), Ordering::Relaxed);
             let n = self.counted_in.fetch_add(1, Ordering::Relaxed);
@@ -142,10 +148,11 @@ impl LearnerTraffic {
         self.qp_size.add(left);
         self.queued_packets_size
             .fetch_sub(packet_size(p), Ordering::Relaxed);
-        if !matches!(T(p.packet_type), T::NEWLEADER | T::UPTODATE) {
-            let n = self.counted_out.fetch_add(1, Ordering::Relaxed);
+        // only a packet numbered like a marker's can have one behind it: no lock otherwise
+        let n = counted(p).then(|| self.counted_out.fetch_add(1, Ordering::Relaxed));
+        if n.is_some_and(|n| n % MARKER_INTERVAL == 0) {
             let mut markers = self.markers.lock().unwrap_or_else(|e| e.into_inner());
-            if markers.front().is_some_and(|(after, _)| *after == n) {
+            if markers.front().is_some_and(|(after, _)| Some(*after) == n) {
                 if let Some((_, queued)) = markers.pop_front() {
                     // the writer takes the marker next: one more look at the queue
                     self.qp_size.add(left);
@@ -178,8 +185,8 @@ impl LearnerTraffic {
     }
 
     /// The `<sid>_learner_handler_qp_size` and `_qp_time_ms` summaries.
-    pub fn queue_summaries(&self) -> (SummaryValues, SummaryValues) {
-        (self.qp_size.values(), self.qp_time_ms.values())
+    pub fn queue_summaries(&self) -> [SummaryValues; 2] {
+        [self.qp_size.values(), self.qp_time_ms.values()]
     }
 
     pub fn counts(&self) -> TrafficCounts {
