@@ -64,6 +64,41 @@ async fn a_ferrokeeper_server_joins_a_zookeeper_ensemble_by_reconfig() {
     ens.stop_ours(4).await;
 }
 
+/// The reconfig removing the leader `old`, sent through it; the new config's text (repr'd).
+/// 3.8's leader may close its clients' connections before the reply is written (a race in
+/// ZooKeeper itself), so on a connection loss the committed config is read through `stay`.
+async fn leader_leaves(ens: &Mixed, old: usize, stay: usize) -> String {
+    ens.kazoo(
+        old,
+        &format!(
+            "import time\nfrom kazoo.exceptions import ConnectionLoss, KazooException\n\
+             try:\n\
+             \x20   d, st = zk.reconfig(joining=None, leaving='{old}', new_members=None)\n\
+             except ConnectionLoss:\n\
+             \x20   other = KazooClient(hosts='{addr}', timeout=10)\n\
+             \x20   other.start(timeout=30)\n\
+             \x20   deadline = time.time() + 30\n\
+             \x20   while True:\n\
+             \x20       try:\n\
+             \x20           other.sync('/zookeeper/config')\n\
+             \x20           d, st = other.get('/zookeeper/config')\n\
+             \x20           if b'server.{old}=' not in d:\n\
+             \x20               break\n\
+             \x20       except KazooException:\n\
+             \x20           pass\n\
+             \x20       if time.time() > deadline:\n\
+             \x20           raise\n\
+             \x20       time.sleep(0.2)\n\
+             \x20   other.stop()\n\
+             print(repr(d.decode()))",
+            addr = ens.client(stay),
+        ),
+    )
+    .await
+    .trim()
+    .to_owned()
+}
+
 /// Real nodes `first` form the ensemble (the larger sid leads), then `third` (ours when
 /// `ours`) follows; the leader removes itself under a load through a node that stays. The
 /// sid that then leads the other two, once every node's config is the same (the old leader
@@ -87,7 +122,7 @@ async fn leader_removes_itself(first: [usize; 2], third: usize, ours: bool) -> u
     // no write of the load in flight: 3.8 picks among the acks of proposals after the
     // reconfig, a race between the two voters that would make the comparison meaningless
     load.pause().await;
-    let text = reconfig(&ens, old, "", &old.to_string()).await;
+    let text = leader_leaves(&ens, old, stay).await;
     load.resume();
     assert!(!text.contains(&format!("server.{old}=")), "{text}");
     let mut voters = [stay, third];
