@@ -255,8 +255,10 @@ impl Mixed {
     pub fn start_real(&mut self, sid: usize) {
         let cfg = self.config(sid);
         let log = std::fs::File::create(self.dir(sid).join("out.log")).unwrap();
+        // logged at INFO into out.log, so that `real_warnings` has something to show
         let child = Command::new(REFERENCE)
             .arg(cfg)
+            .env("FK_REF_LOG", "1")
             .env(
                 "SERVER_JVMFLAGS",
                 self.jvm_flags.get(&sid).map_or("", String::as_str),
@@ -308,6 +310,33 @@ impl Mixed {
     pub async fn stop_ours(&mut self, sid: usize) {
         if let Some(s) = self.ours.remove(&sid) {
             s.shutdown().await;
+        }
+    }
+
+    /// Start `sid` as ours or as a real node; a real one is waited for (at most 30 s) until
+    /// its client port answers, so that the next node started comes up after it, as ours.
+    pub async fn start_as(&mut self, sid: usize, ours: bool) {
+        if ours {
+            self.start_ours(sid).await;
+            return;
+        }
+        self.start_real(sid);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.four(sid, "srvr").await.is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "real node {sid} never opened its port"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stop `sid`, whichever kind it is: ours cleanly, a real node by PID.
+    pub async fn stop(&mut self, sid: usize) {
+        if self.is_ours(sid) {
+            self.stop_ours(sid).await;
+        } else {
+            self.kill_real(sid);
         }
     }
 

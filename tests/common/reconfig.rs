@@ -54,6 +54,41 @@ pub async fn reconfig(ens: &Mixed, sid: usize, joining: &str, leaving: &str) -> 
     .to_owned()
 }
 
+/// The reconfig removing the leader `old`, sent through it; the new config's text (repr'd).
+/// 3.8's leader may close its clients' connections before the reply is written (a race in
+/// ZooKeeper itself), so on a connection loss the committed config is read through `stay`.
+pub async fn leader_leaves(ens: &Mixed, old: usize, stay: usize) -> String {
+    ens.kazoo(
+        old,
+        &format!(
+            "import time\nfrom kazoo.exceptions import ConnectionLoss, KazooException\n\
+             try:\n\
+             \x20   d, st = zk.reconfig(joining=None, leaving='{old}', new_members=None)\n\
+             except ConnectionLoss:\n\
+             \x20   other = KazooClient(hosts='{addr}', timeout=10)\n\
+             \x20   other.start(timeout=30)\n\
+             \x20   deadline = time.time() + 30\n\
+             \x20   while True:\n\
+             \x20       try:\n\
+             \x20           other.sync('/zookeeper/config')\n\
+             \x20           d, st = other.get('/zookeeper/config')\n\
+             \x20           if b'server.{old}=' not in d:\n\
+             \x20               break\n\
+             \x20       except KazooException:\n\
+             \x20           pass\n\
+             \x20       if time.time() > deadline:\n\
+             \x20           raise\n\
+             \x20       time.sleep(0.2)\n\
+             \x20   other.stop()\n\
+             print(repr(d.decode()))",
+            addr = ens.client(stay),
+        ),
+    )
+    .await
+    .trim()
+    .to_owned()
+}
+
 /// Waits until every node in `sids` shows the config `text` (a reply's, repr'd) in
 /// `/zookeeper/config`, then compares the nodes' node Stat and dynamic config files.
 pub async fn same_config(ens: &Mixed, sids: &[usize], text: &str) {
