@@ -291,6 +291,12 @@ async fn standalone_exports_the_38_families() {
     assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
     assert!(value("process_cpu_seconds_total") > 0.0);
     assert!(value("open_file_descriptor_count") >= 3.0);
+    // what the load was measured as: nine creates, a setData and two closes through the log
+    // (each fsynced), one getData
+    assert!(value("updatelatency_count") >= 12.0, "{body}");
+    assert!(value("readlatency_count") >= 1.0, "{body}");
+    assert!(value("fsynctime_count") >= 1.0, "{body}");
+    assert_eq!(value("election_time_count"), 0.0);
     server.shutdown().await;
 }
 
@@ -396,7 +402,19 @@ async fn leader_and_follower_export_their_38_families() {
     assert!(sample("learner_handler_qp_size_count") >= 10.0);
     assert!(sample("learner_handler_qp_time_ms_count") >= 1.0);
 
+    let plain = |body: &str, name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+    };
+    // the election that made it leader, and the writes it logged
+    assert!(plain(&leader_body, "election_time_count") >= 1.0);
+    assert!(plain(&leader_body, "fsynctime_count") >= 1.0);
+
     let follower_body = scrape(nodes[follower].server.metrics_addr.expect("metrics")).await;
+    assert!(plain(&follower_body, "election_time_count") >= 1.0);
+    assert!(plain(&follower_body, "updatelatency_count") >= 12.0);
     let labelled = check("follower", &follower_body);
     assert!(labelled.contains("quota_count_limit_per_namespace"));
     assert!(follower_body.contains("quota_count_limit_per_namespace{key=\"app\"} 10.0\n"));

@@ -2,9 +2,9 @@
 //! `zk_peer_state` (and an observer's `zk_observer_master_id`), then every metric of the
 //! default provider as `zk_<name>\t<value>`, in the order 3.8.0 printed them for the role.
 //!
-//! Gauges come from the view; counters and summaries ferrokeeper does not measure yet are
-//! printed as the reference prints an untouched metric (0, and `0.0` for averages), so
-//! scripts that expect a key find it.
+//! Gauges come from the view, measured counters and summaries from the server's stats;
+//! those ferrokeeper does not measure yet are printed as the reference prints an untouched
+//! metric (0, and `0.0` for averages), so scripts that expect a key find it.
 
 use std::fmt::Write;
 
@@ -109,7 +109,10 @@ pub(super) fn mntr(v: &ServerView) -> String {
         let _ = writeln!(out, "zk_{name}\t{value}");
     }
     for (name, percentiles) in SUMMARIES {
-        SummaryValues::empty(percentiles).write_mntr(&mut out, name);
+        v.stats
+            .summary(name)
+            .unwrap_or_else(|| SummaryValues::empty(percentiles))
+            .write_mntr(&mut out, name);
     }
     if let Some(l) = v.quorum.as_ref().and_then(|q| q.leader.as_ref()) {
         let keys = learner_keys(l);

@@ -1,11 +1,15 @@
-//! Server-wide request counters: `ServerStats` and its `AvgMinMaxCounter` request latency.
+//! Server-wide request counters: `ServerStats` and its `AvgMinMaxCounter` request latency,
+//! and the `ServerMetrics` counters and summaries ferrokeeper measures.
 //!
-//! Invariants: lock-free (the connection and pipeline tasks bump them concurrently); min is
-//! reported as 0 while empty and max as 0 while empty, as `AvgMinMaxCounter` does; `srst`
-//! ([`ServerStats::reset`]) clears latency, packet counters and response sizes but not the
-//! outstanding-request gauge.
+//! Invariants: lock-free but for a percentile summary's reservoir (the connection, pipeline
+//! and log tasks bump them concurrently); min is reported as 0 while empty and max as 0
+//! while empty, as `AvgMinMaxCounter` does; `srst` ([`ServerStats::reset`]) clears latency,
+//! packet counters and response sizes but not the outstanding-request gauge, and the metrics
+//! too unless the Prometheus provider holds them (it cannot reset).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use super::summary::{Summary, SummaryValues};
 
 /// Counters bumped by `conn` / `pipeline`, read by the four-letter words.
 #[derive(Debug)]
@@ -20,10 +24,20 @@ pub struct ServerStats {
     response_last: AtomicI64,
     response_min: AtomicI64,
     response_max: AtomicI64,
-    /// `ServerMetrics.DIGEST_MISMATCHES_COUNT`: a metric, so `srst` leaves it alone.
+    /// `ServerMetrics.DIGEST_MISMATCHES_COUNT`.
     digest_mismatches: AtomicU64,
     /// `ServerMetrics.INSECURE_ADMIN`: plain HTTP connections on a port-unified AdminServer.
     insecure_admin: AtomicU64,
+    /// `ServerMetrics.READ_LATENCY` / `UPDATE_LATENCY`: ms from a request's arrival to its
+    /// reply, for requests that do not / do go through the quorum (`Request#isQuorum`).
+    read_latency: Summary,
+    update_latency: Summary,
+    /// `ServerMetrics.FSYNC_TIME`: ms one commit of the txn log spent in fsync.
+    fsync_time: Summary,
+    /// `ServerMetrics.ELECTION_TIME`: ms from LOOKING to a role.
+    election_time: Summary,
+    /// Whether `srst` resets the metrics too (false under the Prometheus provider).
+    metrics_resettable: AtomicBool,
 }
 
 /// A consistent-enough copy of [`ServerStats`] for one report.
@@ -66,7 +80,40 @@ impl ServerStats {
             response_max: AtomicI64::new(-1),
             digest_mismatches: AtomicU64::new(0),
             insecure_admin: AtomicU64::new(0),
+            read_latency: Summary::with_percentiles(),
+            update_latency: Summary::with_percentiles(),
+            fsync_time: Summary::new(),
+            election_time: Summary::new(),
+            metrics_resettable: AtomicBool::new(true),
         }
+    }
+
+    /// Under the Prometheus provider `srst` leaves the metrics alone
+    /// (`PrometheusMetricsProvider#resetAllValues` does nothing).
+    pub fn keep_metrics_on_reset(&self) {
+        self.metrics_resettable.store(false, Relaxed);
+    }
+
+    /// One fsync of the txn log, in ms.
+    pub fn record_fsync(&self, ms: i64) {
+        self.fsync_time.add(ms);
+    }
+
+    /// An election that ended in a role, in ms since the peer went LOOKING.
+    pub fn record_election(&self, ms: i64) {
+        self.election_time.add(ms);
+    }
+
+    /// A measured `ServerMetrics` summary by its `mntr` name; None for one not measured.
+    pub fn summary(&self, name: &str) -> Option<SummaryValues> {
+        let s = match name {
+            "readlatency" => &self.read_latency,
+            "updatelatency" => &self.update_latency,
+            "fsynctime" => &self.fsync_time,
+            "election_time" => &self.election_time,
+            _ => return None,
+        };
+        Some(s.values())
     }
 
     /// An applied txn left the tree with another digest than the one it carried
@@ -90,12 +137,19 @@ impl ServerStats {
         self.packets_sent.fetch_add(1, Relaxed);
     }
 
-    /// A request's latency, from arrival to reply, in ms (`ServerStats#updateLatency`).
-    pub fn record_latency(&self, ms: u64) {
+    /// A request's latency, from arrival to reply, in ms (`ServerStats#updateLatency`);
+    /// `quorum` for a request that goes through the quorum (`Request#isQuorum`).
+    pub fn record_latency(&self, ms: u64, quorum: bool) {
         self.latency_total.fetch_add(ms, Relaxed);
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_min.fetch_min(ms, Relaxed);
         self.latency_max.fetch_max(ms, Relaxed);
+        let summary = if quorum {
+            &self.update_latency
+        } else {
+            &self.read_latency
+        };
+        summary.add(i64::try_from(ms).unwrap_or(i64::MAX));
     }
 
     /// Size of one serialized reply (`ServerStats#updateClientResponseSize`).
@@ -126,6 +180,19 @@ impl ServerStats {
         self.response_last.store(-1, Relaxed);
         self.response_min.store(-1, Relaxed);
         self.response_max.store(-1, Relaxed);
+        // `ServerMetrics#resetAll`
+        if self.metrics_resettable.load(Relaxed) {
+            self.digest_mismatches.store(0, Relaxed);
+            self.insecure_admin.store(0, Relaxed);
+            for s in [
+                &self.read_latency,
+                &self.update_latency,
+                &self.fsync_time,
+                &self.election_time,
+            ] {
+                s.reset();
+            }
+        }
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -168,17 +235,45 @@ mod tests {
         let s = ServerStats::new();
         assert_eq!(s.snapshot().min_latency, 0);
         for ms in [0, 1, 11, 2, 0, 1, 2] {
-            s.record_latency(ms);
+            s.record_latency(ms, ms > 1);
         }
         s.packet_received();
         s.request_started();
+        s.digest_mismatch();
         let snap = s.snapshot();
         assert_eq!((snap.min_latency, snap.max_latency), (0, 11));
         assert_eq!(snap.avg_latency, 2.4286);
+        let update = s.summary("updatelatency").unwrap();
+        assert_eq!(
+            (update.count, update.sum, update.min, update.max),
+            (3, 15, 2, 11)
+        );
+        assert_eq!(update.percentiles, Some([2, 11, 11, 11]));
+        assert_eq!(s.summary("readlatency").unwrap().count, 4);
+        assert_eq!(s.summary("dbinittime"), None);
         s.reset();
         let snap = s.snapshot();
         assert_eq!((snap.packets_received, snap.latency_count), (0, 0));
         assert_eq!(snap.outstanding_requests, 1);
+        assert_eq!(snap.digest_mismatches, 0);
+        assert_eq!(
+            s.summary("updatelatency").unwrap(),
+            SummaryValues::empty(true)
+        );
+    }
+
+    #[test]
+    fn prometheus_keeps_the_metrics_on_reset() {
+        let s = ServerStats::new();
+        s.keep_metrics_on_reset();
+        s.record_latency(3, true);
+        s.record_fsync(2);
+        s.digest_mismatch();
+        s.reset();
+        assert_eq!(s.snapshot().latency_count, 0);
+        assert_eq!(s.snapshot().digest_mismatches, 1);
+        assert_eq!(s.summary("updatelatency").unwrap().count, 1);
+        assert_eq!(s.summary("fsynctime").unwrap().sum, 2);
     }
 
     #[test]

@@ -106,6 +106,19 @@ impl Summary {
         }
     }
 
+    /// `srst` with the default metrics provider (`DefaultMetricsProvider#resetAllValues`).
+    pub fn reset(&self) {
+        self.count.store(0, Relaxed);
+        self.total.store(0, Relaxed);
+        self.min.store(i64::MAX, Relaxed);
+        self.max.store(i64::MIN, Relaxed);
+        if let Some(r) = &self.reservoir {
+            let mut r = r.lock().unwrap_or_else(|p| p.into_inner());
+            r.seen = 0;
+            r.values.clear();
+        }
+    }
+
     pub fn values(&self) -> SummaryValues {
         let count = self.count.load(Relaxed);
         let sum = self.total.load(Relaxed);

@@ -104,7 +104,7 @@ fn view() -> ServerView {
     .unwrap();
     let stats = Arc::new(ServerStats::new());
     for ms in [0, 1, 11, 2, 0, 1, 2] {
-        stats.record_latency(ms);
+        stats.record_latency(ms, false);
     }
     for _ in 0..16 {
         stats.packet_received();

@@ -498,6 +498,9 @@ pub(crate) fn idle_wait(state: &CoreState) -> Duration {
     )
 }
 
+/// Answer a request; its latency counts as an update's for the ops that go through the
+/// quorum (`Request#isQuorum`: the writes, and a global session's close, which only a
+/// committed closeSession txn answers with "CLOS" here).
 pub(crate) fn finish_reply(
     state: &mut CoreState,
     conn: ConnId,
@@ -506,13 +509,31 @@ pub(crate) fn finish_reply(
     answer: impl Into<Answer>,
     received: Instant,
 ) {
+    let quorum = matches!(
+        op,
+        "CREA" | "DELE" | "SETD" | "SETA" | "MULT" | "CHEC" | "RECO" | "CLOS"
+    );
+    finish_reply_counted(state, conn, xid, op, answer, received, quorum);
+}
+
+/// [`finish_reply`] for a reply whose op name does not say whether the quorum took part
+/// (a local session's close).
+pub(crate) fn finish_reply_counted(
+    state: &mut CoreState,
+    conn: ConnId,
+    xid: i32,
+    op: &'static str,
+    answer: impl Into<Answer>,
+    received: Instant,
+    quorum: bool,
+) {
     let answer = answer.into();
     let zxid = state.tree.last_processed_zxid();
     let latency = received.elapsed();
     let latency_ms = i64::try_from(latency.as_millis()).unwrap_or(i64::MAX);
     state
         .stats
-        .record_latency(u64::try_from(latency_ms).unwrap_or(0));
+        .record_latency(u64::try_from(latency_ms).unwrap_or(0), quorum);
     let now = state.now_ms();
     if let Some(c) = state.conns.get_mut(&conn) {
         c.last_cxid = xid;

@@ -13,12 +13,14 @@
 //! wait that ends without the rest turns waiting off for the next [`GATHER_BACKOFF`] groups.
 
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::admin::stats::ServerStats;
 use crate::persist::txnlog::TxnLog;
 
 /// Work for the log thread.
@@ -66,15 +68,17 @@ const GATHER_BACKOFF: u32 = 32;
 const GATHER_MAX_IN_FLIGHT: usize = 32;
 
 impl LogStage {
+    /// The log thread; each commit's fsync time goes to `stats` (`fsynctime`).
     pub fn spawn(
         mut log: TxnLog,
         events: mpsc::UnboundedSender<LogEvent>,
+        stats: Arc<ServerStats>,
     ) -> std::io::Result<LogStage> {
         let (tx, rx) = std_mpsc::channel::<Vec<LogRequest>>();
         let thread = std::thread::Builder::new()
             .name("txnlog-sync".into())
             .spawn(move || {
-                run(&mut log, &rx, &events);
+                run(&mut log, &rx, &events, &stats);
                 log
             })?;
         Ok(LogStage {
@@ -142,6 +146,7 @@ fn run(
     log: &mut TxnLog,
     rx: &std_mpsc::Receiver<Vec<LogRequest>>,
     events: &mpsc::UnboundedSender<LogEvent>,
+    stats: &ServerStats,
 ) {
     let mut last_group = 0usize;
     let mut skip_gathers = 0u32;
@@ -189,8 +194,13 @@ fn run(
             continue;
         };
         let started = Instant::now();
-        if let Err(e) = log.commit() {
-            return fatal(events, e);
+        match log.commit() {
+            Ok(c) => {
+                if let Some(t) = c.fsync_time {
+                    stats.record_fsync(i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+                }
+            }
+            Err(e) => return fatal(events, e),
         }
         let took = started.elapsed();
         commit_time = (commit_time * 7 + took) / 8;

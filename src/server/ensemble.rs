@@ -358,6 +358,7 @@ impl Peer {
                 fle.set_looking();
             }
             adopt_configs(fle, &self.cnx, self.configs.subscribe().borrow().clone());
+            let elected = designated.is_none();
             let vote = if let Some((leader, at)) = designated.take() {
                 // `QuorumPeer#updateServerState` with `reconfigFlag`
                 let vote = fle.adopt_designated_leader(leader, at);
@@ -400,6 +401,12 @@ impl Peer {
                 }
             };
             tracing::info!(leader = vote.id, state = ?fle.state(), "election done");
+            if elected && fle.state() != ServerState::Looking {
+                // `ELECTION_TIME`, as `Leader#lead` / `Follower#followLeader` add it
+                let took = looking_since.elapsed().as_millis();
+                self.stats
+                    .record_election(i64::try_from(took).unwrap_or(i64::MAX));
+            }
             let (exit, left) = match fle.state() {
                 ServerState::Leading => self.lead(db, fle, rx, shutdown).await,
                 ServerState::Following | ServerState::Observing => {
@@ -627,7 +634,7 @@ impl Peer {
         };
         let mut state = self.core(parts.tree, self.my_id);
         let (log_tx, log_events) = mpsc::unbounded_channel();
-        let log = match LogStage::spawn(parts.log, log_tx) {
+        let log = match LogStage::spawn(parts.log, log_tx, self.stats.clone()) {
             Ok(l) => l,
             Err(e) => return (CoreExit::Fatal(FatalError::LogThread(e)), None),
         };
@@ -729,7 +736,7 @@ impl Peer {
         let parts = db.into_parts();
         let mut state = self.core(parts.tree, leader);
         let (log_tx, log_events) = mpsc::unbounded_channel();
-        let log = match LogStage::spawn(parts.log, log_tx) {
+        let log = match LogStage::spawn(parts.log, log_tx, self.stats.clone()) {
             Ok(l) => l,
             Err(e) => return (CoreExit::Fatal(FatalError::LogThread(e)), None),
         };

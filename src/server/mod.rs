@@ -304,6 +304,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServerError> {
     let metrics_addr = metrics.as_ref().and_then(|m| m.local_addr().ok());
     let cfg = Arc::new(cfg);
     let stats = Arc::new(ServerStats::new());
+    if cfg.metrics_provider_class_name != crate::config::DEFAULT_METRICS_PROVIDER {
+        stats.keep_metrics_on_reset();
+    }
     let (core_tx, core_rx) = mpsc::channel(non_negative(cfg.global_outstanding_limit).max(1));
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -430,7 +433,7 @@ async fn start_standalone(
         .map_err(|e| ServerError::Startup(e.to_string()))??;
     let mut state = CoreState::new(core_config(&cfg), storage.tree, stats);
     let (durable_tx, durable_rx) = mpsc::unbounded_channel();
-    let log = LogStage::spawn(storage.log, durable_tx)
+    let log = LogStage::spawn(storage.log, durable_tx, state.stats.clone())
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     state.attach_persistence(log, storage.snapshots, &storage.sessions);
     if storage.snapshot_pending {

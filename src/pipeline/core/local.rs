@@ -118,7 +118,7 @@ impl CoreState {
             "Submitting local closeSession request"
         );
         self.local_sessions.remove(session_id);
-        super::finish_reply(self, conn, xid, "CLOS", Ok(None), received);
+        super::finish_reply_counted(self, conn, xid, "CLOS", Ok(None), received, false);
         self.close(conn);
         true
     }

@@ -4,7 +4,10 @@
 use tokio::time::Instant;
 
 use super::local::Upgrade;
-use super::{auth_packet, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, Role};
+use super::{
+    auth_packet, finish_reply, finish_reply_counted, read_ctx, Completion, ConnId, CoreState,
+    Queued, Role,
+};
 use crate::jute::codes::{xid, ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{SetSaslResponse, SetWatches2};
@@ -142,7 +145,7 @@ impl CoreState {
             Request::CloseSession if local => {
                 // a local session's close is no txn: it is forgotten here, then answered
                 self.sessions.remove(session_id);
-                finish_reply(self, conn, xid_, "CLOS", Ok(None), received);
+                finish_reply_counted(self, conn, xid_, "CLOS", Ok(None), received, false);
                 self.close(conn);
             }
             Request::Sync(_) | Request::CloseSession => self.not_read_only(conn, xid_),
