@@ -296,6 +296,9 @@ async fn standalone_exports_the_38_families() {
     assert!(value("updatelatency_count") >= 12.0, "{body}");
     assert!(value("readlatency_count") >= 1.0, "{body}");
     assert!(value("fsynctime_count") >= 1.0, "{body}");
+    assert!(value("sync_processor_batch_size_sum") >= 12.0, "{body}");
+    // the snapshot of the empty database taken at start-up
+    assert_eq!(value("snapshottime_count"), 1.0, "{body}");
     assert_eq!(value("election_time_count"), 0.0);
     server.shutdown().await;
 }
@@ -414,6 +417,7 @@ async fn leader_and_follower_export_their_38_families() {
 
     let follower_body = scrape(nodes[follower].server.metrics_addr.expect("metrics")).await;
     assert!(plain(&follower_body, "election_time_count") >= 1.0);
+    assert_eq!(plain(&follower_body, "follower_sync_time_count"), 1.0);
     assert!(plain(&follower_body, "updatelatency_count") >= 12.0);
     let labelled = check("follower", &follower_body);
     assert!(labelled.contains("quota_count_limit_per_namespace"));

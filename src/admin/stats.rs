@@ -34,8 +34,16 @@ pub struct ServerStats {
     update_latency: Summary,
     /// `ServerMetrics.FSYNC_TIME`: ms one commit of the txn log spent in fsync.
     fsync_time: Summary,
-    /// `ServerMetrics.ELECTION_TIME`: ms from LOOKING to a role.
+    /// `ServerMetrics.ELECTION_TIME`: ms from LOOKING to leading or following.
     election_time: Summary,
+    /// `ServerMetrics.SYNC_PROCESSOR_BATCH_SIZE`: txns one fsync of the txn log made durable.
+    sync_batch_size: Summary,
+    /// `ServerMetrics.SNAPSHOT_TIME`: ms to write one snapshot.
+    snapshot_time: Summary,
+    /// `ServerMetrics.FOLLOWER_SYNC_TIME` / `OBSERVER_SYNC_TIME`: ms a learner took to sync
+    /// with its leader.
+    follower_sync_time: Summary,
+    observer_sync_time: Summary,
     /// Whether `srst` resets the metrics too (false under the Prometheus provider).
     metrics_resettable: AtomicBool,
 }
@@ -84,6 +92,10 @@ impl ServerStats {
             update_latency: Summary::with_percentiles(),
             fsync_time: Summary::new(),
             election_time: Summary::new(),
+            sync_batch_size: Summary::new(),
+            snapshot_time: Summary::new(),
+            follower_sync_time: Summary::new(),
+            observer_sync_time: Summary::new(),
             metrics_resettable: AtomicBool::new(true),
         }
     }
@@ -94,9 +106,27 @@ impl ServerStats {
         self.metrics_resettable.store(false, Relaxed);
     }
 
-    /// One fsync of the txn log, in ms.
-    pub fn record_fsync(&self, ms: i64) {
-        self.fsync_time.add(ms);
+    /// One commit of the txn log: its fsync in ms (None without forceSync) and its txns.
+    pub fn record_log_commit(&self, fsync_ms: Option<i64>, txns: usize) {
+        if let Some(ms) = fsync_ms {
+            self.fsync_time.add(ms);
+        }
+        self.sync_batch_size
+            .add(i64::try_from(txns).unwrap_or(i64::MAX));
+    }
+
+    /// One snapshot written, in ms.
+    pub fn record_snapshot(&self, ms: i64) {
+        self.snapshot_time.add(ms);
+    }
+
+    /// A learner synced with its leader, in ms.
+    pub fn record_learner_sync(&self, ms: i64, observer: bool) {
+        if observer {
+            self.observer_sync_time.add(ms);
+        } else {
+            self.follower_sync_time.add(ms);
+        }
     }
 
     /// An election that ended in a role, in ms since the peer went LOOKING.
@@ -111,6 +141,10 @@ impl ServerStats {
             "updatelatency" => &self.update_latency,
             "fsynctime" => &self.fsync_time,
             "election_time" => &self.election_time,
+            "sync_processor_batch_size" => &self.sync_batch_size,
+            "snapshottime" => &self.snapshot_time,
+            "follower_sync_time" => &self.follower_sync_time,
+            "observer_sync_time" => &self.observer_sync_time,
             _ => return None,
         };
         Some(s.values())
@@ -189,6 +223,10 @@ impl ServerStats {
                 &self.update_latency,
                 &self.fsync_time,
                 &self.election_time,
+                &self.sync_batch_size,
+                &self.snapshot_time,
+                &self.follower_sync_time,
+                &self.observer_sync_time,
             ] {
                 s.reset();
             }
@@ -267,13 +305,14 @@ mod tests {
         let s = ServerStats::new();
         s.keep_metrics_on_reset();
         s.record_latency(3, true);
-        s.record_fsync(2);
+        s.record_log_commit(Some(2), 3);
         s.digest_mismatch();
         s.reset();
         assert_eq!(s.snapshot().latency_count, 0);
         assert_eq!(s.snapshot().digest_mismatches, 1);
         assert_eq!(s.summary("updatelatency").unwrap().count, 1);
         assert_eq!(s.summary("fsynctime").unwrap().sum, 2);
+        assert_eq!(s.summary("sync_processor_batch_size").unwrap().sum, 3);
     }
 
     #[test]

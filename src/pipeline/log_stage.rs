@@ -68,7 +68,8 @@ const GATHER_BACKOFF: u32 = 32;
 const GATHER_MAX_IN_FLIGHT: usize = 32;
 
 impl LogStage {
-    /// The log thread; each commit's fsync time goes to `stats` (`fsynctime`).
+    /// The log thread; each commit's fsync time and size go to `stats` (`fsynctime`,
+    /// `sync_processor_batch_size`).
     pub fn spawn(
         mut log: TxnLog,
         events: mpsc::UnboundedSender<LogEvent>,
@@ -195,11 +196,11 @@ fn run(
         };
         let started = Instant::now();
         match log.commit() {
-            Ok(c) => {
-                if let Some(t) = c.fsync_time {
-                    stats.record_fsync(i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
-                }
-            }
+            Ok(c) => stats.record_log_commit(
+                c.fsync_time
+                    .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX)),
+                group.count,
+            ),
             Err(e) => return fatal(events, e),
         }
         let took = started.elapsed();

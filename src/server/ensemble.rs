@@ -401,8 +401,9 @@ impl Peer {
                 }
             };
             tracing::info!(leader = vote.id, state = ?fle.state(), "election done");
-            if elected && fle.state() != ServerState::Looking {
-                // `ELECTION_TIME`, as `Leader#lead` / `Follower#followLeader` add it
+            if elected && matches!(fle.state(), ServerState::Leading | ServerState::Following) {
+                // `ELECTION_TIME`, as `Leader#lead` / `Follower#followLeader` add it (an
+                // observer does not)
                 let took = looking_since.elapsed().as_millis();
                 self.stats
                     .record_election(i64::try_from(took).unwrap_or(i64::MAX));

@@ -436,6 +436,11 @@ async fn start_standalone(
     let log = LogStage::spawn(storage.log, durable_tx, state.stats.clone())
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     state.attach_persistence(log, storage.snapshots, &storage.sessions);
+    if let Some(t) = storage.snapshot_time {
+        state
+            .stats
+            .record_snapshot(i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+    }
     if storage.snapshot_pending {
         state.take_startup_snapshot();
     }

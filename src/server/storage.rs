@@ -32,6 +32,8 @@ pub(super) struct Storage {
     pub(super) snapshots: SnapshotConfig,
     /// The start-up snapshot is still to be taken, by the core as a fuzzy snapshot.
     pub(super) snapshot_pending: bool,
+    /// How long the start-up snapshot written before serving took (`snapshottime`).
+    pub(super) snapshot_time: Option<std::time::Duration>,
 }
 
 pub(super) fn compression(name: &str) -> SnapshotCompression {
@@ -68,7 +70,9 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
     // whole snapshot write sooner. Without one it is written now, so that no log is ever
     // left without a snapshot to replay it onto.
     let snapshot_pending = restored.snapshot.is_some();
+    let mut snapshot_time = None;
     if !snapshot_pending {
+        let started = std::time::Instant::now();
         snapshot::write_snapshot(
             &snapshots.snap_dir,
             restored.tree.last_processed_zxid(),
@@ -77,6 +81,7 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
             snapshots.compression,
             false,
         )?;
+        snapshot_time = Some(started.elapsed());
     }
     let log = TxnLog::open(&log_dir, txn_log_options(cfg))?;
     Ok(Storage {
@@ -85,6 +90,7 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
         log,
         snapshots,
         snapshot_pending,
+        snapshot_time,
     })
 }
 

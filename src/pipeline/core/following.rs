@@ -94,6 +94,10 @@ pub struct Following {
     /// the error txn the leader makes of each is answered EphemeralOnLocalSession, the
     /// exception `checkUpgradeSession` left on the request.
     refused: HashSet<(i64, i32)>,
+    /// When the link to the leader came up: `follower_sync_time` / `observer_sync_time`
+    /// run from here to UPTODATE (3.8 starts after the epoch exchange, a loopback round
+    /// trip later).
+    linked: Instant,
 }
 
 impl Following {
@@ -141,6 +145,7 @@ impl CoreState {
             revalidating: HashMap::new(),
             syncs: VecDeque::new(),
             refused: HashSet::new(),
+            linked: Instant::now(),
         }));
         self.serving = false;
         self.learner_actions(first);
@@ -242,12 +247,16 @@ impl CoreState {
                 let Some(f) = self.following() else { return };
                 let storage = f.storage.clone();
                 let sessions = self.sessions.sessions();
+                let started = Instant::now();
                 let taken = tokio::task::block_in_place(|| {
                     storage.take_snapshot(&self.tree, &sessions, fsync)
                 });
                 match taken {
                     Ok(path) => {
-                        tracing::info!("snapshot of the synced database: {}", path.display())
+                        tracing::info!("snapshot of the synced database: {}", path.display());
+                        self.stats.record_snapshot(
+                            i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                        );
                     }
                     Err(err) => self.reelect(&format!("snapshot after the sync: {err}")),
                 }
@@ -272,6 +281,8 @@ impl CoreState {
                 }
                 let mode = f.engine.sync_mode();
                 let observer = f.observer;
+                let took = i64::try_from(f.linked.elapsed().as_millis()).unwrap_or(i64::MAX);
+                self.stats.record_learner_sync(took, observer);
                 self.last_zxid = self.last_zxid.max(self.tree.last_processed_zxid());
                 self.serving = true;
                 tracing::info!(

@@ -475,11 +475,18 @@ impl CoreState {
                 .display()
         );
         let mut admin_done = admin.map(|a| a.done);
+        let stats = self.stats.clone();
+        let started = Instant::now();
         // dropped unsent (the thread not started) it reads as filed, too
         let (filed_tx, filed_rx) = oneshot::channel();
         let on_done: SnapshotDone = Box::new(move |result| {
             match &result {
-                Ok(path) => tracing::info!(file = %path.display(), "snapshot written"),
+                Ok(path) => {
+                    tracing::info!(file = %path.display(), "snapshot written");
+                    stats.record_snapshot(
+                        i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                    );
+                }
                 // a failed snapshot loses nothing: the txn log still holds every txn
                 Err(e) => tracing::error!(error = %e, "snapshot failed"),
             }
