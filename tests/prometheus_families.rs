@@ -297,6 +297,8 @@ async fn standalone_exports_the_38_families() {
     assert!(value("readlatency_count") >= 1.0, "{body}");
     assert!(value("fsynctime_count") >= 1.0, "{body}");
     assert!(value("sync_processor_batch_size_sum") >= 12.0, "{body}");
+    // the data watch the setData fired
+    assert_eq!(value("node_changed_watch_count_sum"), 1.0, "{body}");
     // the snapshot of the empty database taken at start-up
     assert_eq!(value("snapshottime_count"), 1.0, "{body}");
     assert_eq!(value("election_time_count"), 0.0);

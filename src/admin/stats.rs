@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use super::summary::{Summary, SummaryValues};
+use crate::jute::codes::EventType;
 
 /// Counters bumped by `conn` / `pipeline`, read by the four-letter words.
 #[derive(Debug)]
@@ -44,6 +45,9 @@ pub struct ServerStats {
     /// with its leader.
     follower_sync_time: Summary,
     observer_sync_time: Summary,
+    /// `ServerMetrics.NODE_*_WATCHER`: watchers one watch table had for a change, by type
+    /// (created, deleted, changed, children).
+    watch_counts: [Summary; 4],
     /// Whether `srst` resets the metrics too (false under the Prometheus provider).
     metrics_resettable: AtomicBool,
 }
@@ -96,6 +100,7 @@ impl ServerStats {
             snapshot_time: Summary::new(),
             follower_sync_time: Summary::new(),
             observer_sync_time: Summary::new(),
+            watch_counts: std::array::from_fn(|_| Summary::new()),
             metrics_resettable: AtomicBool::new(true),
         }
     }
@@ -118,6 +123,18 @@ impl ServerStats {
     /// One snapshot written, in ms.
     pub fn record_snapshot(&self, ms: i64) {
         self.snapshot_time.add(ms);
+    }
+
+    /// A change reached `watchers` watchers of one watch table.
+    pub fn record_watch_trigger(&self, event: EventType, watchers: usize) {
+        let i = match event {
+            EventType::NODE_CREATED => 0,
+            EventType::NODE_DELETED => 1,
+            EventType::NODE_DATA_CHANGED => 2,
+            EventType::NODE_CHILDREN_CHANGED => 3,
+            _ => return,
+        };
+        self.watch_counts[i].add(i64::try_from(watchers).unwrap_or(i64::MAX));
     }
 
     /// A learner synced with its leader, in ms.
@@ -145,6 +162,10 @@ impl ServerStats {
             "snapshottime" => &self.snapshot_time,
             "follower_sync_time" => &self.follower_sync_time,
             "observer_sync_time" => &self.observer_sync_time,
+            "node_created_watch_count" => &self.watch_counts[0],
+            "node_deleted_watch_count" => &self.watch_counts[1],
+            "node_changed_watch_count" => &self.watch_counts[2],
+            "node_children_watch_count" => &self.watch_counts[3],
             _ => return None,
         };
         Some(s.values())
@@ -227,7 +248,10 @@ impl ServerStats {
                 &self.snapshot_time,
                 &self.follower_sync_time,
                 &self.observer_sync_time,
-            ] {
+            ]
+            .into_iter()
+            .chain(&self.watch_counts)
+            {
                 s.reset();
             }
         }

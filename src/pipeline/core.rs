@@ -420,9 +420,12 @@ impl CoreState {
                         check_acl(&trigger.acl, perms::READ, &c.auth, policy).is_ok()
                     })
             };
-            let events = self
-                .watches
-                .trigger_filtered(&trigger.path, trigger.event, may_read);
+            let stats = &self.stats;
+            let events =
+                self.watches
+                    .trigger_counted(&trigger.path, trigger.event, may_read, |n| {
+                        stats.record_watch_trigger(trigger.event, n)
+                    });
             for (watcher, event) in events {
                 self.send(watcher, Outbound::Notification(event));
             }

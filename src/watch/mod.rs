@@ -152,18 +152,37 @@ impl WatchManager {
         &mut self,
         path: &str,
         event_type: EventType,
-        mut can_read: impl FnMut(WatcherId) -> bool,
+        can_read: impl FnMut(WatcherId) -> bool,
     ) -> Vec<(WatcherId, WatcherEvent)> {
+        self.trigger_counted(path, event_type, can_read, |_| {})
+    }
+
+    /// [`WatchManager::trigger_filtered`], telling `table_hits` how many watchers each table
+    /// it asked had for the change, when it had any (`WatchManager#triggerWatch` adds that
+    /// to the `node_*_watch_count` summaries, before any READ check).
+    pub fn trigger_counted(
+        &mut self,
+        path: &str,
+        event_type: EventType,
+        mut can_read: impl FnMut(WatcherId) -> bool,
+        mut table_hits: impl FnMut(usize),
+    ) -> Vec<(WatcherId, WatcherEvent)> {
+        let mut counted = |hit: BTreeSet<WatcherId>| {
+            if !hit.is_empty() {
+                table_hits(hit.len());
+            }
+            hit
+        };
         let hit: BTreeSet<WatcherId> = match event_type {
             EventType::NODE_CREATED | EventType::NODE_DATA_CHANGED => {
-                self.data.trigger(path, event_type)
+                counted(self.data.trigger(path, event_type))
             }
             EventType::NODE_DELETED => {
-                let mut hit = self.data.trigger(path, event_type);
-                hit.extend(self.child.trigger(path, event_type));
+                let mut hit = counted(self.data.trigger(path, event_type));
+                hit.extend(counted(self.child.trigger(path, event_type)));
                 hit
             }
-            EventType::NODE_CHILDREN_CHANGED => self.child.trigger(path, event_type),
+            EventType::NODE_CHILDREN_CHANGED => counted(self.child.trigger(path, event_type)),
             _ => BTreeSet::new(),
         };
         hit.into_iter()

@@ -421,3 +421,20 @@ fn scenario_recorded_from_the_real_server() {
     assert!(m.trigger("/r", E::NODE_CHILDREN_CHANGED).is_empty());
     assert_eq!(m.watch_count(), 4);
 }
+
+/// `node_*_watch_count`: each table asked for a change reports its watchers, refused ones
+/// and ones the other table reached included; a table with none reports nothing.
+#[test]
+fn each_table_reports_the_watchers_it_had() {
+    let mut m = WatchManager::new();
+    m.add_data_watch("/s", 1);
+    m.add_data_watch("/s", 2);
+    m.add_child_watch("/s", 1);
+    let mut hits = Vec::new();
+    let ev = m.trigger_counted("/s", E::NODE_DELETED, |w| w == 2, |n| hits.push(n));
+    assert_eq!(ids(&ev), [2]);
+    assert_eq!(hits, [2, 1]);
+    hits.clear();
+    m.trigger_counted("/s", E::NODE_CREATED, |_| true, |n| hits.push(n));
+    assert!(hits.is_empty());
+}
