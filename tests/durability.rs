@@ -412,3 +412,31 @@ async fn every_logged_txn_digest_matches_the_tree_after_it() {
     }
     assert!(checked >= 14, "digests checked: {checked}");
 }
+
+/// `mntr`'s start-up figures after a restart: one database load, every txn logged since the
+/// start-up snapshot replayed (the 5 creates and their session's createSession).
+#[tokio::test]
+async fn a_restart_reports_the_txns_it_replayed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = temp_data_dir();
+    write_some(&dir, 5).await;
+    let server = start_server_in(&dir, "4lw.commands.whitelist=mntr").await;
+    let mut s = tokio::net::TcpStream::connect(server.client_addr)
+        .await
+        .unwrap();
+    s.write_all(b"mntr").await.unwrap();
+    let mut mntr = String::new();
+    tokio::time::timeout(common::WAIT, s.read_to_string(&mut mntr))
+        .await
+        .expect("answer and close")
+        .unwrap();
+    for line in [
+        "zk_cnt_dbinittime\t1\n",
+        "zk_cnt_startup_snap_load_time\t1\n",
+        "zk_cnt_startup_txns_loaded\t1\n",
+        "zk_sum_startup_txns_loaded\t6\n",
+    ] {
+        assert!(mntr.contains(line), "{line:?} in\n{mntr}");
+    }
+    server.shutdown().await;
+}

@@ -299,6 +299,10 @@ async fn standalone_exports_the_38_families() {
     assert!(value("sync_processor_batch_size_sum") >= 12.0, "{body}");
     // the data watch the setData fired
     assert_eq!(value("node_changed_watch_count_sum"), 1.0, "{body}");
+    // the empty database loaded once at start-up, no txn to replay
+    assert_eq!(value("dbinittime_count"), 1.0, "{body}");
+    assert_eq!(value("startup_txns_loaded_count"), 1.0, "{body}");
+    assert_eq!(value("startup_txns_loaded_sum"), 0.0, "{body}");
     // the snapshot of the empty database taken at start-up
     assert_eq!(value("snapshottime_count"), 1.0, "{body}");
     assert_eq!(value("election_time_count"), 0.0);
@@ -420,6 +424,7 @@ async fn leader_and_follower_export_their_38_families() {
     let follower_body = scrape(nodes[follower].server.metrics_addr.expect("metrics")).await;
     assert!(plain(&follower_body, "election_time_count") >= 1.0);
     assert_eq!(plain(&follower_body, "follower_sync_time_count"), 1.0);
+    assert_eq!(plain(&follower_body, "dbinittime_count"), 1.0);
     assert!(plain(&follower_body, "updatelatency_count") >= 12.0);
     let labelled = check("follower", &follower_body);
     assert!(labelled.contains("quota_count_limit_per_namespace"));

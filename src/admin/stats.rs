@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use super::summary::{Summary, SummaryValues};
 use crate::jute::codes::EventType;
+use crate::persist::restore::DbLoad;
 
 /// Counters bumped by `conn` / `pipeline`, read by the four-letter words.
 #[derive(Debug)]
@@ -45,6 +46,12 @@ pub struct ServerStats {
     /// with its leader.
     follower_sync_time: Summary,
     observer_sync_time: Summary,
+    /// `ServerMetrics.DB_INIT_TIME`, `STARTUP_SNAP_LOAD_TIME`, `STARTUP_TXNS_LOADED`,
+    /// `STARTUP_TXNS_LOAD_TIME`.
+    db_init_time: Summary,
+    snap_load_time: Summary,
+    txns_loaded: Summary,
+    txns_load_time: Summary,
     /// `ServerMetrics.NODE_*_WATCHER`: watchers one watch table had for a change, by type
     /// (created, deleted, changed, children).
     watch_counts: [Summary; 4],
@@ -101,6 +108,10 @@ impl ServerStats {
             follower_sync_time: Summary::new(),
             observer_sync_time: Summary::new(),
             watch_counts: std::array::from_fn(|_| Summary::new()),
+            db_init_time: Summary::new(),
+            snap_load_time: Summary::new(),
+            txns_loaded: Summary::new(),
+            txns_load_time: Summary::new(),
             metrics_resettable: AtomicBool::new(true),
         }
     }
@@ -123,6 +134,20 @@ impl ServerStats {
     /// One snapshot written, in ms.
     pub fn record_snapshot(&self, ms: i64) {
         self.snapshot_time.add(ms);
+    }
+
+    /// A database loaded at start-up, or fast-forwarded after a role.
+    pub fn record_db_load(&self, load: &DbLoad) {
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if let Some(t) = load.total {
+            self.db_init_time.add(ms(t));
+        }
+        if let Some(t) = load.snapshot {
+            self.snap_load_time.add(ms(t));
+        }
+        self.txns_loaded
+            .add(i64::try_from(load.txns).unwrap_or(i64::MAX));
+        self.txns_load_time.add(ms(load.txns_time));
     }
 
     /// A change reached `watchers` watchers of one watch table.
@@ -166,6 +191,10 @@ impl ServerStats {
             "node_deleted_watch_count" => &self.watch_counts[1],
             "node_changed_watch_count" => &self.watch_counts[2],
             "node_children_watch_count" => &self.watch_counts[3],
+            "dbinittime" => &self.db_init_time,
+            "startup_snap_load_time" => &self.snap_load_time,
+            "startup_txns_loaded" => &self.txns_loaded,
+            "startup_txns_load_time" => &self.txns_load_time,
             _ => return None,
         };
         Some(s.values())
@@ -248,6 +277,10 @@ impl ServerStats {
                 &self.snapshot_time,
                 &self.follower_sync_time,
                 &self.observer_sync_time,
+                &self.db_init_time,
+                &self.snap_load_time,
+                &self.txns_loaded,
+                &self.txns_load_time,
             ]
             .into_iter()
             .chain(&self.watch_counts)
@@ -312,7 +345,7 @@ mod tests {
         );
         assert_eq!(update.percentiles, Some([2, 11, 11, 11]));
         assert_eq!(s.summary("readlatency").unwrap().count, 4);
-        assert_eq!(s.summary("dbinittime"), None);
+        assert_eq!(s.summary("leader_unavailable_time"), None);
         s.reset();
         let snap = s.snapshot();
         assert_eq!((snap.packets_received, snap.latency_count), (0, 0));

@@ -4,6 +4,7 @@
 //! with the file and offset — an acknowledged txn is never dropped silently.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::committed::CommittedLog;
 use super::error::PersistError;
@@ -23,6 +24,21 @@ pub struct Restored {
     pub txns_replayed: u64,
     /// The newest replayed txns (`ZKDatabase#loadDataBase`'s `addCommittedProposal`).
     pub committed: CommittedLog,
+    pub load: DbLoad,
+}
+
+/// How a database was loaded, for `ServerMetrics`: `dbinittime` and
+/// `startup_snap_load_time` at start-up, `startup_txns_loaded` / `_load_time` whenever
+/// logged txns are replayed (`FileTxnSnapLog#fastForwardFromEdits`, a learner's
+/// fast-forward too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DbLoad {
+    /// The whole load (`ZKDatabase#loadDataBase`); None for a fast-forward.
+    pub total: Option<Duration>,
+    /// Reading the snapshot; None for a fast-forward.
+    pub snapshot: Option<Duration>,
+    pub txns: u64,
+    pub txns_time: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,8 +135,15 @@ pub fn fast_forward(
     sessions: &mut std::collections::BTreeMap<i64, i32>,
     committed: &mut CommittedLog,
     log_dir: &Path,
-) -> Result<u64, RestoreError> {
-    replay_log(tree, sessions, committed, log_dir, None)
+) -> Result<DbLoad, RestoreError> {
+    let started = Instant::now();
+    let txns = replay_log(tree, sessions, committed, log_dir, None)?;
+    Ok(DbLoad {
+        total: None,
+        snapshot: None,
+        txns,
+        txns_time: started.elapsed(),
+    })
 }
 
 pub fn restore(
@@ -129,7 +152,9 @@ pub fn restore(
     tree_options: TreeOptions,
     trust_empty_snapshot: bool,
 ) -> Result<Restored, RestoreError> {
+    let started = Instant::now();
     let loaded = snapshot::load_newest_valid(snap_dir, tree_options)?;
+    let snapshot_time = started.elapsed();
     let (mut tree, sessions, snapshot_digest, snapshot) = match loaded {
         Some(data) => {
             let path = snapshot::find_snapshots(snap_dir, 1).into_iter().next();
@@ -149,6 +174,7 @@ pub fn restore(
     let mut sessions: std::collections::BTreeMap<i64, i32> = sessions.into_iter().collect();
     tree.reserve_nodes(estimated_nodes(log_dir, tree.last_processed_zxid()));
     let mut committed = CommittedLog::default();
+    let replay_started = Instant::now();
     let replayed = replay_log(
         &mut tree,
         &mut sessions,
@@ -167,6 +193,12 @@ pub fn restore(
         sessions: sessions.into_iter().collect(),
         snapshot,
         txns_replayed: replayed,
+        load: DbLoad {
+            total: Some(started.elapsed()),
+            snapshot: Some(snapshot_time),
+            txns: replayed,
+            txns_time: replay_started.elapsed(),
+        },
         committed,
     })
 }

@@ -307,6 +307,8 @@ pub(super) async fn run_peer(
 }
 
 /// The database one pass of the election loop hands the next.
+// one value at a time, moved between passes: boxing either variant would gain nothing
+#[allow(clippy::large_enum_variant)]
 enum Carried {
     /// Loaded, and no role took it.
     Loaded(LearnerDb),
@@ -352,6 +354,9 @@ impl Peer {
                     })??,
                 }
             };
+            if let Some(load) = db.take_load() {
+                self.stats.record_db_load(&load);
+            }
             let zxid = db.last_processed_zxid();
             let epoch = db.epochs().current;
             if fle.state() != ServerState::Looking {

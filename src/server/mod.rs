@@ -436,6 +436,7 @@ async fn start_standalone(
     let log = LogStage::spawn(storage.log, durable_tx, state.stats.clone())
         .map_err(|e| ServerError::Startup(e.to_string()))?;
     state.attach_persistence(log, storage.snapshots, &storage.sessions);
+    state.stats.record_db_load(&storage.load);
     if let Some(t) = storage.snapshot_time {
         state
             .stats

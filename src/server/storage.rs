@@ -34,6 +34,7 @@ pub(super) struct Storage {
     pub(super) snapshot_pending: bool,
     /// How long the start-up snapshot written before serving took (`snapshottime`).
     pub(super) snapshot_time: Option<std::time::Duration>,
+    pub(super) load: crate::persist::restore::DbLoad,
 }
 
 pub(super) fn compression(name: &str) -> SnapshotCompression {
@@ -91,6 +92,7 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
         snapshots,
         snapshot_pending,
         snapshot_time,
+        load: restored.load,
     })
 }
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use crate::persist::committed::CommittedLog;
 use crate::persist::epoch::{self, EpochError, Epochs};
-use crate::persist::restore::{fast_forward, restore, version_dir, RestoreError, Restored};
+use crate::persist::restore::{fast_forward, restore, version_dir, DbLoad, RestoreError, Restored};
 use crate::persist::snapshot::{self, SnapshotCompression, SnapshotError};
 use crate::persist::txnlog::{TxnLog, TxnLogOptions};
 use crate::persist::PersistError;
@@ -71,6 +71,8 @@ pub struct LearnerDb {
     committed: CommittedLog,
     log: TxnLog,
     epochs: Epochs,
+    /// How it was loaded or fast-forwarded, until the peer takes it for its metrics.
+    load: Option<DbLoad>,
 }
 
 impl std::fmt::Debug for LearnerDb {
@@ -213,6 +215,7 @@ impl LearnerDb {
             committed: restored.committed,
             log,
             epochs,
+            load: Some(restored.load),
         })
     }
 
@@ -246,10 +249,12 @@ impl LearnerDb {
             return LearnerDb::open(opts);
         }
         let mut sessions: BTreeMap<i64, i32> = sessions.into_iter().collect();
+        let mut load = None;
         if logged > applied {
-            let txns = fast_forward(&mut tree, &mut sessions, &mut committed, &log_dir)?;
+            let forwarded = fast_forward(&mut tree, &mut sessions, &mut committed, &log_dir)?;
+            load = Some(forwarded);
             tracing::info!(
-                txns,
+                txns = forwarded.txns,
                 zxid = format_args!("0x{:x}", tree.last_processed_zxid()),
                 "fast-forwarded the database from the txn log"
             );
@@ -264,7 +269,13 @@ impl LearnerDb {
             committed,
             log,
             epochs,
+            load,
         })
+    }
+
+    /// How this database was loaded (once: the peer records it as metrics).
+    pub fn take_load(&mut self) -> Option<DbLoad> {
+        self.load.take()
     }
 
     pub fn tree(&self) -> &DataTree {
