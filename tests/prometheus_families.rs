@@ -295,6 +295,8 @@ async fn standalone_exports_the_38_families() {
     // (each fsynced), one getData
     assert!(value("updatelatency_count") >= 12.0, "{body}");
     assert!(value("readlatency_count") >= 1.0, "{body}");
+    assert_eq!(value("connection_request_count"), 2.0, "{body}");
+    assert_eq!(value("looking_count"), 0.0, "{body}");
     assert!(value("fsynctime_count") >= 1.0, "{body}");
     assert!(value("sync_processor_batch_size_sum") >= 12.0, "{body}");
     // the data watch the setData fired
@@ -420,12 +422,21 @@ async fn leader_and_follower_export_their_38_families() {
     // the election that made it leader, and the writes it logged
     assert!(plain(&leader_body, "election_time_count") >= 1.0);
     assert!(plain(&leader_body, "fsynctime_count") >= 1.0);
+    // both loads' writes proposed and committed; both followers synced (DIFF or SNAP)
+    assert!(plain(&leader_body, "proposal_count") >= 24.0);
+    assert!(plain(&leader_body, "commit_count") >= 24.0);
+    let synced = plain(&leader_body, "diff_count") + plain(&leader_body, "snap_count");
+    assert_eq!(synced, 2.0);
+    assert!(plain(&leader_body, "looking_count") >= 1.0);
 
     let follower_body = scrape(nodes[follower].server.metrics_addr.expect("metrics")).await;
     assert!(plain(&follower_body, "election_time_count") >= 1.0);
     assert_eq!(plain(&follower_body, "follower_sync_time_count"), 1.0);
     assert_eq!(plain(&follower_body, "dbinittime_count"), 1.0);
     assert!(plain(&follower_body, "updatelatency_count") >= 12.0);
+    assert!(plain(&follower_body, "learner_proposal_received_count") >= 24.0);
+    assert!(plain(&follower_body, "learner_commit_received_count") >= 24.0);
+    assert!(plain(&follower_body, "connection_request_count") >= 2.0);
     let labelled = check("follower", &follower_body);
     assert!(labelled.contains("quota_count_limit_per_namespace"));
     assert!(follower_body.contains("quota_count_limit_per_namespace{key=\"app\"} 10.0\n"));

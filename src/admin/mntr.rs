@@ -99,13 +99,8 @@ pub(super) fn mntr(v: &ServerView) -> String {
         let value = gauge(v, name).unwrap_or_else(|| "0".to_owned());
         let _ = writeln!(out, "zk_{name}\t{value}");
     }
-    let stats = v.stats.snapshot();
     for name in COUNTERS {
-        let value = match name {
-            "digest_mismatches_count" => stats.digest_mismatches,
-            "insecure_admin_count" => stats.insecure_admin,
-            _ => 0,
-        };
+        let value = v.stats.counter(name).unwrap_or(0);
         let _ = writeln!(out, "zk_{name}\t{value}");
     }
     for (name, percentiles) in SUMMARIES {

@@ -13,6 +13,52 @@ use super::summary::{Summary, SummaryValues};
 use crate::jute::codes::EventType;
 use crate::persist::restore::DbLoad;
 
+/// The `ServerMetrics` counters ferrokeeper measures besides the digest and admin ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// An election started (`QuorumPeer#run` in LOOKING).
+    Looking,
+    /// A leader proposed a txn (`Leader#propose`).
+    Proposal,
+    /// A leader committed a txn (`Leader#commit`).
+    Commit,
+    /// A follower was sent a PROPOSAL in broadcast (`Follower#processPacket`).
+    LearnerProposalReceived,
+    /// A follower was sent a COMMIT, an observer an INFORM, in broadcast.
+    LearnerCommitReceived,
+    /// A leader synced a learner with a SNAP / with a DIFF or TRUNC (`LearnerHandler`).
+    Snap,
+    Diff,
+    /// A client's ConnectRequest was taken up (`processConnectRequest`).
+    ConnectionRequest,
+}
+
+impl Counter {
+    const ALL: [Counter; 8] = [
+        Counter::Looking,
+        Counter::Proposal,
+        Counter::Commit,
+        Counter::LearnerProposalReceived,
+        Counter::LearnerCommitReceived,
+        Counter::Snap,
+        Counter::Diff,
+        Counter::ConnectionRequest,
+    ];
+
+    fn mntr_name(self) -> &'static str {
+        match self {
+            Counter::Looking => "looking_count",
+            Counter::Proposal => "proposal_count",
+            Counter::Commit => "commit_count",
+            Counter::LearnerProposalReceived => "learner_proposal_received_count",
+            Counter::LearnerCommitReceived => "learner_commit_received_count",
+            Counter::Snap => "snap_count",
+            Counter::Diff => "diff_count",
+            Counter::ConnectionRequest => "connection_request_count",
+        }
+    }
+}
+
 /// Counters bumped by `conn` / `pipeline`, read by the four-letter words.
 #[derive(Debug)]
 pub struct ServerStats {
@@ -55,6 +101,8 @@ pub struct ServerStats {
     /// `ServerMetrics.NODE_*_WATCHER`: watchers one watch table had for a change, by type
     /// (created, deleted, changed, children).
     watch_counts: [Summary; 4],
+    /// [`Counter`]s, in [`Counter::ALL`]'s order.
+    counters: [AtomicU64; Counter::ALL.len()],
     /// Whether `srst` resets the metrics too (false under the Prometheus provider).
     metrics_resettable: AtomicBool,
 }
@@ -108,6 +156,7 @@ impl ServerStats {
             follower_sync_time: Summary::new(),
             observer_sync_time: Summary::new(),
             watch_counts: std::array::from_fn(|_| Summary::new()),
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
             db_init_time: Summary::new(),
             snap_load_time: Summary::new(),
             txns_loaded: Summary::new(),
@@ -134,6 +183,22 @@ impl ServerStats {
     /// One snapshot written, in ms.
     pub fn record_snapshot(&self, ms: i64) {
         self.snapshot_time.add(ms);
+    }
+
+    pub fn count(&self, counter: Counter) {
+        self.counters[counter as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A `ServerMetrics` counter by its `mntr` name; None for one not measured.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        match name {
+            "digest_mismatches_count" => Some(self.digest_mismatches.load(Relaxed)),
+            "insecure_admin_count" => Some(self.insecure_admin.load(Relaxed)),
+            _ => Counter::ALL
+                .iter()
+                .position(|c| c.mntr_name() == name)
+                .map(|i| self.counters[i].load(Relaxed)),
+        }
     }
 
     /// A database loaded at start-up, or fast-forwarded after a role.
@@ -268,6 +333,9 @@ impl ServerStats {
         if self.metrics_resettable.load(Relaxed) {
             self.digest_mismatches.store(0, Relaxed);
             self.insecure_admin.store(0, Relaxed);
+            for c in &self.counters {
+                c.store(0, Relaxed);
+            }
             for s in [
                 &self.read_latency,
                 &self.update_latency,
@@ -335,6 +403,11 @@ mod tests {
         s.packet_received();
         s.request_started();
         s.digest_mismatch();
+        s.count(Counter::Diff);
+        s.count(Counter::Diff);
+        assert_eq!(s.counter("diff_count"), Some(2));
+        assert_eq!(s.counter("snap_count"), Some(0));
+        assert_eq!(s.counter("stale_replies"), None);
         let snap = s.snapshot();
         assert_eq!((snap.min_latency, snap.max_latency), (0, 11));
         assert_eq!(snap.avg_latency, 2.4286);
@@ -351,6 +424,7 @@ mod tests {
         assert_eq!((snap.packets_received, snap.latency_count), (0, 0));
         assert_eq!(snap.outstanding_requests, 1);
         assert_eq!(snap.digest_mismatches, 0);
+        assert_eq!(s.counter("diff_count"), Some(0));
         assert_eq!(
             s.summary("updatelatency").unwrap(),
             SummaryValues::empty(true)

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::storage::{snapshot_config, txn_log_options};
 use super::{core_config, tree_options, ServerError};
+use crate::admin::stats::Counter;
 use crate::admin::ServerStats;
 use crate::config::{LearnerType, ServerConfig};
 use crate::pipeline::core::{
@@ -370,6 +371,7 @@ impl Peer {
                 tracing::info!(leader, state = ?fle.state(), "reconfig: serving under the designated leader without an election");
                 Ok(vote)
             } else if self.cfg.read_only_mode_enabled {
+                self.stats.count(Counter::Looking);
                 tracing::info!(
                     zxid = format_args!("0x{zxid:x}"),
                     epoch,
@@ -383,6 +385,7 @@ impl Peer {
                     None => return Ok(()),
                 }
             } else {
+                self.stats.count(Counter::Looking);
                 tracing::info!(
                     zxid = format_args!("0x{zxid:x}"),
                     epoch,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use super::{
     check_reconnect, connect_response, Completion, ConnId, ConnState, CoreState, Role, TlsOrigin,
 };
+use crate::admin::stats::Counter;
 use crate::jute::codes::ErrorCode;
 use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
@@ -28,6 +29,7 @@ impl CoreState {
             let _ = out.send(Outbound::Close);
             return;
         }
+        self.stats.count(Counter::ConnectionRequest);
         if matches!(self.role, Role::ReadOnly(_)) && req.read_only != Some(true) {
             // `processConnectRequest`: NOT_READ_ONLY_CLIENT, closed without an answer (a
             // client too old to send the flag counts as read-write)

@@ -24,6 +24,7 @@ use super::{
     connect_response, finish_reply, read_ctx, Completion, ConnId, CoreState, Queued, QuorumInbox,
     Role,
 };
+use crate::admin::stats::Counter;
 use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::{EncodedTxn, ErrorTxn, TxnBody};
 use crate::persist::committed::CommittedLog;
@@ -170,10 +171,28 @@ impl CoreState {
             }
             FromLeader::Lost(reason) => return self.reelect(&reason),
         };
+        let stats = self.stats.clone();
         let Some(f) = self.following() else { return };
         let result = ZabMessage::parse(&p, Sender::Leader)
             .map_err(|e| e.to_string())
-            .and_then(|m| f.engine.handle(m).map_err(|e| e.to_string()));
+            .and_then(|m| {
+                // `Follower` / `Observer#processPacket`, after the sync
+                if f.engine.is_synced() {
+                    match m {
+                        ZabMessage::Proposal { .. } if !f.observer => {
+                            stats.count(Counter::LearnerProposalReceived)
+                        }
+                        ZabMessage::Commit { .. } if !f.observer => {
+                            stats.count(Counter::LearnerCommitReceived)
+                        }
+                        ZabMessage::Inform { .. } if f.observer => {
+                            stats.count(Counter::LearnerCommitReceived)
+                        }
+                        _ => {}
+                    }
+                }
+                f.engine.handle(m).map_err(|e| e.to_string())
+            });
         match result {
             Ok(actions) => self.learner_actions(actions),
             Err(e) => self.reelect(&format!("from the leader: {e}")),

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Completion, CoreState, QuorumInbox, Role};
+use crate::admin::stats::Counter;
 use crate::admin::summary::SummaryValues;
 use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::TxnEntry;
@@ -32,7 +33,7 @@ use crate::quorum::zab::leader::net::{
 };
 use crate::quorum::zab::leader::{
     Action, ConnId as LearnerConnId, DiskHistory, Event, LeaderEngine, LeaderSettings, LeaderStart,
-    LearnerKind,
+    LearnerKind, SyncKind,
 };
 use crate::quorum::zab::packet::LearnerRequest;
 use crate::request::Request;
@@ -284,7 +285,10 @@ impl CoreState {
         };
         let zxid = txn.header.zxid;
         match l.engine.propose(txn) {
-            Ok(actions) => self.leader_actions(actions),
+            Ok(actions) => {
+                self.stats.count(Counter::Proposal);
+                self.leader_actions(actions)
+            }
             Err(e) => {
                 let rest = l.engine.take_actions();
                 tracing::error!(zxid = format_args!("0x{zxid:x}"), "cannot propose: {e}");
@@ -315,7 +319,14 @@ impl CoreState {
             }
             Action::LearnerLost { sid, .. } => tracing::info!(?sid, "learner gone"),
             Action::Synced { sid, kind, how, .. } => {
-                tracing::info!(sid, ?kind, ?how, "learner synced")
+                tracing::info!(sid, ?kind, ?how, "learner synced");
+                // `LearnerHandler` counts a TRUNC as a DIFF
+                let counter = if how == SyncKind::Snap {
+                    Counter::Snap
+                } else {
+                    Counter::Diff
+                };
+                self.stats.count(counter);
             }
             Action::PersistAcceptedEpoch(e) => {
                 if let Err(err) = write_epoch(&l.snap_dir, ACCEPTED_EPOCH_FILENAME, e) {
@@ -338,7 +349,10 @@ impl CoreState {
                 self.serving = true;
             }
             Action::Log(txn) => self.log_txn(&txn),
-            Action::Commit(txn) => self.complete_through(txn.header.zxid),
+            Action::Commit(txn) => {
+                self.stats.count(Counter::Commit);
+                self.complete_through(txn.header.zxid)
+            }
             Action::LearnerRequest { conn, sid, request } => {
                 self.learner_request(conn, sid, request)
             }
