@@ -8,6 +8,7 @@
 //! too unless the Prometheus provider holds them (it cannot reset).
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 use super::summary::{Summary, SummaryValues};
 use crate::jute::codes::EventType;
@@ -171,18 +172,18 @@ impl ServerStats {
         self.metrics_resettable.store(false, Relaxed);
     }
 
-    /// One commit of the txn log: its fsync in ms (None without forceSync) and its txns.
-    pub fn record_log_commit(&self, fsync_ms: Option<i64>, txns: usize) {
-        if let Some(ms) = fsync_ms {
-            self.fsync_time.add(ms);
+    /// One commit of the txn log: its fsync (None without forceSync) and its txns.
+    pub fn record_log_commit(&self, fsync: Option<Duration>, txns: usize) {
+        if let Some(t) = fsync {
+            self.fsync_time.add(millis(t));
         }
         self.sync_batch_size
             .add(i64::try_from(txns).unwrap_or(i64::MAX));
     }
 
-    /// One snapshot written, in ms.
-    pub fn record_snapshot(&self, ms: i64) {
-        self.snapshot_time.add(ms);
+    /// One snapshot written.
+    pub fn record_snapshot(&self, took: Duration) {
+        self.snapshot_time.add(millis(took));
     }
 
     pub fn count(&self, counter: Counter) {
@@ -203,16 +204,15 @@ impl ServerStats {
 
     /// A database loaded at start-up, or fast-forwarded after a role.
     pub fn record_db_load(&self, load: &DbLoad) {
-        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         if let Some(t) = load.total {
-            self.db_init_time.add(ms(t));
+            self.db_init_time.add(millis(t));
         }
         if let Some(t) = load.snapshot {
-            self.snap_load_time.add(ms(t));
+            self.snap_load_time.add(millis(t));
         }
         self.txns_loaded
             .add(i64::try_from(load.txns).unwrap_or(i64::MAX));
-        self.txns_load_time.add(ms(load.txns_time));
+        self.txns_load_time.add(millis(load.txns_time));
     }
 
     /// A change reached `watchers` watchers of one watch table.
@@ -227,18 +227,19 @@ impl ServerStats {
         self.watch_counts[i].add(i64::try_from(watchers).unwrap_or(i64::MAX));
     }
 
-    /// A learner synced with its leader, in ms.
-    pub fn record_learner_sync(&self, ms: i64, observer: bool) {
-        if observer {
-            self.observer_sync_time.add(ms);
+    /// A learner synced with its leader.
+    pub fn record_learner_sync(&self, took: Duration, observer: bool) {
+        let summary = if observer {
+            &self.observer_sync_time
         } else {
-            self.follower_sync_time.add(ms);
-        }
+            &self.follower_sync_time
+        };
+        summary.add(millis(took));
     }
 
-    /// An election that ended in a role, in ms since the peer went LOOKING.
-    pub fn record_election(&self, ms: i64) {
-        self.election_time.add(ms);
+    /// An election that ended in a role, since the peer went LOOKING.
+    pub fn record_election(&self, took: Duration) {
+        self.election_time.add(millis(took));
     }
 
     /// A measured `ServerMetrics` summary by its `mntr` name; None for one not measured.
@@ -384,6 +385,11 @@ impl ServerStats {
     }
 }
 
+/// A duration as the whole ms `ServerMetrics` summaries take.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// `BigDecimal#setScale(4, HALF_UP)`.
 pub(crate) fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
@@ -436,7 +442,7 @@ mod tests {
         let s = ServerStats::new();
         s.keep_metrics_on_reset();
         s.record_latency(3, true);
-        s.record_log_commit(Some(2), 3);
+        s.record_log_commit(Some(Duration::from_millis(2)), 3);
         s.digest_mismatch();
         s.reset();
         assert_eq!(s.snapshot().latency_count, 0);

@@ -196,11 +196,7 @@ fn run(
         };
         let started = Instant::now();
         match log.commit() {
-            Ok(c) => stats.record_log_commit(
-                c.fsync_time
-                    .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX)),
-                group.count,
-            ),
+            Ok(c) => stats.record_log_commit(c.fsync_time, group.count),
             Err(e) => return fatal(events, e),
         }
         let took = started.elapsed();

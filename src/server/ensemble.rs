@@ -412,9 +412,7 @@ impl Peer {
             if elected && matches!(fle.state(), ServerState::Leading | ServerState::Following) {
                 // `ELECTION_TIME`, as `Leader#lead` / `Follower#followLeader` add it (an
                 // observer does not)
-                let took = looking_since.elapsed().as_millis();
-                self.stats
-                    .record_election(i64::try_from(took).unwrap_or(i64::MAX));
+                self.stats.record_election(looking_since.elapsed());
             }
             let (exit, left) = match fle.state() {
                 ServerState::Leading => self.lead(db, fle, rx, shutdown).await,

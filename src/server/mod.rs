@@ -438,9 +438,7 @@ async fn start_standalone(
     state.attach_persistence(log, storage.snapshots, &storage.sessions);
     state.stats.record_db_load(&storage.load);
     if let Some(t) = storage.snapshot_time {
-        state
-            .stats
-            .record_snapshot(i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+        state.stats.record_snapshot(t);
     }
     if storage.snapshot_pending {
         state.take_startup_snapshot();

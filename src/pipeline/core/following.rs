@@ -171,28 +171,19 @@ impl CoreState {
             }
             FromLeader::Lost(reason) => return self.reelect(&reason),
         };
-        let stats = self.stats.clone();
         let Some(f) = self.following() else { return };
-        let result = ZabMessage::parse(&p, Sender::Leader)
+        let parsed = ZabMessage::parse(&p, Sender::Leader);
+        let counted = parsed
+            .as_ref()
+            .ok()
+            .and_then(|m| broadcast_counter(m, f.observer))
+            .filter(|_| f.engine.is_synced());
+        let result = parsed
             .map_err(|e| e.to_string())
-            .and_then(|m| {
-                // `Follower` / `Observer#processPacket`, after the sync
-                if f.engine.is_synced() {
-                    match m {
-                        ZabMessage::Proposal { .. } if !f.observer => {
-                            stats.count(Counter::LearnerProposalReceived)
-                        }
-                        ZabMessage::Commit { .. } if !f.observer => {
-                            stats.count(Counter::LearnerCommitReceived)
-                        }
-                        ZabMessage::Inform { .. } if f.observer => {
-                            stats.count(Counter::LearnerCommitReceived)
-                        }
-                        _ => {}
-                    }
-                }
-                f.engine.handle(m).map_err(|e| e.to_string())
-            });
+            .and_then(|m| f.engine.handle(m).map_err(|e| e.to_string()));
+        if let Some(c) = counted {
+            self.stats.count(c);
+        }
         match result {
             Ok(actions) => self.learner_actions(actions),
             Err(e) => self.reelect(&format!("from the leader: {e}")),
@@ -273,9 +264,7 @@ impl CoreState {
                 match taken {
                     Ok(path) => {
                         tracing::info!("snapshot of the synced database: {}", path.display());
-                        self.stats.record_snapshot(
-                            i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-                        );
+                        self.stats.record_snapshot(started.elapsed());
                     }
                     Err(err) => self.reelect(&format!("snapshot after the sync: {err}")),
                 }
@@ -300,7 +289,7 @@ impl CoreState {
                 }
                 let mode = f.engine.sync_mode();
                 let observer = f.observer;
-                let took = i64::try_from(f.linked.elapsed().as_millis()).unwrap_or(i64::MAX);
+                let took = f.linked.elapsed();
                 self.stats.record_learner_sync(took, observer);
                 self.last_zxid = self.last_zxid.max(self.tree.last_processed_zxid());
                 self.serving = true;
@@ -661,5 +650,16 @@ impl CoreState {
         if let Some(f) = self.following() {
             f.touched.insert(session_id, timeout);
         }
+    }
+}
+
+/// What `Follower` / `Observer#processPacket` count for a packet in broadcast: a follower's
+/// PROPOSAL and COMMIT, an observer's INFORM (as a commit).
+fn broadcast_counter(m: &ZabMessage, observer: bool) -> Option<Counter> {
+    match m {
+        ZabMessage::Proposal { .. } if !observer => Some(Counter::LearnerProposalReceived),
+        ZabMessage::Commit { .. } if !observer => Some(Counter::LearnerCommitReceived),
+        ZabMessage::Inform { .. } if observer => Some(Counter::LearnerCommitReceived),
+        _ => None,
     }
 }

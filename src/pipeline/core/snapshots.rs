@@ -483,9 +483,7 @@ impl CoreState {
             match &result {
                 Ok(path) => {
                     tracing::info!(file = %path.display(), "snapshot written");
-                    stats.record_snapshot(
-                        i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-                    );
+                    stats.record_snapshot(started.elapsed());
                 }
                 // a failed snapshot loses nothing: the txn log still holds every txn
                 Err(e) => tracing::error!(error = %e, "snapshot failed"),
