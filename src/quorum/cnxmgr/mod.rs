@@ -294,6 +294,9 @@ impl QuorumCnxManager {
 
     /// The next received message, `(sender sid, bytes)`. Cancel-safe.
     pub async fn recv(&self) -> (i64, Vec<u8>) {
+        // a queue that never empties (a peer that keeps sending) must not keep the election
+        // task, and whatever it is selected with, from yielding to the rest of the server
+        tokio::task::coop::consume_budget().await;
         loop {
             let notified = self.inner.recv_notify.notified();
             if let Some(m) = self.inner.recv_lock().pop_front() {

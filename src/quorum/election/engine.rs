@@ -266,6 +266,11 @@ impl FastLeaderElection {
             }
         }
         if !self.valid_voter(from) {
+            if from == self.cfg.my_id {
+                // our own notification from when we were a voter, read after a newer config
+                // made us none: answering it would send it straight back to us, forever
+                return out;
+            }
             // non-voters (observers) learn the current vote from us
             let reply = self.vote_msg(self.current_vote, self.logical_clock, self.state);
             out.push(Action::Send {

@@ -319,6 +319,27 @@ fn non_voters_are_answered_with_the_current_vote() {
     assert_eq!(a.len(), 1, "no timer change: never reached the loop");
 }
 
+/// A joiner whose zoo.cfg lists itself votes for itself, and so queues a notification to
+/// itself; a newer config from a member, without it, restarts the election before that one
+/// is read. Read then, it must not be answered: the answer would come straight back.
+#[test]
+fn our_own_notification_read_as_a_non_voter_is_not_answered() {
+    let mut joiner = engine(4, qv(4));
+    let a = joiner.look_for_leader(0, 0);
+    assert!(
+        sends(&a).iter().any(|s| s.0 == 4),
+        "a voter tells itself too"
+    );
+    let mut newer = qv(3);
+    newer.set_version(0x1_0000_0000);
+    joiner.set_configs(newer.clone(), newer);
+    let a = joiner.on_message(4, &note(LOOKING, 4, 0, 1, 0));
+    assert!(sends(&a).is_empty(), "answered itself: {a:?}");
+    // another non-voter is still answered
+    let a = joiner.on_message(9, &note(LOOKING, 9, 0, 1, 0));
+    assert_eq!(sends(&a).len(), 1);
+}
+
 #[test]
 fn observers_learn_the_leader_without_voting() {
     let text = format!("{}\n", qv(3)).replace(
