@@ -357,7 +357,9 @@ impl<T: Transport> Session<T> {
                         Handled::Core(msg) => msg,
                         Handled::Close => return,
                         Handled::Sasl(outcome) => {
-                            if !self.sasl_outcome(*outcome).await {
+                            // boxed: inline, this rare wait would be the largest part of
+                            // every idle connection's task
+                            if !Box::pin(self.sasl_outcome(*outcome)).await {
                                 return;
                             }
                             continue;
@@ -683,6 +685,40 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// An idle connection's task is this future: its size is paid per session, so what a
+    /// rare path (a SASL step, a full core queue, a full socket) keeps across an await must
+    /// stay boxed.
+    #[tokio::test]
+    async fn an_idle_sessions_task_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, remote) = listener.accept().await.unwrap();
+        let (core, _core_rx) = mpsc::channel(1);
+        let (_out_tx, out) = outbound_queue();
+        let session = Session {
+            conn: 1,
+            core,
+            sasl: None,
+            max_frame: 1 << 20,
+            remote,
+            stream,
+            rd: FrameReader::default(),
+            out,
+            shutdown: CancellationToken::new(),
+            established: true,
+            _guard: super::super::listener::PerIp::default()
+                .acquire(remote.ip(), 0)
+                .unwrap(),
+        };
+        let task = session.serve();
+        let size = std::mem::size_of_val(&task);
+        // tokio keeps a task in a 128-byte-aligned cell with 104 bytes of its own: up to 536
+        // bytes of future the cell is 640 bytes, above that 768
+        assert!(size <= 536, "an idle session's task holds {size} bytes");
     }
 
     #[test]

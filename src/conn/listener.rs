@@ -54,7 +54,7 @@ pub(crate) struct PerIpGuard {
 
 impl PerIp {
     /// Take a slot for `ip` unless it already has `max` (the map lock is held only to count).
-    fn acquire(&self, ip: IpAddr, max: usize) -> Option<PerIpGuard> {
+    pub(super) fn acquire(&self, ip: IpAddr, max: usize) -> Option<PerIpGuard> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
         if max != 0 && *n >= max {
