@@ -357,9 +357,7 @@ impl<T: Transport> Session<T> {
                         Handled::Core(msg) => msg,
                         Handled::Close => return,
                         Handled::Sasl(outcome) => {
-                            // boxed: inline, this rare wait would be the largest part of
-                            // every idle connection's task
-                            if !Box::pin(self.sasl_outcome(*outcome)).await {
+                            if !self.sasl_outcome(*outcome).await {
                                 return;
                             }
                             continue;
@@ -430,35 +428,41 @@ impl<T: Transport> Session<T> {
     }
 
     /// A SASL step's ids go to the core (ahead of any later packet), then its reply out;
-    /// false when the connection ends.
-    async fn sasl_outcome(&mut self, outcome: SaslOutcome) -> bool {
-        if let Some(ids) = outcome.ids {
-            let msg = CoreMsg::Authenticated {
-                conn: self.conn,
-                ids,
-            };
-            match try_to_core(&self.core, msg) {
-                Ok(()) => {}
-                Err(Some(msg)) => {
-                    if !wait_for_core(&self.core, msg).await {
+    /// false when the connection ends. On the heap, as [`wait_for_core`]: inline, this rare
+    /// future would be the largest part of every idle connection's task.
+    fn sasl_outcome(
+        &mut self,
+        outcome: SaslOutcome,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move {
+            if let Some(ids) = outcome.ids {
+                let msg = CoreMsg::Authenticated {
+                    conn: self.conn,
+                    ids,
+                };
+                match try_to_core(&self.core, msg) {
+                    Ok(()) => {}
+                    Err(Some(msg)) => {
+                        if !wait_for_core(&self.core, msg).await {
+                            return false;
+                        }
+                    }
+                    Err(None) => return false,
+                }
+            }
+            let mut buf = Vec::new();
+            encode::encode(&outcome.reply, &mut buf);
+            match self.stream.write_now(Bytes::from(buf)) {
+                Ok(None) => {}
+                Ok(Some(wait)) => {
+                    if wait.await.is_err() {
                         return false;
                     }
                 }
-                Err(None) => return false,
+                Err(_) => return false,
             }
-        }
-        let mut buf = Vec::new();
-        encode::encode(&outcome.reply, &mut buf);
-        match self.stream.write_now(Bytes::from(buf)) {
-            Ok(None) => {}
-            Ok(Some(wait)) => {
-                if wait.await.is_err() {
-                    return false;
-                }
-            }
-            Err(_) => return false,
-        }
-        !outcome.close
+            !outcome.close
+        })
     }
 }
 
