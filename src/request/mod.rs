@@ -164,35 +164,115 @@ impl Request {
 }
 
 impl Request {
-    /// The op name `cons` shows as `lop=` (`FinalRequestProcessor`'s lastOp strings).
-    pub fn last_op_name(&self) -> &'static str {
+    /// What `cons` shows as `lop=` after this request's reply.
+    pub fn last_op(&self) -> LastOp {
         match self {
-            Request::Ping => "PING",
-            Request::Multi(_) => "MULT",
-            Request::MultiRead(_) => "MLTR",
-            Request::Create(..) | Request::CreateTtl(_) => "CREA",
-            Request::Delete(_) | Request::DeleteContainer => "DELE",
-            Request::SetData(_) => "SETD",
-            Request::Reconfig(_) => "RECO",
-            Request::SetAcl(_) => "SETA",
-            Request::CloseSession => "CLOS",
-            Request::CreateSession => "SESS",
-            Request::Sync(_) => "SYNC",
-            Request::Check(_) => "CHEC",
-            Request::Exists(_) => "EXIS",
-            Request::GetData(_) => "GETD",
-            Request::SetWatches(_) => "SETW",
-            Request::SetWatches2(_) => "STW2",
-            Request::AddWatch(_) => "ADDW",
-            Request::GetAcl(_) => "GETA",
-            Request::GetChildren(_) | Request::GetChildren2(_) => "GETC",
-            Request::GetAllChildrenNumber(_) => "GETACN",
-            Request::CheckWatches(_) => "CHKW",
-            Request::RemoveWatches(_) => "REMW",
-            Request::WhoAmI => "HOMI",
-            Request::GetEphemerals(_) => "GETE",
-            Request::Auth(_) | Request::Sasl(_) | Request::Malformed(_) => "NA",
+            Request::Ping => LastOp::Ping,
+            Request::Multi(_) => LastOp::Multi,
+            Request::MultiRead(_) => LastOp::MultiRead,
+            Request::Create(..) | Request::CreateTtl(_) => LastOp::Create,
+            Request::Delete(_) | Request::DeleteContainer => LastOp::Delete,
+            Request::SetData(_) => LastOp::SetData,
+            Request::Reconfig(_) => LastOp::Reconfig,
+            Request::SetAcl(_) => LastOp::SetAcl,
+            Request::CloseSession => LastOp::CloseSession,
+            Request::CreateSession => LastOp::CreateSession,
+            Request::Sync(_) => LastOp::Sync,
+            Request::Check(_) => LastOp::Check,
+            Request::Exists(_) => LastOp::Exists,
+            Request::GetData(_) => LastOp::GetData,
+            Request::SetWatches(_) => LastOp::SetWatches,
+            Request::SetWatches2(_) => LastOp::SetWatches2,
+            Request::AddWatch(_) => LastOp::AddWatch,
+            Request::GetAcl(_) => LastOp::GetAcl,
+            Request::GetChildren(_) | Request::GetChildren2(_) => LastOp::GetChildren,
+            Request::GetAllChildrenNumber(_) => LastOp::GetAllChildrenNumber,
+            Request::CheckWatches(_) => LastOp::CheckWatches,
+            Request::RemoveWatches(_) => LastOp::RemoveWatches,
+            Request::WhoAmI => LastOp::WhoAmI,
+            Request::GetEphemerals(_) => LastOp::GetEphemerals,
+            Request::Auth(_) | Request::Sasl(_) | Request::Malformed(_) => LastOp::NotAvailable,
         }
+    }
+}
+
+/// A connection's last answered op (`FinalRequestProcessor`'s lastOp), one byte in every
+/// connection's entry instead of a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastOp {
+    Ping,
+    Multi,
+    MultiRead,
+    Create,
+    Delete,
+    SetData,
+    Reconfig,
+    SetAcl,
+    CloseSession,
+    CreateSession,
+    Sync,
+    Check,
+    Exists,
+    GetData,
+    SetWatches,
+    SetWatches2,
+    AddWatch,
+    GetAcl,
+    GetChildren,
+    GetAllChildrenNumber,
+    CheckWatches,
+    RemoveWatches,
+    WhoAmI,
+    GetEphemerals,
+    /// Nothing answered yet, an auth packet, or a write that failed in prep ("NA").
+    NotAvailable,
+}
+
+impl LastOp {
+    /// The name `cons` and the AdminServer's `connections` show.
+    pub fn name(self) -> &'static str {
+        match self {
+            LastOp::Ping => "PING",
+            LastOp::Multi => "MULT",
+            LastOp::MultiRead => "MLTR",
+            LastOp::Create => "CREA",
+            LastOp::Delete => "DELE",
+            LastOp::SetData => "SETD",
+            LastOp::Reconfig => "RECO",
+            LastOp::SetAcl => "SETA",
+            LastOp::CloseSession => "CLOS",
+            LastOp::CreateSession => "SESS",
+            LastOp::Sync => "SYNC",
+            LastOp::Check => "CHEC",
+            LastOp::Exists => "EXIS",
+            LastOp::GetData => "GETD",
+            LastOp::SetWatches => "SETW",
+            LastOp::SetWatches2 => "STW2",
+            LastOp::AddWatch => "ADDW",
+            LastOp::GetAcl => "GETA",
+            LastOp::GetChildren => "GETC",
+            LastOp::GetAllChildrenNumber => "GETACN",
+            LastOp::CheckWatches => "CHKW",
+            LastOp::RemoveWatches => "REMW",
+            LastOp::WhoAmI => "HOMI",
+            LastOp::GetEphemerals => "GETE",
+            LastOp::NotAvailable => "NA",
+        }
+    }
+
+    /// Ops whose reply waited for the quorum: their latency goes to the quorum summary.
+    pub fn went_through_the_quorum(self) -> bool {
+        matches!(
+            self,
+            LastOp::Create
+                | LastOp::Delete
+                | LastOp::SetData
+                | LastOp::SetAcl
+                | LastOp::Multi
+                | LastOp::Check
+                | LastOp::Reconfig
+                | LastOp::CloseSession
+        )
     }
 }
 

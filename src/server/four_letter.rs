@@ -84,7 +84,7 @@ fn connection_views(state: &CoreState) -> Vec<ConnectionView> {
             sent: c.packets_sent,
             session: (c.session_id != 0).then(|| ConnectionSessionView {
                 session_id: c.session_id,
-                last_op: c.last_op.to_string(),
+                last_op: c.last_op.name().to_owned(),
                 established_ms: c.established_ms,
                 timeout_ms: c.timeout_ms,
                 last_cxid: i64::from(c.last_cxid),

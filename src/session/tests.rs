@@ -120,3 +120,51 @@ fn first_reaping_time_is_the_boundary_after_start() {
     assert!(t.expired(100_000).is_empty());
     assert!(!t.is_closing(1));
 }
+
+#[test]
+fn owners_are_taken_kept_and_moved() {
+    let mut t = SessionTracker::new(1, 2000, 0);
+    for id in [1, 2] {
+        t.add_session(id, 30_000, 0);
+    }
+    // the first check takes the checker as owner
+    assert_eq!(t.check_session(1, SessionOwner::Learner(7)), Ok(()));
+    assert_eq!(t.check_session(1, SessionOwner::Learner(7)), Ok(()));
+    assert_eq!(
+        t.check_session(1, SessionOwner::Learner(8)),
+        Err(SessionCheckError::Moved)
+    );
+    assert_eq!(
+        t.check_session(1, SessionOwner::Server),
+        Err(SessionCheckError::Moved)
+    );
+    assert_eq!(t.check_session(2, SessionOwner::Server), Ok(()));
+    assert_eq!(
+        t.check_session(2, SessionOwner::Learner(7)),
+        Err(SessionCheckError::Moved)
+    );
+    // a revalidation moves it to another learner; clearing lets the next checker take it
+    assert!(t.set_owner(2, Some(SessionOwner::Learner(9))));
+    assert_eq!(t.check_session(2, SessionOwner::Learner(9)), Ok(()));
+    assert!(t.set_owner(1, None));
+    assert_eq!(t.check_session(1, SessionOwner::Server), Ok(()));
+    assert_eq!(
+        t.check_session(1, SessionOwner::Learner(7)),
+        Err(SessionCheckError::Moved)
+    );
+    // removed and added again: no owner is left behind
+    t.remove(2);
+    assert_eq!(
+        t.check_session(2, SessionOwner::Server),
+        Err(SessionCheckError::Unknown)
+    );
+    t.add_session(2, 30_000, 0);
+    assert_eq!(t.check_session(2, SessionOwner::Learner(1)), Ok(()));
+    // closing: expired, and the owner cannot change
+    t.set_closing(2);
+    assert_eq!(
+        t.check_session(2, SessionOwner::Learner(1)),
+        Err(SessionCheckError::Expired)
+    );
+    assert!(!t.set_owner(2, Some(SessionOwner::Server)));
+}

@@ -12,7 +12,7 @@ use crate::jute::codes::{ErrorCode, OpCode};
 use crate::jute::txn::{EncodedTxn, TxnBody, TxnEntry};
 use crate::pipeline::log_stage::LogRequest;
 use crate::pipeline::results::write_reply;
-use crate::request::Request;
+use crate::request::{LastOp, Request};
 
 /// What to do when a txn is durable and applied.
 pub(crate) enum Completion {
@@ -179,9 +179,9 @@ impl CoreState {
                 } else {
                     // a failed write's ErrorTxn leaves `FinalRequestProcessor`'s lastOp at "NA"
                     let op_name = if txn.header.op == OpCode::ERROR {
-                        "NA"
+                        LastOp::NotAvailable
                     } else {
-                        req.last_op_name()
+                        req.last_op()
                     };
                     finish_reply(self, conn, xid, op_name, result, received);
                 }

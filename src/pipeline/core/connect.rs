@@ -12,6 +12,7 @@ use crate::jute::data::Id;
 use crate::jute::proto::ConnectRequest;
 use crate::pipeline::outbound::OutboundTx;
 use crate::pipeline::reply::Outbound;
+use crate::request::LastOp;
 use crate::session::{check_passwd, SessionOwner};
 
 impl CoreState {
@@ -71,7 +72,7 @@ impl CoreState {
                 established_ms: now,
                 last_cxid: 0,
                 last_zxid: 0,
-                last_op: "NA",
+                last_op: LastOp::NotAvailable,
                 packets_received: 1,
                 packets_sent: 0,
                 last_response_ms: now,

@@ -508,7 +508,7 @@ impl CoreState {
         let result = read_ctx(self, conn, &[]).read(&req);
         let result =
             result.unwrap_or_else(|| Err(crate::jute::codes::ErrorCode::UNIMPLEMENTED).into());
-        finish_reply(self, conn, xid, req.last_op_name(), result, received);
+        finish_reply(self, conn, xid, req.last_op(), result, received);
         self.release_session_queue(session_id, i64::MIN);
     }
 

@@ -14,7 +14,7 @@
 use super::{ConnId, CoreState, Role};
 use crate::jute::codes::{CreateMode, ErrorCode, OpCode};
 use crate::jute::proto::MultiOp;
-use crate::request::Request;
+use crate::request::{LastOp, Request};
 use crate::session::{SessionCheckError, SessionOwner};
 
 /// What `checkUpgradeSession` decides for a request.
@@ -118,7 +118,15 @@ impl CoreState {
             "Submitting local closeSession request"
         );
         self.local_sessions.remove(session_id);
-        super::finish_reply_counted(self, conn, xid, "CLOS", Ok(None), received, false);
+        super::finish_reply_counted(
+            self,
+            conn,
+            xid,
+            LastOp::CloseSession,
+            Ok(None),
+            received,
+            false,
+        );
         self.close(conn);
         true
     }

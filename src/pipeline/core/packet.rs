@@ -12,7 +12,7 @@ use crate::jute::codes::{xid, ErrorCode, OpCode};
 use crate::jute::data::Id;
 use crate::jute::proto::{SetSaslResponse, SetWatches2};
 use crate::pipeline::reply::{Answer, Outbound};
-use crate::request::Request;
+use crate::request::{LastOp, Request};
 use crate::session::SessionOwner;
 
 impl CoreState {
@@ -145,7 +145,15 @@ impl CoreState {
             Request::CloseSession if local => {
                 // a local session's close is no txn: it is forgotten here, then answered
                 self.sessions.remove(session_id);
-                finish_reply_counted(self, conn, xid_, "CLOS", Ok(None), received, false);
+                finish_reply_counted(
+                    self,
+                    conn,
+                    xid_,
+                    LastOp::CloseSession,
+                    Ok(None),
+                    received,
+                    false,
+                );
                 self.close(conn);
             }
             Request::Sync(_) | Request::CloseSession => self.not_read_only(conn, xid_),
@@ -287,7 +295,7 @@ impl CoreState {
                     .unwrap_or_default();
                 let result = read_ctx(self, conn, &auth).read(req);
                 let result = result.unwrap_or_else(|| Err(ErrorCode::UNIMPLEMENTED).into());
-                finish_reply(self, conn, xid_, req.last_op_name(), result, received);
+                finish_reply(self, conn, xid_, req.last_op(), result, received);
             }
         }
     }
@@ -313,9 +321,9 @@ impl CoreState {
             conn,
             xid_,
             if w.persistent_watches.is_empty() && w.persistent_recursive_watches.is_empty() {
-                "SETW"
+                LastOp::SetWatches
             } else {
-                "STW2"
+                LastOp::SetWatches2
             },
             Ok(None),
             received,
