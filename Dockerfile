@@ -6,10 +6,10 @@
 #   docker run -d -p 2181:2181 ferrokeeper
 
 FROM rust:1-slim-bookworm AS build
-# GSSAPI (Kerberos) links MIT krb5 through bindgen
+# GSSAPI (Kerberos) links MIT krb5 through bindgen; jemalloc builds with make
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends libkrb5-dev libclang-dev pkg-config; \
+    apt-get install -y --no-install-recommends libkrb5-dev libclang-dev pkg-config make; \
     rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
