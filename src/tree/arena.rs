@@ -54,7 +54,7 @@ impl Arena {
     }
 
     /// Room for `additional` more nodes in the index, so it does not rehash step by step
-    /// (the slots grow by reallocation, which for a large table moves no bytes).
+    /// (the slots grow by reallocation, which copies them: jemalloc has no `mremap`).
     pub(super) fn reserve(&mut self, additional: usize) {
         let Arena {
             slots,
