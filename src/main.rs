@@ -11,8 +11,8 @@ use ferrokeeper::server::ExitCode as ZkExitCode;
 
 /// jemalloc instead of glibc's malloc: replies and txns are allocated on the core and freed
 /// on connection tasks (and the other way round), and glibc makes those cross-thread frees
-/// wait on the allocating thread's arena lock (a quarter of the core's time on reads at 64
-/// sessions, in perf). Its settings are in `.cargo/config.toml`.
+/// wait on the allocating thread's arena lock (about a quarter of the server's perf samples on
+/// reads at 64 sessions). Its settings are in `.cargo/config.toml`.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
