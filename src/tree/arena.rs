@@ -9,6 +9,7 @@
 //!   which [`Arena::sort_children`] ends);
 //! - a freed slot has `parent == NONE` and is on `free` until reused.
 
+use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -19,9 +20,80 @@ use crate::jute::data::{Acl, StatPersisted};
 pub(super) const ROOT: u32 = 0;
 pub(super) const NONE: u32 = u32::MAX;
 
+/// Slots per chunk of [`Slots`]; a power of two so a slot number splits with a shift.
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// The node table, in chunks of [`CHUNK`] slots. Only the first chunk grows by
+/// reallocation (so a small tree stays small); later ones are allocated full and never
+/// move. A single `Vec` would copy every node each time it doubled (jemalloc has no
+/// `mremap`), which at a million nodes was an eighth of a restart.
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    chunks: Vec<Vec<DataNode>>,
+    len: usize,
+}
+
+impl Slots {
+    /// Room for `capacity` slots in the first chunk (at most one chunk's worth).
+    fn with_capacity(capacity: usize) -> Slots {
+        Slots {
+            chunks: vec![Vec::with_capacity(capacity.clamp(1, CHUNK))],
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, idx: u32) -> Option<&DataNode> {
+        self.chunks
+            .get((idx >> CHUNK_BITS) as usize)?
+            .get(idx as usize & (CHUNK - 1))
+    }
+
+    fn get_mut(&mut self, idx: u32) -> Option<&mut DataNode> {
+        self.chunks
+            .get_mut((idx >> CHUNK_BITS) as usize)?
+            .get_mut(idx as usize & (CHUNK - 1))
+    }
+
+    /// Appends `node`; its slot number, or [`NONE`] past `u32` slots.
+    fn push(&mut self, node: DataNode) -> u32 {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(node),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(node);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+        u32::try_from(self.len - 1).unwrap_or(NONE)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &DataNode> {
+        self.chunks.iter().flatten()
+    }
+}
+
+impl Index<u32> for Slots {
+    type Output = DataNode;
+    fn index(&self, idx: u32) -> &DataNode {
+        &self.chunks[(idx >> CHUNK_BITS) as usize][idx as usize & (CHUNK - 1)]
+    }
+}
+
+impl IndexMut<u32> for Slots {
+    fn index_mut(&mut self, idx: u32) -> &mut DataNode {
+        &mut self.chunks[(idx >> CHUNK_BITS) as usize][idx as usize & (CHUNK - 1)]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Arena {
-    slots: Vec<DataNode>,
+    slots: Slots,
     free: Vec<u32>,
     /// Slot of each non-root node, hashed by (parent slot, name).
     index: HashTable<u32>,
@@ -41,7 +113,7 @@ impl Arena {
     pub(super) fn new(mut root: DataNode, capacity: usize) -> Arena {
         root.parent = NONE;
         root.name = Name::new("");
-        let mut slots = Vec::with_capacity(capacity.max(1));
+        let mut slots = Slots::with_capacity(capacity);
         slots.push(root);
         Arena {
             slots,
@@ -54,7 +126,7 @@ impl Arena {
     }
 
     /// Room for `additional` more nodes in the index, so it does not rehash step by step
-    /// (the slots grow by reallocation, which copies them: jemalloc has no `mremap`).
+    /// (the slots grow a chunk at a time and need no reserving).
     pub(super) fn reserve(&mut self, additional: usize) {
         let Arena {
             slots,
@@ -63,7 +135,7 @@ impl Arena {
             ..
         } = self;
         index.reserve(additional, |&i| {
-            let n = &slots[i as usize];
+            let n = &slots[i];
             slot_hash(hasher, n.parent, n.name.as_bytes())
         });
     }
@@ -75,18 +147,18 @@ impl Arena {
 
     pub(super) fn get(&self, idx: u32) -> Option<&DataNode> {
         self.slots
-            .get(idx as usize)
+            .get(idx)
             .filter(|n| idx == ROOT || n.parent != NONE)
     }
 
     pub(super) fn get_mut(&mut self, idx: u32) -> Option<&mut DataNode> {
         self.slots
-            .get_mut(idx as usize)
+            .get_mut(idx)
             .filter(|n| idx == ROOT || n.parent != NONE)
     }
 
     pub(super) fn root(&self) -> &DataNode {
-        &self.slots[ROOT as usize]
+        &self.slots[ROOT]
     }
 
     /// The child of `parent` called `name`.
@@ -97,7 +169,7 @@ impl Arena {
         self.index
             .find(h, |&i| {
                 slots
-                    .get(i as usize)
+                    .get(i)
                     .is_some_and(|n| n.parent == parent && n.name.as_bytes() == name)
             })
             .copied()
@@ -122,11 +194,10 @@ impl Arena {
     fn alloc(&mut self, node: DataNode) -> u32 {
         self.live += 1;
         if let Some(idx) = self.free.pop() {
-            self.slots[idx as usize] = node;
+            self.slots[idx] = node;
             idx
         } else {
-            self.slots.push(node);
-            u32::try_from(self.slots.len() - 1).unwrap_or(NONE)
+            self.slots.push(node)
         }
     }
 
@@ -139,7 +210,7 @@ impl Arena {
             ..
         } = self;
         index.insert_unique(h, idx, |&i| {
-            let n = &slots[i as usize];
+            let n = &slots[i];
             slot_hash(hasher, n.parent, n.name.as_bytes())
         });
     }
@@ -151,9 +222,9 @@ impl Arena {
         node.name = Name::new(name);
         let idx = self.alloc(node);
         self.index_insert(parent, name, idx);
-        let mut kids = std::mem::take(&mut self.slots[parent as usize].children);
+        let mut kids = std::mem::take(&mut self.slots[parent].children);
         let slots = &self.slots;
-        let name_of = |c: u32| slots.get(c as usize).map_or(&[][..], |n| n.name.as_bytes());
+        let name_of = |c: u32| slots.get(c).map_or(&[][..], |n| n.name.as_bytes());
         let after_last = kids.last().map_or(true, |c| name_of(c) < name.as_bytes());
         if after_last {
             // Names often arrive in order (sequential nodes, bulk loads): append.
@@ -161,7 +232,7 @@ impl Arena {
         } else {
             kids.insert_sorted(idx, name.as_bytes(), name_of);
         }
-        self.slots[parent as usize].children = kids;
+        self.slots[parent].children = kids;
         idx
     }
 
@@ -180,22 +251,21 @@ impl Arena {
         node.name = Name::new(name);
         let idx = self.alloc(node);
         self.index_insert(parent, name, idx);
-        self.slots[parent as usize].children.push(idx);
+        self.slots[parent].children.push(idx);
         Some(idx)
     }
 
     /// Sorts every node's children by name (after a load).
     pub(super) fn sort_children(&mut self) {
         for i in 0..self.slots.len() {
+            let i = u32::try_from(i).unwrap_or(NONE);
             if self.slots[i].children.len() < 2 {
                 continue;
             }
             let kids = std::mem::take(&mut self.slots[i].children);
             let slots = &self.slots;
-            let mut named: Vec<(&[u8], u32)> = kids
-                .iter()
-                .map(|c| (slots[c as usize].name.as_bytes(), c))
-                .collect();
+            let mut named: Vec<(&[u8], u32)> =
+                kids.iter().map(|c| (slots[c].name.as_bytes(), c)).collect();
             named.sort_unstable();
             let sorted: Vec<u32> = named.into_iter().map(|(_, c)| c).collect();
             self.slots[i].children = Kids::from_vec(sorted);
@@ -206,15 +276,15 @@ impl Arena {
     /// while it still had some takes them along, which valid txns never ask for).
     pub(super) fn remove(&mut self, parent: u32, name: &str) -> Option<DataNode> {
         let idx = self.child(parent, name)?;
-        let mut kids = std::mem::take(&mut self.slots[parent as usize].children);
+        let mut kids = std::mem::take(&mut self.slots[parent].children);
         let slots = &self.slots;
-        let name_of = |c: u32| slots.get(c as usize).map_or(&[][..], |n| n.name.as_bytes());
+        let name_of = |c: u32| slots.get(c).map_or(&[][..], |n| n.name.as_bytes());
         if !kids.remove_sorted(idx, name.as_bytes(), name_of) {
             // not where its name says: keep the list consistent the slow way
             let rest: Vec<u32> = kids.iter().filter(|&c| c != idx).collect();
             kids = Kids::from_vec(rest);
         }
-        self.slots[parent as usize].children = kids;
+        self.slots[parent].children = kids;
         let node = self.release(idx);
         let mut orphans = node.children.to_vec();
         while let Some(child) = orphans.pop() {
@@ -227,7 +297,7 @@ impl Arena {
     /// Frees `idx`'s slot (dropping it from the index) and returns what it held.
     fn release(&mut self, idx: u32) -> DataNode {
         let (parent, h) = {
-            let n = &self.slots[idx as usize];
+            let n = &self.slots[idx];
             (
                 n.parent,
                 slot_hash(&self.hasher, n.parent, n.name.as_bytes()),
@@ -237,7 +307,7 @@ impl Arena {
             entry.remove();
         }
         let vacant = DataNode::new(None, (0, self.vacant_acl.clone()), StatPersisted::default());
-        let node = std::mem::replace(&mut self.slots[idx as usize], vacant);
+        let node = std::mem::replace(&mut self.slots[idx], vacant);
         debug_assert_ne!(parent, NONE);
         self.free.push(idx);
         self.live -= 1;
@@ -252,7 +322,7 @@ impl Arena {
         let mut names = Vec::new();
         let mut cur = idx;
         while cur != ROOT && cur != NONE {
-            let n = &self.slots[cur as usize];
+            let n = &self.slots[cur];
             names.push(n.name.as_str());
             cur = n.parent;
         }
@@ -270,7 +340,7 @@ impl Arena {
         node: &'a DataNode,
     ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
         node.children.iter().filter_map(move |c| {
-            let n = self.slots.get(c as usize)?;
+            let n = self.slots.get(c)?;
             Some((n.name.as_str(), n))
         })
     }
@@ -359,5 +429,24 @@ mod tests {
         for n in &names {
             assert!(a.child(ROOT, n).is_some());
         }
+    }
+
+    #[test]
+    fn growth_past_the_first_chunk_moves_no_node() {
+        let mut a = Arena::new(leaf(), 1);
+        let parent = a.insert(ROOT, "p", leaf());
+        for i in 0..CHUNK {
+            a.insert(parent, &format!("n{i:05}"), leaf());
+        }
+        let at = |a: &Arena, idx: u32| std::ptr::from_ref(a.get(idx).unwrap()) as usize;
+        let (parent_at, root_at) = (at(&a, parent), at(&a, ROOT));
+        for i in CHUNK..3 * CHUNK {
+            a.insert(parent, &format!("n{i:05}"), leaf());
+        }
+        assert_eq!((at(&a, parent), at(&a, ROOT)), (parent_at, root_at));
+        assert_eq!(a.len(), 3 * CHUNK + 2);
+        assert_eq!(a.iter().count(), a.len());
+        let name = format!("/p/n{:05}", 3 * CHUNK - 1);
+        assert_eq!(a.path_of(a.lookup(&name).unwrap()), name);
     }
 }
