@@ -460,6 +460,41 @@ fn garbage_after_the_end_marker_hiding_a_record_is_corrupt() {
 }
 
 #[test]
+fn a_record_beyond_a_hole_in_the_preallocated_tail_is_corrupt() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let tmp = TempDir::new("hole");
+    write_log(tmp.path(), 1..=4);
+    let file = tmp.path().join(log_file_name(1));
+    let bytes = std::fs::read(&file).unwrap();
+    let records = record_offsets(&bytes);
+    let end_of_data = records[3].1;
+    let (start, end) = records[1];
+    // a preallocated tail as `FilePadding` leaves it (a hole), with a copy of record 2
+    // written far into it: the scan that skips holes must still find it
+    let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    let far: u64 = 16 << 20;
+    f.set_len(2 * far).unwrap();
+    f.write_all_at(&bytes[start..end], far).unwrap();
+    f.sync_all().unwrap();
+    let meta = std::fs::metadata(&file).unwrap();
+    assert!(meta.blocks() * 512 < far, "the tail should be sparse");
+    match read_all(tmp.path(), 0) {
+        Err(PersistError::Corrupt {
+            file: f,
+            offset,
+            reason,
+        }) => {
+            assert_eq!((f, offset), (file.clone(), end_of_data as u64));
+            assert!(
+                reason.contains(&format!("valid record follows at offset {far}")),
+                "{reason}"
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
 fn damage_in_an_older_file_is_corrupt() {
     let tmp = TempDir::new("older");
     let mut log = TxnLog::open(tmp.path(), opts()).unwrap();
