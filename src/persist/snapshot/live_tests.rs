@@ -517,3 +517,39 @@ fn streamed_snap_plus_replay_is_the_live_tree() {
         assert_same_tree(&live.tree, &tree);
     }
 }
+
+#[test]
+fn a_node_without_its_parent_is_reported_at_its_offset_even_with_damage_after_it() {
+    let mut live = Live::new();
+    live.create("/a", "x", acl("world", "anyone", 31), 0);
+    // enough nodes that the loader's batches fill several times over
+    for i in 0..3000 {
+        live.create(&format!("/n{i:04}"), "v", acl("world", "anyone", 31), 0);
+    }
+    live.create("/a/b", "y", acl("world", "anyone", 31), 0);
+    let mut bytes = write_checked(Vec::new(), &live.tree, &[]).unwrap();
+    let find = |bytes: &[u8], pat: &[u8]| bytes.windows(pat.len()).position(|w| w == pat);
+    // "/a" becomes "/z": "/a/b" then names a parent that was never loaded
+    let a = find(&bytes, b"\0\0\0\x02/a").unwrap();
+    bytes[a + 5] = b'z';
+    let child = find(&bytes, b"\0\0\0\x04/a/b").unwrap();
+    let err = |bytes: &[u8]| {
+        read_checked(bytes, DEFAULT_MAX_ITEM, TreeOptions::default(), live.zxid)
+            .err()
+            .unwrap()
+    };
+    let whole = err(&bytes);
+    assert_eq!(whole.offset, child as u64, "{:?}", whole.kind);
+    assert!(
+        whole.kind.to_string().contains("unable to find parent"),
+        "{:?}",
+        whole.kind
+    );
+    // a truncation after the orphan does not hide it
+    let cut = bytes.len() - 40;
+    assert!(cut > child + 200);
+    assert_eq!(err(&bytes[..cut]).offset, child as u64);
+    // and a truncation before it is reported where it is
+    let early = err(&bytes[..a + 3]);
+    assert!(early.offset <= a as u64 + 3, "{early:?}");
+}

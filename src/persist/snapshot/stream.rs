@@ -157,6 +157,13 @@ impl<R: Read> CheckedReader<R> {
         Ok(i64::from_be_bytes(b))
     }
 
+    /// `N` bytes as one item.
+    pub(super) fn array<const N: usize>(&mut self, what: &'static str) -> ReadResult<[u8; N]> {
+        let mut b = [0u8; N];
+        self.fill(&mut b, what)?;
+        Ok(b)
+    }
+
     /// A long, or `None` at a clean end of stream (nothing at all left).
     pub(super) fn i64_or_eof(&mut self, what: &'static str) -> ReadResult<Option<i64>> {
         let start = self.offset;
