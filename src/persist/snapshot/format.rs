@@ -323,21 +323,8 @@ fn decode_nodes<R: Read>(
     batches: &std::sync::mpsc::SyncSender<Vec<DecodedNode>>,
 ) -> ReadResult<()> {
     let mut batch = Vec::with_capacity(BATCH_NODES);
-    loop {
-        let at = r.offset();
-        let path = r.string("path")?;
-        if path == "/" {
-            break;
-        }
-        let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
-        let (acl_id, stat) = read_acl_and_stat(r)?;
-        batch.push(DecodedNode {
-            at,
-            path,
-            data,
-            acl_id,
-            stat,
-        });
+    while let Some(node) = read_node(r)? {
+        batch.push(node);
         if batch.len() == BATCH_NODES {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_NODES));
             if batches.send(full).is_err() {
@@ -349,6 +336,24 @@ fn decode_nodes<R: Read>(
         let _ = batches.send(batch);
     }
     Ok(())
+}
+
+/// The next node record; `None` at the path "/" that ends them.
+fn read_node<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<Option<DecodedNode>> {
+    let at = r.offset();
+    let path = r.string("path")?;
+    if path == "/" {
+        return Ok(None);
+    }
+    let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
+    let (acl_id, stat) = read_acl_and_stat(r)?;
+    Ok(Some(DecodedNode {
+        at,
+        path,
+        data,
+        acl_id,
+        stat,
+    }))
 }
 
 fn read_acl_map<R: Read>(r: &mut CheckedReader<R>, b: &mut TreeBuilder) -> ReadResult<()> {
@@ -371,17 +376,10 @@ pub(super) fn read_tree_observed<R: Read>(
 ) -> ReadResult<DataTree> {
     let mut b = TreeBuilder::with_capacity(options, nodes);
     read_acl_map(r, &mut b)?;
-    loop {
-        let at = r.offset();
-        let path = r.string("path")?;
-        if path == "/" {
-            break;
-        }
-        let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
-        let (acl_id, stat) = read_acl_and_stat(r)?;
-        b.add_node(&path, data, acl_id, stat)
-            .map_err(|e| r.fault(at, FaultKind::Invalid(e.to_string())))?;
-        on_path(&path);
+    while let Some(n) = read_node(r)? {
+        b.add_node(&n.path, n.data, n.acl_id, n.stat)
+            .map_err(|e| r.fault(n.at, FaultKind::Invalid(e.to_string())))?;
+        on_path(&n.path);
     }
     let end = r.offset();
     b.finish(zxid)
