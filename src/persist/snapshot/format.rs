@@ -277,14 +277,14 @@ pub(super) fn read_tree_sized<R: Read>(
     std::thread::scope(|scope| {
         let builder = std::thread::Builder::new()
             .name("snapshot-load".into())
-            .spawn_scoped(scope, move || -> Result<DataTree, (u64, String)> {
+            .spawn_scoped(scope, move || -> Result<DataTree, (Option<u64>, String)> {
                 for batch in to_build {
                     for n in batch {
                         b.add_node(&n.path, n.data, n.acl_id, n.stat)
-                            .map_err(|e| (n.at, e.to_string()))?;
+                            .map_err(|e| (Some(n.at), e.to_string()))?;
                     }
                 }
-                b.finish(zxid).map_err(|e| (u64::MAX, e.to_string()))
+                b.finish(zxid).map_err(|e| (None, e.to_string()))
             })
             .map_err(|e| r.fault(r.offset(), FaultKind::Io(e)))?;
         let decoded = decode_nodes(r, &batches);
@@ -292,11 +292,11 @@ pub(super) fn read_tree_sized<R: Read>(
         let end = r.offset();
         let built = builder
             .join()
-            .unwrap_or_else(|_| Err((end, "the tree builder thread panicked".to_string())));
+            .unwrap_or_else(|_| Err((Some(end), "the tree builder thread panicked".to_string())));
         // The first problem in file order: a node the builder refused comes before any
         // decoding error (it was decoded), which comes before what `finish` finds missing.
         match (built, decoded) {
-            (Err((at, e)), _) if at != u64::MAX => Err(r.fault(at, FaultKind::Invalid(e))),
+            (Err((Some(at), e)), _) => Err(r.fault(at, FaultKind::Invalid(e))),
             (_, Err(fault)) => Err(fault),
             (built, Ok(())) => built.map_err(|(_, e)| r.fault(end, FaultKind::Invalid(e))),
         }
