@@ -112,6 +112,20 @@ def node_order(mix, role, kind):
     return [(k, False) for k in rest + [lead, warmup]]
 
 
+def equalize(ens):
+    """One write through the leader, then wait until every running node reports its zxid.
+    Without traffic, zxids are unequal after a leader change: a learner that synced in the
+    new leader's first quorum keeps its old zxid (DIFF sets none), while one that synced
+    later takes epoch << 32 from its SNAP. The late joiner would then win every election,
+    whatever the sids. A long-lived ensemble has traffic, which makes the zxids equal
+    again, so the election is decided by sid as node_order expects."""
+    zk = client([ens.leader()])
+    close(zk)  # createSession and closeSession: two txns through the whole quorum
+    running = [n for n in ens.nodes if n.alive() and not n.stopped]
+    wait_until("every node at the same Zxid before the warm-up leader change",
+               lambda: len({n.zxid() for n in running}) == 1, 30, 0.1)
+
+
 class Cell:
     """One fault on one fresh ensemble."""
 
@@ -134,6 +148,7 @@ class Cell:
             try:
                 ens.start(90)
                 for _ in range(4):
+                    equalize(ens)
                     warm = ens.leader()
                     warm.stop("kill")
                     ens.wait_healthy(60, nodes=[n for n in ens.nodes if n is not warm])
