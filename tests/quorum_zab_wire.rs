@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use ferrokeeper::jute::quorum::QuorumPacket;
 use ferrokeeper::jute::Jute;
+use ferrokeeper::persist::committed::CommittedLog;
 use ferrokeeper::persist::restore::restore;
 use ferrokeeper::quorum::zab::packet::{QuorumPacketType as T, Sender, ZabMessage};
 use ferrokeeper::quorum::zab::stream::{
@@ -450,7 +451,14 @@ fn reference_ensemble_speaks_what_we_decode() {
     check_handshake(&snap_conv, T::SNAP);
     let snap = snap_conv.snap.as_ref().expect("SNAP payload");
     let v2 = ens.dir(3).join("version-2");
-    let leader = restore(&v2, &v2, TreeOptions::default(), false).unwrap();
+    let leader = restore(
+        &v2,
+        &v2,
+        TreeOptions::default(),
+        false,
+        CommittedLog::unused(),
+    )
+    .unwrap();
     assert_eq!(
         snap.tree.last_processed_zxid(),
         leader.tree.last_processed_zxid()

@@ -34,8 +34,20 @@ impl CommittedLog {
         }
     }
 
+    /// A log that keeps nothing: a standalone server's, which no learner ever syncs from
+    /// (filling one while replaying would hold 500 logged txns for nothing).
+    pub fn unused() -> CommittedLog {
+        CommittedLog {
+            txns: VecDeque::new(),
+            capacity: 0,
+        }
+    }
+
     /// Append the newest committed txn; the oldest goes when the log is full.
     pub fn push(&mut self, zxid: i64, data: Bytes) {
+        if self.capacity == 0 {
+            return;
+        }
         if self.txns.len() == self.capacity {
             self.txns.pop_front();
         }
@@ -92,6 +104,14 @@ impl Default for CommittedLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unused_log_keeps_nothing() {
+        let mut log = CommittedLog::unused();
+        log.push(1, Bytes::from_static(b"x"));
+        assert!(log.is_empty());
+        assert_eq!(log.get(1), None);
+    }
 
     #[test]
     fn keeps_the_newest_up_to_its_capacity_and_finds_them_by_zxid() {

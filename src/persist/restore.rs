@@ -146,11 +146,14 @@ pub fn fast_forward(
     })
 }
 
+/// The newest valid snapshot and the log after it. The replayed txns go into `committed`
+/// as far as its capacity keeps them (a quorum peer's; a standalone server's keeps none).
 pub fn restore(
     snap_dir: &Path,
     log_dir: &Path,
     tree_options: TreeOptions,
     trust_empty_snapshot: bool,
+    mut committed: CommittedLog,
 ) -> Result<Restored, RestoreError> {
     let started = Instant::now();
     let loaded = snapshot::load_newest_valid(snap_dir, tree_options)?;
@@ -173,7 +176,6 @@ pub fn restore(
     };
     let mut sessions: std::collections::BTreeMap<i64, i32> = sessions.into_iter().collect();
     tree.reserve_nodes(estimated_nodes(log_dir, tree.last_processed_zxid()));
-    let mut committed = CommittedLog::default();
     let replay_started = Instant::now();
     let replayed = replay_log(
         &mut tree,

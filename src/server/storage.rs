@@ -3,6 +3,7 @@
 //! the background once clients are served), and open the txn log for appends.
 
 use crate::config::ServerConfig;
+use crate::persist::committed::CommittedLog;
 use crate::persist::restore::{restore, version_dir, RestoreError};
 use crate::persist::snapshot::{self, SnapshotCompression};
 use crate::persist::txnlog::{TxnLog, TxnLogOptions};
@@ -63,7 +64,14 @@ pub(super) fn open(cfg: &ServerConfig, tree_options: TreeOptions) -> Result<Stor
             source,
         })?;
     }
-    let restored = restore(&snap_dir, &log_dir, tree_options, cfg.snapshot_trust_empty)?;
+    // no learner ever syncs from a standalone server
+    let restored = restore(
+        &snap_dir,
+        &log_dir,
+        tree_options,
+        cfg.snapshot_trust_empty,
+        CommittedLog::unused(),
+    )?;
     let snapshots = snapshot_config(cfg);
     // `ZooKeeperServer#loadData` takes this snapshot before serving. Every txn in it is
     // already durable in the log, so with an older snapshot on disk it can as well be written

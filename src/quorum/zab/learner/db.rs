@@ -132,6 +132,7 @@ impl LearnerStorage {
             &self.log_dir,
             self.tree_options,
             self.trust_empty_snapshot,
+            CommittedLog::default(),
         )?;
         restored.tree.set_last_processed_zxid(zxid);
         Ok(restored)
@@ -192,6 +193,7 @@ impl LearnerDb {
             &log_dir,
             opts.tree_options,
             opts.trust_empty_snapshot,
+            CommittedLog::default(),
         )?;
         if restored.snapshot.is_none() {
             snapshot::write_snapshot(
