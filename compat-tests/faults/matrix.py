@@ -11,9 +11,9 @@ A cell is `fault_<mix>_<fault>_<role>-<kind>`: mixes {3ferro, 2zk_1ferro, 1zk_2f
 restart on its dataDir), stop (SIGSTOP beyond syncLimit, then SIGCONT), partition (its veth
 down for longer than syncLimit, then up; one network namespace per node, see netns.py),
 wipe (kill -9, dataDir wiped, restart)}; victim {leader, follower} × {zk, ferro}. Before its
-fault every cell kills and restarts its leader at least once, so members sit in different
-election rounds as in a long-lived ensemble, and again until the victim's role is held by a
-node of the victim's kind.
+fault every cell kills and restarts its leader at least once (after a write that leaves every
+node at the same zxid), so members sit in different election rounds as in a long-lived
+ensemble, and again until the victim's role is held by a node of the victim's kind.
 
 Each cell, under a kazoo writer per node (creating /fm/w<k>-<i>): the fault, then the victim
 must serve again — `srvr` shows it in its role, one leader in the ensemble, and at least the
@@ -138,7 +138,8 @@ class Cell:
     def form(self):
         """A fresh ensemble that has been through at least one leader change (kill -9 and
         restart of its leader), changed again until the victim's role is held by a node of
-        the victim's kind: who wins depends on the zxids each sync left, not only on sids."""
+        the victim's kind. Each change follows a write that leaves every node at the same
+        zxid (equalize), so the survivors' election goes by sid."""
         last = None
         for attempt in range(2):
             reap()
