@@ -114,10 +114,15 @@ impl AclCache {
 
     /// `addUsage`: one more node uses `id` (ignored for -1 and unknown ids).
     pub fn add_usage(&mut self, id: i64) {
+        self.add_usages(id, 1);
+    }
+
+    /// `uses` more nodes use `id` (a load counts them in batches).
+    pub fn add_usages(&mut self, id: i64, uses: u64) {
         match self.by_id.get_mut(&id) {
-            Some(e) => e.refs += 1,
+            Some(e) => e.refs += uses,
             None if id == OPEN_UNSAFE_ACL_ID => {}
-            None => tracing::info!(acl = id, "ignoring acl not in the cache"),
+            None => tracing::info!(acl = id, uses, "ignoring acl not in the cache"),
         }
     }
 

@@ -5,8 +5,8 @@
 //! Invariants:
 //! - slot [`ROOT`] is the root; it is never freed and is not in `index`;
 //! - every other live node is in `index` under `(parent slot, name)` and in its parent's
-//!   `children`, which stay sorted by name (except inside a [`Arena::push_loaded`] batch,
-//!   which [`Arena::sort_children`] ends);
+//!   `children`, which stay sorted by name (except during a load: [`Arena::link_loaded`]
+//!   appends, [`Arena::sort_children`] sorts);
 //! - a freed slot has `parent == NONE` and is on `free` until reused.
 
 use std::ops::{Index, IndexMut};
@@ -22,7 +22,7 @@ pub(super) const NONE: u32 = u32::MAX;
 
 /// Slots per chunk of [`Slots`]; a power of two so a slot number splits with a shift.
 const CHUNK_BITS: u32 = 12;
-const CHUNK: usize = 1 << CHUNK_BITS;
+pub(super) const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// The node table, in chunks of [`CHUNK`] slots. Only the first chunk grows by
 /// reallocation (so a small tree stays small); later ones are allocated full and never
@@ -76,6 +76,20 @@ impl Slots {
     fn iter(&self) -> impl Iterator<Item = &DataNode> {
         self.chunks.iter().flatten()
     }
+
+    /// Appends `nodes`; a vector of one chunk's capacity that starts a chunk becomes that
+    /// chunk without being copied.
+    fn append(&mut self, mut nodes: Vec<DataNode>) {
+        let last_full = self.chunks.last().map_or(true, |c| c.len() == CHUNK);
+        if last_full && nodes.capacity() == CHUNK {
+            self.len += nodes.len();
+            self.chunks.push(nodes);
+            return;
+        }
+        for node in nodes.drain(..) {
+            self.push(node);
+        }
+    }
 }
 
 impl Index<u32> for Slots {
@@ -104,7 +118,7 @@ pub(super) struct Arena {
     vacant_acl: Arc<Vec<Acl>>,
 }
 
-fn slot_hash(hasher: &ahash::RandomState, parent: u32, name: &[u8]) -> u64 {
+pub(super) fn slot_hash(hasher: &ahash::RandomState, parent: u32, name: &[u8]) -> u64 {
     hasher.hash_one((parent, name))
 }
 
@@ -236,23 +250,63 @@ impl Arena {
         idx
     }
 
-    /// Adds a node during a load: the parent's children are left unsorted until
-    /// [`Arena::sort_children`]. `None` (dropping the node) if the name is taken.
-    pub(super) fn push_loaded(
-        &mut self,
-        parent: u32,
-        name: &str,
-        mut node: DataNode,
-    ) -> Option<u32> {
-        if self.child(parent, name).is_some() {
-            return None;
-        }
-        node.parent = parent;
-        node.name = Name::new(name);
-        let idx = self.alloc(node);
-        self.index_insert(parent, name, idx);
-        self.slots[parent].children.push(idx);
-        Some(idx)
+    /// The key of [`slot_hash`], for a loader hashing nodes on another thread.
+    pub(super) fn hasher(&self) -> &ahash::RandomState {
+        &self.hasher
+    }
+
+    /// The slot the next appended node takes (a load appends to an arena that has freed
+    /// nothing).
+    pub(super) fn next_slot(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Appends nodes a load prepared in slot order, each named and with its parent's slot
+    /// where known; [`Arena::link_loaded`] then puts each in the index and its parent's
+    /// children.
+    pub(super) fn append_loaded(&mut self, nodes: Vec<DataNode>) {
+        self.live += nodes.len();
+        self.slots.append(nodes);
+    }
+
+    /// Links the appended node at `idx` under `parent` (`hash`: its [`slot_hash`], if the
+    /// loader knew the parent): the parent's children stay unsorted until
+    /// [`Arena::sort_children`]. False if the parent already has a child of that name.
+    pub(super) fn link_loaded(&mut self, idx: u32, parent: u32, hash: Option<u64>) -> bool {
+        let Arena {
+            slots,
+            index,
+            hasher,
+            ..
+        } = self;
+        let h = match hash {
+            Some(h) => h,
+            None => {
+                slots[idx].parent = parent;
+                slot_hash(hasher, parent, slots[idx].name.as_bytes())
+            }
+        };
+        // The new node's name is read only for a candidate with the same hash tag: its
+        // line was written on the loader's core.
+        let slots_now = &*slots;
+        let entry = index.entry(
+            h,
+            |&i| {
+                slots_now.get(i).is_some_and(|n| {
+                    n.parent == parent && n.name.as_bytes() == slots_now[idx].name.as_bytes()
+                })
+            },
+            |&i| {
+                let n = &slots_now[i];
+                slot_hash(hasher, n.parent, n.name.as_bytes())
+            },
+        );
+        let hashbrown::hash_table::Entry::Vacant(vacant) = entry else {
+            return false;
+        };
+        vacant.insert(idx);
+        slots[parent].children.push(idx);
+        true
     }
 
     /// Sorts every node's children by name (after a load).
@@ -392,10 +446,16 @@ mod tests {
     #[test]
     fn loaded_children_are_sorted_at_the_end() {
         let mut a = Arena::new(leaf(), 4);
-        for name in ["z", "m", "a"] {
-            a.push_loaded(ROOT, name, leaf()).unwrap();
+        let named = |name: &str| {
+            let mut n = leaf();
+            n.name = Name::new(name);
+            n
+        };
+        a.append_loaded(["z", "m", "a", "m"].map(named).into());
+        for idx in 1..4 {
+            assert!(a.link_loaded(idx, ROOT, None));
         }
-        assert!(a.push_loaded(ROOT, "m", leaf()).is_none());
+        assert!(!a.link_loaded(4, ROOT, None), "a second child named m");
         a.sort_children();
         let got: Vec<&str> = a.children_of(a.root()).map(|(n, _)| n).collect();
         assert_eq!(got, ["a", "m", "z"]);

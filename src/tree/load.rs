@@ -10,12 +10,15 @@
 //!   keeps the sizes the snapshot stored for them;
 //! - ACL cache entries no node uses are dropped, the others count their users.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::arena::ROOT;
+use super::acl_cache::OPEN_UNSAFE_ACL_ID;
+use super::arena::{self, CHUNK, NONE, ROOT};
 use super::ephemeral::EphemeralType;
+use super::node::Name;
 use super::quota::{LIMIT_NODE, QUOTA_ZOOKEEPER};
-use super::{split_parent, DataNode, DataTree, TreeOptions};
+use super::{DataNode, DataTree, TreeOptions};
 use crate::jute::data::{Acl, StatPersisted};
 
 /// Why a node could not be added; the snapshot reader adds the file and offset.
@@ -31,23 +34,221 @@ pub enum TreeLoadError {
     NoRoot,
 }
 
+/// Snapshot nodes prepared by a [`NodePreparer`] on the decoding thread, while their bytes
+/// are still in that core's cache: each new node is built whole (name, ACL, ephemeral kind,
+/// its parent's slot and its index hash whenever its parent is on the previous node's
+/// path, which depth-first order makes the rule), in the slots it will take, so the
+/// builder adopts the vector as a chunk of the arena and only links the nodes in.
+#[derive(Debug)]
+pub struct PreparedBatch {
+    /// The new nodes, in slot order.
+    nodes: Vec<DataNode>,
+    /// One per node record, in file order.
+    records: Vec<Record>,
+    /// The wrapping sum of the records' digest terms.
+    digest: i64,
+    /// How many nodes use each ACL id.
+    acl_uses: Vec<(i64, u64)>,
+}
+
+#[derive(Debug)]
+enum Record {
+    /// The next of the batch's `nodes`, with its parent's slot and its index hash; the
+    /// path is kept for an ephemeral, container or TTL node's index entry.
+    Linked {
+        parent: u32,
+        hash: u64,
+        path: Option<String>,
+    },
+    /// The next of the batch's `nodes`, whose parent the builder looks up by path.
+    Unlinked { path: String },
+    /// The path "".
+    Root(Box<DataNode>),
+    /// Neither the root nor an absolute path with a non-empty last component.
+    Bad(String),
+}
+
+impl PreparedBatch {
+    /// How many node records the batch holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Prepares snapshot nodes in file order (see [`PreparedBatch`]); made by
+/// [`TreeBuilder::preparer`] once the ACL map is read and before any node is added.
+#[derive(Debug)]
+pub struct NodePreparer {
+    options: TreeOptions,
+    hasher: ahash::RandomState,
+    /// The ACL cache's lists: sharing one (a reference count bump, a locked instruction
+    /// that waits for the thread's pending stores) is cheaper here than on the builder.
+    acls: HashMap<i64, Arc<Vec<Acl>>>,
+    /// What a node whose ACL id is missing from the cache gets: no permission for
+    /// anyone. The reference keeps the id and fails every later lookup of it; refusing
+    /// access is the closest behaviour a shared list can give.
+    unknown_acl: Arc<Vec<Acl>>,
+    last_acl: Option<(i64, Arc<Vec<Acl>>)>,
+    /// The path of the previous node, and the slots of its ancestors (itself included)
+    /// with their path lengths ([`NONE`] where the builder has to look the slot up).
+    previous: String,
+    chain: Vec<(usize, u32)>,
+    /// The slot the next new node takes.
+    next_slot: usize,
+    batch: PreparedBatch,
+}
+
+impl NodePreparer {
+    fn new(tree: &DataTree) -> Self {
+        let acls = &tree.acl_cache;
+        let mut lists: HashMap<i64, Arc<Vec<Acl>>> =
+            acls.iter().map(|(id, acl)| (id, acl.clone())).collect();
+        lists.insert(OPEN_UNSAFE_ACL_ID, acls.open_unsafe());
+        NodePreparer {
+            options: tree.options,
+            hasher: tree.arena.hasher().clone(),
+            acls: lists,
+            unknown_acl: Arc::new(vec![Acl::new(0, "world", "anyone")]),
+            last_acl: None,
+            previous: String::new(),
+            chain: Vec::new(),
+            next_slot: tree.arena.next_slot(),
+            batch: PreparedBatch {
+                nodes: Vec::new(),
+                records: Vec::new(),
+                digest: 0,
+                acl_uses: Vec::new(),
+            },
+        }
+    }
+
+    /// One node as the snapshot stores it; `path` is "" for the root. A malformed path is
+    /// reported when the builder reaches the node, so errors keep file order.
+    pub fn prepare(
+        &mut self,
+        path: String,
+        data: Option<Box<[u8]>>,
+        acl_id: i64,
+        stat: StatPersisted,
+    ) {
+        let split = match path.rfind('/') {
+            _ if path.is_empty() => None,
+            Some(i) if path.starts_with('/') && i + 1 < path.len() => Some(i),
+            _ => {
+                self.batch.records.push(Record::Bad(path));
+                return;
+            }
+        };
+        let acl = match &self.last_acl {
+            // Runs of nodes share a list: no map lookup for those.
+            Some((id, list)) if *id == acl_id => list.clone(),
+            _ => {
+                let list = match self.acls.get(&acl_id) {
+                    Some(list) => list.clone(),
+                    None => {
+                        tracing::warn!(
+                            path,
+                            acl = acl_id,
+                            "node refers to an ACL not in the cache"
+                        );
+                        self.unknown_acl.clone()
+                    }
+                };
+                self.last_acl = Some((acl_id, list.clone()));
+                list
+            }
+        };
+        match self.batch.acl_uses.iter_mut().find(|(id, _)| *id == acl_id) {
+            Some((_, n)) => *n += 1,
+            None => self.batch.acl_uses.push((acl_id, 1)),
+        }
+        if self.options.digest_enabled {
+            let term = super::digest::node_digest(&path, data.as_deref(), &stat);
+            self.batch.digest = self.batch.digest.wrapping_add(term);
+        }
+        let kind = EphemeralType::of(stat.ephemeral_owner, self.options.ephemeral);
+        let mut node = DataNode::new(data, (acl_id, acl), stat);
+        node.kind = kind;
+        let Some(i) = split else {
+            self.previous.clear();
+            self.chain.clear();
+            self.chain.push((0, ROOT));
+            self.batch.records.push(Record::Root(Box::new(node)));
+            return;
+        };
+        let near = self.previous.as_bytes().get(..i) == Some(&path.as_bytes()[..i]);
+        let on_chain = if near {
+            self.chain.iter().rposition(|&(len, _)| len == i)
+        } else {
+            None
+        };
+        let parent = match on_chain {
+            Some(at) => {
+                self.chain.truncate(at + 1);
+                self.chain[at].1
+            }
+            None => {
+                self.chain.clear();
+                self.chain.push((i, NONE));
+                NONE
+            }
+        };
+        node.name = Name::new(path.get(i + 1..).unwrap_or_default());
+        node.parent = parent;
+        let hash = arena::slot_hash(&self.hasher, parent, node.name.as_bytes());
+        let slot = u32::try_from(self.next_slot).unwrap_or(NONE);
+        self.next_slot += 1;
+        self.chain.push((path.len(), slot));
+        self.previous.clear();
+        self.previous.push_str(&path);
+        if self.batch.nodes.capacity() == 0 && slot as usize % CHUNK == 0 {
+            // Starts a chunk of the arena: the vector can become it.
+            self.batch.nodes.reserve_exact(CHUNK);
+        }
+        self.batch.nodes.push(node);
+        self.batch.records.push(if parent == NONE {
+            Record::Unlinked { path }
+        } else {
+            Record::Linked {
+                parent,
+                hash,
+                path: (kind != EphemeralType::Void).then_some(path),
+            }
+        });
+    }
+
+    /// Whether the open batch filled the arena chunk it is in (or grew long on records
+    /// that add no node).
+    pub fn batch_is_full(&self) -> bool {
+        self.next_slot % CHUNK == 0 && !self.batch.nodes.is_empty()
+            || self.batch.records.len() >= 2 * CHUNK
+    }
+
+    /// The open batch (possibly empty); a new one starts.
+    pub fn take_batch(&mut self) -> PreparedBatch {
+        std::mem::replace(
+            &mut self.batch,
+            PreparedBatch {
+                nodes: Vec::new(),
+                records: Vec::new(),
+                digest: 0,
+                acl_uses: Vec::new(),
+            },
+        )
+    }
+}
+
 /// Accumulates ACL cache entries and nodes in snapshot order, then yields the tree.
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: DataTree,
     has_root: bool,
-    /// The path of the last node added, and the slots of its ancestors (itself included)
-    /// with their path lengths: a snapshot lists a node right after its parent or a
-    /// sibling's subtree, so the parent is almost always on this chain.
-    last_path: String,
-    chain: Vec<(usize, u32)>,
-}
-
-/// What a node whose ACL id is missing from the cache gets: no permission for anyone.
-/// The reference keeps the id and fails every later lookup of it; refusing access is the
-/// closest behaviour a shared list can give.
-fn unknown_acl() -> Arc<Vec<Acl>> {
-    Arc::new(vec![Acl::new(0, "world", "anyone")])
+    /// Prepares the nodes given to [`TreeBuilder::add_node`].
+    preparer: Option<NodePreparer>,
 }
 
 impl TreeBuilder {
@@ -61,8 +262,7 @@ impl TreeBuilder {
         TreeBuilder {
             tree: DataTree::empty(options, root, nodes),
             has_root: false,
-            last_path: String::new(),
-            chain: Vec::new(),
+            preparer: None,
         }
     }
 
@@ -71,35 +271,10 @@ impl TreeBuilder {
         self.tree.acl_cache.insert_loaded(id, acl);
     }
 
-    /// The parent slot of `path` and its last component.
-    fn parent_of<'p>(&mut self, path: &'p str) -> Result<(u32, &'p str), TreeLoadError> {
-        let (parent, name) =
-            split_parent(path).ok_or_else(|| TreeLoadError::BadPath(path.to_string()))?;
-        if name.is_empty() || !path.starts_with('/') {
-            return Err(TreeLoadError::BadPath(path.to_string()));
-        }
-        let cached = self
-            .chain
-            .iter()
-            .rposition(|&(len, _)| len == parent.len())
-            .filter(|_| self.last_path.get(..parent.len()) == Some(parent));
-        let idx = match cached {
-            Some(at) => {
-                self.chain.truncate(at + 1);
-                self.chain[at].1
-            }
-            None => {
-                let idx = self.tree.arena.lookup(parent).filter(|_| self.has_root);
-                let idx = idx.ok_or_else(|| TreeLoadError::MissingParent {
-                    path: path.to_string(),
-                    parent: parent.to_string(),
-                })?;
-                self.chain.clear();
-                self.chain.push((parent.len(), idx));
-                idx
-            }
-        };
-        Ok((idx, name))
+    /// A preparer for the batches [`TreeBuilder::add_batch`] takes, to use on any thread;
+    /// made after the last [`TreeBuilder::add_acl`] and before any node is added.
+    pub fn preparer(&self) -> NodePreparer {
+        NodePreparer::new(&self.tree)
     }
 
     /// One node as the snapshot stores it; `path` is "" for the root.
@@ -110,66 +285,79 @@ impl TreeBuilder {
         acl_id: i64,
         stat: StatPersisted,
     ) -> Result<(), TreeLoadError> {
-        let parent = if path.is_empty() {
-            if self.has_root {
-                return Err(TreeLoadError::Duplicate(String::new()));
-            }
-            None
-        } else {
-            Some(self.parent_of(path)?)
+        let mut preparer = match self.preparer.take() {
+            Some(p) => p,
+            None => self.preparer(),
         };
+        preparer.prepare(path.to_string(), data, acl_id, stat);
+        let batch = preparer.take_batch();
+        self.preparer = Some(preparer);
+        self.add_batch(batch).map_err(|(_, e)| e)
+    }
+
+    /// A batch of nodes, in the order they were prepared; an error comes with the index
+    /// of the record it is about, and leaves the builder spent (its load has failed).
+    pub fn add_batch(&mut self, batch: PreparedBatch) -> Result<(), (usize, TreeLoadError)> {
         let t = &mut self.tree;
-        let acl = match t.acl_cache.get(acl_id) {
-            Some(list) => list.clone(),
-            None => {
-                tracing::warn!(path, acl = acl_id, "node refers to an ACL not in the cache");
-                unknown_acl()
-            }
-        };
-        t.acl_cache.add_usage(acl_id);
-        let mut node = DataNode::new(data, (acl_id, acl), stat);
-        node.kind = EphemeralType::of(node.stat.ephemeral_owner, t.options.ephemeral);
-        let digest = if t.options.digest_enabled {
-            node.digest(path)
-        } else {
-            0
-        };
-        let kind = node.kind;
-        let owner = node.stat.ephemeral_owner;
-        let Some((parent, name)) = parent else {
-            let root = &mut t.arena.get_mut(ROOT).ok_or(TreeLoadError::NoRoot)?;
-            root.data = node.data;
-            root.acl = node.acl;
-            root.acl_id = node.acl_id;
-            root.stat = node.stat;
-            root.kind = node.kind;
-            t.digest = t.digest.wrapping_add(digest);
-            self.has_root = true;
-            self.last_path.clear();
-            self.chain.clear();
-            self.chain.push((0, ROOT));
-            return Ok(());
-        };
-        let idx = t
-            .arena
-            .push_loaded(parent, name, node)
-            .ok_or_else(|| TreeLoadError::Duplicate(path.to_string()))?;
-        t.digest = t.digest.wrapping_add(digest);
-        match kind {
-            EphemeralType::Container => {
-                t.containers.insert(path.into());
-            }
-            EphemeralType::Ttl => {
-                t.ttls.insert(path.into());
-            }
-            EphemeralType::Normal => {
-                t.ephemerals.entry(owner).or_default().insert(path);
-            }
-            EphemeralType::Void => {}
+        t.digest = t.digest.wrapping_add(batch.digest);
+        for (id, uses) in batch.acl_uses {
+            t.acl_cache.add_usages(id, uses);
         }
-        self.last_path.clear();
-        self.last_path.push_str(path);
-        self.chain.push((path.len(), idx));
+        let mut slot = t.arena.next_slot();
+        t.arena.append_loaded(batch.nodes);
+        for (at, record) in batch.records.into_iter().enumerate() {
+            let (parent, hash, path) = match record {
+                Record::Bad(path) => return Err((at, TreeLoadError::BadPath(path))),
+                Record::Root(node) => {
+                    if self.has_root {
+                        return Err((at, TreeLoadError::Duplicate(String::new())));
+                    }
+                    let root = t.arena.get_mut(ROOT).ok_or((at, TreeLoadError::NoRoot))?;
+                    root.data = node.data;
+                    root.acl = node.acl;
+                    root.acl_id = node.acl_id;
+                    root.stat = node.stat;
+                    root.kind = node.kind;
+                    self.has_root = true;
+                    continue;
+                }
+                Record::Linked { parent, hash, path } => (parent, Some(hash), path),
+                Record::Unlinked { path } => {
+                    let parent = path.get(..path.rfind('/').unwrap_or(0)).unwrap_or_default();
+                    match t.arena.lookup(parent).filter(|_| self.has_root) {
+                        Some(idx) => (idx, None, Some(path)),
+                        None => {
+                            let e = TreeLoadError::MissingParent {
+                                parent: parent.to_string(),
+                                path,
+                            };
+                            return Err((at, e));
+                        }
+                    }
+                }
+            };
+            let idx = u32::try_from(slot).unwrap_or(NONE);
+            slot += 1;
+            if !t.arena.link_loaded(idx, parent, hash) {
+                let path = path.unwrap_or_else(|| t.arena.path_of(idx));
+                return Err((at, TreeLoadError::Duplicate(path)));
+            }
+            let Some(path) = path else { continue };
+            let kind = t.arena.get(idx).map_or(EphemeralType::Void, |n| n.kind);
+            match kind {
+                EphemeralType::Container => {
+                    t.containers.insert(path.into_boxed_str());
+                }
+                EphemeralType::Ttl => {
+                    t.ttls.insert(path.into_boxed_str());
+                }
+                EphemeralType::Normal => {
+                    let owner = t.arena.get(idx).map_or(0, |n| n.stat.ephemeral_owner);
+                    t.ephemerals.entry(owner).or_default().insert(&path);
+                }
+                EphemeralType::Void => {}
+            }
+        }
         Ok(())
     }
 
@@ -254,6 +442,56 @@ mod tests {
         assert_eq!(t.approximate_data_size(), fresh.approximate_data_size());
         assert_eq!(t.node_count(), fresh.node_count());
         assert_eq!(t.acl_cache().usage(1), 1);
+    }
+
+    #[test]
+    fn batches_across_arena_chunks_build_the_tree_one_node_at_a_time_builds() {
+        // Depth-first with children in reverse order, over several arena chunks, then a
+        // node whose parent is off the previous node's path (looked up by the builder).
+        let mut paths = vec![String::new()];
+        for p in (0..3).rev() {
+            paths.push(format!("/p{p}"));
+            paths.extend((0..2 * CHUNK).rev().map(|n| format!("/p{p}/n{n}")));
+        }
+        paths.push("/p2/late".to_string());
+        let node = |i: usize| (Some(vec![i as u8; 3].into_boxed_slice()), stat(i as i64, 0));
+
+        let mut one_by_one = TreeBuilder::new(TreeOptions::default());
+        let mut batched = TreeBuilder::new(TreeOptions::default());
+        let mut preparer = batched.preparer();
+        let mut batches = 0;
+        for (i, p) in paths.iter().enumerate() {
+            let (data, st) = node(i);
+            one_by_one
+                .add_node(p, data.clone(), -1, st.clone())
+                .unwrap();
+            preparer.prepare(p.clone(), data, -1, st);
+            if preparer.batch_is_full() {
+                batched.add_batch(preparer.take_batch()).unwrap();
+                batches += 1;
+            }
+        }
+        batched.add_batch(preparer.take_batch()).unwrap();
+        assert!(batches >= 3, "{batches} full batches");
+        let (a, b) = (one_by_one.finish(1).unwrap(), batched.finish(1).unwrap());
+        assert_eq!(
+            b.node_count(),
+            paths.len() + 1,
+            "the root counts twice, as in 3.8"
+        );
+        assert_eq!(b.node_count(), a.node_count());
+        assert_eq!(b.digest(), a.digest());
+        for p in &paths[1..] {
+            assert_eq!(
+                b.node(p).map(|n| n.stat.czxid),
+                a.node(p).map(|n| n.stat.czxid),
+                "{p}"
+            );
+        }
+        let kids = b.children("/p2").unwrap();
+        assert_eq!(kids.len(), 2 * CHUNK + 1);
+        assert!(kids.windows(2).all(|w| w[0] < w[1]), "children sorted");
+        assert_eq!(b.children("/p0"), a.children("/p0"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ use crate::javaorder::JavaStringSet;
 pub use accounting::NamespaceQuotas;
 pub use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 pub use ephemeral::{EphemeralOptions, EphemeralType, CONTAINER_EPHEMERAL_OWNER, MAX_TTL};
-pub use load::{TreeBuilder, TreeLoadError};
+pub use load::{NodePreparer, PreparedBatch, TreeBuilder, TreeLoadError};
 pub use node::DataNode;
 pub use quota::StatsTrack;
 

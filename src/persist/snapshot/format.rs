@@ -11,7 +11,9 @@ use super::stream::{CheckedReader, CheckedWriter, FaultKind, ReadResult};
 use crate::javaorder::{child_set_capacity, copy_capacity, long_hash, sort_like_java, string_hash};
 use crate::jute::data::{Acl, Id, StatPersisted};
 use crate::jute::persistence::SNAP_MAGIC;
-use crate::tree::{digest, DataNode, DataTree, TreeBuilder, TreeOptions};
+use crate::tree::{
+    digest, DataNode, DataTree, NodePreparer, PreparedBatch, TreeBuilder, TreeOptions,
+};
 
 /// `FileSnap.VERSION`.
 pub(super) const SNAP_VERSION: i32 = 2;
@@ -263,8 +265,8 @@ pub(super) fn read_tree<R: Read>(
 
 /// [`read_tree`] into a tree with room for about `nodes` nodes, so the node table and its
 /// index do not grow (and rehash) step by step. Decoding (and the checksum) stays on this
-/// thread while a second one builds the tree from batches of decoded nodes: the two halves
-/// cost about the same, and a restart or a learner's SNAP waits for both.
+/// thread, which also builds each node whole while its bytes are hot, and a second thread
+/// links batches of them into the tree: a restart or a learner's SNAP waits for both.
 pub(super) fn read_tree_sized<R: Read>(
     r: &mut CheckedReader<R>,
     options: TreeOptions,
@@ -273,21 +275,20 @@ pub(super) fn read_tree_sized<R: Read>(
 ) -> ReadResult<DataTree> {
     let mut b = TreeBuilder::with_capacity(options, nodes);
     read_acl_map(r, &mut b)?;
-    let (batches, to_build) = std::sync::mpsc::sync_channel::<Vec<DecodedNode>>(BATCHES_IN_FLIGHT);
+    let mut preparer = b.preparer();
+    let (batches, to_build) = std::sync::mpsc::sync_channel::<DecodedBatch>(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let builder = std::thread::Builder::new()
             .name("snapshot-load".into())
             .spawn_scoped(scope, move || -> Result<DataTree, (Option<u64>, String)> {
-                for batch in to_build {
-                    for n in batch {
-                        b.add_node(&n.path, n.data, n.acl_id, n.stat)
-                            .map_err(|e| (Some(n.at), e.to_string()))?;
-                    }
+                for (offsets, batch) in to_build {
+                    b.add_batch(batch)
+                        .map_err(|(i, e)| (offsets.get(i).copied(), e.to_string()))?;
                 }
                 b.finish(zxid).map_err(|e| (None, e.to_string()))
             })
             .map_err(|e| r.fault(r.offset(), FaultKind::Io(e)))?;
-        let decoded = decode_nodes(r, &batches);
+        let decoded = decode_nodes(r, &mut preparer, &batches);
         drop(batches);
         let end = r.offset();
         let built = builder
@@ -303,57 +304,52 @@ pub(super) fn read_tree_sized<R: Read>(
     })
 }
 
-/// Decoded nodes a batch carries, and batches decoded ahead of the builder.
-const BATCH_NODES: usize = 1024;
+/// Batches decoded ahead of the builder.
 const BATCHES_IN_FLIGHT: usize = 8;
 
-/// One node record as read, with the offset it started at.
-struct DecodedNode {
-    at: u64,
-    path: String,
-    data: Option<Box<[u8]>>,
-    acl_id: i64,
-    stat: StatPersisted,
-}
+/// A batch of prepared nodes and the offset each of its records started at.
+type DecodedBatch = (Vec<u64>, PreparedBatch);
 
 /// Decodes node records up to the closing "/" into `batches`; stops early (returning Ok)
 /// if the builder stopped taking them, which then has the error to report.
 fn decode_nodes<R: Read>(
     r: &mut CheckedReader<R>,
-    batches: &std::sync::mpsc::SyncSender<Vec<DecodedNode>>,
+    preparer: &mut NodePreparer,
+    batches: &std::sync::mpsc::SyncSender<DecodedBatch>,
 ) -> ReadResult<()> {
-    let mut batch = Vec::with_capacity(BATCH_NODES);
-    while let Some(node) = read_node(r)? {
-        batch.push(node);
-        if batch.len() == BATCH_NODES {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_NODES));
-            if batches.send(full).is_err() {
+    let mut offsets = Vec::new();
+    while read_node(r, preparer, &mut offsets)? {
+        if preparer.batch_is_full() {
+            let batch = (std::mem::take(&mut offsets), preparer.take_batch());
+            if batches.send(batch).is_err() {
                 return Ok(());
             }
         }
     }
-    if !batch.is_empty() {
-        let _ = batches.send(batch);
+    let last = preparer.take_batch();
+    if !last.is_empty() {
+        let _ = batches.send((offsets, last));
     }
     Ok(())
 }
 
-/// The next node record; `None` at the path "/" that ends them.
-fn read_node<R: Read>(r: &mut CheckedReader<R>) -> ReadResult<Option<DecodedNode>> {
+/// Reads one node record into `preparer` (noting where it started in `offsets`); false
+/// at the closing "/".
+fn read_node<R: Read>(
+    r: &mut CheckedReader<R>,
+    preparer: &mut NodePreparer,
+    offsets: &mut Vec<u64>,
+) -> ReadResult<bool> {
     let at = r.offset();
     let path = r.string("path")?;
     if path == "/" {
-        return Ok(None);
+        return Ok(false);
     }
     let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
     let (acl_id, stat) = read_acl_and_stat(r)?;
-    Ok(Some(DecodedNode {
-        at,
-        path,
-        data,
-        acl_id,
-        stat,
-    }))
+    offsets.push(at);
+    preparer.prepare(path, data, acl_id, stat);
+    Ok(true)
 }
 
 fn read_acl_map<R: Read>(r: &mut CheckedReader<R>, b: &mut TreeBuilder) -> ReadResult<()> {
@@ -366,7 +362,8 @@ fn read_acl_map<R: Read>(r: &mut CheckedReader<R>, b: &mut TreeBuilder) -> ReadR
     Ok(())
 }
 
-/// [`read_tree_sized`] that also hands each node's path to `on_path`, in file order.
+/// [`read_tree_sized`] on one thread that also hands each node's path to `on_path`, in
+/// file order.
 pub(super) fn read_tree_observed<R: Read>(
     r: &mut CheckedReader<R>,
     options: TreeOptions,
@@ -376,10 +373,29 @@ pub(super) fn read_tree_observed<R: Read>(
 ) -> ReadResult<DataTree> {
     let mut b = TreeBuilder::with_capacity(options, nodes);
     read_acl_map(r, &mut b)?;
-    while let Some(n) = read_node(r)? {
-        b.add_node(&n.path, n.data, n.acl_id, n.stat)
-            .map_err(|e| r.fault(n.at, FaultKind::Invalid(e.to_string())))?;
-        on_path(&n.path);
+    let mut preparer = b.preparer();
+    let mut offsets = Vec::new();
+    loop {
+        let at = r.offset();
+        let path = r.string("path")?;
+        let done = path == "/";
+        if !done {
+            on_path(&path);
+            let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
+            let (acl_id, stat) = read_acl_and_stat(r)?;
+            offsets.push(at);
+            preparer.prepare(path, data, acl_id, stat);
+        }
+        if done || preparer.batch_is_full() {
+            b.add_batch(preparer.take_batch()).map_err(|(i, e)| {
+                let at = offsets.get(i).copied().unwrap_or(at);
+                r.fault(at, FaultKind::Invalid(e.to_string()))
+            })?;
+            offsets.clear();
+        }
+        if done {
+            break;
+        }
     }
     let end = r.offset();
     b.finish(zxid)
