@@ -6,7 +6,7 @@
 //! - slot [`ROOT`] is the root; it is never freed and is not in `index`;
 //! - every other live node is in `index` under `(parent slot, name)` and in its parent's
 //!   `children`, which stay sorted by name (except during a load: [`Arena::link_loaded`]
-//!   appends, [`Arena::sort_children`] sorts);
+//!   appends, [`Arena::sort_children_of`] sorts);
 //! - a freed slot has `parent == NONE` and is on `free` until reused.
 
 use std::ops::{Index, IndexMut};
@@ -271,7 +271,7 @@ impl Arena {
 
     /// Links the appended node at `idx` under `parent` (`hash`: its [`slot_hash`], if the
     /// loader knew the parent): the parent's children stay unsorted until
-    /// [`Arena::sort_children`]. False if the parent already has a child of that name.
+    /// [`Arena::sort_children_of`]. False if the parent already has a child of that name.
     pub(super) fn link_loaded(&mut self, idx: u32, parent: u32, hash: Option<u64>) -> bool {
         let Arena {
             slots,
@@ -309,21 +309,21 @@ impl Arena {
         true
     }
 
-    /// Sorts every node's children by name (after a load).
-    pub(super) fn sort_children(&mut self) {
-        for i in 0..self.slots.len() {
-            let i = u32::try_from(i).unwrap_or(NONE);
-            if self.slots[i].children.len() < 2 {
-                continue;
-            }
-            let kids = std::mem::take(&mut self.slots[i].children);
-            let slots = &self.slots;
-            let mut named: Vec<(&[u8], u32)> =
-                kids.iter().map(|c| (slots[c].name.as_bytes(), c)).collect();
-            named.sort_unstable();
-            let sorted: Vec<u32> = named.into_iter().map(|(_, c)| c).collect();
-            self.slots[i].children = Kids::from_vec(sorted);
+    /// Sorts `idx`'s children by name (a load links them unsorted).
+    pub(super) fn sort_children_of(&mut self, idx: u32) {
+        let Some(node) = self.slots.get_mut(idx) else {
+            return;
+        };
+        if node.children.len() < 2 {
+            return;
         }
+        let kids = std::mem::take(&mut node.children);
+        let slots = &self.slots;
+        let mut named: Vec<(&[u8], u32)> =
+            kids.iter().map(|c| (slots[c].name.as_bytes(), c)).collect();
+        named.sort_unstable();
+        let sorted: Vec<u32> = named.into_iter().map(|(_, c)| c).collect();
+        self.slots[idx].children = Kids::from_vec(sorted);
     }
 
     /// Removes `parent`'s child `name` and returns it (with no children: a node deleted
@@ -456,7 +456,7 @@ mod tests {
             assert!(a.link_loaded(idx, ROOT, None));
         }
         assert!(!a.link_loaded(4, ROOT, None), "a second child named m");
-        a.sort_children();
+        a.sort_children_of(ROOT);
         let got: Vec<&str> = a.children_of(a.root()).map(|(n, _)| n).collect();
         assert_eq!(got, ["a", "m", "z"]);
     }

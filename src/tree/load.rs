@@ -39,7 +39,7 @@ pub enum TreeLoadError {
 /// its parent's slot and its index hash whenever its parent is on the previous node's
 /// path, which depth-first order makes the rule), in the slots it will take, so the
 /// builder adopts the vector as a chunk of the arena and only links the nodes in.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PreparedBatch {
     /// The new nodes, in slot order.
     nodes: Vec<DataNode>,
@@ -47,6 +47,11 @@ pub struct PreparedBatch {
     records: Vec<Record>,
     /// The wrapping sum of the records' digest terms.
     digest: i64,
+    /// The records' share of `approximateDataSize`.
+    data_size: i64,
+    /// Slots whose subtree ended in this batch (the node after it is not under it), so
+    /// their children can be sorted while they are still in cache.
+    closed: Vec<u32>,
     /// How many nodes use each ACL id.
     acl_uses: Vec<(i64, u64)>,
 }
@@ -117,12 +122,7 @@ impl NodePreparer {
             previous: String::new(),
             chain: Vec::new(),
             next_slot: tree.arena.next_slot(),
-            batch: PreparedBatch {
-                nodes: Vec::new(),
-                records: Vec::new(),
-                digest: 0,
-                acl_uses: Vec::new(),
-            },
+            batch: PreparedBatch::default(),
         }
     }
 
@@ -170,12 +170,17 @@ impl NodePreparer {
             let term = super::digest::node_digest(&path, data.as_deref(), &stat);
             self.batch.digest = self.batch.digest.wrapping_add(term);
         }
+        self.batch.data_size = self.batch.data_size.saturating_add(match split {
+            // The reference's map holds the root twice, as "" and "/".
+            None => 2 * data.as_deref().map_or(0, |d| d.len() as i64) + 1,
+            Some(_) => super::node_size(&path, data.as_deref()),
+        });
         let kind = EphemeralType::of(stat.ephemeral_owner, self.options.ephemeral);
         let mut node = DataNode::new(data, (acl_id, acl), stat);
         node.kind = kind;
         let Some(i) = split else {
             self.previous.clear();
-            self.chain.clear();
+            self.close_chain(0);
             self.chain.push((0, ROOT));
             self.batch.records.push(Record::Root(Box::new(node)));
             return;
@@ -188,11 +193,11 @@ impl NodePreparer {
         };
         let parent = match on_chain {
             Some(at) => {
-                self.chain.truncate(at + 1);
+                self.close_chain(at + 1);
                 self.chain[at].1
             }
             None => {
-                self.chain.clear();
+                self.close_chain(0);
                 self.chain.push((i, NONE));
                 NONE
             }
@@ -221,6 +226,15 @@ impl NodePreparer {
         });
     }
 
+    /// Ends the subtrees of the chain's entries from `keep` on.
+    fn close_chain(&mut self, keep: usize) {
+        let ended = self.chain.drain(keep.min(self.chain.len())..);
+        let batch = &mut self.batch;
+        batch
+            .closed
+            .extend(ended.map(|(_, slot)| slot).filter(|&s| s != NONE));
+    }
+
     /// Whether the open batch filled the arena chunk it is in (or grew long on records
     /// that add no node).
     pub fn batch_is_full(&self) -> bool {
@@ -230,15 +244,7 @@ impl NodePreparer {
 
     /// The open batch (possibly empty); a new one starts.
     pub fn take_batch(&mut self) -> PreparedBatch {
-        std::mem::replace(
-            &mut self.batch,
-            PreparedBatch {
-                nodes: Vec::new(),
-                records: Vec::new(),
-                digest: 0,
-                acl_uses: Vec::new(),
-            },
-        )
+        std::mem::take(&mut self.batch)
     }
 }
 
@@ -247,6 +253,12 @@ impl NodePreparer {
 pub struct TreeBuilder {
     tree: DataTree,
     has_root: bool,
+    /// `approximateDataSize` of the nodes added.
+    data_size: i64,
+    /// Slots that were given children since their list was last sorted: a bit per slot,
+    /// and the slots in the order they were first marked.
+    unsorted_bits: Vec<u64>,
+    unsorted: Vec<u32>,
     /// Prepares the nodes given to [`TreeBuilder::add_node`].
     preparer: Option<NodePreparer>,
 }
@@ -262,6 +274,9 @@ impl TreeBuilder {
         TreeBuilder {
             tree: DataTree::empty(options, root, nodes),
             has_root: false,
+            data_size: 0,
+            unsorted_bits: Vec::new(),
+            unsorted: Vec::new(),
             preparer: None,
         }
     }
@@ -300,6 +315,7 @@ impl TreeBuilder {
     pub fn add_batch(&mut self, batch: PreparedBatch) -> Result<(), (usize, TreeLoadError)> {
         let t = &mut self.tree;
         t.digest = t.digest.wrapping_add(batch.digest);
+        self.data_size = self.data_size.saturating_add(batch.data_size);
         for (id, uses) in batch.acl_uses {
             t.acl_cache.add_usages(id, uses);
         }
@@ -342,6 +358,14 @@ impl TreeBuilder {
                 let path = path.unwrap_or_else(|| t.arena.path_of(idx));
                 return Err((at, TreeLoadError::Duplicate(path)));
             }
+            let (word, bit) = (parent as usize / 64, 1u64 << (parent % 64));
+            if word >= self.unsorted_bits.len() {
+                self.unsorted_bits.resize(word + 1, 0);
+            }
+            if self.unsorted_bits[word] & bit == 0 {
+                self.unsorted_bits[word] |= bit;
+                self.unsorted.push(parent);
+            }
             let Some(path) = path else { continue };
             let kind = t.arena.get(idx).map_or(EphemeralType::Void, |n| n.kind);
             match kind {
@@ -358,7 +382,20 @@ impl TreeBuilder {
                 EphemeralType::Void => {}
             }
         }
+        for slot in batch.closed {
+            self.sort_if_unsorted(slot);
+        }
         Ok(())
+    }
+
+    /// Sorts `slot`'s children if it was given some since they were last sorted.
+    fn sort_if_unsorted(&mut self, slot: u32) {
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        match self.unsorted_bits.get_mut(word) {
+            Some(w) if *w & bit != 0 => *w &= !bit,
+            _ => return,
+        }
+        self.tree.arena.sort_children_of(slot);
     }
 
     /// Completes the load: data size, quota trie and stat nodes, unused ACLs, and the zxid
@@ -367,9 +404,11 @@ impl TreeBuilder {
         if !self.has_root {
             return Err(TreeLoadError::NoRoot);
         }
+        for slot in std::mem::take(&mut self.unsorted) {
+            self.sort_if_unsorted(slot);
+        }
         let t = &mut self.tree;
-        t.arena.sort_children();
-        t.data_size = t.full_data_size();
+        t.data_size = self.data_size;
         t.setup_quota();
         t.acl_cache.purge_unused();
         t.last_processed_zxid = zxid;
@@ -481,6 +520,7 @@ mod tests {
         );
         assert_eq!(b.node_count(), a.node_count());
         assert_eq!(b.digest(), a.digest());
+        assert_eq!(b.approximate_data_size(), b.full_data_size());
         for p in &paths[1..] {
             assert_eq!(
                 b.node(p).map(|n| n.stat.czxid),
@@ -488,10 +528,20 @@ mod tests {
                 "{p}"
             );
         }
-        let kids = b.children("/p2").unwrap();
-        assert_eq!(kids.len(), 2 * CHUNK + 1);
-        assert!(kids.windows(2).all(|w| w[0] < w[1]), "children sorted");
-        assert_eq!(b.children("/p0"), a.children("/p0"));
+        for (parent, count) in [
+            ("/", 3),
+            ("/p0", 2 * CHUNK),
+            ("/p1", 2 * CHUNK),
+            ("/p2", 2 * CHUNK + 1),
+        ] {
+            let kids = b.children(parent).unwrap();
+            assert_eq!(kids.len(), count, "{parent}");
+            assert!(
+                kids.windows(2).all(|w| w[0] < w[1]),
+                "{parent}'s children sorted"
+            );
+            assert_eq!(Some(kids), a.children(parent));
+        }
     }
 
     #[test]
