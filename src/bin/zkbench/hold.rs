@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ops;
 use crate::proto::{
-    self, next_frame, parse_reply, put_bare, put_request, rss_kib, BenchError, Endpoint, Rng,
-    Session, Stream, NOTIFICATION_XID, PING_XID,
+    self, next_frame, parse_reply, put_bare, put_request, rss_anon_kib, rss_kib, BenchError,
+    Endpoint, Rng, Session, Stream, NOTIFICATION_XID, PING_XID,
 };
 use crate::report::{self, Json};
 
@@ -336,7 +336,7 @@ pub(crate) async fn idle(cfg: ManyCfg, duration: Duration) -> proto::Result<bool
     let (tasks, mut rx, stop) = spawn_all(sessions, &cfg, None);
     let mut first_error = first.map(|e| e.to_string());
     let (mut lost, mut rss_max) = (0usize, 0u64);
-    let mut rss_idle = None;
+    let (mut rss_idle, mut rss_anon_idle) = (None, None);
     let end = Instant::now() + duration;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while Instant::now() < end {
@@ -355,6 +355,7 @@ pub(crate) async fn idle(cfg: ManyCfg, duration: Duration) -> proto::Result<bool
                 // The first sample after the handshakes settle is the one reported.
                 if rss_idle.is_none() && t_connect.elapsed().as_secs_f64() > connect_secs + 2.0 {
                     rss_idle = rss;
+                    rss_anon_idle = cfg.rss_pid.and_then(rss_anon_kib);
                 }
             }
             _ = tokio::time::sleep_until(end.into()) => {}
@@ -380,6 +381,7 @@ pub(crate) async fn idle(cfg: ManyCfg, duration: Duration) -> proto::Result<bool
         .latency("ping_us", &ping_hist)
         .opt("rss_before_kib", rss_before)
         .opt("rss_idle_kib", rss_idle.or(rss_end))
+        .opt("rss_anon_idle_kib", rss_anon_idle)
         .opt("rss_end_kib", rss_end)
         .num("rss_max_kib", rss_max)
         .opt("bytes_per_session", per_session)

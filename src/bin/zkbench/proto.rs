@@ -227,10 +227,20 @@ pub(crate) fn parse_reply(mut frame: BytesMut) -> Result<Reply> {
 
 /// VmRSS of a process in KiB, from /proc/<pid>/status.
 pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// RssAnon of a process in KiB: its resident memory less the file pages it maps (its
+/// executable and libraries), which the page cache shares and can drop.
+pub(crate) fn rss_anon_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "RssAnon:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
