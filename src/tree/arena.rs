@@ -79,14 +79,14 @@ impl Slots {
 
     /// Appends `nodes`; a vector of one chunk's capacity that starts a chunk becomes that
     /// chunk without being copied.
-    fn append(&mut self, mut nodes: Vec<DataNode>) {
+    fn append(&mut self, nodes: Vec<DataNode>) {
         let last_full = self.chunks.last().map_or(true, |c| c.len() == CHUNK);
         if last_full && nodes.capacity() == CHUNK {
             self.len += nodes.len();
             self.chunks.push(nodes);
             return;
         }
-        for node in nodes.drain(..) {
+        for node in nodes {
             self.push(node);
         }
     }

@@ -74,11 +74,6 @@ enum Record {
 }
 
 impl PreparedBatch {
-    /// How many node records the batch holds.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
@@ -166,18 +161,17 @@ impl NodePreparer {
             Some((_, n)) => *n += 1,
             None => self.batch.acl_uses.push((acl_id, 1)),
         }
-        if self.options.digest_enabled {
-            let term = super::digest::node_digest(&path, data.as_deref(), &stat);
-            self.batch.digest = self.batch.digest.wrapping_add(term);
-        }
-        self.batch.data_size = self.batch.data_size.saturating_add(match split {
-            // The reference's map holds the root twice, as "" and "/".
-            None => 2 * data.as_deref().map_or(0, |d| d.len() as i64) + 1,
-            Some(_) => super::node_size(&path, data.as_deref()),
-        });
         let kind = EphemeralType::of(stat.ephemeral_owner, self.options.ephemeral);
         let mut node = DataNode::new(data, (acl_id, acl), stat);
         node.kind = kind;
+        if self.options.digest_enabled {
+            self.batch.digest = self.batch.digest.wrapping_add(node.digest(&path));
+        }
+        self.batch.data_size = self.batch.data_size.saturating_add(match split {
+            // The reference's map holds the root twice, as "" and "/".
+            None => 2 * node.data_len() as i64 + 1,
+            Some(_) => super::node_size(&path, node.data.as_deref()),
+        });
         let Some(i) = split else {
             self.previous.clear();
             self.close_chain(0);
@@ -204,26 +198,26 @@ impl NodePreparer {
         };
         node.name = Name::new(path.get(i + 1..).unwrap_or_default());
         node.parent = parent;
-        let hash = arena::slot_hash(&self.hasher, parent, node.name.as_bytes());
         let slot = u32::try_from(self.next_slot).unwrap_or(NONE);
         self.next_slot += 1;
         self.chain.push((path.len(), slot));
         self.previous.clear();
         self.previous.push_str(&path);
+        let record = if parent == NONE {
+            Record::Unlinked { path }
+        } else {
+            Record::Linked {
+                parent,
+                hash: arena::slot_hash(&self.hasher, parent, node.name.as_bytes()),
+                path: (kind != EphemeralType::Void).then_some(path),
+            }
+        };
         if self.batch.nodes.capacity() == 0 && slot as usize % CHUNK == 0 {
             // Starts a chunk of the arena: the vector can become it.
             self.batch.nodes.reserve_exact(CHUNK);
         }
         self.batch.nodes.push(node);
-        self.batch.records.push(if parent == NONE {
-            Record::Unlinked { path }
-        } else {
-            Record::Linked {
-                parent,
-                hash,
-                path: (kind != EphemeralType::Void).then_some(path),
-            }
-        });
+        self.batch.records.push(record);
     }
 
     /// Ends the subtrees of the chain's entries from `keep` on.
@@ -261,6 +255,11 @@ pub struct TreeBuilder {
     unsorted: Vec<u32>,
     /// Prepares the nodes given to [`TreeBuilder::add_node`].
     preparer: Option<NodePreparer>,
+}
+
+/// Where `slot`'s flag is in [`TreeBuilder`]'s `unsorted_bits`.
+fn unsorted_bit(slot: u32) -> (usize, u64) {
+    (slot as usize / 64, 1 << (slot % 64))
 }
 
 impl TreeBuilder {
@@ -358,7 +357,7 @@ impl TreeBuilder {
                 let path = path.unwrap_or_else(|| t.arena.path_of(idx));
                 return Err((at, TreeLoadError::Duplicate(path)));
             }
-            let (word, bit) = (parent as usize / 64, 1u64 << (parent % 64));
+            let (word, bit) = unsorted_bit(parent);
             if word >= self.unsorted_bits.len() {
                 self.unsorted_bits.resize(word + 1, 0);
             }
@@ -390,7 +389,7 @@ impl TreeBuilder {
 
     /// Sorts `slot`'s children if it was given some since they were last sorted.
     fn sort_if_unsorted(&mut self, slot: u32) {
-        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        let (word, bit) = unsorted_bit(slot);
         match self.unsorted_bits.get_mut(word) {
             Some(w) if *w & bit != 0 => *w &= !bit,
             _ => return,

@@ -318,7 +318,7 @@ fn decode_nodes<R: Read>(
     batches: &std::sync::mpsc::SyncSender<DecodedBatch>,
 ) -> ReadResult<()> {
     let mut offsets = Vec::new();
-    while read_node(r, preparer, &mut offsets)? {
+    while read_node(r, preparer, &mut offsets, &mut |_| {})? {
         if preparer.batch_is_full() {
             let batch = (std::mem::take(&mut offsets), preparer.take_batch());
             if batches.send(batch).is_err() {
@@ -333,18 +333,20 @@ fn decode_nodes<R: Read>(
     Ok(())
 }
 
-/// Reads one node record into `preparer` (noting where it started in `offsets`); false
-/// at the closing "/".
+/// Reads one node record into `preparer` (noting where it started in `offsets`, and
+/// showing its path to `on_path`); false at the closing "/".
 fn read_node<R: Read>(
     r: &mut CheckedReader<R>,
     preparer: &mut NodePreparer,
     offsets: &mut Vec<u64>,
+    on_path: &mut dyn FnMut(&str),
 ) -> ReadResult<bool> {
     let at = r.offset();
     let path = r.string("path")?;
     if path == "/" {
         return Ok(false);
     }
+    on_path(&path);
     let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
     let (acl_id, stat) = read_acl_and_stat(r)?;
     offsets.push(at);
@@ -376,24 +378,16 @@ pub(super) fn read_tree_observed<R: Read>(
     let mut preparer = b.preparer();
     let mut offsets = Vec::new();
     loop {
-        let at = r.offset();
-        let path = r.string("path")?;
-        let done = path == "/";
-        if !done {
-            on_path(&path);
-            let data = r.buffer("node data")?.map(Vec::into_boxed_slice);
-            let (acl_id, stat) = read_acl_and_stat(r)?;
-            offsets.push(at);
-            preparer.prepare(path, data, acl_id, stat);
-        }
-        if done || preparer.batch_is_full() {
+        let more = read_node(r, &mut preparer, &mut offsets, on_path)?;
+        if !more || preparer.batch_is_full() {
+            let at = r.offset();
             b.add_batch(preparer.take_batch()).map_err(|(i, e)| {
                 let at = offsets.get(i).copied().unwrap_or(at);
                 r.fault(at, FaultKind::Invalid(e.to_string()))
             })?;
             offsets.clear();
         }
-        if done {
+        if !more {
             break;
         }
     }
