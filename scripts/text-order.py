@@ -77,7 +77,7 @@ def write(binary, ld_script, commit, profiles):
     syms = text_symbols(binary)
     starts = [s[0] for s in syms]
     exe_name = binary.rsplit("/", 1)[-1]
-    parts = sorted(read_profile(p, exe_name) for p in profiles)
+    parts = sorted((read_profile(p, exe_name) for p in profiles), key=lambda part: part[0])
     ordered, seen = [], set()
     for _, cost in parts:  # phase 1 first; within a phase, the most executed first
         per_fn = {}
