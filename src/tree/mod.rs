@@ -104,6 +104,10 @@ impl Default for TreeOptions {
     }
 }
 
+/// Where a node lives in the tree ([`DataTree::slot_of`], [`DataTree::node_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeSlot(u32);
+
 #[derive(Debug, Clone)]
 pub struct DataTree {
     arena: arena::Arena,
@@ -267,22 +271,39 @@ impl DataTree {
         self.arena.children_of(node)
     }
 
-    /// The children of the node at `path` whose names sort after `after` (all for `None`),
-    /// in name order: a cursor that survives changes to the set, for work spread over many
-    /// steps (the live snapshot). Empty if there is no such node.
+    /// The place of the node at `path`, for [`DataTree::node_at`].
+    pub fn slot_of(&self, path: &str) -> Option<NodeSlot> {
+        self.arena.lookup(path).map(NodeSlot)
+    }
+
+    /// The node living at `slot` now, if any: one array access instead of a lookup per path
+    /// component. A slot is reused once its node is deleted, so the caller checks that the
+    /// node found is the one it meant (its czxid and name).
+    pub fn node_at(&self, slot: NodeSlot) -> Option<&DataNode> {
+        self.arena.get(slot.0)
+    }
+
+    /// [`DataTree::node_at`], if that node's parent lives at `parent`.
+    pub fn child_at(&self, parent: NodeSlot, slot: NodeSlot) -> Option<&DataNode> {
+        self.arena.get(slot.0).filter(|n| n.parent == parent.0)
+    }
+
+    /// The children of the node at `parent` whose names sort after `after` (all for `None`),
+    /// in name order, with their slots: a cursor that survives changes to the set, for work
+    /// spread over many steps (the live snapshot). Empty if no node lives at `parent`.
     pub fn children_after<'a>(
         &'a self,
-        path: &str,
+        parent: NodeSlot,
         after: Option<&str>,
-    ) -> impl Iterator<Item = (&'a str, &'a DataNode)> + 'a {
+    ) -> impl Iterator<Item = (NodeSlot, &'a DataNode)> + 'a {
         let name_of = move |c: u32| self.arena.get(c).map_or(&[][..], |n| n.name.as_bytes());
         let kids = self
-            .node(path)
+            .arena
+            .get(parent.0)
             .map(|n| n.children.iter_after(after.map(str::as_bytes), name_of));
-        kids.into_iter().flatten().filter_map(move |c| {
-            let n = self.arena.get(c)?;
-            Some((n.name(), n))
-        })
+        kids.into_iter()
+            .flatten()
+            .filter_map(move |c| Some((NodeSlot(c), self.arena.get(c)?)))
     }
 
     /// `DataTree#getAllChildrenNumber`: every descendant. 3.8's node map holds the root under

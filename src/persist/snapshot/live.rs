@@ -11,22 +11,20 @@
 //!   delete of an earlier incarnation would orphan its children;
 //! - a child deleted before its turn is skipped: the replayed delete moves its parent's pzxid
 //!   forward even though the child is missing (`DataTree::apply`);
-//! - a file ([`SnapshotJob::new`]): every ACL id a written node refers to is in
-//!   [`SnapshotTail::acls`], even if that ACL was freed since (the writer puts the map
-//!   before the nodes once the traversal is over);
-//! - a stream ([`SnapshotJob::acl_map_first`], a learner's SNAP): the ACL map goes out
-//!   before any node, so it is the cache as it stood at the start zxid, and every id a
-//!   written node refers to is in it or is -1 (`OPEN_UNSAFE_ACL_ID`, which 3.8's
-//!   `ReferenceCountedACLCache#convertLong` accepts without an entry; any other unknown id
-//!   makes a 3.8 learner fail with "Failed to fetch acls for N"). Ids are never reused, so a
-//!   node's id is missing from the map only if its ACL was set after the start — by a txn
-//!   with a zxid above the start zxid, which the learner replays, putting the right ACL
-//!   back. Such a node is written with -1 (ACLs are in no digest);
+//! - the ACL map goes out before any node, in a file as in a learner's SNAP, so it is the
+//!   cache as it stood at the start zxid ([`SnapshotJob::start`]), and the nodes stream
+//!   straight into place behind it. Every id a written node refers to is in the map or is -1
+//!   (`OPEN_UNSAFE_ACL_ID`, which 3.8's `ReferenceCountedACLCache#convertLong` accepts
+//!   without an entry; any other unknown id makes a 3.8 reader fail with "Failed to fetch
+//!   acls for N"). Ids are never reused, so a node's id is missing from the map only if its
+//!   ACL was set after the start — by a txn with a zxid above the start zxid, which every
+//!   load of the snapshot replays, putting the right ACL back. Such a node is written with
+//!   -1 (ACLs are in no digest);
 //! - no step does work proportional to the tree or to a directory: a directory's children
 //!   are collected in sorted runs of at most one step's budget, then merged.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,7 +32,7 @@ use std::time::Instant;
 use super::format::encode_node;
 use crate::javaorder::{bucket, child_set_capacity, string_hash};
 use crate::jute::data::Acl;
-use crate::tree::{DataNode, DataTree, OPEN_UNSAFE_ACL_ID};
+use crate::tree::{DataNode, DataTree, NodeSlot, OPEN_UNSAFE_ACL_ID};
 
 /// How much one [`SnapshotJob::step`] may do.
 #[derive(Debug, Clone, Copy)]
@@ -47,11 +45,9 @@ pub struct StepBudget {
     pub deadline: Option<Instant>,
 }
 
-/// What the file needs after the nodes: the ACL map and the digest trailer.
+/// What the file needs after the nodes: the digest trailer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotTail {
-    /// Every ACL id a written node refers to, with its list.
-    pub acls: Vec<(i64, Arc<Vec<Acl>>)>,
     /// `ZxidDigest` as of the end of the traversal; `None` with digests disabled.
     pub digest: Option<(i64, i64)>,
     /// The tree's last processed zxid at the end of the traversal (what 3.9's
@@ -65,12 +61,18 @@ struct Entry {
     bucket: usize,
     czxid: i64,
     name: Box<str>,
+    /// Where the child lived when collected; with `czxid` and `name`, how the visit finds it.
+    slot: NodeSlot,
 }
 
 /// A directory whose node is written and whose children are being collected or visited.
 #[derive(Debug)]
 struct Frame {
     path: String,
+    /// Where the directory lives and its czxid: a child is found through its slot, not by a
+    /// lookup per path component (most of a big traversal's time otherwise).
+    slot: NodeSlot,
+    czxid: i64,
     /// The table size of the reference's child set when the node was written.
     cap: usize,
     /// While collecting: the last name taken; `None` once collection has ended.
@@ -82,10 +84,12 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(path: String, node: &DataNode) -> Frame {
+    fn new(path: String, slot: NodeSlot, node: &DataNode) -> Frame {
         let n = usize::try_from(node.num_children()).unwrap_or(0);
         Frame {
             path,
+            slot,
+            czxid: node.stat.czxid,
             cap: child_set_capacity(n),
             cursor: None,
             collecting: true,
@@ -105,24 +109,30 @@ impl Frame {
     /// Takes up to `max` more children (existing at the start zxid) into a new sorted run;
     /// returns how many names it looked at.
     fn collect(&mut self, tree: &DataTree, start_zxid: i64, max: usize) -> usize {
-        if tree.node(&self.path).is_none() {
+        // deleted (or deleted and created again, which has no child from before the start)
+        if !tree
+            .node_at(self.slot)
+            .is_some_and(|n| n.stat.czxid == self.czxid)
+        {
             self.end_collection();
             return 1;
         }
         let mut run = Vec::new();
         let mut seen = 0;
         let mut last = None;
-        for (name, child) in tree.children_after(&self.path, self.cursor.as_deref()) {
+        for (slot, child) in tree.children_after(self.slot, self.cursor.as_deref()) {
             if seen == max {
                 break;
             }
             seen += 1;
+            let name = child.name();
             last = Some(name);
             if child.stat.czxid <= start_zxid {
                 run.push(Entry {
                     bucket: bucket(string_hash(name), self.cap),
                     czxid: child.stat.czxid,
                     name: name.into(),
+                    slot,
                 });
             }
         }
@@ -149,22 +159,13 @@ impl Frame {
     }
 
     /// The next child in visit order, if any is left.
-    fn next_child(&mut self) -> Option<Box<str>> {
+    fn next_child(&mut self) -> Option<Entry> {
         let Reverse((entry, run)) = self.heads.pop()?;
         if let Some(e) = self.runs.get_mut(run).and_then(Vec::pop) {
             self.heads.push(Reverse((e, run)));
         }
-        Some(entry.name)
+        Some(entry)
     }
-}
-
-/// Which ACL ids the written nodes may refer to.
-#[derive(Debug)]
-enum AclIds {
-    /// A file: the map is written after the traversal, from the ids the nodes used.
-    Collect(BTreeMap<i64, Arc<Vec<Acl>>>),
-    /// A stream: the map went out first with these ids; any other is written as -1.
-    Fixed { ids: HashSet<i64>, replaced: u64 },
 }
 
 /// One fuzzy snapshot in progress.
@@ -173,7 +174,9 @@ pub struct SnapshotJob {
     zxid: i64,
     root_pending: bool,
     frames: Vec<Frame>,
-    acls: AclIds,
+    /// The ids of the map that went out first; a node with any other is written with -1.
+    acl_ids: HashSet<i64>,
+    acl_ids_replaced: u64,
     nodes: u64,
 }
 
@@ -181,42 +184,30 @@ pub struct SnapshotJob {
 const CLOCK_EVERY: usize = 32;
 
 impl SnapshotJob {
-    /// Starts at the tree as it stands: the file is named after its last processed zxid.
-    pub fn new(tree: &DataTree) -> SnapshotJob {
-        SnapshotJob {
-            zxid: tree.last_processed_zxid(),
-            root_pending: true,
-            frames: Vec::new(),
-            acls: AclIds::Collect(BTreeMap::new()),
-            nodes: 0,
-        }
-    }
-
-    /// Starts at the tree as it stands, for a stream whose ACL map precedes the nodes (a
-    /// SNAP payload): returns the job and that map, the ACL cache as of the start zxid.
+    /// Starts at the tree as it stands (the snapshot is named after its last processed
+    /// zxid): returns the job and the ACL map to write before the nodes, the ACL cache as of
+    /// the start zxid.
     #[allow(clippy::type_complexity)]
-    pub fn acl_map_first(tree: &DataTree) -> (SnapshotJob, Vec<(i64, Arc<Vec<Acl>>)>) {
+    pub fn start(tree: &DataTree) -> (SnapshotJob, Vec<(i64, Arc<Vec<Acl>>)>) {
         let map: Vec<(i64, Arc<Vec<Acl>>)> = tree
             .acl_cache()
             .iter()
             .map(|(id, l)| (id, l.clone()))
             .collect();
         let job = SnapshotJob {
-            acls: AclIds::Fixed {
-                ids: map.iter().map(|(id, _)| *id).collect(),
-                replaced: 0,
-            },
-            ..SnapshotJob::new(tree)
+            zxid: tree.last_processed_zxid(),
+            root_pending: true,
+            frames: Vec::new(),
+            acl_ids: map.iter().map(|(id, _)| *id).collect(),
+            acl_ids_replaced: 0,
+            nodes: 0,
         };
         (job, map)
     }
 
-    /// Nodes written with -1 because their ACL id is newer than the map sent first.
+    /// Nodes written with -1 because their ACL id is newer than the map that went first.
     pub fn acl_ids_replaced(&self) -> u64 {
-        match &self.acls {
-            AclIds::Collect(_) => 0,
-            AclIds::Fixed { replaced, .. } => *replaced,
-        }
+        self.acl_ids_replaced
     }
 
     /// The zxid the snapshot is named after; replay starts after it.
@@ -255,8 +246,10 @@ impl SnapshotJob {
             since_clock += 1;
             if self.root_pending {
                 self.root_pending = false;
-                if let Some(root) = tree.node("/") {
-                    self.write(String::new(), root, out)?;
+                if let Some(slot) = tree.slot_of("/") {
+                    if let Some(root) = tree.node_at(slot) {
+                        self.write(String::new(), slot, root, out)?;
+                    }
                 }
                 units += 1;
                 continue;
@@ -269,53 +262,48 @@ impl SnapshotJob {
                 continue;
             }
             units += 1;
-            let Some(name) = frame.next_child() else {
+            let Some(child) = frame.next_child() else {
                 self.frames.pop();
                 continue;
             };
-            let path = frame.child_path(&name);
-            match tree.node(&path) {
-                // a later incarnation of the name is left to replay, like any later create
-                Some(node) if node.stat.czxid <= self.zxid => self.write(path, node, out)?,
+            // Gone if deleted since: its slot is then free or holds a node created after the
+            // start (a later czxid), such as a later incarnation of the name, which is left
+            // to replay like any later create.
+            match tree.child_at(frame.slot, child.slot) {
+                Some(node) if node.stat.czxid == child.czxid && node.name() == &*child.name => {
+                    let path = frame.child_path(&child.name);
+                    self.write(path, child.slot, node, out)?
+                }
                 _ => {}
             }
         }
         Ok(units)
     }
 
-    fn write(&mut self, path: String, node: &DataNode, out: &mut Vec<u8>) -> io::Result<()> {
+    fn write(
+        &mut self,
+        path: String,
+        slot: NodeSlot,
+        node: &DataNode,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let mut acl_id = node.acl_id();
-        match &mut self.acls {
-            AclIds::Collect(map) => {
-                if acl_id != OPEN_UNSAFE_ACL_ID {
-                    map.entry(acl_id).or_insert_with(|| node.acl.clone());
-                }
-            }
-            AclIds::Fixed { ids, replaced } => {
-                if acl_id != OPEN_UNSAFE_ACL_ID && !ids.contains(&acl_id) {
-                    // set after the start: the replayed setACL restores it on the learner
-                    acl_id = OPEN_UNSAFE_ACL_ID;
-                    *replaced += 1;
-                }
-            }
+        if acl_id != OPEN_UNSAFE_ACL_ID && !self.acl_ids.contains(&acl_id) {
+            // set after the start: the replayed setACL restores it
+            acl_id = OPEN_UNSAFE_ACL_ID;
+            self.acl_ids_replaced += 1;
         }
         encode_node(out, &path, node.data.as_deref(), acl_id, &node.stat)?;
         self.nodes += 1;
         if node.num_children() > 0 {
-            self.frames.push(Frame::new(path, node));
+            self.frames.push(Frame::new(path, slot, node));
         }
         Ok(())
     }
 
-    /// The ACL map and the digest trailer, taken when the traversal is complete (for a
-    /// stream, whose map went out first, the map is empty).
+    /// The digest trailer, taken when the traversal is complete.
     pub fn finish(self, tree: &DataTree) -> SnapshotTail {
-        let acls = match self.acls {
-            AclIds::Collect(map) => map.into_iter().collect(),
-            AclIds::Fixed { .. } => Vec::new(),
-        };
         SnapshotTail {
-            acls,
             digest: tree
                 .options()
                 .digest_enabled

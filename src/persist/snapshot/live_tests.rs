@@ -158,11 +158,15 @@ fn populate(live: &mut Live) {
     live.create("/b/e2", "", Acl::open_unsafe(), 0x52);
 }
 
+/// The ACL map a job starts with.
+type AclMap = Vec<(i64, std::sync::Arc<Vec<Acl>>)>;
+
 /// Runs the parts through the snapshot thread; returns the file or the error it reported.
 fn file_parts(
     dir: &Path,
     zxid: i64,
     compression: SnapshotCompression,
+    acls: AclMap,
     parts: Vec<SnapshotPart>,
 ) -> Result<PathBuf, SnapshotError> {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -174,7 +178,13 @@ fn file_parts(
         last_processed_zxid: false,
     };
     let on_done: SnapshotDone = Box::new(move |r| done_tx.send(r).unwrap());
-    let tx = spawn_snapshot_writer(target, vec![(0x51, 30_000), (0x52, 4_000)], 2, on_done)?;
+    let tx = spawn_snapshot_writer(
+        target,
+        vec![(0x51, 30_000), (0x52, 4_000)],
+        acls,
+        2,
+        on_done,
+    )?;
     for p in parts {
         if tx.blocking_send(p).is_err() {
             break;
@@ -223,12 +233,12 @@ fn still_tree_gives_the_same_bytes_as_the_stop_the_world_writer() {
     .unwrap();
     let reference = fs::read(reference).unwrap();
     for units in [1, 2, 7, 2_000] {
-        let mut job = SnapshotJob::new(&live.tree);
+        let (mut job, acls) = SnapshotJob::start(&live.tree);
         let mut parts = run_job(&mut job, &mut live, || units, |_| {});
         parts.push(SnapshotPart::Finish(job.finish(&live.tree)));
         let sub = dir.join(format!("u{units}"));
         fs::create_dir_all(&sub).unwrap();
-        let path = file_parts(&sub, live.zxid, SnapshotCompression::None, parts).unwrap();
+        let path = file_parts(&sub, live.zxid, SnapshotCompression::None, acls, parts).unwrap();
         assert_eq!(
             fs::read(&path).unwrap(),
             reference,
@@ -238,10 +248,10 @@ fn still_tree_gives_the_same_bytes_as_the_stop_the_world_writer() {
         assert_eq!(fs::read_dir(&sub).unwrap().count(), 1);
     }
     for compression in [SnapshotCompression::Gzip, SnapshotCompression::Snappy] {
-        let mut job = SnapshotJob::new(&live.tree);
+        let (mut job, acls) = SnapshotJob::start(&live.tree);
         let mut parts = run_job(&mut job, &mut live, || 5, |_| {});
         parts.push(SnapshotPart::Finish(job.finish(&live.tree)));
-        let path = file_parts(&dir, live.zxid, compression, parts).unwrap();
+        let path = file_parts(&dir, live.zxid, compression, acls, parts).unwrap();
         let data = read_snapshot(&path, TreeOptions::default()).unwrap();
         assert_same_tree(&live.tree, &data.tree);
         assert_eq!(data.sessions, sessions.to_vec());
@@ -257,9 +267,9 @@ fn a_sender_gone_before_the_tail_leaves_no_file() {
     // what a crash in the middle of an earlier snapshot left
     fs::write(dir.join(".snapshot.3.nodes.tmp"), b"junk").unwrap();
     fs::write(dir.join(".snapshot.3.tmp"), b"junk").unwrap();
-    let mut job = SnapshotJob::new(&live.tree);
+    let (mut job, acls) = SnapshotJob::start(&live.tree);
     let parts = run_job(&mut job, &mut live, || 3, |_| {});
-    let r = file_parts(&dir, live.zxid, SnapshotCompression::None, parts);
+    let r = file_parts(&dir, live.zxid, SnapshotCompression::None, acls, parts);
     assert!(matches!(r, Err(SnapshotError::Abandoned(_))), "{r:?}");
     assert_eq!(
         fs::read_dir(&dir).unwrap().count(),
@@ -336,7 +346,7 @@ fn fuzzy_snapshot_plus_replay_is_the_live_tree() {
         populate(&mut live);
         let mut rng = Rng(seed);
         let mut fresh_acl = 0;
-        let mut job = SnapshotJob::new(&live.tree);
+        let (mut job, acls) = SnapshotJob::start(&live.tree);
         let start = job.zxid();
         let mut step_rng = Rng(seed ^ 0x5eed);
         let mut parts = run_job(
@@ -355,7 +365,7 @@ fn fuzzy_snapshot_plus_replay_is_the_live_tree() {
             Some((live.tree.last_processed_zxid(), live.tree.digest()))
         );
         parts.push(SnapshotPart::Finish(tail));
-        let path = file_parts(&dir, start, SnapshotCompression::None, parts).unwrap();
+        let path = file_parts(&dir, start, SnapshotCompression::None, acls, parts).unwrap();
         let loaded = read_snapshot(&path, TreeOptions::default()).unwrap();
         check_replay(&live, loaded, start, seed);
         fs::remove_file(&path).unwrap();
@@ -494,6 +504,43 @@ fn set_acl_after_a_snap_starts_is_written_with_an_id_the_map_holds() {
     let tree = learner_replay(&live, &payload, start, 0);
     assert_eq!(*tree.node("/b/d3").unwrap().acl, fresh);
     assert_same_tree(&live.tree, &tree);
+}
+
+#[test]
+fn set_acl_after_a_file_snapshot_starts_is_restored_by_replay() {
+    let mut live = Live::new();
+    populate(&mut live);
+    let dir = temp_dir("late-acl");
+    let fresh = acl("digest", "late:2", 0x1f);
+    let (mut job, acls) = SnapshotJob::start(&live.tree);
+    let start = job.zxid();
+    let mut changed = false;
+    let mut parts = run_job(
+        &mut job,
+        &mut live,
+        || 1,
+        |live| {
+            if !changed {
+                changed = true;
+                live.set_acl("/b/d3", fresh.clone());
+                live.set_acl("/b/d4", Acl::read_unsafe());
+            }
+        },
+    );
+    assert_eq!(
+        job.acl_ids_replaced(),
+        1,
+        "only /b/d3's id is newer than the map"
+    );
+    parts.push(SnapshotPart::Finish(job.finish(&live.tree)));
+    let path = file_parts(&dir, start, SnapshotCompression::None, acls, parts).unwrap();
+    let loaded = read_snapshot(&path, TreeOptions::default()).unwrap();
+    // the file alone: -1, which every 3.8 reader accepts; the old list would be as wrong
+    let d3 = loaded.tree.node("/b/d3").unwrap();
+    assert_eq!(d3.acl_id(), crate::tree::OPEN_UNSAFE_ACL_ID);
+    assert_eq!(*loaded.tree.node("/b/d4").unwrap().acl, Acl::read_unsafe());
+    check_replay(&live, loaded, start, 0);
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]

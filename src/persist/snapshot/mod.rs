@@ -12,7 +12,7 @@
 //! holds still, and the live path — [`SnapshotJob`] (the core encodes a slice at a time) plus
 //! [`spawn_snapshot_writer`] (a thread files the chunks) — takes a fuzzy snapshot of a tree
 //! that keeps changing, repaired on load by replaying the log from its zxid. A learner's SNAP
-//! payload streams from the same job made by [`SnapshotJob::acl_map_first`]:
+//! payload streams from the same job made by [`SnapshotJob::start`]:
 //! [`write_snap_stream_head`], the node records, [`write_snap_stream_end`].
 //!
 //! Invariants: files are written under a hidden temporary name and renamed into place, so
@@ -587,7 +587,7 @@ pub fn serialize_snap_stream(
     w.into_inner().map(drop)
 }
 
-/// The head of a SNAP payload streamed from a [`SnapshotJob::acl_map_first`] job: the
+/// The head of a SNAP payload streamed from a [`SnapshotJob::start`] job: the
 /// sessions and the ACL map the job returned; its node records follow, then
 /// [`write_snap_stream_end`]. For a still tree the three are [`serialize_snap_stream`]'s bytes.
 pub fn write_snap_stream_head(

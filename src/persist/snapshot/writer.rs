@@ -1,17 +1,17 @@
 //! The thread that files a live snapshot (`FileTxnSnapLog#save` / `FileSnap#serialize` for a
-//! tree serialized elsewhere): node records arrive in chunks and go to a hidden temporary
-//! nodes file; the tail (ACL map, digest) arrives last, because the traversal learns it only
-//! at the end, and the real file is then assembled in the reference's order — header,
-//! sessions, ACL map, nodes, "/", seal, digest, seal — through the same checked and
-//! compressed writer as [`super::write_snapshot`], and renamed into place.
+//! tree serialized elsewhere): the header, the sessions and the ACL map (all as of the start
+//! zxid) go first, then node records as they arrive in chunks, then the tail (the digest, which
+//! the traversal learns only at the end), through the same checked and compressed writer as
+//! [`super::write_snapshot`], into a hidden temporary file renamed into place.
 //!
 //! Invariants: nothing complete-looking exists until the rename; on any failure, or when the
-//! sender goes away before the tail, both temporary files are removed and the error is
-//! reported to `on_done` (the txn log still holds every txn, so nothing is lost).
+//! sender goes away before the tail, the temporary file is removed and the error is reported
+//! to `on_done` (the txn log still holds every txn, so nothing is lost).
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -19,6 +19,7 @@ use super::format;
 use super::live::SnapshotTail;
 use super::stream::CheckedWriter;
 use super::{snapshot_file_name, sync_dir, write_compressed, SnapshotCompression, SnapshotError};
+use crate::jute::data::Acl;
 
 /// What the core sends the snapshot thread.
 #[derive(Debug)]
@@ -48,9 +49,11 @@ pub type SnapshotDone = Box<dyn FnOnce(Result<PathBuf, SnapshotError>) + Send>;
 
 /// Starts the thread; the core sends it [`SnapshotPart`]s over a channel of `capacity`
 /// messages (chunks), which is what bounds the memory a slow disk can make the core hold.
+/// `acls` is the map [`super::SnapshotJob::start`] returned with the job.
 pub fn spawn_snapshot_writer(
     target: SnapshotTarget,
     sessions: Vec<(i64, i32)>,
+    acls: Vec<(i64, Arc<Vec<Acl>>)>,
     capacity: usize,
     on_done: SnapshotDone,
 ) -> Result<mpsc::Sender<SnapshotPart>, SnapshotError> {
@@ -58,33 +61,46 @@ pub fn spawn_snapshot_writer(
     let dir = target.snap_dir.clone();
     std::thread::Builder::new()
         .name("snapshot".into())
-        .spawn(move || on_done(run(&target, &sessions, rx)))
+        .spawn(move || on_done(run(&target, &sessions, &acls, rx)))
         .map_err(|e| SnapshotError::io(&dir, e))?;
     Ok(tx)
-}
-
-fn nodes_tmp_path(target: &SnapshotTarget) -> PathBuf {
-    // a leading dot keeps it from parsing as a snapshot (`Util.getZxidFromName`)
-    target
-        .snap_dir
-        .join(format!(".snapshot.{:x}.nodes.tmp", target.zxid))
 }
 
 fn run(
     target: &SnapshotTarget,
     sessions: &[(i64, i32)],
+    acls: &[(i64, Arc<Vec<Acl>>)],
     mut rx: mpsc::Receiver<SnapshotPart>,
 ) -> Result<PathBuf, SnapshotError> {
     remove_leftovers(&target.snap_dir);
-    let nodes = nodes_tmp_path(target);
-    let result = receive(&nodes, &mut rx).and_then(|tail| match tail {
-        Some(tail) => assemble(target, sessions, &nodes, &tail),
-        None => Err(SnapshotError::Abandoned(target.zxid)),
-    });
+    let name = snapshot_file_name(target.zxid, target.compression);
+    let path = target.snap_dir.join(&name);
+    let tmp = target.snap_dir.join(format!(".{name}.tmp"));
+    let mut abandoned = false;
+    let mut body =
+        |out: &mut dyn Write| write_body(out, target, sessions, acls, &mut rx, &mut abandoned);
+    let result = write_compressed(&tmp, target.compression, target.fsync, &mut body)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .and_then(|()| {
+            if target.fsync {
+                sync_dir(&target.snap_dir)
+            } else {
+                Ok(())
+            }
+        });
     // closing first tells a core still sending to give up
     drop(rx);
-    let _ = fs::remove_file(&nodes);
-    result
+    match result {
+        Ok(()) => Ok(path),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(if abandoned {
+                SnapshotError::Abandoned(target.zxid)
+            } else {
+                SnapshotError::io(&path, e)
+            })
+        }
+    }
 }
 
 /// Temporary files of a snapshot a crash interrupted: only one snapshot is written at a
@@ -107,85 +123,50 @@ fn remove_leftovers(snap_dir: &Path) {
     }
 }
 
-/// Appends node chunks until the tail arrives (`Some`) or the sender is gone (`None`).
-fn receive(
-    nodes: &Path,
-    rx: &mut mpsc::Receiver<SnapshotPart>,
-) -> Result<Option<SnapshotTail>, SnapshotError> {
-    let io_err = |e| SnapshotError::io(nodes, e);
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(nodes).map_err(io_err)?);
-    while let Some(part) = rx.blocking_recv() {
-        match part {
-            SnapshotPart::Nodes(bytes) => out.write_all(&bytes).map_err(io_err)?,
-            SnapshotPart::Finish(tail) => {
-                out.flush().map_err(io_err)?;
-                return Ok(Some(tail));
-            }
-        }
-    }
-    Ok(None)
-}
-
-fn assemble(
-    target: &SnapshotTarget,
-    sessions: &[(i64, i32)],
-    nodes: &Path,
-    tail: &SnapshotTail,
-) -> Result<PathBuf, SnapshotError> {
-    let name = snapshot_file_name(target.zxid, target.compression);
-    let path = target.snap_dir.join(&name);
-    let tmp = target.snap_dir.join(format!(".{name}.tmp"));
-    let last_zxid = target
-        .last_processed_zxid
-        .then_some(tail.last_processed_zxid);
-    let mut body = |out: &mut dyn Write| write_body(out, sessions, nodes, tail, last_zxid);
-    let result = write_compressed(&tmp, target.compression, target.fsync, &mut body)
-        .and_then(|()| fs::rename(&tmp, &path))
-        .and_then(|()| {
-            if target.fsync {
-                sync_dir(&target.snap_dir)
-            } else {
-                Ok(())
-            }
-        });
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(SnapshotError::io(&path, e));
-    }
-    Ok(path)
-}
-
+/// The whole file's uncompressed stream; node chunks are written as they arrive. Sets
+/// `abandoned` (and fails) when the sender goes away before the tail.
 fn write_body(
     out: &mut dyn Write,
+    target: &SnapshotTarget,
     sessions: &[(i64, i32)],
-    nodes: &Path,
-    tail: &SnapshotTail,
-    last_zxid: Option<i64>,
+    acls: &[(i64, Arc<Vec<Acl>>)],
+    rx: &mut mpsc::Receiver<SnapshotPart>,
+    abandoned: &mut bool,
 ) -> io::Result<()> {
     let mut w = CheckedWriter::new(out);
     format::write_header(&mut w)?;
     format::write_sessions(&mut w, sessions)?;
-    format::write_acl_map(&mut w, tail.acls.iter().map(|(id, l)| (*id, l.as_slice())))?;
-    let mut file = File::open(nodes)?;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        w.raw(&buf[..n])?;
-    }
+    format::write_acl_map(&mut w, acls.iter().map(|(id, l)| (*id, l.as_slice())))?;
+    let tail = loop {
+        match rx.blocking_recv() {
+            Some(SnapshotPart::Nodes(bytes)) => w.raw(&bytes)?,
+            Some(SnapshotPart::Finish(tail)) => break tail,
+            None => {
+                *abandoned = true;
+                return Err(io::Error::other("the traversal stopped before its end"));
+            }
+        }
+    };
+    write_end(&mut w, &tail, target.last_processed_zxid)?;
+    w.into_inner()?.flush()
+}
+
+/// "/" and the seal that end the nodes, the digest trailer, and with `last_processed_zxid`
+/// the zxid 3.9 appends.
+fn write_end<W: Write>(
+    w: &mut CheckedWriter<W>,
+    tail: &SnapshotTail,
+    last_processed_zxid: bool,
+) -> io::Result<()> {
     w.string("/")?;
     w.seal()?;
     if let Some((zxid, digest)) = tail.digest {
-        format::write_digest(&mut w, zxid, digest)?;
+        format::write_digest(w, zxid, digest)?;
         w.seal()?;
     }
-    if let Some(zxid) = last_zxid {
-        w.i64(zxid)?;
+    if last_processed_zxid {
+        w.i64(tail.last_processed_zxid)?;
         w.seal()?;
     }
-    w.into_inner()?.flush()
+    Ok(())
 }

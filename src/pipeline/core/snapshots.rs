@@ -451,7 +451,7 @@ impl CoreState {
     /// A fuzzy snapshot of the tree as it stands starts; the core loop drives it.
     fn start_snapshot(&mut self, admin: Option<AdminTake>) {
         let sessions = self.sessions.sessions();
-        let job = SnapshotJob::new(&self.tree);
+        let (job, acls) = SnapshotJob::start(&self.tree);
         let Some(policy) = self.snapshots.as_mut() else {
             return;
         };
@@ -494,7 +494,7 @@ impl CoreState {
             let _ = filed_tx.send(());
         });
         policy.filed = Some(filed_rx);
-        match spawn_snapshot_writer(target, sessions, CHANNEL_CHUNKS, on_done) {
+        match spawn_snapshot_writer(target, sessions, acls, CHANNEL_CHUNKS, on_done) {
             Ok(tx) => policy.live = Some(LiveSnapshot::new(job, tx)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the snapshot thread");

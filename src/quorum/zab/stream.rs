@@ -13,7 +13,7 @@
 //! (as 3.8's `LearnerHandler` serializes while the leader keeps applying): for a still tree
 //! its bytes are [`write_snap_payload`]'s; otherwise the learner repairs it by replaying the
 //! txns after the SNAP zxid, and its ACL map is the one as of that zxid (see
-//! `persist::snapshot::SnapshotJob::acl_map_first` for the ids nodes written later carry).
+//! `persist::snapshot::SnapshotJob::start` for the ids nodes written later carry).
 
 use std::io::{self, Read};
 
@@ -252,7 +252,7 @@ impl SnapPayloadJob {
         sessions: &[(i64, i32)],
         out: &mut Vec<u8>,
     ) -> io::Result<SnapPayloadJob> {
-        let (nodes, acls) = SnapshotJob::acl_map_first(tree);
+        let (nodes, acls) = SnapshotJob::start(tree);
         snapshot::write_snap_stream_head(sessions, &acls, out)?;
         Ok(SnapPayloadJob { nodes })
     }

@@ -51,7 +51,7 @@ pub(crate) fn tree_of(dirs: usize, per_dir: usize, len: usize) -> DataTree {
 
 /// Every node record a still tree yields, in one piece.
 fn all_records(tree: &DataTree) -> Vec<u8> {
-    let mut job = SnapshotJob::new(tree);
+    let (mut job, _) = SnapshotJob::start(tree);
     let mut out = Vec::new();
     let budget = StepBudget {
         max_units: usize::MAX,
@@ -68,7 +68,7 @@ fn all_records(tree: &DataTree) -> Vec<u8> {
 fn a_full_channel_blocks_the_slices_and_nothing_piles_up() {
     let tree = tree_of(3, 1_500, 100);
     let (tx, mut rx) = mpsc::channel(1);
-    let mut live = LiveSnapshot::new(SnapshotJob::new(&tree), tx);
+    let mut live = LiveSnapshot::new(SnapshotJob::start(&tree).0, tx);
     let mut nodes = Vec::new();
     let mut finished = false;
     let mut blocked = 0;
@@ -102,7 +102,7 @@ fn a_full_channel_blocks_the_slices_and_nothing_piles_up() {
 fn slices_are_bounded_and_a_gone_thread_fails_the_snapshot() {
     let tree = tree_of(2, 3_000, 10);
     let (tx, mut rx) = mpsc::channel(1_000);
-    let mut live = LiveSnapshot::new(SnapshotJob::new(&tree), tx);
+    let mut live = LiveSnapshot::new(SnapshotJob::start(&tree).0, tx);
     assert_eq!(live.slice(&tree), SliceOutcome::More);
     let mut first = 0;
     while let Ok(SnapshotPart::Nodes(b)) = rx.try_recv() {
@@ -147,7 +147,7 @@ fn measure_live_snapshot_of_a_million_znodes() {
     let base = rss_kb();
     let started = Instant::now();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let job = SnapshotJob::new(&tree);
+    let (job, acls) = SnapshotJob::start(&tree);
     let target = SnapshotTarget {
         snap_dir: dir.clone(),
         zxid: job.zxid(),
@@ -156,7 +156,7 @@ fn measure_live_snapshot_of_a_million_znodes() {
         last_processed_zxid: false,
     };
     let on_done: SnapshotDone = Box::new(move |r| done_tx.send(r.map(|_| ())).unwrap());
-    let tx = spawn_snapshot_writer(target, Vec::new(), CHANNEL_CHUNKS, on_done).unwrap();
+    let tx = spawn_snapshot_writer(target, Vec::new(), acls, CHANNEL_CHUNKS, on_done).unwrap();
     let mut live = LiveSnapshot::new(job, tx);
     let mut peak = base;
     let mut waited = Duration::ZERO;
