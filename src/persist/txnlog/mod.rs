@@ -28,7 +28,7 @@ pub use reader::{read_txns, read_txns_limited, LoggedTxn, RawTxn, TxnLogIter};
 pub use records::{
     txn_checksum, TxnFileError, TxnFileHeader, TxnFileItem, TxnFileReader, TxnFileWriter,
 };
-pub use writer::{CommitStats, TxnLog, TxnLogOptions};
+pub use writer::{log_syncs, CommitStats, TxnLog, TxnLogOptions};
 
 use crate::persist::error::PersistError;
 use scan::{FileScan, Step};

@@ -9,6 +9,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::scan::{FileScan, Step};
@@ -17,6 +18,15 @@ use super::{END_OF_RECORD, FILE_HEADER_LEN, TXNLOG_VERSION};
 use crate::jute::persistence::{FileHeader, TXNLOG_MAGIC};
 use crate::jute::Jute;
 use crate::persist::error::PersistError;
+
+/// Txn-log fsyncs done in this process: how a snapshot being written learns that clients
+/// are waiting on the disk (one server per process in production).
+static LOG_SYNCS: AtomicU64 = AtomicU64::new(0);
+
+/// The number of txn-log fsyncs done in this process so far.
+pub fn log_syncs() -> u64 {
+    LOG_SYNCS.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnLogOptions {
@@ -283,6 +293,7 @@ impl TxnLog {
                     .sync_data()
                     .map_err(|e| PersistError::io(&log.path, e))?;
                 let took = start.elapsed();
+                LOG_SYNCS.fetch_add(1, Ordering::Relaxed);
                 *stats.fsync_time.get_or_insert(Duration::ZERO) += took;
                 if took > threshold {
                     stats.fsync_threshold_exceeded = true;
