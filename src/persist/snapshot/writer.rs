@@ -103,8 +103,9 @@ fn run(
     }
 }
 
-/// Temporary files of a snapshot a crash interrupted: only one snapshot is written at a
-/// time, so any such file is garbage (and a node file can be as large as the tree).
+/// Temporary files of a snapshot a crash interrupted (the snapshot's own, or an older
+/// version's `.nodes.tmp`): only one snapshot is written at a time, so any such file is
+/// garbage, and it can be as large as the tree.
 fn remove_leftovers(snap_dir: &Path) {
     let Ok(entries) = fs::read_dir(snap_dir) else {
         return;
