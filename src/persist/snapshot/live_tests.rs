@@ -473,25 +473,26 @@ fn learner_replay(live: &Live, payload: &[u8], start: i64, seed: u64) -> DataTre
     tree
 }
 
+/// Changes ACLs once, after the first step: /b/d3 gets `fresh`, a list no node had at the
+/// start (a new id, not in the map written first); /b/d4 one already in the map (its id kept).
+fn set_acls_once(fresh: &[Acl]) -> impl FnMut(&mut Live) {
+    let fresh = fresh.to_vec();
+    let mut changed = false;
+    move |live| {
+        if !changed {
+            changed = true;
+            live.set_acl("/b/d3", fresh.clone());
+            live.set_acl("/b/d4", Acl::read_unsafe());
+        }
+    }
+}
+
 #[test]
 fn set_acl_after_a_snap_starts_is_written_with_an_id_the_map_holds() {
     let mut live = Live::new();
     populate(&mut live);
     let fresh = acl("digest", "late:1", 0x1f);
-    let mut changed = false;
-    let (payload, start, replaced) = stream_snap(
-        &mut live,
-        || 1,
-        |live| {
-            if !changed {
-                changed = true;
-                // a list no node had at the start: a new id, not in the map sent first
-                live.set_acl("/b/d3", fresh.clone());
-                // a list already in the map keeps its id
-                live.set_acl("/b/d4", Acl::read_unsafe());
-            }
-        },
-    );
+    let (payload, start, replaced) = stream_snap(&mut live, || 1, set_acls_once(&fresh));
     assert_eq!(replaced, 1, "only /b/d3's id is newer than the map");
     let mut input = &payload[..];
     let snap =
@@ -514,19 +515,7 @@ fn set_acl_after_a_file_snapshot_starts_is_restored_by_replay() {
     let fresh = acl("digest", "late:2", 0x1f);
     let (mut job, acls) = SnapshotJob::start(&live.tree);
     let start = job.zxid();
-    let mut changed = false;
-    let mut parts = run_job(
-        &mut job,
-        &mut live,
-        || 1,
-        |live| {
-            if !changed {
-                changed = true;
-                live.set_acl("/b/d3", fresh.clone());
-                live.set_acl("/b/d4", Acl::read_unsafe());
-            }
-        },
-    );
+    let mut parts = run_job(&mut job, &mut live, || 1, set_acls_once(&fresh));
     assert_eq!(
         job.acl_ids_replaced(),
         1,
