@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::format;
 use super::live::SnapshotTail;
 use super::stream::CheckedWriter;
-use super::{snapshot_file_name, sync_dir, write_compressed, SnapshotCompression, SnapshotError};
+use super::{Pacing, SnapshotCompression, SnapshotError, SnapshotFile};
 use crate::jute::data::Acl;
 
 /// What the core sends the snapshot thread.
@@ -73,34 +73,26 @@ fn run(
     mut rx: mpsc::Receiver<SnapshotPart>,
 ) -> Result<PathBuf, SnapshotError> {
     remove_leftovers(&target.snap_dir);
-    let name = snapshot_file_name(target.zxid, target.compression);
-    let path = target.snap_dir.join(&name);
-    let tmp = target.snap_dir.join(format!(".{name}.tmp"));
+    let file = SnapshotFile {
+        snap_dir: &target.snap_dir,
+        zxid: target.zxid,
+        compression: target.compression,
+        fsync: target.fsync,
+        pacing: Pacing::Background,
+    };
     let mut abandoned = false;
     let mut body =
         |out: &mut dyn Write| write_body(out, target, sessions, acls, &mut rx, &mut abandoned);
-    let result = write_compressed(&tmp, target.compression, target.fsync, &mut body)
-        .and_then(|()| fs::rename(&tmp, &path))
-        .and_then(|()| {
-            if target.fsync {
-                sync_dir(&target.snap_dir)
-            } else {
-                Ok(())
-            }
-        });
+    let result = file.write(&mut body);
     // closing first tells a core still sending to give up
     drop(rx);
-    match result {
-        Ok(()) => Ok(path),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(if abandoned {
-                SnapshotError::Abandoned(target.zxid)
-            } else {
-                SnapshotError::io(&path, e)
-            })
+    result.map_err(|e| {
+        if abandoned {
+            SnapshotError::Abandoned(target.zxid)
+        } else {
+            SnapshotError::io(&file.path(), e)
         }
-    }
+    })
 }
 
 /// Temporary files of a snapshot a crash interrupted (the snapshot's own, or an older
