@@ -204,9 +204,12 @@ pub(super) struct SnapshotFile<'a> {
 }
 
 impl SnapshotFile<'_> {
+    fn name(&self) -> String {
+        snapshot_file_name(self.zxid, self.compression)
+    }
+
     pub(super) fn path(&self) -> PathBuf {
-        self.snap_dir
-            .join(snapshot_file_name(self.zxid, self.compression))
+        self.snap_dir.join(self.name())
     }
 
     /// Lets `body` write the uncompressed stream; on failure the temporary file is removed.
@@ -214,10 +217,9 @@ impl SnapshotFile<'_> {
         &self,
         body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<PathBuf> {
-        let name = snapshot_file_name(self.zxid, self.compression);
         // A leading dot keeps the name from parsing as a snapshot (`Util.getZxidFromName`).
-        let tmp = self.snap_dir.join(format!(".{name}.tmp"));
-        let path = self.snap_dir.join(name);
+        let tmp = self.snap_dir.join(format!(".{}.tmp", self.name()));
+        let path = self.path();
         let result = write_compressed(&tmp, self.compression, self.fsync, self.pacing, body)
             .and_then(|()| fs::rename(&tmp, &path))
             .and_then(|()| {
